@@ -1,0 +1,25 @@
+"""Shared pieces of the scenario schema: the strict base model and common field types."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from .catalog import gpu_catalog
+from .distributions import bounded
+
+NonNegative = bounded(ge=0)
+Positive = bounded(gt=0)
+AtLeastOne = bounded(ge=1)
+
+
+class StrictModel(BaseModel):
+    """Frozen, and unknown keys are errors: a typo in a scenario must never be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+def check_gpu_models(names: list[str] | tuple[str, ...], what: str) -> None:
+    known = gpu_catalog().models
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown GPU model(s) {', '.join(unknown)} in {what}; allowed: {', '.join(known)}")

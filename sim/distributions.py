@@ -1,0 +1,198 @@
+"""Parameter distributions for scenario fields.
+
+A scenario describes populations (providers, jobs), so most numeric fields accept either a plain number
+or a distribution. Each distribution is a small pydantic model discriminated by ``kind`` and draws with
+``scipy.stats`` from a caller-supplied generator, so every draw is tied to one seeded stream.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from scipy import stats
+
+_TINY = math.ulp(0.0)  # infimum of an open (0, inf) support: positive, arbitrarily close to 0
+
+
+class _Dist(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def support(self) -> tuple[float, float]:
+        """Smallest and largest value the distribution can produce (used to check field bounds)."""
+        raise NotImplementedError
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        raise NotImplementedError
+
+
+class Constant(_Dist):
+    """Always the same value; a bare number in YAML means this."""
+
+    kind: Literal["constant"] = "constant"
+    value: float = Field(description="The value.")
+
+    def support(self) -> tuple[float, float]:
+        return (self.value, self.value)
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return np.full(n, self.value, dtype=float)
+
+
+class Uniform(_Dist):
+    """Uniform on [low, high]."""
+
+    kind: Literal["uniform"]
+    low: float = Field(description="Lower bound (same unit as the field).")
+    high: float = Field(description="Upper bound (same unit as the field), >= low.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Uniform:
+        if self.high < self.low:
+            raise ValueError(f"high ({self.high}) must be >= low ({self.low})")
+        return self
+
+    def support(self) -> tuple[float, float]:
+        return (self.low, self.high)
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return stats.uniform(loc=self.low, scale=self.high - self.low).rvs(size=n, random_state=rng)
+
+
+class Normal(_Dist):
+    """Normal, optionally truncated to [low, high] (truncation keeps bounded fields valid)."""
+
+    kind: Literal["normal"]
+    mean: float = Field(description="Mean (same unit as the field).")
+    sd: float = Field(gt=0, description="Standard deviation (same unit as the field), > 0.")
+    low: float = Field(default=-math.inf, description="Truncation lower bound; default none.")
+    high: float = Field(default=math.inf, description="Truncation upper bound; default none.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Normal:
+        if self.high <= self.low:
+            raise ValueError(f"high ({self.high}) must be > low ({self.low})")
+        return self
+
+    def support(self) -> tuple[float, float]:
+        return (self.low, self.high)
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        a = (self.low - self.mean) / self.sd
+        b = (self.high - self.mean) / self.sd
+        return stats.truncnorm(a, b, loc=self.mean, scale=self.sd).rvs(size=n, random_state=rng)
+
+
+class LogNormal(_Dist):
+    """Log-normal given by its median and the sd of log(x): right-skewed sizes such as job work."""
+
+    kind: Literal["lognormal"]
+    median: float = Field(gt=0, description="Median (same unit as the field), > 0.")
+    sigma: float = Field(gt=0, description="Standard deviation of log(x), > 0.")
+
+    def support(self) -> tuple[float, float]:
+        return (_TINY, math.inf)
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return stats.lognorm(s=self.sigma, scale=self.median).rvs(size=n, random_state=rng)
+
+
+class Exponential(_Dist):
+    """Exponential with the given mean."""
+
+    kind: Literal["exponential"]
+    mean: float = Field(gt=0, description="Mean (same unit as the field), > 0.")
+
+    def support(self) -> tuple[float, float]:
+        return (_TINY, math.inf)
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return stats.expon(scale=self.mean).rvs(size=n, random_state=rng)
+
+
+def _number_as_constant(value: Any) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {"kind": "constant", "value": value}
+    return value
+
+
+Dist = Annotated[
+    Constant | Uniform | Normal | LogNormal | Exponential,
+    Field(discriminator="kind"),
+    BeforeValidator(_number_as_constant),
+]
+"""A number, or a mapping with ``kind: uniform | normal | lognormal | exponential``."""
+
+
+def _check_support(dist: _Dist, *, ge: float | None = None, gt: float | None = None,
+                   le: float | None = None) -> _Dist:
+    """Reject distributions that could draw values outside a field's allowed range."""
+    lo, hi = dist.support()
+    hint = "" if isinstance(dist, Constant) else " (bound it: a normal takes low: and high:)"
+    if ge is not None and lo < ge:
+        raise ValueError(f"values must be >= {ge}, but this can produce {lo}{hint}")
+    if gt is not None and lo <= gt:
+        raise ValueError(f"values must be > {gt}, but this can produce {lo}{hint}")
+    if le is not None and hi > le:
+        raise ValueError(f"values must be <= {le}, but this can produce {hi}{hint}")
+    return dist
+
+
+def bounded(*, ge: float | None = None, gt: float | None = None, le: float | None = None) -> Any:
+    """A ``Dist`` whose every possible draw lies in the given range, checked at validation time."""
+    return Annotated[Dist, AfterValidator(partial(_check_support, ge=ge, gt=gt, le=le))]
+
+
+def _scalar_as_choice(value: Any) -> Any:
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return {value: 1.0}
+    return value
+
+
+def sample_choice(weights: dict[Any, float], rng: np.random.Generator, n: int) -> np.ndarray:
+    """Draw n categories with probabilities proportional to ``weights`` (keys in insertion order)."""
+    keys = list(weights)
+    p = np.asarray([weights[k] for k in keys], dtype=float)
+    idx = stats.rv_discrete(values=(np.arange(len(keys)), p / p.sum())).rvs(size=n, random_state=rng)
+    return np.asarray(keys, dtype=object)[np.asarray(idx, dtype=np.int64)]
+
+
+def _validate_weights(weights: dict[Any, float]) -> dict[Any, float]:
+    if not weights:
+        raise ValueError("needs at least one value")
+    if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+        raise ValueError("weights must be >= 0 and sum to more than 0")
+    return weights
+
+
+Categorical = Annotated[
+    dict[str, float], BeforeValidator(_scalar_as_choice), AfterValidator(_validate_weights)
+]
+"""A single category, or a mapping category -> weight."""
+
+def _validate_counts(weights: dict[int, float]) -> dict[int, float]:
+    if any(k < 1 for k in weights):
+        raise ValueError("counts must be integers >= 1")
+    return _validate_weights(weights)
+
+
+CountChoice = Annotated[
+    dict[int, float], BeforeValidator(_scalar_as_choice), AfterValidator(_validate_counts)
+]
+"""A count >= 1, or a mapping count -> weight (e.g. ``{8: 0.7, 4: 0.3}``)."""
+
+__all__ = [
+    "Categorical",
+    "Constant",
+    "CountChoice",
+    "Dist",
+    "Exponential",
+    "LogNormal",
+    "Normal",
+    "Uniform",
+    "bounded",
+    "sample_choice",
+]

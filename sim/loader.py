@@ -1,0 +1,259 @@
+"""Reading scenario files: YAML with line numbers, ``--set`` overrides, and one-paragraph errors.
+
+Validation itself is pydantic's; this module only turns its error locations back into what the
+analyst wrote: the file, the YAML line, the dotted field path, the field's meaning and what it allows.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from .errors import InputError
+from .scenario import Scenario
+
+MAX_REPORTED = 4
+
+
+def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
+    """Read, override and validate a scenario file; raise InputError with one paragraph on bad input."""
+    source = str(path)
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"Scenario file {source} does not exist. Give the path of a YAML scenario, "
+                         "for example scenarios/baseline.yaml.")
+    if not p.is_file():
+        raise InputError(f"Scenario path {source} is not a file. Give the path of a YAML scenario file.")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"Scenario file {source} cannot be read as UTF-8 text ({exc}).") from None
+    return parse_scenario(text, source, overrides)
+
+
+def parse_scenario(text: str, source: str = "<string>", overrides: Sequence[str] = ()) -> Scenario:
+    """Validate scenario YAML text; ``source`` names it in error messages."""
+    try:
+        doc = YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f", line {mark.line + 1}" if mark is not None else ""
+        problem = exc.problem or exc.context or "syntax error"
+        raise InputError(f"{source}{line}: not valid YAML ({problem}). A scenario is a YAML mapping of "
+                         "fields; check indentation, colons and quoting there.") from None
+    except YAMLError as exc:
+        raise InputError(f"{source}: not valid YAML ({exc}).") from None
+    if not isinstance(doc, dict):
+        raise InputError(f"{source}: the top level must be a mapping of scenario fields (name, providers, "
+                         f"workload, ...), not {type(doc).__name__}. Run `depinsim schema` for the fields.")
+    set_paths = [_apply_override(doc, item, source) for item in overrides]
+    try:
+        return Scenario.model_validate(_plain(doc))
+    except ValidationError as exc:
+        raise InputError(_explain(exc, doc, source, set_paths)) from None
+
+
+def _plain(node: Any) -> Any:
+    """ruamel's round-trip containers as plain dicts and lists (pydantic wants plain data)."""
+    if isinstance(node, dict):
+        return {k: _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+# --- overrides ------------------------------------------------------------------------------------
+
+
+def _apply_override(doc: CommentedMap, item: str, source: str) -> tuple[str, ...]:
+    if "=" not in item:
+        raise InputError(f"--set expects path.to.field=value (for example seed=7 or "
+                         f"tokenomics.emission.tokens_per_day=0), got {item!r}.")
+    dotted, raw = item.split("=", 1)
+    keys = tuple(k for k in dotted.strip().split("."))
+    if not dotted.strip() or any(not k for k in keys):
+        raise InputError(f"--set {item!r}: the field path is empty or has an empty part.")
+    try:
+        value = YAML(typ="safe").load(raw) if raw.strip() else ""
+    except YAMLError:
+        value = raw
+    node: Any = doc
+    for depth, key in enumerate(keys[:-1]):
+        node = _child(node, key, keys[: depth + 1], item, create=True)
+    last = keys[-1]
+    if isinstance(node, list):
+        node[_index(node, last, keys, item)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise InputError(f"--set {item!r}: {'.'.join(keys[:-1])} in {source} is a single value, not a mapping.")
+    return keys
+
+
+def _child(node: Any, key: str, path: tuple[str, ...], item: str, *, create: bool) -> Any:
+    if isinstance(node, list):
+        return node[_index(node, key, path, item)]
+    if isinstance(node, dict):
+        if key not in node and create:
+            node[key] = CommentedMap()
+        return node[key]
+    raise InputError(f"--set {item!r}: {'.'.join(path[:-1])} is a single value, so it has no field {key!r}.")
+
+
+def _index(node: list, key: str, path: tuple[str, ...], item: str) -> int:
+    if not key.isdigit() or int(key) >= len(node):
+        raise InputError(f"--set {item!r}: {'.'.join(path)} must be an index 0..{len(node) - 1} of that list.")
+    return int(key)
+
+
+# --- error messages -------------------------------------------------------------------------------
+
+
+def _kinds() -> set[str]:
+    """Every ``kind`` tag in the schema; pydantic puts the tag into error locations of unions."""
+    tags: set[str] = set()
+
+    def walk(obj: Any) -> None:
+        if isinstance(obj, dict):
+            kind = obj.get("properties", {}).get("kind") if isinstance(obj.get("properties"), dict) else None
+            if isinstance(kind, dict) and "const" in kind:
+                tags.add(kind["const"])
+            for v in obj.values():
+                walk(v)
+        elif isinstance(obj, list):
+            for v in obj:
+                walk(v)
+
+    walk(Scenario.model_json_schema())
+    return tags
+
+
+def _explain(exc: ValidationError, doc: CommentedMap, source: str, set_paths: list[tuple[str, ...]]) -> str:
+    tags = _kinds()
+    errors = exc.errors(include_url=False)
+    sentences = []
+    for err in errors[:MAX_REPORTED]:
+        path, line, model_path = _locate(doc, err["loc"], tags)
+        dotted = ".".join(path) or "(top level)"
+        from_cli = any(tuple(path[: len(p)]) == p for p in set_paths)
+        where = " (set with --set)" if from_cli else (f" (line {line})" if line else "")
+        sentences.append(f"{dotted}{where}: {_message(err, model_path, tags)}")
+    more = len(errors) - MAX_REPORTED
+    tail = f" ({more} more problem{'s' if more > 1 else ''} not shown.)" if more > 0 else ""
+    return (f"Invalid scenario {source}: " + "; ".join(sentences) + "." + tail +
+            " Run `depinsim schema` for every field, its unit and what it allows.")
+
+
+def _locate(doc: Any, loc: Iterable[Any], tags: set[str]) -> tuple[list[str], int | None, list[Any]]:
+    """The user's dotted path, the YAML line, and the path with union tags (for the schema walk)."""
+    node, line = doc, None
+    path: list[str] = []
+    model_path: list[Any] = []
+    for el in loc:
+        if el == "[key]":  # pydantic marks a bad mapping key this way
+            continue
+        if isinstance(el, str) and el in tags and not (isinstance(node, dict) and el in node):
+            model_path.append(("tag", el))
+            continue
+        model_path.append(el)
+        path.append(str(el))
+        if isinstance(node, dict) and el in node:
+            line = _line(node, el, line)
+            node = node[el]
+        elif isinstance(node, list) and isinstance(el, int) and 0 <= el < len(node):
+            line = _line(node, el, line)
+            node = node[el]
+        else:
+            node = None
+    return path, line, model_path
+
+
+def _line(node: Any, key: Any, default: int | None) -> int | None:
+    """1-based YAML line of a key or item; keys added by --set have none."""
+    try:
+        if isinstance(node, CommentedMap):
+            return node.lc.key(key)[0] + 1
+        if isinstance(node, CommentedSeq):
+            return node.lc.item(key)[0] + 1
+    except (KeyError, IndexError, TypeError):
+        pass
+    return default
+
+
+def _message(err: dict[str, Any], model_path: list[Any], tags: set[str]) -> str:
+    kind = err["type"]
+    msg = str(err["msg"])
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    if kind == "extra_forbidden":
+        parent = _model_at(model_path[:-1])
+        allowed = ", ".join(parent.model_fields) if parent else "see `depinsim schema`"
+        return f"unknown field {model_path[-1]!r}; allowed here: {allowed}"
+    if kind == "missing":
+        parent = _model_at(model_path[:-1])
+        return "required field is missing" + _describe(parent, model_path[-1])
+    if kind == "union_tag_invalid":
+        expected = err.get("ctx", {}).get("expected_tags", "")
+        return f"unknown kind {err['input'].get('kind')!r}; allowed kinds: {expected}"
+    value = err.get("input")
+    got = f" (got {value!r})" if isinstance(value, (int, float, str, bool)) or value is None else ""
+    fields = [i for i, el in enumerate(model_path) if isinstance(el, str)]
+    if not fields:
+        return f"{msg}{got}"
+    last = fields[-1]
+    return f"{msg}{got}" + _describe(_model_at(model_path[:last]), model_path[last])
+
+
+def _describe(model: type[BaseModel] | None, field: Any) -> str:
+    if model is None or not isinstance(field, str) or field not in model.model_fields:
+        return ""
+    description = model.model_fields[field].description
+    return f" (this field: {description.rstrip('.')})" if description else ""
+
+
+def _model_at(model_path: list[Any]) -> type[BaseModel] | None:
+    """The pydantic model class that a (tagged) error location points into, if any."""
+    current: Any = Scenario
+    for el in model_path:
+        if isinstance(el, tuple):  # a union tag picks the member
+            current = _unwrap(current, el[1])
+            continue
+        model = _unwrap(current, None)
+        if isinstance(el, int):
+            current = model
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) or el not in model.model_fields:
+            return None
+        current = model.model_fields[el].annotation
+    result = _unwrap(current, None)
+    return result if isinstance(result, type) and issubclass(result, BaseModel) else None
+
+
+def _unwrap(annotation: Any, tag: str | None) -> Any:
+    """Strip Annotated/Optional/tuple/union down to one model (chosen by tag when it is a union)."""
+    candidates = [c for c in _candidates(annotation) if isinstance(c, type) and issubclass(c, BaseModel)]
+    if tag is not None:
+        tagged = [c for c in candidates if "kind" in c.model_fields and c.model_fields["kind"].default == tag]
+        candidates = tagged or candidates
+    return candidates[0] if len(candidates) == 1 else annotation
+
+
+def _candidates(annotation: Any) -> list[Any]:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _candidates(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType, tuple, list):
+        out: list[Any] = []
+        for arg in typing.get_args(annotation):
+            if arg is not Ellipsis and arg is not type(None):
+                out.extend(_candidates(arg))
+        return out
+    return [annotation]
