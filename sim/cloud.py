@@ -1,0 +1,98 @@
+"""The centralised-cloud baseline: AWS at catalog prices, unlimited capacity, always available.
+
+Buyers compare every network offer with the cheapest AWS offer that can run the same job; the epoch
+table compares each network GPU class with the AWS price for that GPU, or, where AWS has no such GPU
+(consumer cards), with the AWS price of the same work converted to this GPU's hours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, model_validator
+
+from .base import StrictModel
+from .catalog import CLOUD_PRICE_KINDS, CloudPriceKind, cloud_catalog, gpu_catalog
+
+
+class CloudSettings(StrictModel):
+    """Which AWS prices the buyers can always fall back on."""
+
+    price_set: str = Field(
+        default="aws_2025_post_cut",
+        description="Name of the AWS price set in sim/data/cloud_aws.yaml "
+        "(aws_2025_pre_cut or aws_2025_post_cut: before/after the June 2025 P4/P5 price cut).",
+    )
+    buyer_price: CloudPriceKind = Field(
+        default="on_demand",
+        description="Which AWS price buyers compare the network against: on_demand, spot (midpoint of "
+        "the observed range), reserved (savings-plan price) or capacity_block.",
+    )
+
+    @model_validator(mode="after")
+    def _known_set(self) -> CloudSettings:
+        sets = cloud_catalog().price_sets
+        if self.price_set not in sets:
+            raise ValueError(f"unknown price_set {self.price_set!r}; allowed: {', '.join(sets)}")
+        return self
+
+
+@dataclass(frozen=True)
+class CloudBaseline:
+    price_set: str
+    buyer_price: CloudPriceKind
+    offers: tuple[str, ...]
+    offer_gpu: tuple[str, ...]
+    prices: dict[CloudPriceKind, np.ndarray]
+    """Per offer, USD per GPU-hour; NaN where the offer has no price of that kind."""
+
+    @property
+    def buyer_prices(self) -> np.ndarray:
+        return self.prices[self.buyer_price]
+
+    def eligible(self, min_memory_gb: float) -> list[int]:
+        """Offers a job needing this much GPU memory can use, at the buyers' price kind."""
+        models = gpu_catalog().models
+        return [i for i, gpu in enumerate(self.offer_gpu)
+                if models[gpu].memory_gb.value >= min_memory_gb and np.isfinite(self.buyer_prices[i])]
+
+    def reference(self, classes: tuple[str, ...]) -> pd.DataFrame:
+        """Per network GPU class, the AWS prices to compare against (USD per GPU-hour of that class)."""
+        models = gpu_catalog().models
+        rows = []
+        for cls in classes:
+            same = [i for i, gpu in enumerate(self.offer_gpu) if gpu == cls]
+            if same:
+                i, factor, label = same[0], 1.0, self.offers[same[0]]
+            else:
+                tau = models[cls].training_throughput_rel.value
+                memory = models[cls].memory_gb.value
+                fits = [i for i, gpu in enumerate(self.offer_gpu) if models[gpu].memory_gb.value >= memory]
+                per_work = [self.prices["on_demand"][i] / models[self.offer_gpu[i]].training_throughput_rel.value
+                            for i in fits]
+                if not fits:
+                    rows.append({"gpu_class": cls, "aws_reference_offer": "none"}
+                                | {f"aws_{kind}_usd_per_gpu_hour": np.nan for kind in CLOUD_PRICE_KINDS})
+                    continue
+                i = fits[int(np.argmin(per_work))]
+                factor = tau / models[self.offer_gpu[i]].training_throughput_rel.value
+                label = f"{self.offers[i]} (work-equivalent)"
+            row = {"gpu_class": cls, "aws_reference_offer": label}
+            for kind in CLOUD_PRICE_KINDS:
+                row[f"aws_{kind}_usd_per_gpu_hour"] = self.prices[kind][i] * factor
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def build_cloud(settings: CloudSettings) -> CloudBaseline:
+    price_set = cloud_catalog().price_sets[settings.price_set]
+    offers = tuple(price_set.offers)
+    return CloudBaseline(
+        price_set=settings.price_set,
+        buyer_price=settings.buyer_price,
+        offers=offers,
+        offer_gpu=tuple(price_set.offers[o].gpu_model for o in offers),
+        prices={kind: np.array([price_set.price(o, kind) for o in offers]) for kind in CLOUD_PRICE_KINDS},
+    )

@@ -1,0 +1,319 @@
+"""The event loop: SimPy orders departures, patience timeouts and epochs; arrivals are merged in.
+
+Speed matters (a year of a large network is a million jobs), so:
+- no SimPy process per job: departures and patience timeouts are SimPy timeouts with plain callbacks,
+  and the epoch clock is the only process;
+- arrivals were all drawn at build time, sorted, so they need no events at all: the driver loop steps
+  SimPy through every event due at or before the next arrival, then handles the arrival at its own
+  time (ties: departures and epoch boundaries first). Handlers use explicit times, never ``env.now``,
+  which may lag the arrival being handled;
+- the hot path only records each start (job, provider, time, GPUs, hours, ask, end); GPU-hours,
+  revenue, payments and rewards per provider are computed per epoch from those records, vectorised.
+Everything random was drawn at build time from seeded streams, so the loop itself is deterministic.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
+from itertools import chain
+
+import numpy as np
+import simpy
+
+from . import rng as rngs
+from .catalog import gpu_catalog
+from .cloud import build_cloud
+from .conservation import check_run
+from .ledger import MICRO, USD, Ledger
+from .market import MARKETS
+from .metrics import EpochRecorder, build_jobs_table, build_summary
+from .providers import build_fleet
+from .results import RunResult
+from .scenario import Scenario
+from .tokenomics import RewardForecast, allocate, to_base_units
+from .workload import build_jobs
+
+CHUNK = 65_536
+TREASURY = "treasury"
+BUYERS = "buyers"
+# columns of a start record
+J, P, START, GPUS, HOURS, ASK, END = range(7)
+
+Progress = Callable[[float], None]
+
+
+class World:
+    """One run's model: built from a scenario, run once."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.fleet = fleet = build_fleet(scenario)
+        self.cloud = build_cloud(scenario.cloud)
+        self.jobs = jobs = build_jobs(scenario, fleet.classes, self.cloud)
+        self.env = simpy.Environment()
+        self.ledger = Ledger(fleet.size)
+        tok = scenario.tokenomics
+        self.token = tok.token_symbol
+        self.unit = 10**tok.decimals
+
+        horizon = scenario.horizon_hours
+        n_epochs = int(np.ceil(horizon / scenario.epoch_hours - 1e-9))
+        self.grid = np.minimum(np.arange(n_epochs + 1) * scenario.epoch_hours, horizon)
+        self.token_price = tok.token_price.path(self.grid, rngs.stream(scenario.seed, rngs.TOKEN_PRICE))
+        self.cum_emission = [to_base_units(m, tok.decimals) for m in tok.emission.cumulative_tokens(self.grid)]
+        self.forecast = RewardForecast(tok.reward_expectation, float(fleet.gpus.sum()))
+        self.initial_supply = to_base_units(tok.initial_supply_tokens, tok.decimals)
+        if self.initial_supply:
+            self.ledger.mint(self.token, TREASURY, self.initial_supply)
+
+        sizes = [np.unique(jobs.net_gpus[:, c]).tolist() for c in range(len(fleet.classes))]
+        self.market = MARKETS[scenario.market.kind](fleet.gpu_class.tolist(), fleet.gpus.tolist(), sizes)
+        self.fee_ppm = int(round(scenario.market.protocol_fee_share * MICRO))
+        self.recorder = EpochRecorder(fleet, self.cloud, n_epochs)
+
+        self.n_jobs = n = jobs.submit_hours.size
+        self.cloud_ok = jobs.cloud_cost_usd <= jobs.budget_usd
+        models = gpu_catalog().models
+        self._throughput = np.array([[models[m].training_throughput_rel.value for m in fleet.classes],
+                                     [models[m].inference_throughput_rel.value for m in fleet.classes]])
+        self._stream_kind = [0 if kind == "training" else 1 for kind in jobs.stream_kinds]
+        self.waiting: dict[int, tuple[int, ...]] = {}  # job -> classes it waits on
+        self.departed = 0
+        self._started: list[tuple[float, ...]] = []    # start records since the last epoch close
+        self._running = np.empty((0, 7))               # records of jobs running at the last close
+        self.cloud_starts: list[tuple[int, float]] = []      # (job, start) of jobs sent to AWS
+        self._closed_records: list[np.ndarray] = []     # start records, one array per closed epoch
+        self.paid_micro = np.zeros(n, dtype=np.int64)  # what each network job paid (settled)
+        self.gh_total = np.zeros(fleet.size)           # GPU-hours delivered per provider, to last close
+        self.rev_total = np.zeros(fleet.size)          # revenue accrued per provider (micro-USD)
+
+    # --- arrivals ---------------------------------------------------------------------------------
+
+    def _load_chunk(self, base: int) -> None:
+        """Job attributes for jobs [base, base + CHUNK) as Python lists (fast scalar access)."""
+        sl = slice(base, base + CHUNK)
+        j = self.jobs
+        self._c_submit = j.submit_hours[sl].tolist()
+        self._c_stream = j.stream[sl].tolist()
+        # per class, flat lists (a 2-D tolist() costs a list object per row)
+        self._c_gpus = [col.tolist() for col in j.net_gpus[sl].T]
+        self._c_hours = [col.tolist() for col in j.net_hours[sl].T]
+        self._c_limit = [col.tolist() for col in (j.net_limit_usd_per_gpu_hour[sl] * MICRO).T]
+        self._c_patience = j.patience_hours[sl].tolist()
+
+    def _arrive(self, j: int, li: int, now: float) -> None:
+        classes = self._class_order[self._c_stream[li]]
+        c_gpus, c_hours, c_limit = self._c_gpus, self._c_hours, self._c_limit
+        market = self.market
+        min_ask = market.min_ask
+        best_p, best_c, best_cost, could_wait = -1, -1, float("inf"), False
+        for c in classes:
+            g, h = c_gpus[c][li], c_hours[c][li]
+            if min_ask[c] * g * h >= best_cost:  # even the cheapest ask of c cannot win
+                continue
+            limit = c_limit[c][li]
+            p = market.cheapest(c, g, limit)
+            if p >= 0:
+                best_p, best_c, best_cost = p, c, market.ask[p] * g * h
+            elif g <= market.max_gpus[c] and min_ask[c] <= limit:
+                could_wait = True
+        if best_p >= 0:
+            self._start(j, best_p, c_gpus[best_c][li], c_hours[best_c][li], now)
+        elif could_wait and self._c_patience[li] > 0:
+            self.waiting[j] = classes
+            for c in classes:
+                if c_gpus[c][li] <= market.max_gpus[c]:
+                    market.wait(c, c_gpus[c][li], c_limit[c][li], j, c_hours[c][li])
+            delay = now + self._c_patience[li] - self.env.now
+            self.env.timeout(delay, j).callbacks.append(self._expire)
+        elif self.cloud_ok[j]:
+            self.cloud_starts.append((j, now))
+
+    # --- network service --------------------------------------------------------------------------
+
+    def _start(self, j: int, p: int, g: int, hours: float, now: float) -> None:
+        env = self.env
+        delay = now + hours - env.now
+        self.market.take(p, g)
+        self._started.append((j, p, now, g, hours, self.market.ask[p], env.now + delay))
+        env.timeout(delay, (p, g)).callbacks.append(self._depart)
+
+    def _depart(self, event: simpy.Event) -> None:
+        p, g = event.value
+        self.departed += 1
+        self.market.give_back(p, g)
+        if self.waiting:
+            self._serve_waiting(p, self.env.now)
+
+    def _serve_waiting(self, p: int, now: float) -> None:
+        waiting = self.waiting
+        while waiting:
+            match = self.market.waiting_job_for(p, waiting)
+            if match is None:
+                return
+            j, g, hours = match
+            del waiting[j]
+            self._start(j, p, g, hours, now)
+
+    def _expire(self, event: simpy.Event) -> None:
+        j = event.value
+        if j in self.waiting:
+            del self.waiting[j]
+            if self.cloud_ok[j]:
+                self.cloud_starts.append((j, self.env.now))
+
+    # --- epochs -----------------------------------------------------------------------------------
+
+    def _epochs(self, progress: Progress | None) -> Generator[simpy.Event, None, None]:
+        """The one SimPy process: closes epoch k-1 and opens epoch k at every inner boundary."""
+        for k in range(1, len(self.grid) - 1):
+            yield self.env.timeout(self.grid[k] - self.env.now)
+            self._close_epoch(k - 1)
+            self._open_epoch(k)
+            if progress is not None:
+                progress(k / (len(self.grid) - 1))
+
+    def _open_epoch(self, k: int) -> None:
+        length = self.grid[k + 1] - self.grid[k]
+        tokens_per_hour = (self.cum_emission[k + 1] - self.cum_emission[k]) / self.unit / length
+        reward = self.forecast.reward_usd_per_gpu_hour(tokens_per_hour, float(self.token_price[k]))
+        asks = self.fleet.asks(reward)
+        self.market.post(np.rint(asks * MICRO).astype(np.int64).tolist())
+        self._order_classes()
+        self.recorder.open(k, asks, reward)
+        self._rematch_waiting(float(self.grid[k]))
+
+    def _order_classes(self) -> None:
+        """Per stream, eligible classes from the cheapest posted ask per unit of work: the first class
+        tried usually wins, and the others are skipped on a bound without searching their books."""
+        per_work = np.asarray(self.market.min_ask, dtype=float) / self._throughput
+        self._class_order = [tuple(sorted(cs, key=lambda c: (per_work[kind, c], c)))
+                             for kind, cs in zip(self._stream_kind, self.jobs.stream_classes, strict=True)]
+
+    def _rematch_waiting(self, now: float) -> None:
+        """New asks may let waiting jobs in: try each, in arrival order."""
+        market, jobs = self.market, self.jobs
+        for j in sorted(self.waiting):
+            best_p, best_c, best_cost = -1, -1, float("inf")
+            for c in self.waiting[j]:
+                g = int(jobs.net_gpus[j, c])
+                p = market.cheapest(c, g, float(jobs.net_limit_usd_per_gpu_hour[j, c]) * MICRO)
+                if p >= 0 and market.ask[p] * g * float(jobs.net_hours[j, c]) < best_cost:
+                    best_p, best_c, best_cost = p, c, market.ask[p] * g * float(jobs.net_hours[j, c])
+            if best_p >= 0:
+                del self.waiting[j]
+                self._start(j, best_p, int(jobs.net_gpus[j, best_c]), float(jobs.net_hours[j, best_c]), now)
+
+    def _close_epoch(self, k: int) -> None:
+        t0, t1 = float(self.grid[k]), float(self.grid[k + 1])
+        final = k == len(self.grid) - 2
+        new = np.fromiter(chain.from_iterable(self._started), dtype=float,
+                          count=7 * len(self._started)).reshape(-1, 7)
+        self._started = []
+        self._closed_records.append(new)
+        active = np.concatenate([self._running, new])
+        p = active[:, P].astype(np.int64)
+        g, ask = active[:, GPUS], active[:, ASK]
+        overlap = np.clip(np.minimum(active[:, END], t1) - np.maximum(active[:, START], t0), 0.0, None)
+        gh = np.bincount(p, weights=g * overlap, minlength=self.fleet.size)
+        revenue_micro = np.bincount(p, weights=ask * g * overlap, minlength=self.fleet.size)
+        self.gh_total += gh
+        self.rev_total += revenue_micro
+
+        # settle jobs that ended in this epoch; at the horizon, running jobs pay for hours delivered
+        done = active[:, END] <= t1
+        billed = np.where(done, active[:, HOURS], t1 - active[:, START])
+        settle = done | final
+        amounts = np.floor(ask * g * billed + 0.5).astype(np.int64)[settle]
+        self.paid_micro[active[settle, J].astype(np.int64)] = amounts
+        due = np.zeros(self.fleet.size, dtype=np.int64)
+        np.add.at(due, p[settle], amounts)
+        self._running = active[~done]
+        self._settle_usd(due)
+
+        minted = self.cum_emission[k + 1] - self.cum_emission[k]
+        shares = allocate(minted, self.scenario.tokenomics.reward_rule.weights(gh)) if minted else None
+        rewards = np.zeros(self.fleet.size)
+        if shares is not None:
+            self.ledger.mint_to_providers(self.token, shares)
+            rewards = shares.astype(float) / self.unit
+        elif minted:
+            self.ledger.mint(self.token, TREASURY, minted)
+        self.ledger.check(self.token)
+        self.ledger.check(USD)
+        self.forecast.observe(float(gh.sum()), t1 - t0)
+        self.recorder.close(k, t0, t1, gh, revenue_micro / MICRO, rewards, minted / self.unit,
+                            float(self.token_price[k]))
+
+    def _settle_usd(self, due: np.ndarray) -> None:
+        """Buyers pay what providers earned since the last settlement, minus the protocol fee."""
+        total = int(due.sum())
+        if not total:
+            return
+        fees = due * self.fee_ppm // MICRO  # due < 9.2e12 micro-USD a provider an epoch: no overflow
+        self.ledger.mint(USD, BUYERS, total)
+        self.ledger.pay_providers(USD, BUYERS, due - fees)
+        self.ledger.transfer(USD, BUYERS, TREASURY, int(fees.sum()))
+
+    @property
+    def records(self) -> np.ndarray:
+        """Every start record of the run so far (columns J, P, START, GPUS, HOURS, ASK, END)."""
+        return np.concatenate([np.empty((0, 7)), *self._closed_records])
+
+    # --- run ---------------------------------------------------------------------------------------
+
+    def run(self, progress: Progress | None = None) -> RunResult:
+        """Simulate the horizon, check conservation, and return the tables (no file I/O)."""
+        with _gc_paused():
+            self._simulate(progress)
+        horizon = float(self.grid[-1])
+        jobs_table = build_jobs_table(self, horizon)
+        conservation = check_run(self, jobs_table, horizon)
+        epochs_table = self.recorder.table()
+        summary = build_summary(self.scenario, jobs_table, epochs_table, self.ledger, self.token, self.unit,
+                                conservation)
+        return RunResult(scenario=self.scenario, jobs=jobs_table, epochs=epochs_table,
+                         providers=self.fleet.table(), summary=summary)
+
+    def _simulate(self, progress: Progress | None) -> None:
+        env = self.env
+        horizon = float(self.grid[-1])
+        self._open_epoch(0)
+        env.process(self._epochs(progress))
+        peek, step = env.peek, env.step
+        for base in range(0, self.n_jobs, CHUNK):
+            self._load_chunk(base)
+            for li, t in enumerate(self._c_submit):
+                while peek() <= t:
+                    step()
+                self._arrive(base + li, li, t)
+        env.run(until=horizon)
+        while peek() <= horizon:  # events exactly at the horizon belong to this run
+            step()
+        self._close_epoch(len(self.grid) - 2)
+        if progress is not None:
+            progress(1.0)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector during the event loop.
+
+    The loop allocates millions of short-lived tuples and events that reference counting frees; the
+    collector's generation-0 passes over them cost about a quarter of the loop's time and find nothing
+    (the loop creates no reference cycles). The previous state is restored on exit, errors included.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def run(scenario: Scenario, progress: Progress | None = None) -> RunResult:
+    """Build the model from a scenario and run it: the library's entry point (no file I/O)."""
+    return World(scenario).run(progress)

@@ -1,0 +1,151 @@
+"""Market mechanisms. A mechanism keeps the order books and answers "who serves this job?".
+
+The posted-price book is indexed by GPU class and price: providers of a class are ranked by ask once
+per epoch (asks only change at epoch boundaries), and for each job size g a heap holds the ranks of
+providers with at least g GPUs free, so the cheapest fitting provider is the top of one heap, whatever
+the fleet size.
+
+Waiting buyers form the buy side: per class and job size, a heap ordered by the highest ask the job
+accepts, then by job id (arrival order). Only the provider that just freed GPUs can serve a waiting job
+(every other provider was already tried), so a release looks at that provider only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Sequence
+from heapq import heappop, heappush
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import Field
+
+from .base import StrictModel
+
+
+class PostedPriceMarket(StrictModel):
+    """Providers post asks; a buyer takes the cheapest free capacity whose ask fits its limit."""
+
+    kind: Literal["posted_price"] = "posted_price"
+    protocol_fee_share: float = Field(
+        default=0.0, ge=0, lt=1, description="Share of each network payment kept by the protocol treasury."
+    )
+
+
+Market = Annotated[PostedPriceMarket, Field(discriminator="kind")]
+
+
+class PostedPriceBook:
+    """Sell and buy side of a posted-price market. Asks are integers (USD micro-dollars per GPU-hour).
+
+    ``sizes[c]`` lists the GPU counts jobs can ask of class c (known when the jobs are drawn). For each
+    size g a heap holds the ranks (by ask) of providers with at least g free GPUs; an entry goes stale
+    when its provider's free count drops below g and is dropped when it reaches the top, and a provider
+    is pushed again when a release lifts it over g. A query is then one heap peek.
+    """
+
+    def __init__(self, gpu_class: Sequence[int], gpus: Sequence[int], sizes: Sequence[Sequence[int]]) -> None:
+        n_classes = len(sizes)
+        self._cls = np.asarray(gpu_class, dtype=np.int64)
+        self.cls = self._cls.tolist()
+        self.free = list(gpus)
+        self.ask = [0] * len(self.cls)
+        self._rank = [0] * len(self.cls)
+        self.max_gpus = [0] * n_classes
+        for c, g in zip(self.cls, self.free, strict=True):
+            self.max_gpus[c] = max(self.max_gpus[c], g)
+        self._sizes = [sorted({int(g) for g in sz if 0 < g <= self.max_gpus[c]}) for c, sz in enumerate(sizes)]
+        # _lifted[c][old][new]: the sizes a provider newly fits when its free GPUs go from old to new
+        self._lifted = [[[tuple(g for g in self._sizes[c] if old < g <= new) for new in range(m + 1)]
+                         for old in range(m + 1)] for c, m in enumerate(self.max_gpus)]
+        self.min_ask = [float("inf")] * n_classes
+        self._ranked: list[list[int]] = [[] for _ in range(n_classes)]
+        self._ranked_ask: list[list[int]] = [[] for _ in range(n_classes)]
+        self._fit: list[dict[int, list[int]]] = [{} for _ in range(n_classes)]
+        self._waiting: list[dict[int, list[tuple[float, int, float]]]] = [{} for _ in range(n_classes)]
+
+    def post(self, asks: Sequence[int]) -> None:
+        """New asks for the epoch: re-rank every class and rebuild the fit heaps."""
+        ask = np.asarray(asks, dtype=np.int64)
+        self.ask = ask.tolist()
+        cls = self._cls
+        n_classes = len(self._ranked)
+        order = _order_by_class_and_ask(cls, ask, n_classes)
+        counts = np.bincount(cls, minlength=n_classes)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        rank = np.empty(len(ask), dtype=np.int64)
+        rank[order] = np.arange(len(ask)) - starts[cls[order]]
+        self._rank = rank.tolist()
+        free = np.asarray(self.free)
+        for c in range(n_classes):
+            ids = order[starts[c]:starts[c] + counts[c]]
+            self._ranked[c] = ids.tolist()
+            self._ranked_ask[c] = ask[ids].tolist()
+            by_rank = free[ids]
+            # ranks in ascending order: each list is already a valid heap
+            self._fit[c] = {g: np.flatnonzero(by_rank >= g).tolist() for g in self._sizes[c]}
+        self.min_ask = [a[0] if a else float("inf") for a in self._ranked_ask]
+
+    def cheapest(self, c: int, g: int, limit: float) -> int:
+        """Cheapest provider of class c with >= g free GPUs and ask <= limit, or -1."""
+        h = self._fit[c].get(g)
+        if not h:
+            return -1
+        ranked = self._ranked[c]
+        free = self.free
+        while h:
+            r = h[0]
+            if free[ranked[r]] >= g:
+                return ranked[r] if self._ranked_ask[c][r] <= limit else -1
+            heappop(h)
+        return -1
+
+    def take(self, p: int, g: int) -> None:
+        self.free[p] -= g  # heaps of sizes p no longer fits go stale; dropped lazily
+
+    def give_back(self, p: int, g: int) -> None:
+        old = self.free[p]
+        self.free[p] = old + g
+        c = self.cls[p]
+        for size in self._lifted[c][old][old + g]:
+            heappush(self._fit[c][size], self._rank[p])
+
+    def wait(self, c: int, g: int, limit: float, job: int, hours: float) -> None:
+        """Put a job on the buy side of class c: it needs g GPUs for ``hours`` at ask <= limit."""
+        heappush(self._waiting[c].setdefault(g, []), (-limit, job, hours))
+
+    def waiting_job_for(self, p: int, still_waiting: Container[int]) -> tuple[int, int, float] | None:
+        """Pop the best waiting job provider p can serve now: (job, gpus, hours), or None.
+
+        Best = highest accepted ask, then earliest arrival. Entries of jobs that left the queue
+        (served elsewhere, or gone to the cloud) are dropped on the way.
+        """
+        c = self.cls[p]
+        free = self.free[p]
+        ask = self.ask[p]
+        best: list[tuple[float, int, float]] | None = None
+        best_g = 0
+        for g, h in self._waiting[c].items():
+            if g > free:
+                continue
+            while h and h[0][1] not in still_waiting:
+                heappop(h)
+            if h and -h[0][0] >= ask and (best is None or h[0] < best[0]):
+                best, best_g = h, g
+        if best is None:
+            return None
+        _, job, hours = heappop(best)
+        return job, best_g, hours
+
+
+def _order_by_class_and_ask(cls: np.ndarray, ask: np.ndarray, n_classes: int) -> np.ndarray:
+    """Provider ids sorted by class, then ask, then id; one packed int64 key when it fits (faster)."""
+    ids = np.arange(len(ask), dtype=np.int64)
+    id_bits, cls_bits = max(len(ask), 1).bit_length(), max(n_classes, 1).bit_length()
+    ask_bits = 63 - id_bits - cls_bits
+    if len(ask) and 0 <= ask.min() and int(ask.max()) < 2**ask_bits:
+        return np.argsort((cls << (ask_bits + id_bits)) | (ask << id_bits) | ids, kind="stable")
+    return np.lexsort((ids, ask, cls))
+
+
+MARKETS = {"posted_price": PostedPriceBook}
+"""Mechanism implementations keyed by the scenario's ``market.kind``."""

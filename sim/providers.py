@@ -1,0 +1,205 @@
+"""Provider nodes: attributes drawn from their groups, costs, and asks.
+
+A provider is one node of identical GPUs. Its cost per GPU-hour has a marginal part (power while busy)
+and a fixed part (capex written off over the amortisation period, plus other opex per installed hour);
+the fixed part is spread over the hours the provider expects to sell. The ask policy turns cost and the
+expected token reward into a posted price.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, model_validator
+
+from . import rng as rngs
+from .base import AtLeastOne, NonNegative, Positive, StrictModel, check_gpu_models
+from .catalog import gpu_catalog
+from .distributions import Categorical, CountChoice, sample_choice
+
+if TYPE_CHECKING:
+    from .scenario import Scenario
+
+HOURS_PER_YEAR = 8760.0
+
+
+class CostPlusAsk(StrictModel):
+    """Ask = fully loaded cost x (1 + markup) - pass_through x expected token reward per GPU-hour.
+
+    This is the subsidy channel: a provider that expects token rewards for each GPU-hour it sells can
+    accept less cash, as Filecoin storage providers did with block rewards.
+    """
+
+    kind: Literal["cost_plus"] = "cost_plus"
+    markup: float = Field(default=0.2, ge=0, description="Margin over fully loaded cost, as a fraction (0.2 = 20%).")
+    target_utilisation: float = Field(
+        default=0.7, gt=0, le=1,
+        description="Share of hours the provider expects to sell; fixed costs (capex, other opex) are "
+        "spread over this many busy hours. Fraction in (0, 1].",
+    )
+    subsidy_pass_through: float = Field(
+        default=1.0, ge=0, le=1,
+        description="Share of the expected token reward per GPU-hour (USD) that the provider deducts "
+        "from its ask. 0 = ignores rewards, 1 = passes all of it to buyers.",
+    )
+    floor_usd_per_gpu_hour: float = Field(
+        default=0.0, ge=0, description="Lowest ask the provider ever posts, USD per GPU-hour."
+    )
+
+    def asks(self, marginal: np.ndarray, fixed: np.ndarray, reward_usd_per_gpu_hour: float) -> np.ndarray:
+        """Asks (USD per GPU-hour) from marginal and fixed cost per GPU-hour and the expected reward."""
+        loaded = marginal + fixed / self.target_utilisation
+        ask = loaded * (1.0 + self.markup) - self.subsidy_pass_through * reward_usd_per_gpu_hour
+        return np.maximum(ask, self.floor_usd_per_gpu_hour)
+
+
+AskPolicy = Annotated[CostPlusAsk, Field(discriminator="kind")]
+
+
+class ProviderGroup(StrictModel):
+    """A population of provider nodes; each node draws its attributes from these distributions."""
+
+    name: str = Field(min_length=1, description="Label for this group (unique in the scenario).")
+    count: int = Field(gt=0, description="Number of nodes in the group.")
+    gpu_model: Categorical = Field(
+        description="GPU model of each node: a model name from the GPU catalog, or a mapping "
+        "model -> weight (e.g. {H100_SXM: 0.7, A100_80GB: 0.3})."
+    )
+    gpus_per_node: CountChoice = Field(
+        default={8: 1.0}, description="GPUs per node: an integer, or a mapping count -> weight."
+    )
+    region: Categorical = Field(
+        default={"us-east": 1.0}, description="Region label of each node, or a mapping region -> weight."
+    )
+    capex_usd_per_gpu: NonNegative | None = Field(  # type: ignore[valid-type]
+        default=None,
+        description="Purchase cost per GPU, USD. Default: the catalog purchase price of the model. "
+        "0 for paid-off hardware (sunk cost).",
+    )
+    amortisation_years: float = Field(default=3.0, gt=0, description="Years over which capex is written off.")
+    electricity_usd_per_kwh: NonNegative = Field(  # type: ignore[valid-type]
+        default=0.0779,
+        description="Electricity price, USD per kWh. Default 0.0779: US industrial, Pennsylvania, 2024 "
+        "YTD (EIA Electric Power Monthly table 5.6.B).",
+    )
+    pue: AtLeastOne = Field(  # type: ignore[valid-type]
+        default=1.3,
+        description="Power usage effectiveness (facility power / IT power), >= 1. Default 1.3 is an "
+        "assumption for a modern colocation facility; use 1.0 for a home rig.",
+    )
+    other_opex_usd_per_gpu_hour: NonNegative = Field(  # type: ignore[valid-type]
+        default=0.05,
+        description="Hosting, bandwidth and staff per installed GPU-hour, USD (assumption).",
+    )
+    mtbf_hours: Positive = Field(  # type: ignore[valid-type]
+        default=8760.0,
+        description="Mean time between node failures, hours (assumption; drives the reliability model).",
+    )
+    ask_policy: AskPolicy = Field(default_factory=CostPlusAsk, description="How the node sets its ask.")
+
+    @model_validator(mode="after")
+    def _known_models(self) -> ProviderGroup:
+        check_gpu_models(list(self.gpu_model), f"provider group {self.name!r}")
+        return self
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """Every provider node as columns (index = provider id), built once per run."""
+
+    classes: tuple[str, ...]
+    group: np.ndarray
+    gpu_class: np.ndarray
+    gpus: np.ndarray
+    region: np.ndarray
+    capex_usd_per_gpu: np.ndarray
+    amortisation_years: np.ndarray
+    electricity_usd_per_kwh: np.ndarray
+    pue: np.ndarray
+    other_opex_usd_per_gpu_hour: np.ndarray
+    mtbf_hours: np.ndarray
+    marginal_usd_per_gpu_hour: np.ndarray
+    fixed_usd_per_gpu_hour: np.ndarray
+    group_slices: tuple[tuple[slice, AskPolicy], ...]
+
+    @property
+    def size(self) -> int:
+        return len(self.gpus)
+
+    def unsubsidised_asks(self) -> np.ndarray:
+        """The asks every provider would post with no token reward: the counterfactual price."""
+        return self.asks(0.0)
+
+    def asks(self, reward_usd_per_gpu_hour: float) -> np.ndarray:
+        """Posted asks, USD per GPU-hour, given the reward per GPU-hour providers expect this epoch."""
+        out = np.empty(self.size)
+        for sl, policy in self.group_slices:
+            out[sl] = policy.asks(self.marginal_usd_per_gpu_hour[sl], self.fixed_usd_per_gpu_hour[sl],
+                                  reward_usd_per_gpu_hour)
+        return out
+
+    def table(self) -> pd.DataFrame:
+        """One row per provider, for results and analysis."""
+        names = np.asarray(self.classes, dtype=object)
+        return pd.DataFrame({
+            "provider_id": np.arange(self.size),
+            "group": self.group,
+            "gpu_class": names[self.gpu_class],
+            "gpus": self.gpus,
+            "region": self.region,
+            "capex_usd_per_gpu": self.capex_usd_per_gpu,
+            "amortisation_years": self.amortisation_years,
+            "electricity_usd_per_kwh": self.electricity_usd_per_kwh,
+            "pue": self.pue,
+            "other_opex_usd_per_gpu_hour": self.other_opex_usd_per_gpu_hour,
+            "mtbf_hours": self.mtbf_hours,
+            "marginal_usd_per_gpu_hour": self.marginal_usd_per_gpu_hour,
+            "fixed_usd_per_gpu_hour": self.fixed_usd_per_gpu_hour,
+            "unsubsidised_ask_usd_per_gpu_hour": self.unsubsidised_asks(),
+        })
+
+
+def build_fleet(scenario: Scenario) -> Fleet:
+    """Draw every node of every group from the group's own seeded stream."""
+    catalog = gpu_catalog().models
+    present = {m for g in scenario.providers for m, w in g.gpu_model.items() if w > 0}
+    classes = tuple(m for m in catalog if m in present)
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in (
+        "group", "gpu_class", "gpus", "region", "capex", "years", "elec", "pue", "opex", "mtbf", "tdp")}
+    slices = []
+    start = 0
+    for gi, group in enumerate(scenario.providers):
+        rng = rngs.stream(scenario.seed, rngs.PROVIDERS, gi)
+        n = group.count
+        models = sample_choice(group.gpu_model, rng, n)
+        gpus = sample_choice(group.gpus_per_node, rng, n).astype(np.int64)
+        region = sample_choice(group.region, rng, n)
+        if group.capex_usd_per_gpu is None:
+            capex = np.array([catalog[m].purchase_usd.value for m in models])
+        else:
+            capex = group.capex_usd_per_gpu.sample(rng, n)
+        cols["group"].append(np.full(n, group.name, dtype=object))
+        cols["gpu_class"].append(np.array([classes.index(m) for m in models], dtype=np.int64))
+        cols["gpus"].append(gpus)
+        cols["region"].append(region)
+        cols["capex"].append(capex)
+        cols["years"].append(np.full(n, group.amortisation_years))
+        cols["elec"].append(group.electricity_usd_per_kwh.sample(rng, n))
+        cols["pue"].append(group.pue.sample(rng, n))
+        cols["opex"].append(group.other_opex_usd_per_gpu_hour.sample(rng, n))
+        cols["mtbf"].append(group.mtbf_hours.sample(rng, n))
+        cols["tdp"].append(np.array([catalog[m].tdp_watts.value for m in models]))
+        slices.append((slice(start, start + n), group.ask_policy))
+        start += n
+    c = {k: np.concatenate(v) for k, v in cols.items()}
+    marginal = c["tdp"] / 1000.0 * c["pue"] * c["elec"]
+    fixed = c["capex"] / (c["years"] * HOURS_PER_YEAR) + c["opex"]
+    return Fleet(
+        classes=classes, group=c["group"], gpu_class=c["gpu_class"], gpus=c["gpus"], region=c["region"],
+        capex_usd_per_gpu=c["capex"], amortisation_years=c["years"], electricity_usd_per_kwh=c["elec"],
+        pue=c["pue"], other_opex_usd_per_gpu_hour=c["opex"], mtbf_hours=c["mtbf"],
+        marginal_usd_per_gpu_hour=marginal, fixed_usd_per_gpu_hour=fixed, group_slices=tuple(slices),
+    )
