@@ -1,0 +1,68 @@
+"""Pricing curves: network price per GPU-hour over time against AWS, with and without the subsidy.
+
+Figures are built on ``matplotlib.figure.Figure`` directly (no pyplot state), so they can be made in
+worker processes and notebooks alike; saving is the caller's business.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+HOURS_PER_MONTH = 730.0
+AWS_LINES = (
+    ("aws_on_demand_usd_per_gpu_hour", "AWS on-demand", "#d62728", "-"),
+    ("aws_spot_usd_per_gpu_hour", "AWS spot (midpoint)", "#ff7f0e", "--"),
+    ("aws_reserved_usd_per_gpu_hour", "AWS reserved (savings plan)", "#9467bd", ":"),
+)
+
+
+def pricing_curve(epochs: pd.DataFrame, summary: dict[str, Any], classes: list[str] | None = None) -> Figure:
+    """One panel per GPU class: what buyers paid on the network, what providers would have asked with
+    no token rewards, and AWS's on-demand, spot and reserved prices for the same GPU (or work)."""
+    sold = epochs.groupby("gpu_class", observed=False)["gpu_hours_sold"].sum()
+    names = classes or [str(c) for c, hours in sold.items() if hours > 0]
+    names = names or [str(c) for c in epochs["gpu_class"].cat.categories]
+    cols = min(len(names), 3)
+    rows = math.ceil(len(names) / cols)
+    fig = Figure(figsize=(5.2 * cols, 3.8 * rows + 1.4))
+    # rect = (left, bottom, width, height): room above for the legend, below for the source line
+    fig.set_layout_engine("constrained", rect=(0, 0.04, 1, 0.84))
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax, name in zip(axes, names, strict=False):
+        e = epochs[epochs["gpu_class"] == name].sort_values("epoch")
+        months = e["t_start_hours"].to_numpy() / HOURS_PER_MONTH
+        ax.plot(months, e["network_price_usd_per_gpu_hour"], color="#1f77b4", lw=1.8, label="Network price paid")
+        ax.plot(months, e["price_without_subsidy_usd_per_gpu_hour"], color="#1f77b4", lw=1.2, ls="--",
+                label="Network price without token subsidy")
+        for column, label, color, style in AWS_LINES:
+            if e[column].notna().any():
+                ax.plot(months, e[column], color=color, lw=1.2, ls=style, label=label)
+        reference = str(e["aws_reference_offer"].iloc[0]) if len(e) else ""
+        ax.set_title(f"{name} (AWS reference: {reference})", fontsize=10)
+        ax.set_xlabel("Months since start")
+        ax.set_ylabel("USD per GPU-hour")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(names):]:
+        ax.set_visible(False)
+    handles: dict[str, Any] = {}
+    for ax in axes[:len(names)]:
+        for line in ax.get_lines():
+            handles.setdefault(line.get_label(), line)
+    fig.legend(handles.values(), handles.keys(), loc="upper center", bbox_to_anchor=(0.5, 0.94),
+               ncols=min(len(handles), 5), fontsize=8, frameon=False)
+    fig.suptitle(f"Network vs AWS price per GPU-hour: scenario {summary['scenario']}", fontsize=12, y=0.99)
+    fig.text(
+        0.01, 0.005,
+        f"Source: depinsim {summary['package_version']}, scenario {summary['scenario']} "
+        f"(sha256 {summary['scenario_hash'][:12]}), seed {summary['seed']}. AWS prices: "
+        f"{summary['cloud']['price_set']} (sim/data/cloud_aws.yaml: skypilot catalog, AWS pricing pages, 2025). "
+        "Network price: volume-weighted per epoch.",
+        fontsize=7, color="#555555", ha="left", va="bottom",
+    )
+    return fig

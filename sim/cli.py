@@ -1,0 +1,132 @@
+"""The ``depinsim`` command line: run, validate, schema.
+
+Bad input (a scenario, an override, an output folder) prints one paragraph to stderr and exits 2;
+a broken conservation law exits 1 with the law named. Tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .engine import run as run_scenario
+from .errors import ConservationError, InputError
+from .loader import load_scenario
+from .output import RUN_FILES, check_target, write_run
+from .results import RunResult
+from .scenario import json_schema
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+                  help="Simulate a token-subsidised GPU marketplace against the AWS baseline.")
+out_console = Console()
+err_console = Console(stderr=True)
+
+SetOption = Annotated[list[str], typer.Option(
+    "--set", help="Override a scenario field: path.to.field=value (repeatable), e.g. "
+                  "--set tokenomics.emission.tokens_per_day=0 or --set providers.0.count=50.")]
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    err_console.print(f"[bold red]depinsim:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+@app.command()
+def run(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    out: Annotated[Path | None,
+                   typer.Option("--out", help="Run folder to create (default runs/<scenario name>).")] = None,
+    set_: SetOption = [],  # noqa: B006 - typer reads the default, never mutates it
+    seed: Annotated[int | None, typer.Option("--seed", help="Root seed (same as --set seed=N).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing run folder.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary table.")] = False,
+) -> None:
+    """Run a scenario and write its results into a run folder."""
+    overrides = [*set_, *([f"seed={seed}"] if seed is not None else [])]
+    try:
+        sc = load_scenario(scenario, overrides)
+        target = out if out is not None else Path("runs") / sc.name
+        check_target(target, force)
+        result = _run_with_progress(sc, quiet)
+        write_run(result, target, force)
+    except InputError as exc:
+        raise _fail(str(exc), 2) from None
+    except ConservationError as exc:
+        raise _fail(f"the run broke a conservation law, so no results were written: {exc}", 1) from None
+    if not quiet:
+        _print_summary(result, target)
+
+
+def _run_with_progress(sc, quiet: bool) -> RunResult:  # type: ignore[no-untyped-def]
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                        TimeElapsedColumn(), console=err_console, transient=True,
+                        disable=quiet or not err_console.is_terminal)
+    with progress:
+        task = progress.add_task(f"simulating {sc.name}", total=1.0)
+        return run_scenario(sc, progress=lambda frac: progress.update(task, completed=frac))
+
+
+def _print_summary(result: RunResult, target: Path) -> None:
+    s = result.summary
+    table = Table(title=f"{s['scenario']}: {s['horizon_days']:g} days, seed {s['seed']}", title_justify="left")
+    columns = ("GPU class", "network $/GPU-h", "w/o subsidy", "AWS on-demand", "ratio", "utilisation", "subsidy share")
+    for col in columns:
+        table.add_column(col, justify="right" if col != "GPU class" else "left")
+    for cls, c in s["by_class"].items():
+        table.add_row(cls, _fmt(c["network_price_usd_per_gpu_hour"]), _fmt(c["price_without_subsidy_usd_per_gpu_hour"]),
+                      _fmt(c["aws_on_demand_usd_per_gpu_hour"]), _fmt(c["undercut_ratio_on_demand"]),
+                      _pct(c["utilisation"]), _pct(c["subsidy_share"]))
+    out_console.print(table)
+    jobs = s["jobs"]
+    out_console.print(f"jobs: {jobs['submitted']:,} submitted, {jobs['network']:,} network, {jobs['cloud']:,} AWS, "
+                      f"{jobs['abandoned']:,} abandoned, {jobs['queued_at_end']:,} still waiting; "
+                      f"tokens emitted {s['tokens']['emitted']:,.0f} {s['tokens']['symbol']} "
+                      f"(${s['tokens']['reward_usd']:,.0f}); conservation checks passed.")
+    out_console.print(f"wrote {target}/ ({', '.join(RUN_FILES)})", highlight=False)
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None or x != x else f"{x:.3f}"
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None or x != x else f"{100 * x:.0f}%"
+
+
+@app.command()
+def validate(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    set_: SetOption = [],  # noqa: B006
+) -> None:
+    """Check a scenario file (and overrides) without running it."""
+    try:
+        sc = load_scenario(scenario, set_)
+    except InputError as exc:
+        raise _fail(str(exc), 2) from None
+    providers = sum(g.count for g in sc.providers)
+    out_console.print(f"{scenario}: valid (scenario {sc.name!r}, {providers:,} provider nodes in "
+                      f"{len(sc.providers)} groups, {len(sc.workload.streams)} job streams, "
+                      f"{sc.horizon_days:g} days).", highlight=False)
+
+
+@app.command()
+def schema(
+    out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Print the scenario JSON Schema (for editors: every field, its unit and what it allows)."""
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    app()
