@@ -1,0 +1,104 @@
+"""The command line: a run writes its folder atomically, never clobbers, and reports failures clearly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import sim.cli
+import sim.output
+from sim import ConservationError, load_scenario, scenario_hash
+from sim.cli import app
+
+from .helpers import SCENARIOS
+
+TINY = str(SCENARIOS / "tiny.yaml")
+RUN_FILES = {"scenario.resolved.yaml", "jobs.parquet", "epochs.parquet", "providers.parquet", "summary.json",
+             "pricing_curve.png", "pricing_curve.svg"}
+
+
+def invoke(*args: str):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(app, list(args))
+
+
+def test_run_writes_the_run_folder(tmp_path: Path) -> None:
+    out = tmp_path / "runs" / "tiny"
+    result = invoke("run", TINY, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in out.iterdir()} == RUN_FILES
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")], "no temporary folder left"
+    summary = json.loads((out / "summary.json").read_text())  # strict JSON: NaN would not parse as null
+    jobs = pd.read_parquet(out / "jobs.parquet")
+    epochs = pd.read_parquet(out / "epochs.parquet")
+    assert len(jobs) == summary["jobs"]["submitted"]
+    assert set(epochs.gpu_class.astype(str)) == set(summary["by_class"])
+    assert (out / "pricing_curve.png").read_bytes()[:4] == b"\x89PNG"
+    # the resolved scenario runs again as is, to the same scenario
+    resolved = load_scenario(out / "scenario.resolved.yaml")
+    assert scenario_hash(resolved) == summary["scenario_hash"] == scenario_hash(load_scenario(TINY))
+    assert "conservation checks passed" in result.output
+
+
+def test_existing_run_is_kept_without_force(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert invoke("run", TINY, "--out", str(out), "-q").exit_code == 0
+    before = (out / "summary.json").read_bytes()
+    result = invoke("run", TINY, "--out", str(out), "--set", "seed=8")
+    assert result.exit_code == 2 and "--force" in result.output
+    assert (out / "summary.json").read_bytes() == before
+    result = invoke("run", TINY, "--out", str(out), "--seed", "8", "--force", "-q")
+    assert result.exit_code == 0
+    assert json.loads((out / "summary.json").read_text())["seed"] == 8
+
+
+def test_failed_write_leaves_the_old_run_intact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "run"
+    assert invoke("run", TINY, "--out", str(out), "-q").exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def broken_figure(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise OSError("disk full")
+
+    monkeypatch.setattr("analysis.pricing_curve", broken_figure)
+    result = invoke("run", TINY, "--out", str(out), "--force", "--seed", "9", "-q")
+    assert result.exit_code != 0
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["run"], "no partial folder left behind"
+
+
+def test_conservation_failure_exits_1_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_run(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise ConservationError("conservation of money violated: test")
+
+    monkeypatch.setattr(sim.cli, "run_scenario", broken_run)
+    result = invoke("run", TINY, "--out", str(tmp_path / "run"))
+    assert result.exit_code == 1 and "conservation of money" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_output_path_that_is_a_file(tmp_path: Path) -> None:
+    target = tmp_path / "file.txt"
+    target.write_text("keep me")
+    result = invoke("run", TINY, "--out", str(target), "--force")
+    assert result.exit_code == 2 and "not a folder" in result.output
+    assert target.read_text() == "keep me"
+
+
+def test_validate_ok() -> None:
+    result = invoke("validate", TINY, "--set", "horizon_days=10")
+    assert result.exit_code == 0 and "valid" in result.output
+
+
+def test_default_out_is_runs_slash_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert invoke("run", TINY, "-q").exit_code == 0
+    assert (tmp_path / "runs" / "tiny" / "summary.json").exists()
+
+
+def test_json_safe_turns_nan_into_null() -> None:
+    assert sim.output.json_safe({"a": [float("nan"), 1.0, float("inf")]}) == {"a": [None, 1.0, None]}

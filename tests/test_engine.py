@@ -1,0 +1,168 @@
+"""The run as a whole: conservation laws, determinism, and the subsidy channel."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sim import ConservationError, Scenario, run
+from sim.conservation import check_run
+from sim.engine import World
+from sim.output import json_safe
+from sim.results import RunResult
+
+from .helpers import ROOT, scenario_dict, with_changes
+
+
+def frame_hash(result: RunResult) -> str:
+    h = hashlib.sha256()
+    for df in (result.jobs, result.epochs, result.providers):
+        h.update(pd.util.hash_pandas_object(df, index=True).to_numpy().tobytes())
+        h.update(",".join(df.columns).encode())
+    return h.hexdigest()
+
+
+def test_conservation_is_checked_and_reported(tiny_result: RunResult) -> None:
+    c = tiny_result.summary["conservation"]
+    jobs = tiny_result.summary["jobs"]
+    assert c["jobs"]["submitted"] == jobs["submitted"] == len(tiny_result.jobs)
+    assert sum(c["jobs"][s] for s in ("queued", "running", "completed", "abandoned")) == jobs["submitted"]
+    usd = c["usd"]
+    assert usd["paid_by_buyers_micro_usd"] == usd["received_by_providers_micro_usd"] + usd["protocol_fees_micro_usd"]
+    assert int(c["tokens"]["emitted_base_units"]) == 2000 * 30 * 10**18
+    assert 0 < c["gpu_hours"]["delivered"] <= c["gpu_hours"]["capacity"]
+    # the job log adds up to the same money and GPU-hours
+    net = tiny_result.jobs[tiny_result.jobs.venue == "network"]
+    assert net.price_paid_usd.sum() == pytest.approx(c["usd"]["paid_by_buyers_micro_usd"] / 1e6)
+    assert net.delivered_gpu_hours.sum() == pytest.approx(tiny_result.epochs.gpu_hours_sold.sum())
+
+
+def test_every_job_has_one_consistent_state(tiny_result: RunResult) -> None:
+    j = tiny_result.jobs
+    assert j.job_id.is_unique and not j.state.isna().any()
+    assert set(j.loc[j.venue == "none", "state"]) <= {"queued", "abandoned"}
+    assert set(j.loc[j.venue != "none", "state"]) <= {"running", "completed"}
+    started = j[j.venue != "none"]
+    assert (started.start_hours >= started.submit_hours).all()
+    assert (started.end_hours > started.start_hours).all()
+    assert (j.loc[j.venue == "network", "provider_id"] >= 0).all()
+    assert (j.loc[j.venue != "network", "provider_id"] == -1).all()
+
+
+def test_same_seed_same_frames(tiny: Scenario, tiny_result: RunResult) -> None:
+    assert frame_hash(run(tiny)) == frame_hash(tiny_result)
+    assert json.dumps(json_safe(run(tiny).summary)) == json.dumps(json_safe(tiny_result.summary))
+
+
+def test_other_seed_other_frames(tiny: Scenario, tiny_result: RunResult) -> None:
+    other = tiny.model_copy(update={"seed": tiny.seed + 1})
+    assert frame_hash(run(other)) != frame_hash(tiny_result)
+
+
+def test_same_frames_in_a_fresh_process(tiny_result: RunResult) -> None:
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "from sim import load_scenario, run; from tests.test_engine import frame_hash;"
+        "print(frame_hash(run(load_scenario(sys.argv[1] + '/scenarios/tiny.yaml'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == frame_hash(tiny_result)
+
+
+def test_subsidy_lowers_the_network_price() -> None:
+    data = scenario_dict("tiny")
+    on = run(with_changes(data, **{"tokenomics.emission.tokens_per_day": 4000}))
+    off = run(with_changes(data, **{"tokenomics.emission.tokens_per_day": 0}))
+    sold = [c for c, v in off.summary["by_class"].items() if v["gpu_hours_sold"] > 0]
+    assert sold
+    for cls in sold:
+        with_subsidy = on.summary["by_class"][cls]["network_price_usd_per_gpu_hour"]
+        without = off.summary["by_class"][cls]["network_price_usd_per_gpu_hour"]
+        assert with_subsidy < without, cls
+        assert off.summary["by_class"][cls]["subsidy_share"] == 0
+    assert off.summary["tokens"]["emitted"] == 0 and on.summary["tokens"]["reward_usd"] > 0
+    # with no rewards, providers ask exactly their unsubsidised price
+    e = off.epochs.dropna(subset=["network_price_usd_per_gpu_hour"])
+    assert np.allclose(e.network_price_usd_per_gpu_hour, e.price_without_subsidy_usd_per_gpu_hour)
+
+
+def test_expensive_aws_and_cheap_network_keeps_work_on_the_network() -> None:
+    data = scenario_dict("tiny")
+    pre = run(with_changes(data, **{"cloud.price_set": "aws_2025_pre_cut"}))
+    spot = run(with_changes(data, **{"cloud.buyer_price": "spot"}))
+    # cheaper AWS (spot) sends more work to AWS than pre-cut on-demand prices do
+    assert spot.summary["gpu_hours"]["network_share_of_work"] <= pre.summary["gpu_hours"]["network_share_of_work"]
+
+
+def _world_after_run(scenario: Scenario) -> tuple[World, RunResult]:
+    world = World(scenario)
+    return world, world.run()
+
+
+@pytest.mark.parametrize(("tamper", "law"), [("money", "money"), ("tokens", "tokens"), ("jobs", "jobs"),
+                                             ("gpu_hours", "GPU-hours")])
+def test_conservation_violations_are_caught(tiny: Scenario, tamper: str, law: str) -> None:
+    world, result = _world_after_run(tiny)
+    if tamper == "money":
+        world.paid_micro[np.flatnonzero(world.paid_micro)[0]] += 1
+    elif tamper == "tokens":
+        world.ledger.mint(world.token, "treasury", 1)
+    elif tamper == "jobs":
+        world.cloud_starts.append(world.cloud_starts[0])
+    else:  # a job's record moved onto a busy provider at the same time
+        rec = world._closed_records[0]
+        rec[1, 1] = rec[0, 1]
+        rec[1, 2] = rec[0, 2]
+        rec[1, 3] = 8
+    with pytest.raises(ConservationError, match=f"conservation of {law}"):
+        check_run(world, result.jobs, float(world.grid[-1]))
+
+
+provider_groups = st.lists(
+    st.fixed_dictionaries({
+        "count": st.integers(1, 6),
+        "gpu_model": st.sampled_from(["H100_SXM", "A100_80GB", "A100_40GB", "L40S", "RTX_4090"]),
+        "gpus_per_node": st.sampled_from([1, 2, 4, 8]),
+        "other_opex_usd_per_gpu_hour": st.floats(0, 1),
+        "ask_policy": st.fixed_dictionaries({"kind": st.just("cost_plus"), "markup": st.floats(0, 1),
+                                             "subsidy_pass_through": st.floats(0, 1)}),
+    }), min_size=1, max_size=3)
+streams = st.lists(
+    st.fixed_dictionaries({
+        "arrivals": st.fixed_dictionaries({"kind": st.just("poisson"), "rate_per_hour": st.floats(0.05, 3)}),
+        "job": st.one_of(
+            st.fixed_dictionaries({
+                "kind": st.just("training"), "min_gpu_memory_gb": st.sampled_from([24, 40, 80]),
+                "gpus": st.sampled_from([1, 2, 4, 8]), "work_gpu_hours": st.floats(0.5, 200),
+                "patience_hours": st.floats(0, 12), "reservation_usd_per_gpu_hour": st.floats(0.5, 12)}),
+            st.fixed_dictionaries({
+                "kind": st.just("inference"), "min_gpu_memory_gb": st.sampled_from([24, 48, 80]),
+                "replicas": st.sampled_from([1, 2]), "duration_hours": st.floats(0.5, 48),
+                "patience_hours": st.floats(0, 6), "reservation_usd_per_gpu_hour": st.floats(0.5, 12)}),
+        ),
+    }), min_size=1, max_size=3)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(groups=provider_groups, jobs=streams, seed=st.integers(0, 2**32 - 1),
+       emission=st.floats(0, 1e6), epoch_hours=st.sampled_from([6.0, 24.0, 168.0]),
+       fee=st.floats(0, 0.5), price=st.floats(0.001, 100))
+def test_random_scenarios_conserve(groups, jobs, seed, emission, epoch_hours, fee, price) -> None:  # type: ignore[no-untyped-def]
+    sc = Scenario.model_validate({
+        "name": "random", "seed": seed, "horizon_days": 10, "epoch_hours": epoch_hours,
+        "providers": [{"name": f"g{i}", **g} for i, g in enumerate(groups)],
+        "workload": {"streams": [{"name": f"s{i}", **s} for i, s in enumerate(jobs)]},
+        "market": {"kind": "posted_price", "protocol_fee_share": fee},
+        "tokenomics": {"emission": {"kind": "constant", "tokens_per_day": emission},
+                       "token_price": {"kind": "gbm", "initial_usd": price}},
+    })
+    result = run(sc)  # raises ConservationError on any violation
+    assert result.summary["jobs"]["submitted"] == len(result.jobs)

@@ -1,0 +1,140 @@
+"""A market small enough to compute by hand, and the posted-price book on its own."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from sim import Scenario, run
+from sim.market import PostedPriceBook
+
+
+def _hand_scenario(emission: float = 0.0) -> Scenario:
+    # Two 8-GPU H100 nodes whose asks are exactly their opex (no capex, no power, no markup):
+    # node 0 asks $1/GPU-h, node 1 asks $2/GPU-h. Each job needs 8 GPUs for 16 reference GPU-hours,
+    # i.e. 2 hours on an H100. AWS p5 post-cut on-demand is $6.88/GPU-h.
+    node = {"count": 1, "gpu_model": "H100_SXM", "gpus_per_node": 8, "capex_usd_per_gpu": 0,
+            "electricity_usd_per_kwh": 0,
+            "ask_policy": {"kind": "cost_plus", "markup": 0, "target_utilisation": 1, "subsidy_pass_through": 0}}
+    job = {"kind": "training", "gpu_models": ["H100_SXM"], "gpus": 8, "work_gpu_hours": 16,
+           "patience_hours": 1.0, "reservation_usd_per_gpu_hour": 100}
+    return Scenario.model_validate({
+        "name": "hand", "horizon_days": 1, "epoch_hours": 24,
+        "providers": [{**node, "name": "cheap", "other_opex_usd_per_gpu_hour": 1.0},
+                      {**node, "name": "dear", "other_opex_usd_per_gpu_hour": 2.0}],
+        "workload": {"streams": [
+            {"name": "buyers", "arrivals": {"kind": "scheduled", "times_hours": [1.0, 2.0, 2.5, 3.2]}, "job": job},
+            {"name": "broke", "arrivals": {"kind": "scheduled", "times_hours": [3.5]},
+             "job": {**job, "reservation_usd_per_gpu_hour": 0.5}},
+        ]},
+        "tokenomics": {"emission": {"kind": "constant", "tokens_per_day": emission},
+                       "token_price": {"kind": "constant", "usd": 2.0}},
+    })
+
+
+def test_hand_computed_market() -> None:
+    r = run(_hand_scenario())
+    jobs = r.jobs.set_index("job_id")
+    # job 0 at t=1: both nodes free, the cheaper one serves it, 1 $/GPU-h x 8 GPUs x 2 h = $16.
+    # job 1 at t=2: node 0 busy until 3, node 1 serves it for $32.
+    # job 2 at t=2.5: both busy; the network is cheaper than AWS, so it waits (patience 1 h) and
+    #   node 0 takes it when it frees at t=3: runs 3..5 for $16.
+    # job 3 at t=3.2: nodes busy until 5 and 4; node 1 frees at 4.0, before its patience runs out
+    #   at 4.2: it starts there at 4.0 (wait 0.8 h) for $32.
+    # job 4 at t=3.5 can pay $0.50 per reference GPU-hour: $8, less than any venue: abandoned.
+    expected = {
+        0: ("network", 0, 1.0, 3.0, 16.0),
+        1: ("network", 1, 2.0, 4.0, 32.0),
+        2: ("network", 0, 3.0, 5.0, 16.0),
+        3: ("network", 1, 4.0, 6.0, 32.0),
+    }
+    for j, (venue, provider, start, end, paid) in expected.items():
+        row = jobs.loc[j]
+        assert (row.venue, row.provider_id) == (venue, provider), j
+        assert row.start_hours == pytest.approx(start) and row.end_hours == pytest.approx(end), j
+        assert row.price_paid_usd == pytest.approx(paid), j
+    assert jobs.loc[4, "state"] == "abandoned" and jobs.loc[4, "venue"] == "none"
+    e = r.epochs.set_index("gpu_class").loc["H100_SXM"]
+    assert e.gpu_hours_sold == pytest.approx(64.0)                # 4 jobs x 8 GPUs x 2 h
+    assert e.network_price_usd_per_gpu_hour == pytest.approx(1.5)  # (16 + 32 + 16 + 32) / 64
+    assert e.utilisation == pytest.approx(64.0 / (16 * 24))
+    assert r.summary["conservation"]["usd"]["paid_by_buyers_micro_usd"] == 96_000_000
+
+
+def test_patience_sends_buyer_to_aws() -> None:
+    sc = _hand_scenario()
+    # a fifth buyer at t=4.5 finds both nodes busy until 5 and 6 and waits only 0.25 h: AWS serves it
+    data = sc.model_dump(mode="json")
+    hurried = copy.deepcopy(data["workload"]["streams"][0])
+    hurried |= {"name": "hurried", "arrivals": {"kind": "scheduled", "times_hours": [4.5]}}
+    hurried["job"]["patience_hours"] = 0.25
+    data["workload"]["streams"].append(hurried)
+    r = run(Scenario.model_validate(data))
+    row = r.jobs.iloc[-1]
+    assert row.submit_hours == 4.5 and row.venue == "cloud" and row.start_hours == pytest.approx(4.75)
+    assert row.price_paid_usd == pytest.approx(6.88 * 8 * 2)  # AWS p5 post-cut, 8 GPUs, 2 hours
+    assert row.gpu_class == "H100_SXM"
+
+
+def test_rewards_split_by_gpu_hours() -> None:
+    r = run(_hand_scenario(emission=480.0))
+    # node 0 delivered 32 GPU-hours, node 1 32: 240 tokens each, worth $480 each at $2
+    e = r.epochs.set_index("gpu_class").loc["H100_SXM"]
+    assert e.reward_tokens == pytest.approx(480.0)
+    assert e.reward_usd == pytest.approx(960.0)
+    assert e.subsidy_share == pytest.approx(960.0 / (960.0 + 96.0))
+
+
+def test_book_picks_cheapest_fitting_provider() -> None:
+    # class 0: providers 0 (4 GPUs), 1 (8 GPUs), 2 (8 GPUs); class 1: provider 3
+    book = PostedPriceBook([0, 0, 0, 1], [4, 8, 8, 2], sizes=[[1, 4, 8], [2]])
+    book.post([100, 300, 200, 50])
+    assert book.cheapest(0, 4, 1000) == 0       # cheapest ask that fits 4
+    assert book.cheapest(0, 8, 1000) == 2       # provider 0 cannot fit 8; 2 is cheaper than 1
+    assert book.cheapest(0, 8, 150) == -1       # nobody fitting asks <= 150
+    book.take(2, 8)
+    assert book.cheapest(0, 8, 1000) == 1
+    book.take(0, 1)
+    assert book.cheapest(0, 4, 1000) == 2 or book.cheapest(0, 4, 1000) == 1
+    assert book.cheapest(0, 1, 1000) == 0       # 3 GPUs left on the cheapest node
+    book.give_back(2, 8)
+    assert book.cheapest(0, 8, 1000) == 2
+    assert book.cheapest(1, 2, 60) == 3 and book.cheapest(1, 2, 40) == -1
+
+
+def test_book_waiting_side_orders_by_limit_then_arrival() -> None:
+    book = PostedPriceBook([0], [8], sizes=[[4, 8]])
+    book.post([100])
+    book.take(0, 8)
+    book.wait(0, 4, 150.0, job=7, hours=1.0)
+    book.wait(0, 4, 300.0, job=9, hours=2.0)
+    book.wait(0, 8, 300.0, job=5, hours=3.0)
+    book.wait(0, 4, 50.0, job=3, hours=1.0)    # cannot pay 100
+    book.give_back(0, 4)
+    waiting = {3, 5, 7, 9}
+    assert book.waiting_job_for(0, waiting) == (9, 4, 2.0)   # highest limit among those that fit 4 GPUs
+    waiting.discard(9)
+    book.take(0, 4)
+    book.give_back(0, 8)
+    assert book.waiting_job_for(0, waiting) == (5, 8, 3.0)   # 8 free now: limit 300 beats 150
+    waiting.discard(5)
+    book.take(0, 8)
+    book.give_back(0, 8)
+    assert book.waiting_job_for(0, waiting) == (7, 4, 1.0)
+    waiting.discard(7)
+    assert book.waiting_job_for(0, waiting) is None           # job 3's limit is below the ask
+
+
+def test_book_ranks_large_fleets_like_lexsort() -> None:
+    rng = np.random.default_rng(1)
+    n = 5000
+    cls = rng.integers(0, 3, n)
+    book = PostedPriceBook(cls.tolist(), [8] * n, sizes=[[8]] * 3)
+    asks = rng.integers(0, 50, n)  # many ties: broken by provider id
+    book.post(asks.tolist())
+    for c in range(3):
+        expected = np.lexsort((np.arange(n), asks, cls))
+        expected = expected[cls[expected] == c]
+        assert book.cheapest(c, 8, 1e9) == expected[0]

@@ -1,0 +1,84 @@
+"""Token side: exact integer splits, base-unit conversion, emission and price models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim.tokenomics import (
+    ConstantEmission,
+    ConstantTokenPrice,
+    GbmTokenPrice,
+    RewardExpectation,
+    RewardForecast,
+    allocate,
+    to_base_units,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    total=st.integers(min_value=0, max_value=10**30),
+    weights=st.lists(st.floats(min_value=0, max_value=500, allow_nan=False), min_size=1, max_size=60),
+)
+def test_allocate_is_exact_and_proportional(total: int, weights: list[float]) -> None:
+    shares = allocate(total, np.asarray(weights))
+    w = np.rint(np.asarray(weights) * 1e3).astype(np.int64)
+    if w.sum() == 0:
+        assert shares is None
+        return
+    assert shares is not None
+    values = [int(x) for x in shares]
+    assert sum(values) == total
+    assert min(values) >= 0
+    denominator = int(w.sum())
+    for value, wi in zip(values, w.tolist(), strict=True):
+        exact_floor = total * wi // denominator
+        assert value - exact_floor in (0, 1)  # floor of the exact share, plus at most one remainder unit
+
+
+def test_allocate_gives_remainder_to_largest_fractions_then_lowest_index() -> None:
+    assert [int(x) for x in allocate(10, np.array([1.0, 1.0, 1.0]))] == [4, 3, 3]
+    assert [int(x) for x in allocate(2, np.array([1.0, 2.0, 2.0]))] == [0, 1, 1]
+    assert allocate(5, np.zeros(4)) is None
+
+
+def test_to_base_units_uses_the_decimal_the_user_wrote() -> None:
+    assert to_base_units(0.1, 18) == 10**17
+    assert to_base_units(50_000, 18) == 50_000 * 10**18
+    assert to_base_units(1.5, 0) == 2 and to_base_units(2.5, 0) == 2  # half to even
+    assert to_base_units(1e-6, 6) == 1
+
+
+def test_constant_emission_closed_form() -> None:
+    e = ConstantEmission(tokens_per_day=50_000)
+    t = np.array([0.0, 24.0, 36.0, 24.0 * 365])
+    assert e.cumulative_tokens(t).tolist() == [0.0, 50_000.0, 75_000.0, 50_000.0 * 365]
+
+
+def test_constant_token_price() -> None:
+    assert ConstantTokenPrice(usd=0.4).path(np.arange(5.0), np.random.default_rng(0)).tolist() == [0.4] * 5
+
+
+def test_gbm_matches_its_log_moments_and_is_seeded() -> None:
+    model = GbmTokenPrice(initial_usd=1.0, drift_per_year=0.1, volatility_per_year=0.6)
+    grid = np.arange(0, 24 * 365 * 200 + 1, 24.0)  # 200 years of daily steps
+    path = model.path(grid, np.random.default_rng(42))
+    log_returns = np.diff(np.log(path))
+    dt = 1 / 365
+    assert path[0] == 1.0
+    four_sigma = 4 * 0.6 * np.sqrt(dt) / np.sqrt(len(log_returns))
+    assert log_returns.mean() == pytest.approx((0.1 - 0.5 * 0.36) * dt, abs=four_sigma)
+    assert log_returns.std() == pytest.approx(0.6 * np.sqrt(dt), rel=0.02)
+    again = model.path(grid, np.random.default_rng(42))
+    assert np.array_equal(path, again)
+
+
+def test_reward_forecast_tracks_delivered_hours() -> None:
+    f = RewardForecast(RewardExpectation(smoothing=0.5, initial_utilisation=0.5), capacity_gpus=100)
+    assert f.reward_usd_per_gpu_hour(tokens_per_hour=10, token_price_usd=2.0) == pytest.approx(20 / 50)
+    f.observe(delivered_gpu_hours=90 * 24, epoch_hours=24)   # 90 GPU-hours per hour
+    assert f.reward_usd_per_gpu_hour(10, 2.0) == pytest.approx(20 / 70)
+    assert f.reward_usd_per_gpu_hour(0, 2.0) == 0.0
