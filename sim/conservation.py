@@ -17,7 +17,7 @@ from .errors import ConservationError
 from .ledger import USD
 
 if TYPE_CHECKING:
-    from .engine import World
+    from .engine import NetworkStarts, World
 
 REL_TOL = 1e-9
 
@@ -41,32 +41,31 @@ def check_run(world: World, jobs: pd.DataFrame, horizon: float) -> dict[str, Any
 
 def _jobs(world: World, jobs: pd.DataFrame) -> dict[str, Any]:
     n = world.n_jobs
-    net = world.records[:, 0].astype(np.int64)
+    net = world.network_starts().job
     cld = np.array([j for j, _ in world.cloud_starts], dtype=np.int64)
     waiting = np.fromiter(world.waiting, dtype=np.int64, count=len(world.waiting))
     placed = np.concatenate([net, cld, waiting])
-    _require(np.unique(placed).size == placed.size, "jobs",
+    _require(np.bincount(placed, minlength=1).max(initial=0) <= 1, "jobs",
              "a job was started twice, or is both started and waiting")
-    _require(len(jobs) == n and not jobs["state"].isna().any(), "jobs", "a job has no state")
-    counts = jobs["state"].value_counts()
+    _require(len(jobs) == n, "jobs", f"the job log has {len(jobs)} rows for {n} submitted jobs")
+    venue = jobs["venue"].cat.codes.to_numpy()   # none, network, cloud
+    state = jobs["state"].cat.codes.to_numpy()   # queued, running, completed, abandoned
+    counts = np.bincount(state[state >= 0], minlength=4)
     _require(int(counts.sum()) == n, "jobs", f"states sum to {int(counts.sum())}, not {n}")
-    venue, state = jobs["venue"], jobs["state"]
-    served = venue.isin(["network", "cloud"])
-    _require(bool((served == state.isin(["running", "completed"])).all()), "jobs",
-             "a job's venue and state disagree")
-    _require(int(counts["queued"]) == waiting.size, "jobs",
-             f"{int(counts['queued'])} queued in the log, {waiting.size} in the market")
-    completed_net = int(((venue == "network") & (state == "completed")).sum())
+    served = venue > 0
+    _require(bool((served == ((state == 1) | (state == 2))).all()), "jobs", "a job's venue and state disagree")
+    _require(int(counts[0]) == waiting.size, "jobs",
+             f"{int(counts[0])} queued in the log, {waiting.size} in the market")
+    completed_net = int(((venue == 1) & (state == 2)).sum())
     _require(completed_net == world.departed, "jobs",
              f"{world.departed} departures processed but {completed_net} network jobs completed")
-    _require(bool(((venue == "network") == (jobs["provider_id"] >= 0)).all()), "jobs",
+    _require(bool(((venue == 1) == (jobs["provider_id"].to_numpy() >= 0)).all()), "jobs",
              "a network job without a provider, or a provider on another venue")
-    started = jobs[served]
-    _require(bool((started["wait_hours"] >= -1e-9).all()), "jobs", "a job started before it was submitted")
-    patience = world.jobs.patience_hours[started.index.to_numpy()]
-    _require(bool((started["wait_hours"].to_numpy() <= patience + 1e-9).all()), "jobs",
+    wait = jobs["wait_hours"].to_numpy()[served]
+    _require(bool((wait >= -1e-9).all()), "jobs", "a job started before it was submitted")
+    _require(bool((wait <= world.jobs.patience_hours[served] + 1e-9).all()), "jobs",
              "a job waited longer than its patience")
-    return {"submitted": n, **{str(k): int(v) for k, v in counts.items()}}
+    return {"submitted": n, **{name: int(c) for name, c in zip(jobs["state"].cat.categories, counts, strict=True)}}
 
 
 def _gpu_hours(world: World, jobs: pd.DataFrame, horizon: float) -> dict[str, Any]:
@@ -76,36 +75,37 @@ def _gpu_hours(world: World, jobs: pd.DataFrame, horizon: float) -> dict[str, An
     over = delivered > capacity * (1 + REL_TOL)
     _require(not over.any(), "GPU-hours", lambda:
              f"provider {int(np.argmax(over))} sold {delivered[over][0]:.6f} GPU-hours of {capacity[over][0]:.6f}")
-    net = jobs[jobs["venue"] == "network"]
-    per_job = np.bincount(net["provider_id"], weights=net["delivered_gpu_hours"], minlength=fleet.size)
+    net = jobs["venue"].cat.codes.to_numpy() == 1
+    per_job = np.bincount(jobs["provider_id"].to_numpy()[net], weights=jobs["delivered_gpu_hours"].to_numpy()[net],
+                          minlength=fleet.size)
     gap = np.abs(per_job - delivered)
     _require(bool((gap <= 1e-6 + REL_TOL * capacity).all()), "GPU-hours", lambda:
              f"provider {int(np.argmax(gap))}: jobs delivered {per_job[np.argmax(gap)]:.6f} GPU-hours, "
              f"epochs say {delivered[np.argmax(gap)]:.6f}")
-    peak = _peak_gpus_in_use(world.records, fleet.size)
+    starts = world.network_starts()
+    peak = _peak_gpus_in_use(starts, fleet.size)
     _require(bool((peak <= fleet.gpus).all()), "GPU-hours", lambda:
              f"provider {int(np.argmax(peak - fleet.gpus))} ran {int(peak.max())} GPUs at once")
-    rec = world.records
-    running = rec[rec[:, 6] > horizon]
-    in_use = np.bincount(running[:, 1].astype(np.int64), weights=running[:, 3], minlength=fleet.size)
+    running = starts.end > horizon
+    in_use = np.bincount(starts.provider[running], weights=starts.gpus[running], minlength=fleet.size)
     free = np.asarray(world.market.free)
     _require(bool((free == fleet.gpus - in_use).all()), "GPU-hours",
              "the market's free GPUs disagree with the jobs still running")
     return {"delivered": float(delivered.sum()), "capacity": float(capacity.sum())}
 
 
-def _peak_gpus_in_use(records: np.ndarray, n_providers: int) -> np.ndarray:
+def _peak_gpus_in_use(starts: NetworkStarts, n_providers: int) -> np.ndarray:
     """Most GPUs each provider ran at any instant, from start/end records (ends before starts on ties)."""
-    p = np.concatenate([records[:, 1], records[:, 1]]).astype(np.int64)
-    t = np.concatenate([records[:, 2], records[:, 6]])
-    delta = np.concatenate([records[:, 3], -records[:, 3]])
+    p = np.concatenate([starts.provider, starts.provider])
+    t = np.concatenate([starts.start, starts.end])
+    delta = np.concatenate([starts.gpus, -starts.gpus])
     order = np.lexsort((delta, t, p))
     p, delta = p[order], delta[order]
     level = np.cumsum(delta)
     first = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
-    base = np.r_[0.0, level[first[1:] - 1]]  # running total before each provider's first event
+    base = np.r_[0, level[first[1:] - 1]]  # running total before each provider's first event
     level -= np.repeat(base, np.diff(np.r_[first, p.size]))
-    peak = np.zeros(n_providers)
+    peak = np.zeros(n_providers, dtype=level.dtype)
     np.maximum.at(peak, p, level)
     return peak
 

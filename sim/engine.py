@@ -7,17 +7,19 @@ Speed matters (a year of a large network is a million jobs), so:
   SimPy through every event due at or before the next arrival, then handles the arrival at its own
   time (ties: departures and epoch boundaries first). Handlers use explicit times, never ``env.now``,
   which may lag the arrival being handled;
-- the hot path only records each start (job, provider, time, GPUs, hours, ask, end); GPU-hours,
-  revenue, payments and rewards per provider are computed per epoch from those records, vectorised.
+- the hot path only records each start (provider, start, end and ask, in flat per-job arrays);
+  GPU-hours, revenue, payments and rewards per provider are computed per epoch from those records,
+  vectorised.
 Everything random was drawn at build time from seeded streams, so the loop itself is deterministic.
 """
 
 from __future__ import annotations
 
 import gc
+from array import array
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
-from itertools import chain
+from dataclasses import dataclass
 
 import numpy as np
 import simpy
@@ -38,8 +40,19 @@ from .workload import build_jobs
 CHUNK = 65_536
 TREASURY = "treasury"
 BUYERS = "buyers"
-# columns of a start record
-J, P, START, GPUS, HOURS, ASK, END = range(7)
+
+
+@dataclass(frozen=True)
+class NetworkStarts:
+    """The jobs the network started (in start order within each epoch), with where, when and at what ask."""
+
+    job: np.ndarray
+    provider: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    gpus: np.ndarray
+    hours: np.ndarray
+    ask_micro_usd: np.ndarray
 
 Progress = Callable[[float], None]
 
@@ -69,9 +82,10 @@ class World:
             self.ledger.mint(self.token, TREASURY, self.initial_supply)
 
         sizes = [np.unique(jobs.net_gpus[:, c]).tolist() for c in range(len(fleet.classes))]
-        self.market = MARKETS[scenario.market.kind](fleet.gpu_class.tolist(), fleet.gpus.tolist(), sizes)
+        self.market = MARKETS[scenario.market.kind](fleet.gpu_class.tolist(), fleet.gpus.tolist(), sizes,
+                                                    tiebreak=fleet.asks_micro_usd(0.0))
         self.fee_ppm = int(round(scenario.market.protocol_fee_share * MICRO))
-        self.recorder = EpochRecorder(fleet, self.cloud, n_epochs)
+        self.recorder = EpochRecorder(fleet, self.cloud)
 
         self.n_jobs = n = jobs.submit_hours.size
         self.cloud_ok = jobs.cloud_cost_usd <= jobs.budget_usd
@@ -79,12 +93,18 @@ class World:
         self._throughput = np.array([[models[m].training_throughput_rel.value for m in fleet.classes],
                                      [models[m].inference_throughput_rel.value for m in fleet.classes]])
         self._stream_kind = [0 if kind == "training" else 1 for kind in jobs.stream_kinds]
+        self._class_order: list[tuple[int, ...]] = []  # per stream, updated in place every epoch
         self.waiting: dict[int, tuple[int, ...]] = {}  # job -> classes it waits on
         self.departed = 0
-        self._started: list[tuple[float, ...]] = []    # start records since the last epoch close
-        self._running = np.empty((0, 7))               # records of jobs running at the last close
-        self.cloud_starts: list[tuple[int, float]] = []      # (job, start) of jobs sent to AWS
-        self._closed_records: list[np.ndarray] = []     # start records, one array per closed epoch
+        # per-job start records: stdlib arrays take scalar writes fast; NumPy views read them in bulk
+        self._rec_provider = array("q", bytes(8 * n))
+        self._rec_start = array("d", bytes(8 * n))
+        self._rec_end = array("d", bytes(8 * n))
+        self._rec_ask = array("q", bytes(8 * n))
+        self._started: list[int] = []                   # jobs started since the last epoch close
+        self._running = np.empty(0, dtype=np.int64)    # jobs running at the last close
+        self._started_by_epoch: list[np.ndarray] = []
+        self.cloud_starts: list[tuple[int, float]] = []  # (job, start) of jobs sent to AWS
         self.paid_micro = np.zeros(n, dtype=np.int64)  # what each network job paid (settled)
         self.gh_total = np.zeros(fleet.size)           # GPU-hours delivered per provider, to last close
         self.rev_total = np.zeros(fleet.size)          # revenue accrued per provider (micro-USD)
@@ -102,42 +122,31 @@ class World:
         self._c_hours = [col.tolist() for col in j.net_hours[sl].T]
         self._c_limit = [col.tolist() for col in (j.net_limit_usd_per_gpu_hour[sl] * MICRO).T]
         self._c_patience = j.patience_hours[sl].tolist()
+        self._c_cloud_ok = self.cloud_ok[sl].tolist()
 
-    def _arrive(self, j: int, li: int, now: float) -> None:
-        classes = self._class_order[self._c_stream[li]]
-        c_gpus, c_hours, c_limit = self._c_gpus, self._c_hours, self._c_limit
-        market = self.market
-        min_ask = market.min_ask
-        best_p, best_c, best_cost, could_wait = -1, -1, float("inf"), False
+    def _wait(self, j: int, li: int, classes: tuple[int, ...], now: float) -> None:
+        """The network is cheaper than AWS but full: queue on every class the job fits, until patience ends."""
+        self.waiting[j] = classes
         for c in classes:
-            g, h = c_gpus[c][li], c_hours[c][li]
-            if min_ask[c] * g * h >= best_cost:  # even the cheapest ask of c cannot win
-                continue
-            limit = c_limit[c][li]
-            p = market.cheapest(c, g, limit)
-            if p >= 0:
-                best_p, best_c, best_cost = p, c, market.ask[p] * g * h
-            elif g <= market.max_gpus[c] and min_ask[c] <= limit:
-                could_wait = True
-        if best_p >= 0:
-            self._start(j, best_p, c_gpus[best_c][li], c_hours[best_c][li], now)
-        elif could_wait and self._c_patience[li] > 0:
-            self.waiting[j] = classes
-            for c in classes:
-                if c_gpus[c][li] <= market.max_gpus[c]:
-                    market.wait(c, c_gpus[c][li], c_limit[c][li], j, c_hours[c][li])
-            delay = now + self._c_patience[li] - self.env.now
-            self.env.timeout(delay, j).callbacks.append(self._expire)
-        elif self.cloud_ok[j]:
-            self.cloud_starts.append((j, now))
+            g = self._c_gpus[c][li]
+            if g <= self.market.max_gpus[c]:
+                self.market.wait(c, g, self._c_limit[c][li], j, self._c_hours[c][li])
+        delay = now + self._c_patience[li] - self.env.now
+        self.env.timeout(delay, j).callbacks.append(self._expire)
 
     # --- network service --------------------------------------------------------------------------
 
     def _start(self, j: int, p: int, g: int, hours: float, now: float) -> None:
         env = self.env
-        delay = now + hours - env.now
-        self.market.take(p, g)
-        self._started.append((j, p, now, g, hours, self.market.ask[p], env.now + delay))
+        env_now = env.now
+        delay = now + hours - env_now
+        market = self.market
+        market.take(p, g)
+        self._started.append(j)
+        self._rec_provider[j] = p
+        self._rec_start[j] = now
+        self._rec_end[j] = env_now + delay  # the departure event's own time
+        self._rec_ask[j] = market.ask[p]
         env.timeout(delay, (p, g)).callbacks.append(self._depart)
 
     def _depart(self, event: simpy.Event) -> None:
@@ -179,18 +188,18 @@ class World:
         length = self.grid[k + 1] - self.grid[k]
         tokens_per_hour = (self.cum_emission[k + 1] - self.cum_emission[k]) / self.unit / length
         reward = self.forecast.reward_usd_per_gpu_hour(tokens_per_hour, float(self.token_price[k]))
-        asks = self.fleet.asks(reward)
-        self.market.post(np.rint(asks * MICRO).astype(np.int64).tolist())
+        asks = self.fleet.asks_micro_usd(reward)
+        self.market.post(asks)
         self._order_classes()
-        self.recorder.open(k, asks, reward)
+        self.recorder.open(k, asks / MICRO, reward)
         self._rematch_waiting(float(self.grid[k]))
 
     def _order_classes(self) -> None:
         """Per stream, eligible classes from the cheapest posted ask per unit of work: the first class
         tried usually wins, and the others are skipped on a bound without searching their books."""
         per_work = np.asarray(self.market.min_ask, dtype=float) / self._throughput
-        self._class_order = [tuple(sorted(cs, key=lambda c: (per_work[kind, c], c)))
-                             for kind, cs in zip(self._stream_kind, self.jobs.stream_classes, strict=True)]
+        self._class_order[:] = [tuple(sorted(cs, key=lambda c: (per_work[kind, c], c)))
+                                for kind, cs in zip(self._stream_kind, self.jobs.stream_classes, strict=True)]
 
     def _rematch_waiting(self, now: float) -> None:
         """New asks may let waiting jobs in: try each, in arrival order."""
@@ -209,36 +218,38 @@ class World:
     def _close_epoch(self, k: int) -> None:
         t0, t1 = float(self.grid[k]), float(self.grid[k + 1])
         final = k == len(self.grid) - 2
-        new = np.fromiter(chain.from_iterable(self._started), dtype=float,
-                          count=7 * len(self._started)).reshape(-1, 7)
+        new = np.array(self._started, dtype=np.int64)
         self._started = []
-        self._closed_records.append(new)
-        active = np.concatenate([self._running, new])
-        p = active[:, P].astype(np.int64)
-        g, ask = active[:, GPUS], active[:, ASK]
-        overlap = np.clip(np.minimum(active[:, END], t1) - np.maximum(active[:, START], t0), 0.0, None)
+        self._started_by_epoch.append(new)
+        active = self._starts_of(np.concatenate([self._running, new]))
+        p, g, ask, start, end = active.provider, active.gpus, active.ask_micro_usd, active.start, active.end
+        overlap = np.clip(np.minimum(end, t1) - np.maximum(start, t0), 0.0, None)
         gh = np.bincount(p, weights=g * overlap, minlength=self.fleet.size)
         revenue_micro = np.bincount(p, weights=ask * g * overlap, minlength=self.fleet.size)
         self.gh_total += gh
         self.rev_total += revenue_micro
 
         # settle jobs that ended in this epoch; at the horizon, running jobs pay for hours delivered
-        done = active[:, END] <= t1
-        billed = np.where(done, active[:, HOURS], t1 - active[:, START])
+        done = end <= t1
+        billed = np.where(done, active.hours, t1 - start)
         settle = done | final
-        amounts = np.floor(ask * g * billed + 0.5).astype(np.int64)[settle]
-        self.paid_micro[active[settle, J].astype(np.int64)] = amounts
-        due = np.zeros(self.fleet.size, dtype=np.int64)
-        np.add.at(due, p[settle], amounts)
-        self._running = active[~done]
+        amounts = np.floor(ask * g * billed + 0.5)[settle]
+        self.paid_micro[active.job[settle]] = amounts
+        # integer sums below 2**53 are exact in float64 (and bincount is far faster than np.add.at)
+        due = np.bincount(p[settle], weights=amounts, minlength=self.fleet.size)
+        if due.sum() >= 2**53:
+            raise OverflowError("an epoch's payments exceed exact float64 integer range")
+        due = due.astype(np.int64)
+        self._running = active.job[~done]
         self._settle_usd(due)
 
         minted = self.cum_emission[k + 1] - self.cum_emission[k]
         shares = allocate(minted, self.scenario.tokenomics.reward_rule.weights(gh)) if minted else None
         rewards = np.zeros(self.fleet.size)
         if shares is not None:
-            self.ledger.mint_to_providers(self.token, shares)
-            rewards = shares.astype(float) / self.unit
+            paid, amounts = shares
+            self.ledger.mint_to_providers(self.token, paid, amounts)
+            rewards[paid] = amounts.astype(float) / self.unit
         elif minted:
             self.ledger.mint(self.token, TREASURY, minted)
         self.ledger.check(self.token)
@@ -252,15 +263,27 @@ class World:
         total = int(due.sum())
         if not total:
             return
-        fees = due * self.fee_ppm // MICRO  # due < 9.2e12 micro-USD a provider an epoch: no overflow
+        paid = np.flatnonzero(due)
+        due = due[paid]
+        # floor(due * fee / 10**6) without overflowing int64: split due into whole and fractional millions
+        fees = (due // MICRO) * self.fee_ppm + (due % MICRO) * self.fee_ppm // MICRO
         self.ledger.mint(USD, BUYERS, total)
-        self.ledger.pay_providers(USD, BUYERS, due - fees)
+        self.ledger.pay_providers(USD, BUYERS, paid, due - fees)
         self.ledger.transfer(USD, BUYERS, TREASURY, int(fees.sum()))
 
-    @property
-    def records(self) -> np.ndarray:
-        """Every start record of the run so far (columns J, P, START, GPUS, HOURS, ASK, END)."""
-        return np.concatenate([np.empty((0, 7)), *self._closed_records])
+    def _starts_of(self, jobs: np.ndarray) -> NetworkStarts:
+        provider = np.frombuffer(self._rec_provider, dtype=np.int64)[jobs]
+        cls = self.fleet.gpu_class[provider]
+        return NetworkStarts(
+            job=jobs, provider=provider,
+            start=np.frombuffer(self._rec_start)[jobs], end=np.frombuffer(self._rec_end)[jobs],
+            gpus=self.jobs.net_gpus[jobs, cls], hours=self.jobs.net_hours[jobs, cls],
+            ask_micro_usd=np.frombuffer(self._rec_ask, dtype=np.int64)[jobs],
+        )
+
+    def network_starts(self) -> NetworkStarts:
+        """Every job the network started, up to the last closed epoch."""
+        return self._starts_of(np.concatenate([np.empty(0, dtype=np.int64), *self._started_by_epoch]))
 
     # --- run ---------------------------------------------------------------------------------------
 
@@ -278,17 +301,41 @@ class World:
                          providers=self.fleet.table(), summary=summary)
 
     def _simulate(self, progress: Progress | None) -> None:
-        env = self.env
+        """The driver loop. Arrival handling is inlined here, with everything it reads bound to locals:
+        it runs once per job, and method calls and attribute lookups are most of its cost."""
+        env, market = self.env, self.market
         horizon = float(self.grid[-1])
         self._open_epoch(0)
         env.process(self._epochs(progress))
         peek, step = env.peek, env.step
+        cheapest, ask, min_ask, max_gpus = market.cheapest, market.ask, market.min_ask, market.max_gpus
+        class_order, start, cloud_starts = self._class_order, self._start, self.cloud_starts
+        inf = float("inf")
         for base in range(0, self.n_jobs, CHUNK):
             self._load_chunk(base)
+            stream, c_gpus, c_hours, c_limit = self._c_stream, self._c_gpus, self._c_hours, self._c_limit
+            patience, cloud_ok = self._c_patience, self._c_cloud_ok
             for li, t in enumerate(self._c_submit):
                 while peek() <= t:
                     step()
-                self._arrive(base + li, li, t)
+                classes = class_order[stream[li]]
+                best_p, best_c, best_cost, could_wait = -1, -1, inf, False
+                for c in classes:
+                    g, h = c_gpus[c][li], c_hours[c][li]
+                    if min_ask[c] * g * h >= best_cost:  # even the cheapest ask of c cannot win
+                        continue
+                    limit = c_limit[c][li]
+                    p = cheapest(c, g, limit)
+                    if p >= 0:
+                        best_p, best_c, best_cost = p, c, ask[p] * g * h
+                    elif g <= max_gpus[c] and min_ask[c] <= limit:
+                        could_wait = True
+                if best_p >= 0:
+                    start(base + li, best_p, c_gpus[best_c][li], c_hours[best_c][li], t)
+                elif could_wait and patience[li] > 0:
+                    self._wait(base + li, li, classes, t)
+                elif cloud_ok[li]:
+                    cloud_starts.append((base + li, t))
         env.run(until=horizon)
         while peek() <= horizon:  # events exactly at the horizon belong to this run
             step()

@@ -54,19 +54,17 @@ class Ledger:
         self._debit(asset, src, amount)
         self._named[asset][dst] += amount
 
-    def mint_to_providers(self, asset: str, amounts: np.ndarray) -> None:
-        """One batched emission to every provider (the shape of an on-chain reward call)."""
-        total = self._check_amounts(amounts)
-        book = self._provider_book(asset)
-        book += amounts
+    def mint_to_providers(self, asset: str, provider_ids: np.ndarray, amounts: np.ndarray) -> None:
+        """One batched emission to many providers (the shape of an on-chain reward call)."""
+        total = self._check_amounts(provider_ids, amounts)
+        self._provider_book(asset)[provider_ids] += amounts
         self.minted[asset] += total
 
-    def pay_providers(self, asset: str, src: str, amounts: np.ndarray) -> None:
-        """One batched transfer from a named account to every provider (an on-chain settlement call)."""
-        total = self._check_amounts(amounts)
+    def pay_providers(self, asset: str, src: str, provider_ids: np.ndarray, amounts: np.ndarray) -> None:
+        """One batched transfer from a named account to many providers (an on-chain settlement call)."""
+        total = self._check_amounts(provider_ids, amounts)
         self._debit(asset, src, total)
-        book = self._provider_book(asset)
-        book += amounts
+        self._provider_book(asset)[provider_ids] += amounts
 
     def balance(self, asset: str, account: str) -> int:
         return self._named[asset].get(account, 0)
@@ -98,9 +96,11 @@ class Ledger:
             raise ConservationError(f"{asset}: {account} holds {book.get(account, 0)}, cannot pay {amount}")
         book[account] -= amount
 
-    def _check_amounts(self, amounts: np.ndarray) -> int:
-        if len(amounts) != self._n or (self._n and amounts.min() < 0):
-            raise ConservationError("batched ledger amounts must be one non-negative integer per provider")
+    def _check_amounts(self, provider_ids: np.ndarray, amounts: np.ndarray) -> int:
+        if len(amounts) != len(provider_ids) or np.unique(provider_ids).size != len(provider_ids):
+            raise ConservationError("batched ledger payments need one amount per distinct provider")
+        if len(amounts) and (amounts.min() < 0 or provider_ids.min() < 0 or provider_ids.max() >= self._n):
+            raise ConservationError("batched ledger amounts must be non-negative, to known providers")
         return int(amounts.sum())
 
     @staticmethod

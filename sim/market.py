@@ -1,9 +1,9 @@
 """Market mechanisms. A mechanism keeps the order books and answers "who serves this job?".
 
-The posted-price book is indexed by GPU class and price: providers of a class are ranked by ask once
-per epoch (asks only change at epoch boundaries), and for each job size g a heap holds the ranks of
-providers with at least g GPUs free, so the cheapest fitting provider is the top of one heap, whatever
-the fleet size.
+The posted-price book is indexed by GPU class and price: providers of a class are ranked by ask (asks
+only change at epoch boundaries, and are re-ranked only if their order changed), and for each job size
+g a heap holds the ranks of providers with at least g GPUs free, so the cheapest fitting provider is
+the top of one heap, whatever the fleet size.
 
 Waiting buyers form the buy side: per class and job size, a heap ordered by the highest ask the job
 accepts, then by job id (arrival order). Only the provider that just freed GPUs can serve a waiting job
@@ -40,12 +40,19 @@ class PostedPriceBook:
     ``sizes[c]`` lists the GPU counts jobs can ask of class c (known when the jobs are drawn). For each
     size g a heap holds the ranks (by ask) of providers with at least g free GPUs; an entry goes stale
     when its provider's free count drops below g and is dropped when it reaches the top, and a provider
-    is pushed again when a release lifts it over g. A query is then one heap peek.
+    is pushed again when a release lifts it over g, unless its old entry is still in the heap (a flag per
+    rank keeps one entry per provider, so the heaps stay small). A query is then one heap peek.
+
+    ``ask`` and ``min_ask`` are updated in place, so a caller may hold on to the lists.
     """
 
-    def __init__(self, gpu_class: Sequence[int], gpus: Sequence[int], sizes: Sequence[Sequence[int]]) -> None:
+    def __init__(self, gpu_class: Sequence[int], gpus: Sequence[int], sizes: Sequence[Sequence[int]],
+                 tiebreak: Sequence[int] | None = None) -> None:
+        """``tiebreak``: per provider, orders equal asks (lower first, then lower id); a static value such
+        as the unsubsidised ask keeps the ranking stable when a subsidy pushes many asks to their floor."""
         n_classes = len(sizes)
         self._cls = np.asarray(gpu_class, dtype=np.int64)
+        self._tiebreak = np.zeros(len(self._cls), dtype=np.int64) if tiebreak is None else np.asarray(tiebreak)
         self.cls = self._cls.tolist()
         self.free = list(gpus)
         self.ask = [0] * len(self.cls)
@@ -59,44 +66,57 @@ class PostedPriceBook:
                          for old in range(m + 1)] for c, m in enumerate(self.max_gpus)]
         self.min_ask = [float("inf")] * n_classes
         self._ranked: list[list[int]] = [[] for _ in range(n_classes)]
-        self._ranked_ask: list[list[int]] = [[] for _ in range(n_classes)]
-        self._fit: list[dict[int, list[int]]] = [{} for _ in range(n_classes)]
+        self._fit: list[dict[int, tuple[list[int], bytearray]]] = [{} for _ in range(n_classes)]
+        self._order: np.ndarray | None = None  # provider ids by class, then ask, then id
+        self._counts = np.bincount(self._cls, minlength=n_classes)
+        self._starts = np.concatenate([[0], np.cumsum(self._counts)[:-1]])
         self._waiting: list[dict[int, list[tuple[float, int, float]]]] = [{} for _ in range(n_classes)]
 
-    def post(self, asks: Sequence[int]) -> None:
-        """New asks for the epoch: re-rank every class and rebuild the fit heaps."""
+    def post(self, asks: np.ndarray) -> None:
+        """New asks for the epoch: re-rank every class and rebuild the fit heaps.
+
+        Asks usually move together (the expected reward shifts every ask of a group by the same
+        amount), so the ranking often survives: then only the ask values are updated and the heaps,
+        which hold ranks, stay valid as they are.
+        """
         ask = np.asarray(asks, dtype=np.int64)
-        self.ask = ask.tolist()
-        cls = self._cls
-        n_classes = len(self._ranked)
-        order = _order_by_class_and_ask(cls, ask, n_classes)
-        counts = np.bincount(cls, minlength=n_classes)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        self.ask[:] = ask.tolist()
+        counts, starts = self._counts, self._starts
+        order = self._order
+        if order is None or not _still_sorted(ask[order], self._tiebreak[order], order, starts):
+            self._rebuild(ask)
+        first = iter(ask[self._order[starts[counts > 0]]].tolist())
+        self.min_ask[:] = [next(first) if n else float("inf") for n in counts]
+
+    def _rebuild(self, ask: np.ndarray) -> None:
+        cls, counts, starts = self._cls, self._counts, self._starts
+        order = np.lexsort((np.arange(len(ask)), self._tiebreak, ask, cls))
         rank = np.empty(len(ask), dtype=np.int64)
         rank[order] = np.arange(len(ask)) - starts[cls[order]]
         self._rank = rank.tolist()
+        self._order = order
         free = np.asarray(self.free)
-        for c in range(n_classes):
+        for c in range(len(counts)):
             ids = order[starts[c]:starts[c] + counts[c]]
             self._ranked[c] = ids.tolist()
-            self._ranked_ask[c] = ask[ids].tolist()
             by_rank = free[ids]
             # ranks in ascending order: each list is already a valid heap
-            self._fit[c] = {g: np.flatnonzero(by_rank >= g).tolist() for g in self._sizes[c]}
-        self.min_ask = [a[0] if a else float("inf") for a in self._ranked_ask]
+            self._fit[c] = {g: (np.flatnonzero(by_rank >= g).tolist(), bytearray((by_rank >= g).tobytes()))
+                            for g in self._sizes[c]}
 
     def cheapest(self, c: int, g: int, limit: float) -> int:
         """Cheapest provider of class c with >= g free GPUs and ask <= limit, or -1."""
-        h = self._fit[c].get(g)
-        if not h:
+        fit = self._fit[c].get(g)
+        if fit is None:
             return -1
+        h, in_heap = fit
         ranked = self._ranked[c]
         free = self.free
         while h:
-            r = h[0]
-            if free[ranked[r]] >= g:
-                return ranked[r] if self._ranked_ask[c][r] <= limit else -1
-            heappop(h)
+            p = ranked[h[0]]
+            if free[p] >= g:
+                return p if self.ask[p] <= limit else -1
+            in_heap[heappop(h)] = 0
         return -1
 
     def take(self, p: int, g: int) -> None:
@@ -107,7 +127,11 @@ class PostedPriceBook:
         self.free[p] = old + g
         c = self.cls[p]
         for size in self._lifted[c][old][old + g]:
-            heappush(self._fit[c][size], self._rank[p])
+            h, in_heap = self._fit[c][size]
+            r = self._rank[p]
+            if not in_heap[r]:
+                in_heap[r] = 1
+                heappush(h, r)
 
     def wait(self, c: int, g: int, limit: float, job: int, hours: float) -> None:
         """Put a job on the buy side of class c: it needs g GPUs for ``hours`` at ask <= limit."""
@@ -137,14 +161,14 @@ class PostedPriceBook:
         return job, best_g, hours
 
 
-def _order_by_class_and_ask(cls: np.ndarray, ask: np.ndarray, n_classes: int) -> np.ndarray:
-    """Provider ids sorted by class, then ask, then id; one packed int64 key when it fits (faster)."""
-    ids = np.arange(len(ask), dtype=np.int64)
-    id_bits, cls_bits = max(len(ask), 1).bit_length(), max(n_classes, 1).bit_length()
-    ask_bits = 63 - id_bits - cls_bits
-    if len(ask) and 0 <= ask.min() and int(ask.max()) < 2**ask_bits:
-        return np.argsort((cls << (ask_bits + id_bits)) | (ask << id_bits) | ids, kind="stable")
-    return np.lexsort((ids, ask, cls))
+def _still_sorted(ask: np.ndarray, tiebreak: np.ndarray, order: np.ndarray, starts: np.ndarray) -> bool:
+    """Whether providers listed in ``order`` (grouped by class) are still sorted by (ask, tiebreak, id)."""
+    if len(order) < 2:
+        return True
+    d_ask, d_tie = np.diff(ask), np.diff(tiebreak)
+    ok = (d_ask > 0) | ((d_ask == 0) & ((d_tie > 0) | ((d_tie == 0) & (np.diff(order) > 0))))
+    ok[starts[1:][starts[1:] > 0] - 1] = True  # class boundaries: no order required across classes
+    return bool(ok.all())
 
 
 MARKETS = {"posted_price": PostedPriceBook}

@@ -39,16 +39,21 @@ def _ratio(num: np.ndarray | float, den: np.ndarray | float) -> np.ndarray | flo
 
 
 class EpochRecorder:
-    """Accumulates one row per epoch and GPU class as the run closes each epoch."""
+    """Collects per-epoch, per-class sums as the run closes each epoch; ``table()`` derives the rest.
 
-    def __init__(self, fleet: Fleet, cloud: CloudBaseline, n_epochs: int) -> None:
+    Closing an epoch only sums provider arrays by class; prices, ratios and shares are computed once,
+    vectorised over all epochs, when the table is built.
+    """
+
+    def __init__(self, fleet: Fleet, cloud: CloudBaseline) -> None:
         self._fleet = fleet
         self._k = len(fleet.classes)
-        self._reference = cloud.reference(fleet.classes).to_dict("records")
+        self._reference = cloud.reference(fleet.classes)
         self._unsubsidised = fleet.unsubsidised_asks()
+        self._members = [np.flatnonzero(fleet.gpu_class == c) for c in range(self._k)]
         self._posted: dict[int, tuple[np.ndarray, float]] = {}
-        self._columns: dict[str, list[Any]] = {}
-        self.n_epochs = n_epochs
+        self._epochs: list[tuple[float, ...]] = []
+        self._sums: list[np.ndarray] = []
 
     def _by_class(self, values: np.ndarray) -> np.ndarray:
         return np.bincount(self._fleet.gpu_class, weights=values, minlength=self._k)
@@ -58,61 +63,83 @@ class EpochRecorder:
 
     def close(self, k: int, t0: float, t1: float, gpu_hours: np.ndarray, revenue_usd: np.ndarray,
               reward_tokens: np.ndarray, emission_tokens: float, token_price_usd: float) -> None:
-        fleet = self._fleet
         asks, expected = self._posted.pop(k)
-        gh = self._by_class(gpu_hours)
-        revenue = self._by_class(revenue_usd)
-        reward = self._by_class(reward_tokens)
-        gpus = self._by_class(fleet.gpus.astype(float))
-        cost = (self._by_class(gpu_hours * fleet.marginal_usd_per_gpu_hour)
-                + self._by_class(fleet.gpus * fleet.fixed_usd_per_gpu_hour) * (t1 - t0))
-        unsubsidised = self._by_class(gpu_hours * self._unsubsidised)
-        providers = np.bincount(fleet.gpu_class, minlength=self._k)
-        price = _ratio(revenue, gh)
-        reward_usd = reward * token_price_usd
-        for c, name in enumerate(fleet.classes):
-            ref = self._reference[c]
-            row: dict[str, Any] = {
-                "epoch": k, "t_start_hours": t0, "t_end_hours": t1, "gpu_class": name,
-                "providers": int(providers[c]), "gpus": int(gpus[c]),
-                "gpu_hours_sold": gh[c], "utilisation": gh[c] / (gpus[c] * (t1 - t0)),
-                "network_price_usd_per_gpu_hour": price[c],
-                "price_without_subsidy_usd_per_gpu_hour": _ratio(unsubsidised[c], gh[c]),
-                "median_ask_usd_per_gpu_hour": float(np.median(asks[fleet.gpu_class == c])),
-                "expected_reward_usd_per_gpu_hour": expected,
-                "aws_reference_offer": ref["aws_reference_offer"],
-            }
-            for kind in CLOUD_PRICE_KINDS:
-                row[f"aws_{kind}_usd_per_gpu_hour"] = ref[f"aws_{kind}_usd_per_gpu_hour"]
-            for kind in RATIO_KINDS:
-                row[f"undercut_ratio_{kind}"] = _ratio(price[c], ref[f"aws_{kind}_usd_per_gpu_hour"])
-            row |= {
-                "token_price_usd": token_price_usd, "emission_tokens": emission_tokens,
-                "reward_tokens": reward[c], "reward_usd": reward_usd[c],
-                "reward_usd_per_gpu_hour": _ratio(reward_usd[c], gh[c]),
-                "usd_revenue": revenue[c],
-                "subsidy_share": _ratio(reward_usd[c], reward_usd[c] + revenue[c]),
-                "cost_usd": cost[c], "provider_profit_usd": revenue[c] + reward_usd[c] - cost[c],
-            }
-            for key, value in row.items():
-                self._columns.setdefault(key, []).append(value)
+        self._epochs.append((k, t0, t1, expected, token_price_usd, emission_tokens))
+        self._sums.append(np.stack([
+            self._by_class(gpu_hours),
+            self._by_class(revenue_usd),
+            self._by_class(reward_tokens),
+            self._by_class(gpu_hours * self._fleet.marginal_usd_per_gpu_hour),
+            self._by_class(gpu_hours * self._unsubsidised),
+            [np.median(asks[m]) if m.size else np.nan for m in self._members],
+        ]))
 
     def table(self) -> pd.DataFrame:
-        df = pd.DataFrame(self._columns)
-        df["gpu_class"] = pd.Categorical(df["gpu_class"], categories=list(self._fleet.classes))
-        df["aws_reference_offer"] = df["aws_reference_offer"].astype("category")
+        """One row per epoch and GPU class (epoch-major), every column in its unit."""
+        fleet, k = self._fleet, self._k
+        ep = np.array(self._epochs).reshape(-1, 6)
+        sums = np.array(self._sums).reshape(-1, 6, k)
+
+        def per_epoch(col: int) -> np.ndarray:
+            return np.repeat(ep[:, col], k)
+
+        def summed(row: int) -> np.ndarray:
+            return sums[:, row, :].ravel()
+
+        def per_class(values: np.ndarray) -> np.ndarray:
+            return np.tile(np.asarray(values), len(ep))
+
+        length = per_epoch(2) - per_epoch(1)
+        gh, revenue, reward_tokens = summed(0), summed(1), summed(2)
+        token_price = per_epoch(4)
+        reward_usd = reward_tokens * token_price
+        gpus = per_class(self._by_class(fleet.gpus.astype(float)))
+        fixed_per_hour = per_class(self._by_class(fleet.gpus * fleet.fixed_usd_per_gpu_hour))
+        cost = summed(3) + fixed_per_hour * length
+        price = _ratio(revenue, gh)
+        ref = self._reference
+        df = pd.DataFrame({
+            "epoch": per_epoch(0).astype(np.int64),
+            "t_start_hours": per_epoch(1),
+            "t_end_hours": per_epoch(2),
+            "gpu_class": pd.Categorical.from_codes(per_class(np.arange(k)), categories=list(fleet.classes)),
+            "providers": per_class(np.bincount(fleet.gpu_class, minlength=k)),
+            "gpus": gpus.astype(np.int64),
+            "gpu_hours_sold": gh,
+            "utilisation": gh / (gpus * length),
+            "network_price_usd_per_gpu_hour": price,
+            "price_without_subsidy_usd_per_gpu_hour": _ratio(summed(4), gh),
+            "median_ask_usd_per_gpu_hour": summed(5),
+            "expected_reward_usd_per_gpu_hour": per_epoch(3),
+            "aws_reference_offer": pd.Categorical(per_class(ref["aws_reference_offer"].to_numpy())),
+        })
+        for kind in CLOUD_PRICE_KINDS:
+            df[f"aws_{kind}_usd_per_gpu_hour"] = per_class(ref[f"aws_{kind}_usd_per_gpu_hour"].to_numpy())
+        for kind in RATIO_KINDS:
+            df[f"undercut_ratio_{kind}"] = _ratio(price, df[f"aws_{kind}_usd_per_gpu_hour"].to_numpy())
+        df["token_price_usd"] = token_price
+        df["emission_tokens"] = per_epoch(5)
+        df["reward_tokens"] = reward_tokens
+        df["reward_usd"] = reward_usd
+        df["reward_usd_per_gpu_hour"] = _ratio(reward_usd, gh)
+        df["usd_revenue"] = revenue
+        df["subsidy_share"] = _ratio(reward_usd, reward_usd + revenue)
+        df["cost_usd"] = cost
+        df["provider_profit_usd"] = revenue + reward_usd - cost
         return df
 
 
-VENUES = np.array(["none", "network", "cloud"], dtype=object)
+VENUES = ("none", "network", "cloud")
+STATES = ("queued", "running", "completed", "abandoned")
+JOB_TYPES = ("training", "inference")
 
 
 def build_jobs_table(world: World, horizon: float) -> pd.DataFrame:
     """One row a job: where it ran, when, on what, and what it paid for the hours delivered."""
     jobs, fleet, cloud = world.jobs, world.fleet, world.cloud
     n = world.n_jobs
-    rec = world.records
-    net = rec[:, 0].astype(np.int64)
+    rec = world.network_starts()
+    net = rec.job
     cloud_started = np.array(world.cloud_starts, dtype=float).reshape(-1, 2)
     cld = cloud_started[:, 0].astype(np.int64)
     cld_offer = jobs.cloud_offer[cld]
@@ -124,43 +151,44 @@ def build_jobs_table(world: World, horizon: float) -> pd.DataFrame:
     end = np.full(n, np.nan)
     gpus = np.zeros(n, dtype=np.int64)
     provider = np.full(n, -1, dtype=np.int64)
-    start[net], end[net] = rec[:, 2], rec[:, 6]
-    gpus[net] = rec[:, 3]
-    provider[net] = rec[:, 1]
+    start[net], end[net] = rec.start, rec.end
+    gpus[net] = rec.gpus
+    provider[net] = rec.provider
     start[cld] = cloud_started[:, 1]
     end[cld] = start[cld] + jobs.cloud_hours[cld]
     gpus[cld] = jobs.cloud_gpus[cld]
     delivered = gpus * (np.minimum(end, horizon) - start)
 
-    gpu_class = np.full(n, None, dtype=object)
-    gpu_class[net] = np.asarray(fleet.classes, dtype=object)[fleet.gpu_class[provider[net]]]
-    gpu_class[cld] = np.asarray(cloud.offer_gpu, dtype=object)[cld_offer]
+    # GPU class codes over the fleet's classes then AWS's other GPUs; -1 (missing) where nothing ran
+    class_names = list(dict.fromkeys([*fleet.classes, *cloud.offer_gpu]))
+    offer_class = np.array([class_names.index(g) for g in cloud.offer_gpu], dtype=np.int64)
+    gpu_class = np.full(n, -1, dtype=np.int64)
+    gpu_class[net] = fleet.gpu_class[provider[net]]
+    gpu_class[cld] = offer_class[cld_offer]
 
     paid = np.zeros(n)
     paid[net] = world.paid_micro[net] / 1_000_000
     cloud_hours = jobs.cloud_hours[cld]
     paid[cld] = jobs.cloud_cost_usd[cld] * np.minimum(1.0, (horizon - start[cld]) / cloud_hours)
     unit_price = np.full(n, np.nan)
-    unit_price[net] = rec[:, 5] / 1_000_000
+    unit_price[net] = rec.ask_micro_usd / 1_000_000
     unit_price[cld] = cloud.buyer_prices[cld_offer]
 
     waiting = np.zeros(n, dtype=bool)
     waiting[list(world.waiting)] = True
-    state = np.where(venue == 0, np.where(waiting, "queued", "abandoned"),
-                     np.where(end > horizon, "running", "completed"))
-    names = np.asarray(jobs.stream_names, dtype=object)
-    kinds = np.asarray(jobs.stream_kinds, dtype=object)
+    state = np.where(venue == 0, np.where(waiting, 0, 3), np.where(end > horizon, 1, 2))
+    kind_codes = np.array([JOB_TYPES.index(k) for k in jobs.stream_kinds], dtype=np.int64)
     df = pd.DataFrame({
         "job_id": np.arange(n),
-        "stream": pd.Categorical(names[jobs.stream], categories=list(jobs.stream_names)),
-        "job_type": pd.Categorical(kinds[jobs.stream], categories=["training", "inference"]),
+        "stream": pd.Categorical.from_codes(jobs.stream, categories=list(jobs.stream_names)),
+        "job_type": pd.Categorical.from_codes(kind_codes[jobs.stream], categories=list(JOB_TYPES)),
         "submit_hours": jobs.submit_hours,
         "start_hours": start,
         "end_hours": end,
         "wait_hours": start - jobs.submit_hours,
         "venue": pd.Categorical.from_codes(venue, categories=list(VENUES)),
-        "state": pd.Categorical(state, categories=["queued", "running", "completed", "abandoned"]),
-        "gpu_class": pd.Categorical(gpu_class),
+        "state": pd.Categorical.from_codes(state, categories=list(STATES)),
+        "gpu_class": pd.Categorical.from_codes(gpu_class, categories=class_names),
         "gpus": gpus,
         "provider_id": provider,
         "price_paid_usd": paid,

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .scenario import Scenario
 
 HOURS_PER_YEAR = 8760.0
+MICRO = 1_000_000  # asks are integer USD micro-dollars per GPU-hour
 
 
 class CostPlusAsk(StrictModel):
@@ -49,11 +50,18 @@ class CostPlusAsk(StrictModel):
         default=0.0, ge=0, description="Lowest ask the provider ever posts, USD per GPU-hour."
     )
 
-    def asks(self, marginal: np.ndarray, fixed: np.ndarray, reward_usd_per_gpu_hour: float) -> np.ndarray:
-        """Asks (USD per GPU-hour) from marginal and fixed cost per GPU-hour and the expected reward."""
+    def asks_micro_usd(self, marginal: np.ndarray, fixed: np.ndarray, reward_usd_per_gpu_hour: float) -> np.ndarray:
+        """Asks in USD micro-dollars per GPU-hour, from cost per GPU-hour and the expected reward.
+
+        The subsidy is one integer shift for the whole group, so asks move together and keep their
+        order from epoch to epoch (the market then need not re-rank them).
+        """
         loaded = marginal + fixed / self.target_utilisation
-        ask = loaded * (1.0 + self.markup) - self.subsidy_pass_through * reward_usd_per_gpu_hour
-        return np.maximum(ask, self.floor_usd_per_gpu_hour)
+        unsubsidised = np.rint(loaded * (1.0 + self.markup) * MICRO).astype(np.int64)
+        subsidy = self.subsidy_pass_through * reward_usd_per_gpu_hour * MICRO
+        top = int(unsubsidised.max(initial=0))
+        shift = int(round(subsidy)) if subsidy < top else top  # a larger subsidy only hits the floor
+        return np.maximum(unsubsidised - shift, int(round(self.floor_usd_per_gpu_hour * MICRO)))
 
 
 AskPolicy = Annotated[CostPlusAsk, Field(discriminator="kind")]
@@ -130,15 +138,15 @@ class Fleet:
         return len(self.gpus)
 
     def unsubsidised_asks(self) -> np.ndarray:
-        """The asks every provider would post with no token reward: the counterfactual price."""
-        return self.asks(0.0)
+        """The asks (USD per GPU-hour) every provider would post with no token reward: the counterfactual."""
+        return self.asks_micro_usd(0.0) / MICRO
 
-    def asks(self, reward_usd_per_gpu_hour: float) -> np.ndarray:
-        """Posted asks, USD per GPU-hour, given the reward per GPU-hour providers expect this epoch."""
-        out = np.empty(self.size)
+    def asks_micro_usd(self, reward_usd_per_gpu_hour: float) -> np.ndarray:
+        """Posted asks, USD micro-dollars per GPU-hour, given the reward per GPU-hour providers expect."""
+        out = np.empty(self.size, dtype=np.int64)
         for sl, policy in self.group_slices:
-            out[sl] = policy.asks(self.marginal_usd_per_gpu_hour[sl], self.fixed_usd_per_gpu_hour[sl],
-                                  reward_usd_per_gpu_hour)
+            out[sl] = policy.asks_micro_usd(self.marginal_usd_per_gpu_hour[sl], self.fixed_usd_per_gpu_hour[sl],
+                                            reward_usd_per_gpu_hour)
         return out
 
     def table(self) -> pd.DataFrame:

@@ -119,15 +119,18 @@ def to_base_units(amount: float, decimals: int) -> int:
 WEIGHT_QUANTUM = 1e3  # weights are counted in thousandths (e.g. milli-GPU-hours)
 
 
-def allocate(total: int, weights: np.ndarray) -> np.ndarray | None:
+def allocate(total: int, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """Split an integer amount pro rata to weights, exactly (largest remainder, ties to lower index).
 
-    Weights are quantised to thousandths so the split is integer arithmetic, identical on every machine,
-    and the shares always sum to ``total``. With W the quantised total and total = Q*W + R, each share
-    is Q*w + floor(R*w/W) plus at most one unit of the remainder: only Q*w needs Python integers (an
-    18-decimal token amount overflows int64), the rest stays in int64. None when every weight is zero.
+    Returns (indices, shares) for the entries with a non-zero share of weight, or None when every
+    weight is zero. Weights are quantised to thousandths so the split is integer arithmetic, identical
+    on every machine, and the shares always sum to ``total``. With W the quantised total and
+    total = Q*W + R, a share is Q*w + floor(R*w/W) plus at most one unit of the remainder: only Q*w
+    needs Python integers (18-decimal token amounts overflow int64); the rest stays in int64.
     """
     w = np.rint(np.asarray(weights, dtype=float) * WEIGHT_QUANTUM).astype(np.int64)
+    idx = np.flatnonzero(w)
+    w = w[idx]
     denominator = int(w.sum())
     if denominator <= 0:
         return None
@@ -140,8 +143,8 @@ def allocate(total: int, weights: np.ndarray) -> np.ndarray | None:
     if left:
         extra[np.argsort(-(scaled % denominator), kind="stable")[:left]] += 1
     if total < 2**62:  # every share and their sum fit int64
-        return w * q + extra
-    return w.astype(object) * q + extra
+        return idx, w * q + extra
+    return idx, w.astype(object) * q + extra
 
 
 class RewardForecast:

@@ -117,11 +117,13 @@ def test_conservation_violations_are_caught(tiny: Scenario, tamper: str, law: st
         world.ledger.mint(world.token, "treasury", 1)
     elif tamper == "jobs":
         world.cloud_starts.append(world.cloud_starts[0])
-    else:  # a job's record moved onto a busy provider at the same time
-        rec = world._closed_records[0]
-        rec[1, 1] = rec[0, 1]
-        rec[1, 2] = rec[0, 2]
-        rec[1, 3] = 8
+    else:  # an 8-GPU job's record moved onto a provider, at a time it was already running another job
+        starts = world.network_starts()
+        big = int(np.flatnonzero(starts.gpus == 8)[0])
+        other = int(np.flatnonzero((starts.provider != starts.provider[big]) & (starts.gpus == 8))[0])
+        j, k = int(starts.job[big]), int(starts.job[other])
+        world._rec_provider[k] = world._rec_provider[j]
+        world._rec_start[k], world._rec_end[k] = world._rec_start[j], world._rec_end[j]
     with pytest.raises(ConservationError, match=f"conservation of {law}"):
         check_run(world, result.jobs, float(world.grid[-1]))
 

@@ -24,12 +24,15 @@ from sim.tokenomics import (
     weights=st.lists(st.floats(min_value=0, max_value=500, allow_nan=False), min_size=1, max_size=60),
 )
 def test_allocate_is_exact_and_proportional(total: int, weights: list[float]) -> None:
-    shares = allocate(total, np.asarray(weights))
+    split = allocate(total, np.asarray(weights))
     w = np.rint(np.asarray(weights) * 1e3).astype(np.int64)
     if w.sum() == 0:
-        assert shares is None
+        assert split is None
         return
-    assert shares is not None
+    assert split is not None
+    idx, shares = split
+    assert idx.tolist() == np.flatnonzero(w).tolist()
+    w = w[idx]
     values = [int(x) for x in shares]
     assert sum(values) == total
     assert min(values) >= 0
@@ -40,8 +43,10 @@ def test_allocate_is_exact_and_proportional(total: int, weights: list[float]) ->
 
 
 def test_allocate_gives_remainder_to_largest_fractions_then_lowest_index() -> None:
-    assert [int(x) for x in allocate(10, np.array([1.0, 1.0, 1.0]))] == [4, 3, 3]
-    assert [int(x) for x in allocate(2, np.array([1.0, 2.0, 2.0]))] == [0, 1, 1]
+    assert allocate(10, np.array([1.0, 1.0, 1.0]))[1].tolist() == [4, 3, 3]
+    assert allocate(2, np.array([1.0, 2.0, 2.0]))[1].tolist() == [0, 1, 1]
+    idx, shares = allocate(7, np.array([0.0, 2.0, 0.0, 5.0]))
+    assert idx.tolist() == [1, 3] and shares.tolist() == [2, 5]
     assert allocate(5, np.zeros(4)) is None
 
 

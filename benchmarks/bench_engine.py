@@ -1,0 +1,147 @@
+"""Engine speed and memory: a 10,000-provider, ~1,000,000-job, one-year market against idiomatic SimPy.
+
+Prints jobs/s and peak memory of ``sim.run`` (build, simulation, tables and conservation checks: what a
+user waits for) and, for the same number of jobs, the jobs/s of an idiomatic SimPy M/M/c (a process per
+job, ``simpy.Resource`` servers), then their ratio. Targets (issue P1): ratio >= 2, peak memory <= 1 GB.
+
+Each measurement runs in a fresh process (so peak RSS is the run's own), and the two are interleaved
+``--repeats`` times: on a shared machine the speed drifts by tens of percent from minute to minute, so
+the ratio of medians of interleaved runs is the figure to trust.
+
+    python benchmarks/bench_engine.py                 # the full benchmark (a few minutes)
+    python benchmarks/bench_engine.py --scale 0.05    # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import random
+import resource
+import statistics
+import time
+from typing import Any
+
+import simpy
+
+PROVIDERS = 10_000
+JOBS_PER_YEAR = 1_000_000
+
+
+def bench_scenario(scale: float = 1.0, seed: int = 1) -> dict[str, Any]:
+    """The benchmark market: H100 and A100 datacentre nodes and RTX home rigs, training and inference.
+
+    Arrival rates add up to ~1M jobs a year at scale 1 (114 an hour); node counts to 10,000 providers.
+    """
+    def nodes(n: int) -> int:
+        return max(1, round(n * scale))
+
+    rate = JOBS_PER_YEAR / 8760 * scale
+    return {
+        "name": "bench_engine", "seed": seed, "horizon_days": 365, "epoch_hours": 24,
+        "providers": [
+            {"name": "h100", "count": nodes(1500), "gpu_model": "H100_SXM", "gpus_per_node": 8},
+            {"name": "a100", "count": nodes(1500), "gpu_model": "A100_80GB", "gpus_per_node": 8},
+            {"name": "rigs", "count": nodes(7000), "gpu_model": {"RTX_4090": 0.8, "RTX_3090": 0.2},
+             "gpus_per_node": {1: 0.4, 2: 0.3, 4: 0.3}, "capex_usd_per_gpu": 0, "pue": 1.0,
+             "electricity_usd_per_kwh": {"kind": "uniform", "low": 0.10, "high": 0.20}},
+        ],
+        "workload": {"streams": [
+            {"name": "h100_training", "arrivals": {"kind": "poisson", "rate_per_hour": 0.25 * rate},
+             "job": {"kind": "training", "gpu_models": ["H100_SXM"], "gpus": {8: 0.5, 4: 0.3, 1: 0.2},
+                     "work_gpu_hours": {"kind": "lognormal", "median": 120, "sigma": 1.0},
+                     "reservation_usd_per_gpu_hour": {"kind": "uniform", "low": 3, "high": 9}}},
+            {"name": "finetuning", "arrivals": {"kind": "poisson", "rate_per_hour": 0.25 * rate},
+             "job": {"kind": "training", "min_gpu_memory_gb": 40, "gpus": {8: 0.3, 4: 0.3, 1: 0.4},
+                     "work_gpu_hours": {"kind": "lognormal", "median": 40, "sigma": 1.0},
+                     "reservation_usd_per_gpu_hour": {"kind": "uniform", "low": 2, "high": 9}}},
+            {"name": "inference", "arrivals": {"kind": "diurnal", "mean_rate_per_hour": 0.5 * rate},
+             "job": {"kind": "inference", "min_gpu_memory_gb": 24, "replicas": {1: 0.7, 2: 0.3},
+                     "duration_hours": {"kind": "exponential", "mean": 8},
+                     "reservation_usd_per_gpu_hour": {"kind": "uniform", "low": 1, "high": 8}}},
+        ]},
+        "tokenomics": {"emission": {"kind": "constant", "tokens_per_day": 200_000},
+                       "token_price": {"kind": "gbm", "initial_usd": 0.5, "volatility_per_year": 0.6}},
+    }
+
+
+def _engine(scale: float, queue: mp.Queue) -> None:
+    from sim import Scenario, run
+
+    scenario = Scenario.model_validate(bench_scenario(scale))
+    start = time.perf_counter()
+    result = run(scenario)
+    seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    s = result.summary
+    queue.put({"jobs": len(result.jobs), "seconds": seconds, "peak_mb": peak_mb,
+               "providers": len(result.providers), "network_jobs": s["jobs"]["network"],
+               "utilisation": {c: round(v["utilisation"], 3) for c, v in s["by_class"].items()}})
+
+
+def _mmc(n_jobs: int, queue: mp.Queue) -> None:
+    """Idiomatic SimPy M/M/c as in SimPy's own examples: a process per customer, a Resource of c servers."""
+    servers, utilisation = 100, 0.8
+    service_rate = 1.0
+    arrival_rate = utilisation * servers * service_rate
+    rng = random.Random(1)
+    env = simpy.Environment()
+    counter = simpy.Resource(env, capacity=servers)
+    done = [0]
+
+    def customer() -> Any:
+        with counter.request() as request:
+            yield request
+            yield env.timeout(rng.expovariate(service_rate))
+        done[0] += 1
+
+    def source() -> Any:
+        for _ in range(n_jobs):
+            yield env.timeout(rng.expovariate(arrival_rate))
+            env.process(customer())
+
+    env.process(source())
+    start = time.perf_counter()
+    env.run()
+    seconds = time.perf_counter() - start
+    queue.put({"jobs": done[0], "seconds": seconds})
+
+
+def _in_child(target: Any, *args: Any) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=target, args=(*args, queue))
+    proc.start()
+    out = queue.get()
+    proc.join()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of the full size (providers and jobs)")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved engine / M/M/c pairs")
+    args = parser.parse_args()
+
+    engine_rates, mmc_rates, peaks = [], [], []
+    for i in range(args.repeats):
+        engine = _in_child(_engine, args.scale)
+        mmc = _in_child(_mmc, engine["jobs"])
+        engine_rates.append(engine["jobs"] / engine["seconds"])
+        mmc_rates.append(mmc["jobs"] / mmc["seconds"])
+        peaks.append(engine["peak_mb"])
+        print(f"run {i + 1}: depinsim {engine['jobs']:,} jobs in {engine['seconds']:.2f} s = {engine_rates[-1]:,.0f} jobs/s, "
+              f"peak {engine['peak_mb']:.0f} MB | SimPy M/M/c {mmc['jobs']:,} jobs in {mmc['seconds']:.2f} s = "
+              f"{mmc_rates[-1]:,.0f} jobs/s | ratio {engine_rates[-1] / mmc_rates[-1]:.2f}", flush=True)
+    ratio = statistics.median(engine_rates) / statistics.median(mmc_rates)
+    peak = max(peaks)
+    print(f"\nscenario: {engine['providers']:,} providers, {engine['jobs']:,} jobs, 365 days "
+          f"({engine['network_jobs']:,} served by the network; utilisation {engine['utilisation']})")
+    print(f"depinsim sim.run:        {statistics.median(engine_rates):>10,.0f} jobs/s (median of {args.repeats})")
+    print(f"idiomatic SimPy M/M/c:   {statistics.median(mmc_rates):>10,.0f} jobs/s (median of {args.repeats})")
+    print(f"ratio:                   {ratio:>10.2f}   (target >= 2)   {'PASS' if ratio >= 2 else 'FAIL'}")
+    print(f"peak memory:             {peak:>10,.0f} MB (target <= 1024) {'PASS' if peak <= 1024 else 'FAIL'}")
+
+
+if __name__ == "__main__":
+    main()
