@@ -31,34 +31,47 @@ JOBS_PER_YEAR = 1_000_000
 def bench_scenario(scale: float = 1.0, seed: int = 1) -> dict[str, Any]:
     """The benchmark market: H100 and A100 datacentre nodes and RTX home rigs, training and inference.
 
-    Arrival rates add up to ~1M jobs a year at scale 1 (114 an hour); node counts to 10,000 providers.
+    Most buyers name the GPU they want (as on today's GPU marketplaces); fine-tuning takes any GPU with
+    40 GB or more. Demand loads every class at roughly 50-80%. Arrival rates add up to ~1M jobs a year at
+    scale 1 (114 an hour); node counts to 10,000 providers.
     """
     def nodes(n: int) -> int:
         return max(1, round(n * scale))
 
     rate = JOBS_PER_YEAR / 8760 * scale
+
+    def stream(name: str, share: float, job: dict[str, Any]) -> dict[str, Any]:
+        return {"name": name, "arrivals": {"kind": "poisson", "rate_per_hour": share * rate}, "job": job}
+
+    budget = {"kind": "uniform", "low": 2, "high": 9}
     return {
         "name": "bench_engine", "seed": seed, "horizon_days": 365, "epoch_hours": 24,
         "providers": [
             {"name": "h100", "count": nodes(1500), "gpu_model": "H100_SXM", "gpus_per_node": 8},
             {"name": "a100", "count": nodes(1500), "gpu_model": "A100_80GB", "gpus_per_node": 8},
             {"name": "rigs", "count": nodes(7000), "gpu_model": {"RTX_4090": 0.8, "RTX_3090": 0.2},
-             "gpus_per_node": {1: 0.4, 2: 0.3, 4: 0.3}, "capex_usd_per_gpu": 0, "pue": 1.0,
+             "gpus_per_node": {1: 0.3, 2: 0.3, 4: 0.4}, "capex_usd_per_gpu": 0, "pue": 1.0,
              "electricity_usd_per_kwh": {"kind": "uniform", "low": 0.10, "high": 0.20}},
         ],
         "workload": {"streams": [
-            {"name": "h100_training", "arrivals": {"kind": "poisson", "rate_per_hour": 0.25 * rate},
-             "job": {"kind": "training", "gpu_models": ["H100_SXM"], "gpus": {8: 0.5, 4: 0.3, 1: 0.2},
-                     "work_gpu_hours": {"kind": "lognormal", "median": 120, "sigma": 1.0},
-                     "reservation_usd_per_gpu_hour": {"kind": "uniform", "low": 3, "high": 9}}},
-            {"name": "finetuning", "arrivals": {"kind": "poisson", "rate_per_hour": 0.25 * rate},
-             "job": {"kind": "training", "min_gpu_memory_gb": 40, "gpus": {8: 0.3, 4: 0.3, 1: 0.4},
-                     "work_gpu_hours": {"kind": "lognormal", "median": 40, "sigma": 1.0},
-                     "reservation_usd_per_gpu_hour": {"kind": "uniform", "low": 2, "high": 9}}},
-            {"name": "inference", "arrivals": {"kind": "diurnal", "mean_rate_per_hour": 0.5 * rate},
-             "job": {"kind": "inference", "min_gpu_memory_gb": 24, "replicas": {1: 0.7, 2: 0.3},
-                     "duration_hours": {"kind": "exponential", "mean": 8},
-                     "reservation_usd_per_gpu_hour": {"kind": "uniform", "low": 1, "high": 8}}},
+            stream("h100_training", 0.2, {
+                "kind": "training", "gpu_models": ["H100_SXM"], "gpus": {8: 0.5, 4: 0.3, 1: 0.2},
+                "work_gpu_hours": {"kind": "lognormal", "median": 150, "sigma": 1.0},
+                "reservation_usd_per_gpu_hour": budget}),
+            stream("a100_training", 0.2, {
+                "kind": "training", "gpu_models": ["A100_80GB"], "gpus": {8: 0.5, 4: 0.3, 1: 0.2},
+                "work_gpu_hours": {"kind": "lognormal", "median": 60, "sigma": 1.0},
+                "reservation_usd_per_gpu_hour": budget}),
+            stream("finetuning", 0.1, {
+                "kind": "training", "min_gpu_memory_gb": 40, "gpus": {1: 0.5, 2: 0.3, 4: 0.2},
+                "work_gpu_hours": {"kind": "lognormal", "median": 10, "sigma": 1.0},
+                "reservation_usd_per_gpu_hour": budget}),
+            stream("llm_inference", 0.2, {
+                "kind": "inference", "gpu_models": ["H100_SXM", "A100_80GB"], "replicas": {1: 0.7, 2: 0.3},
+                "duration_hours": {"kind": "exponential", "mean": 12}, "reservation_usd_per_gpu_hour": budget}),
+            stream("rtx_inference", 0.3, {
+                "kind": "inference", "gpu_models": ["RTX_4090", "RTX_3090"], "replicas": 1,
+                "duration_hours": {"kind": "exponential", "mean": 24}, "reservation_usd_per_gpu_hour": budget}),
         ]},
         "tokenomics": {"emission": {"kind": "constant", "tokens_per_day": 200_000},
                        "token_price": {"kind": "gbm", "initial_usd": 0.5, "volatility_per_year": 0.6}},

@@ -95,18 +95,24 @@ def _gpu_hours(world: World, jobs: pd.DataFrame, horizon: float) -> dict[str, An
 
 
 def _peak_gpus_in_use(starts: NetworkStarts, n_providers: int) -> np.ndarray:
-    """Most GPUs each provider ran at any instant, from start/end records (ends before starts on ties)."""
-    p = np.concatenate([starts.provider, starts.provider])
-    t = np.concatenate([starts.start, starts.end])
-    delta = np.concatenate([starts.gpus, -starts.gpus])
-    order = np.lexsort((delta, t, p))
-    p, delta = p[order], delta[order]
-    level = np.cumsum(delta)
+    """Most GPUs each provider ran at any instant, from start/end records (ends before starts on ties).
+
+    Events are listed ends first, then stably sorted by time, then stably by provider (a radix sort
+    for fleets under 65,536 providers): cheaper than a three-key lexsort, same order.
+    """
+    t = np.concatenate([starts.end, starts.start])
+    by_time = np.argsort(t, kind="stable")
+    p = np.concatenate([starts.provider, starts.provider])[by_time]
+    p = p.astype(np.uint16) if n_providers <= 2**16 else p
+    order = by_time[np.argsort(p, kind="stable")]
+    p = np.concatenate([starts.provider, starts.provider])[order]
+    level = np.cumsum(np.concatenate([-starts.gpus, starts.gpus])[order])
     first = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
     base = np.r_[0, level[first[1:] - 1]]  # running total before each provider's first event
     level -= np.repeat(base, np.diff(np.r_[first, p.size]))
     peak = np.zeros(n_providers, dtype=level.dtype)
-    np.maximum.at(peak, p, level)
+    if p.size:
+        peak[p[first]] = np.maximum.reduceat(level, first)
     return peak
 
 

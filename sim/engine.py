@@ -78,13 +78,22 @@ class World:
         self.cum_emission = [to_base_units(m, tok.decimals) for m in tok.emission.cumulative_tokens(self.grid)]
         self.forecast = RewardForecast(tok.reward_expectation, float(fleet.gpus.sum()))
         self.initial_supply = to_base_units(tok.initial_supply_tokens, tok.decimals)
+        # providers are paid whole nano-tokens (sub-nano dust of each epoch's emission goes to the
+        # treasury), which keeps their book in int64 for any realistic supply
+        self.reward_unit = 10 ** max(tok.decimals - 9, 0)
+        self.ledger.open_asset(self.token, self.reward_unit, self.initial_supply + self.cum_emission[-1])
+        self.ledger.open_asset(USD)
         if self.initial_supply:
             self.ledger.mint(self.token, TREASURY, self.initial_supply)
 
-        sizes = [np.unique(jobs.net_gpus[:, c]).tolist() for c in range(len(fleet.classes))]
+        sizes = [np.flatnonzero(np.bincount(row)).tolist() for row in jobs.net_gpus]
         self.market = MARKETS[scenario.market.kind](fleet.gpu_class.tolist(), fleet.gpus.tolist(), sizes,
                                                     tiebreak=fleet.asks_micro_usd(0.0))
         self.fee_ppm = int(round(scenario.market.protocol_fee_share * MICRO))
+        # bound once: the hot path calls these for every job
+        self._timeout, self._take, self._give_back = self.env.timeout, self.market.take, self.market.give_back
+        self._asks = self.market.ask  # updated in place by the market
+        self._on_depart = self._depart
         self.recorder = EpochRecorder(fleet, self.cloud)
 
         self.n_jobs = n = jobs.submit_hours.size
@@ -118,9 +127,9 @@ class World:
         self._c_submit = j.submit_hours[sl].tolist()
         self._c_stream = j.stream[sl].tolist()
         # per class, flat lists (a 2-D tolist() costs a list object per row)
-        self._c_gpus = [col.tolist() for col in j.net_gpus[sl].T]
-        self._c_hours = [col.tolist() for col in j.net_hours[sl].T]
-        self._c_limit = [col.tolist() for col in (j.net_limit_usd_per_gpu_hour[sl] * MICRO).T]
+        self._c_gpus = [row.tolist() for row in j.net_gpus[:, sl]]
+        self._c_hours = [row.tolist() for row in j.net_hours[:, sl]]
+        self._c_limit = [row.tolist() for row in j.net_limit_usd_per_gpu_hour[:, sl] * MICRO]
         self._c_patience = j.patience_hours[sl].tolist()
         self._c_cloud_ok = self.cloud_ok[sl].tolist()
 
@@ -137,22 +146,20 @@ class World:
     # --- network service --------------------------------------------------------------------------
 
     def _start(self, j: int, p: int, g: int, hours: float, now: float) -> None:
-        env = self.env
-        env_now = env.now
+        env_now = self.env.now
         delay = now + hours - env_now
-        market = self.market
-        market.take(p, g)
+        self._take(p, g)
         self._started.append(j)
         self._rec_provider[j] = p
         self._rec_start[j] = now
         self._rec_end[j] = env_now + delay  # the departure event's own time
-        self._rec_ask[j] = market.ask[p]
-        env.timeout(delay, (p, g)).callbacks.append(self._depart)
+        self._rec_ask[j] = self._asks[p]
+        self._timeout(delay, (p, g)).callbacks.append(self._on_depart)
 
     def _depart(self, event: simpy.Event) -> None:
         p, g = event.value
         self.departed += 1
-        self.market.give_back(p, g)
+        self._give_back(p, g)
         if self.waiting:
             self._serve_waiting(p, self.env.now)
 
@@ -191,7 +198,8 @@ class World:
         asks = self.fleet.asks_micro_usd(reward)
         self.market.post(asks)
         self._order_classes()
-        self.recorder.open(k, asks / MICRO, reward)
+        medians = [self.market.median_ask(c) / MICRO for c in range(len(self.fleet.classes))]
+        self.recorder.open(k, medians, reward)
         self._rematch_waiting(float(self.grid[k]))
 
     def _order_classes(self) -> None:
@@ -207,19 +215,19 @@ class World:
         for j in sorted(self.waiting):
             best_p, best_c, best_cost = -1, -1, float("inf")
             for c in self.waiting[j]:
-                g = int(jobs.net_gpus[j, c])
-                p = market.cheapest(c, g, float(jobs.net_limit_usd_per_gpu_hour[j, c]) * MICRO)
-                if p >= 0 and market.ask[p] * g * float(jobs.net_hours[j, c]) < best_cost:
-                    best_p, best_c, best_cost = p, c, market.ask[p] * g * float(jobs.net_hours[j, c])
+                g = int(jobs.net_gpus[c, j])
+                p = market.cheapest(c, g, float(jobs.net_limit_usd_per_gpu_hour[c, j]) * MICRO)
+                if p >= 0 and market.ask[p] * g * float(jobs.net_hours[c, j]) < best_cost:
+                    best_p, best_c, best_cost = p, c, market.ask[p] * g * float(jobs.net_hours[c, j])
             if best_p >= 0:
                 del self.waiting[j]
-                self._start(j, best_p, int(jobs.net_gpus[j, best_c]), float(jobs.net_hours[j, best_c]), now)
+                self._start(j, best_p, int(jobs.net_gpus[best_c, j]), float(jobs.net_hours[best_c, j]), now)
 
     def _close_epoch(self, k: int) -> None:
         t0, t1 = float(self.grid[k]), float(self.grid[k + 1])
         final = k == len(self.grid) - 2
         new = np.array(self._started, dtype=np.int64)
-        self._started = []
+        self._started.clear()
         self._started_by_epoch.append(new)
         active = self._starts_of(np.concatenate([self._running, new]))
         p, g, ask, start, end = active.provider, active.gpus, active.ask_micro_usd, active.start, active.end
@@ -244,14 +252,17 @@ class World:
         self._settle_usd(due)
 
         minted = self.cum_emission[k + 1] - self.cum_emission[k]
-        shares = allocate(minted, self.scenario.tokenomics.reward_rule.weights(gh)) if minted else None
+        pool, dust = divmod(minted, self.reward_unit)
+        shares = allocate(pool, self.scenario.tokenomics.reward_rule.weights(gh)) if pool else None
         rewards = np.zeros(self.fleet.size)
-        if shares is not None:
-            paid, amounts = shares
-            self.ledger.mint_to_providers(self.token, paid, amounts)
-            rewards[paid] = amounts.astype(float) / self.unit
-        elif minted:
-            self.ledger.mint(self.token, TREASURY, minted)
+        if shares is None:
+            dust = minted
+        else:
+            paid, units = shares
+            self.ledger.mint_to_providers(self.token, paid, units)
+            rewards[paid] = units.astype(float) * (self.reward_unit / self.unit)
+        if dust:
+            self.ledger.mint(self.token, TREASURY, dust)
         self.ledger.check(self.token)
         self.ledger.check(USD)
         self.forecast.observe(float(gh.sum()), t1 - t0)
@@ -277,7 +288,7 @@ class World:
         return NetworkStarts(
             job=jobs, provider=provider,
             start=np.frombuffer(self._rec_start)[jobs], end=np.frombuffer(self._rec_end)[jobs],
-            gpus=self.jobs.net_gpus[jobs, cls], hours=self.jobs.net_hours[jobs, cls],
+            gpus=self.jobs.net_gpus[cls, jobs], hours=self.jobs.net_hours[cls, jobs],
             ask_micro_usd=np.frombuffer(self._rec_ask, dtype=np.int64)[jobs],
         )
 
@@ -322,13 +333,13 @@ class World:
                 best_p, best_c, best_cost, could_wait = -1, -1, inf, False
                 for c in classes:
                     g, h = c_gpus[c][li], c_hours[c][li]
-                    if min_ask[c] * g * h >= best_cost:  # even the cheapest ask of c cannot win
+                    if g > max_gpus[c] or min_ask[c] * g * h >= best_cost:  # no node fits, or cannot win
                         continue
                     limit = c_limit[c][li]
                     p = cheapest(c, g, limit)
                     if p >= 0:
                         best_p, best_c, best_cost = p, c, ask[p] * g * h
-                    elif g <= max_gpus[c] and min_ask[c] <= limit:
+                    elif min_ask[c] <= limit:
                         could_wait = True
                 if best_p >= 0:
                     start(base + li, best_p, c_gpus[best_c][li], c_hours[best_c][li], t)

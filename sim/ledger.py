@@ -4,9 +4,11 @@ Money is in USD micro-dollars, tokens in base units (10**decimals per token). Th
 floats and converts to integers at the ledger with explicit rounding; after that nothing is lost to
 rounding, and the same numbers can later be reconciled with a chain to the last base unit.
 
-Provider balances are arrays (int64 for USD; Python integers in an object array for tokens, whose
-18-decimal amounts overflow int64), so an epoch's payout to every provider is one vectorised, exact
-operation.
+Named accounts (buyers, treasury, ...) hold Python integers. Provider accounts are one array per
+asset, so an epoch's payout to every provider is one vectorised, exact operation. Each asset has a
+provider unit (a whole number of base units): providers are paid in multiples of it, which keeps their
+book in int64 even for 18-decimal tokens (a unit of 10**9 base units holds 9.2e9 tokens per account).
+An asset whose whole supply could overflow that falls back to Python integers (an object array).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from .errors import ConservationError
 
 USD = "USD"
 MICRO = 1_000_000
+INT64_SAFE = 2**62
 
 
 class Ledger:
@@ -28,18 +31,23 @@ class Ledger:
         self._n = n_providers
         self._named: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._providers: dict[str, np.ndarray] = {}
+        self._unit: dict[str, int] = {}
         self.minted: dict[str, int] = defaultdict(int)
         self.burned: dict[str, int] = defaultdict(int)
 
-    def _provider_book(self, asset: str) -> np.ndarray:
-        if asset not in self._providers:
-            # USD micro-dollars fit int64 (9.2e12 USD); 18-decimal token amounts need Python integers
-            dtype = np.int64 if asset == USD else object
-            self._providers[asset] = np.zeros(self._n, dtype=np.int64).astype(dtype)
-        return self._providers[asset]
+    def open_asset(self, asset: str, provider_unit: int = 1, max_supply: int | None = None) -> None:
+        """Declare an asset: providers are paid in multiples of ``provider_unit`` base units; with a known
+        ``max_supply`` (base units) small enough, their balances are int64."""
+        fits = max_supply is None or max_supply // provider_unit < INT64_SAFE
+        self._unit[asset] = provider_unit
+        book = np.zeros(self._n, dtype=np.int64)
+        self._providers[asset] = book if fits else book.astype(object)
+
+    def provider_unit(self, asset: str) -> int:
+        return self._unit[asset]
 
     def mint(self, asset: str, account: str, amount: int) -> None:
-        """Create ``amount`` of an asset in a named account (e.g. USD entering from buyers)."""
+        """Create ``amount`` base units of an asset in a named account (e.g. USD entering from buyers)."""
         self._check_amount(amount)
         self._named[asset][account] += amount
         self.minted[asset] += amount
@@ -54,17 +62,21 @@ class Ledger:
         self._debit(asset, src, amount)
         self._named[asset][dst] += amount
 
-    def mint_to_providers(self, asset: str, provider_ids: np.ndarray, amounts: np.ndarray) -> None:
-        """One batched emission to many providers (the shape of an on-chain reward call)."""
-        total = self._check_amounts(provider_ids, amounts)
-        self._provider_book(asset)[provider_ids] += amounts
+    def mint_to_providers(self, asset: str, provider_ids: np.ndarray, units: np.ndarray) -> None:
+        """One batched emission to many providers (the shape of an on-chain reward call).
+
+        ``units`` are in the asset's provider unit; ``provider_ids`` ascending."""
+        total = self._check_amounts(provider_ids, units) * self._unit[asset]
+        self._providers[asset][provider_ids] += units
         self.minted[asset] += total
 
-    def pay_providers(self, asset: str, src: str, provider_ids: np.ndarray, amounts: np.ndarray) -> None:
-        """One batched transfer from a named account to many providers (an on-chain settlement call)."""
-        total = self._check_amounts(provider_ids, amounts)
+    def pay_providers(self, asset: str, src: str, provider_ids: np.ndarray, units: np.ndarray) -> None:
+        """One batched transfer from a named account to many providers (an on-chain settlement call).
+
+        ``units`` are in the asset's provider unit; ``provider_ids`` ascending."""
+        total = self._check_amounts(provider_ids, units) * self._unit[asset]
         self._debit(asset, src, total)
-        self._provider_book(asset)[provider_ids] += amounts
+        self._providers[asset][provider_ids] += units
 
     def balance(self, asset: str, account: str) -> int:
         return self._named[asset].get(account, 0)
@@ -73,8 +85,8 @@ class Ledger:
         return dict(self._named[asset])
 
     def provider_balances(self, asset: str) -> np.ndarray:
-        """Balances of every provider, Python integers (object array, a copy)."""
-        return self._provider_book(asset).copy()
+        """Balances of every provider in base units (Python integers in an object array)."""
+        return self._providers[asset].astype(object) * self._unit[asset]
 
     def supply(self, asset: str) -> int:
         return self.minted[asset] - self.burned[asset]
@@ -82,8 +94,8 @@ class Ledger:
     def check(self, asset: str) -> None:
         """Sum of balances must equal minted - burned, and no balance may be negative."""
         named = self._named[asset]
-        providers = self._provider_book(asset)
-        total = sum(named.values()) + int(providers.sum())
+        providers = self._providers[asset]
+        total = sum(named.values()) + int(providers.sum()) * self._unit[asset]
         if total != self.supply(asset):
             raise ConservationError(f"{asset}: balances sum to {total} but minted - burned = {self.supply(asset)}")
         negative = [a for a, v in named.items() if v < 0]
@@ -97,8 +109,8 @@ class Ledger:
         book[account] -= amount
 
     def _check_amounts(self, provider_ids: np.ndarray, amounts: np.ndarray) -> int:
-        if len(amounts) != len(provider_ids) or np.unique(provider_ids).size != len(provider_ids):
-            raise ConservationError("batched ledger payments need one amount per distinct provider")
+        if len(amounts) != len(provider_ids) or (np.diff(provider_ids) <= 0).any():
+            raise ConservationError("batched ledger payments need one amount per provider, ids ascending")
         if len(amounts) and (amounts.min() < 0 or provider_ids.min() < 0 or provider_ids.max() >= self._n):
             raise ConservationError("batched ledger amounts must be non-negative, to known providers")
         return int(amounts.sum())

@@ -67,6 +67,9 @@ class PostedPriceBook:
         self.min_ask = [float("inf")] * n_classes
         self._ranked: list[list[int]] = [[] for _ in range(n_classes)]
         self._fit: list[dict[int, tuple[list[int], bytearray]]] = [{} for _ in range(n_classes)]
+        # per provider, its class's tables (the dicts are updated in place, so these stay valid)
+        self._p_fit = [self._fit[c] for c in self.cls]
+        self._p_lifted = [self._lifted[c] for c in self.cls]
         self._order: np.ndarray | None = None  # provider ids by class, then ask, then id
         self._counts = np.bincount(self._cls, minlength=n_classes)
         self._starts = np.concatenate([[0], np.cumsum(self._counts)[:-1]])
@@ -101,8 +104,17 @@ class PostedPriceBook:
             self._ranked[c] = ids.tolist()
             by_rank = free[ids]
             # ranks in ascending order: each list is already a valid heap
-            self._fit[c] = {g: (np.flatnonzero(by_rank >= g).tolist(), bytearray((by_rank >= g).tobytes()))
-                            for g in self._sizes[c]}
+            self._fit[c].clear()
+            self._fit[c].update({g: (np.flatnonzero(by_rank >= g).tolist(), bytearray((by_rank >= g).tobytes()))
+                                 for g in self._sizes[c]})
+
+    def median_ask(self, c: int) -> float:
+        """Median posted ask of class c (micro-dollars per GPU-hour), read off the ranking."""
+        n, first = int(self._counts[c]), int(self._starts[c])
+        if n == 0:
+            return float("nan")
+        mid = self._order[first + (n - 1) // 2: first + n // 2 + 1]
+        return sum(self.ask[p] for p in mid.tolist()) / len(mid)
 
     def cheapest(self, c: int, g: int, limit: float) -> int:
         """Cheapest provider of class c with >= g free GPUs and ask <= limit, or -1."""
@@ -123,15 +135,17 @@ class PostedPriceBook:
         self.free[p] -= g  # heaps of sizes p no longer fits go stale; dropped lazily
 
     def give_back(self, p: int, g: int) -> None:
-        old = self.free[p]
-        self.free[p] = old + g
-        c = self.cls[p]
-        for size in self._lifted[c][old][old + g]:
-            h, in_heap = self._fit[c][size]
-            r = self._rank[p]
-            if not in_heap[r]:
-                in_heap[r] = 1
-                heappush(h, r)
+        free = self.free
+        old = free[p]
+        free[p] = old + g
+        lifted = self._p_lifted[p][old][old + g]
+        if lifted:
+            fit, r = self._p_fit[p], self._rank[p]
+            for size in lifted:
+                h, in_heap = fit[size]
+                if not in_heap[r]:
+                    in_heap[r] = 1
+                    heappush(h, r)
 
     def wait(self, c: int, g: int, limit: float, job: int, hours: float) -> None:
         """Put a job on the buy side of class c: it needs g GPUs for ``hours`` at ask <= limit."""

@@ -50,20 +50,20 @@ class EpochRecorder:
         self._k = len(fleet.classes)
         self._reference = cloud.reference(fleet.classes)
         self._unsubsidised = fleet.unsubsidised_asks()
-        self._members = [np.flatnonzero(fleet.gpu_class == c) for c in range(self._k)]
-        self._posted: dict[int, tuple[np.ndarray, float]] = {}
+        self._posted: dict[int, tuple[list[float], float]] = {}
         self._epochs: list[tuple[float, ...]] = []
         self._sums: list[np.ndarray] = []
 
     def _by_class(self, values: np.ndarray) -> np.ndarray:
         return np.bincount(self._fleet.gpu_class, weights=values, minlength=self._k)
 
-    def open(self, k: int, asks: np.ndarray, expected_reward_usd_per_gpu_hour: float) -> None:
-        self._posted[k] = (asks, expected_reward_usd_per_gpu_hour)
+    def open(self, k: int, median_asks: list[float], expected_reward_usd_per_gpu_hour: float) -> None:
+        """What the epoch opened with: the median posted ask per class (USD) and the expected reward."""
+        self._posted[k] = (median_asks, expected_reward_usd_per_gpu_hour)
 
     def close(self, k: int, t0: float, t1: float, gpu_hours: np.ndarray, revenue_usd: np.ndarray,
               reward_tokens: np.ndarray, emission_tokens: float, token_price_usd: float) -> None:
-        asks, expected = self._posted.pop(k)
+        median_asks, expected = self._posted.pop(k)
         self._epochs.append((k, t0, t1, expected, token_price_usd, emission_tokens))
         self._sums.append(np.stack([
             self._by_class(gpu_hours),
@@ -71,7 +71,7 @@ class EpochRecorder:
             self._by_class(reward_tokens),
             self._by_class(gpu_hours * self._fleet.marginal_usd_per_gpu_hour),
             self._by_class(gpu_hours * self._unsubsidised),
-            [np.median(asks[m]) if m.size else np.nan for m in self._members],
+            median_asks,
         ]))
 
     def table(self) -> pd.DataFrame:

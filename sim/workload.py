@@ -197,9 +197,9 @@ class Workload(StrictModel):
 class JobBatch:
     """Every job of a run, in submission order (index = job id). ``K`` = number of network classes.
 
-    ``net_*`` columns are (n, K): on class k a job needs ``net_gpus`` GPUs for ``net_hours`` and accepts
-    asks up to ``net_limit_usd_per_gpu_hour`` (its budget or the cloud cost, whichever is lower, per
-    GPU-hour of that class); ``net_gpus`` is 0 where the job cannot use the class.
+    ``net_*`` arrays are (K, n), one row per class: on class k a job needs ``net_gpus`` GPUs for
+    ``net_hours`` and accepts asks up to ``net_limit_usd_per_gpu_hour`` (its budget or the cloud cost,
+    whichever is lower, per GPU-hour of that class); ``net_gpus`` is 0 where the job cannot use the class.
     """
 
     stream_names: tuple[str, ...]
@@ -222,58 +222,69 @@ class JobBatch:
 
 
 def build_jobs(scenario: Scenario, classes: tuple[str, ...], cloud: CloudBaseline) -> JobBatch:
-    """Draw every stream's jobs and price each one on every network class and on AWS."""
+    """Draw every stream's jobs and price each one on every network class and on AWS.
+
+    Streams are drawn one by one (each from its own generator), then scattered straight into the
+    time-ordered arrays (ties: stream order, then draw order), so no per-stream copy of the (n, K)
+    arrays is ever made.
+    """
     models = gpu_catalog().models
     horizon = scenario.horizon_hours
-    parts: list[dict[str, np.ndarray]] = []
-    stream_classes = []
-    for si, s in enumerate(scenario.workload.streams):
+    streams = scenario.workload.streams
+    drawn = []
+    for si, s in enumerate(streams):
         rng = rngs.stream(scenario.seed, rngs.WORKLOAD, si)
         t = s.arrivals.times(rng, horizon)
-        n = len(t)
+        d = s.job.draw(rng, len(t))
+        d["patience_hours"] = s.job.patience_hours.sample(rng, len(t))
+        d["budget_usd"] = s.job.reservation_usd_per_gpu_hour.sample(rng, len(t)) * d["work_ref_gpu_hours"]
+        drawn.append((t, d))
+    times = np.concatenate([t for t, _ in drawn])
+    stream_of = np.concatenate([np.full(len(t), si, dtype=np.int64) for si, (t, _) in enumerate(drawn)])
+    order = np.lexsort((np.arange(times.size), stream_of, times))  # within a stream, draw order = time order
+    position = np.empty_like(order)
+    position[order] = np.arange(order.size)
+
+    n, k = times.size, len(classes)
+    out = {
+        "submit_hours": times[order], "stream": stream_of[order],
+        "size": np.zeros(n, dtype=np.int64), "work_ref_gpu_hours": np.zeros(n), "patience_hours": np.zeros(n),
+        "budget_usd": np.zeros(n), "latency_slo_ms": np.zeros(n),
+        "net_gpus": np.zeros((k, n), dtype=np.int64), "net_hours": np.zeros((k, n)),
+        "net_limit_usd_per_gpu_hour": np.full((k, n), -np.inf),
+        "cloud_offer": np.full(n, -1, dtype=np.int64), "cloud_gpus": np.zeros(n, dtype=np.int64),
+        "cloud_hours": np.zeros(n), "cloud_cost_usd": np.full(n, np.inf),
+    }
+    stream_classes = []
+    offset = 0
+    for s, (t, d) in zip(streams, drawn, strict=True):
+        at = position[offset:offset + len(t)]
+        offset += len(t)
         job = s.job
-        d = job.draw(rng, n)
-        patience = job.patience_hours.sample(rng, n)
-        budget = job.reservation_usd_per_gpu_hour.sample(rng, n) * d["work_ref_gpu_hours"]
-        # cheapest AWS offer for the same job
-        offers = cloud.eligible(job.cloud_memory_gb())
-        c_cost = np.full(n, np.inf)
-        c_offer = np.full(n, -1, dtype=np.int64)
-        c_gpus = np.zeros(n, dtype=np.int64)
-        c_hours = np.zeros(n)
-        for o in offers:
+        for key in ("size", "work_ref_gpu_hours", "patience_hours", "budget_usd", "latency_slo_ms"):
+            out[key][at] = d[key]
+        # the cheapest AWS offer for the same job
+        c_cost = np.full(len(t), np.inf)
+        for o in cloud.eligible(job.cloud_memory_gb()):
             g, h = job.placement(models[cloud.offer_gpu[o]], d)
             cost = cloud.buyer_prices[o] * g * h
             better = cost < c_cost
-            c_cost = np.where(better, cost, c_cost)
-            c_offer = np.where(better, o, c_offer)
-            c_gpus = np.where(better, g, c_gpus)
-            c_hours = np.where(better, h, c_hours)
-        # needs on each network class
-        k = len(classes)
-        net_gpus = np.zeros((n, k), dtype=np.int64)
-        net_hours = np.zeros((n, k))
-        net_limit = np.full((n, k), -np.inf)
+            c_cost[better] = cost[better]
+            out["cloud_offer"][at[better]] = o
+            out["cloud_gpus"][at[better]] = g[better]
+            out["cloud_hours"][at[better]] = h[better]
+        out["cloud_cost_usd"][at] = c_cost
+        # what the job needs on each network class it accepts, and the highest ask it takes there
         eligible = tuple(ci for ci, name in enumerate(classes) if job.accepts(name))
         for ci in eligible:
             g, h = job.placement(models[classes[ci]], d)
-            net_gpus[:, ci] = g
-            net_hours[:, ci] = h
-            net_limit[:, ci] = np.minimum(budget, c_cost) / (g * h)
+            out["net_gpus"][ci, at] = g
+            out["net_hours"][ci, at] = h
+            out["net_limit_usd_per_gpu_hour"][ci, at] = np.minimum(d["budget_usd"], c_cost) / (g * h)
         stream_classes.append(eligible)
-        parts.append({
-            "submit_hours": t, "stream": np.full(n, si, dtype=np.int64), "within": np.arange(n),
-            "size": d["size"], "work_ref_gpu_hours": d["work_ref_gpu_hours"], "patience_hours": patience,
-            "budget_usd": budget, "latency_slo_ms": d["latency_slo_ms"], "net_gpus": net_gpus,
-            "net_hours": net_hours, "net_limit_usd_per_gpu_hour": net_limit, "cloud_offer": c_offer,
-            "cloud_gpus": c_gpus, "cloud_hours": c_hours, "cloud_cost_usd": c_cost,
-        })
-    cols = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-    order = np.lexsort((cols.pop("within"), cols["stream"], cols["submit_hours"]))
-    streams = scenario.workload.streams
     return JobBatch(
         stream_names=tuple(s.name for s in streams),
         stream_kinds=tuple(s.job.kind for s in streams),
         stream_classes=tuple(stream_classes),
-        **{key: value[order] for key, value in cols.items()},
+        **out,
     )

@@ -104,6 +104,12 @@ def test_book_picks_cheapest_fitting_provider() -> None:
     assert book.cheapest(1, 2, 60) == 3 and book.cheapest(1, 2, 40) == -1
 
 
+def test_book_median_ask() -> None:
+    book = PostedPriceBook([0, 0, 0, 0, 1, 1, 1], [8] * 7, sizes=[[8], [8]])
+    book.post([400, 100, 300, 200, 5, 9, 7])
+    assert book.median_ask(0) == 250.0 and book.median_ask(1) == 7.0
+
+
 def test_book_waiting_side_orders_by_limit_then_arrival() -> None:
     book = PostedPriceBook([0], [8], sizes=[[4, 8]])
     book.post([100])
