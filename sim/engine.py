@@ -19,7 +19,7 @@ import gc
 from array import array
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import simpy
@@ -53,6 +53,12 @@ class NetworkStarts:
     gpus: np.ndarray
     hours: np.ndarray
     ask_micro_usd: np.ndarray
+
+    def __getitem__(self, index: np.ndarray) -> NetworkStarts:
+        return NetworkStarts(*(getattr(self, f.name)[index] for f in fields(self)))
+
+    def __add__(self, other: NetworkStarts) -> NetworkStarts:
+        return NetworkStarts(*(np.concatenate([getattr(self, f.name), getattr(other, f.name)]) for f in fields(self)))
 
 Progress = Callable[[float], None]
 
@@ -111,7 +117,7 @@ class World:
         self._rec_end = array("d", bytes(8 * n))
         self._rec_ask = array("q", bytes(8 * n))
         self._started: list[int] = []                   # jobs started since the last epoch close
-        self._running = np.empty(0, dtype=np.int64)    # jobs running at the last close
+        self._running = self._starts_of(np.empty(0, dtype=np.int64))  # jobs running at the last close
         self._started_by_epoch: list[np.ndarray] = []
         self.cloud_starts: list[tuple[int, float]] = []  # (job, start) of jobs sent to AWS
         self.paid_micro = np.zeros(n, dtype=np.int64)  # what each network job paid (settled)
@@ -146,6 +152,7 @@ class World:
     # --- network service --------------------------------------------------------------------------
 
     def _start(self, j: int, p: int, g: int, hours: float, now: float) -> None:
+        """Start job j on provider p (the driver loop inlines this for arriving jobs: keep them alike)."""
         env_now = self.env.now
         delay = now + hours - env_now
         self._take(p, g)
@@ -229,7 +236,7 @@ class World:
         new = np.array(self._started, dtype=np.int64)
         self._started.clear()
         self._started_by_epoch.append(new)
-        active = self._starts_of(np.concatenate([self._running, new]))
+        active = self._running + self._starts_of(new)
         p, g, ask, start, end = active.provider, active.gpus, active.ask_micro_usd, active.start, active.end
         overlap = np.clip(np.minimum(end, t1) - np.maximum(start, t0), 0.0, None)
         gh = np.bincount(p, weights=g * overlap, minlength=self.fleet.size)
@@ -248,7 +255,7 @@ class World:
         if due.sum() >= 2**53:
             raise OverflowError("an epoch's payments exceed exact float64 integer range")
         due = due.astype(np.int64)
-        self._running = active.job[~done]
+        self._running = active[~done]
         self._settle_usd(due)
 
         minted = self.cum_emission[k + 1] - self.cum_emission[k]
@@ -320,15 +327,20 @@ class World:
         env.process(self._epochs(progress))
         peek, step = env.peek, env.step
         cheapest, ask, min_ask, max_gpus = market.cheapest, market.ask, market.min_ask, market.max_gpus
-        class_order, start, cloud_starts = self._class_order, self._start, self.cloud_starts
+        class_order, cloud_starts = self._class_order, self.cloud_starts
+        take, started, timeout, on_depart = self._take, self._started.append, self._timeout, self._on_depart
+        rec_provider, rec_start, rec_end, rec_ask = self._rec_provider, self._rec_start, self._rec_end, self._rec_ask
         inf = float("inf")
+        nxt = peek()  # time of the next SimPy event; lowered locally when this loop schedules an earlier one
         for base in range(0, self.n_jobs, CHUNK):
             self._load_chunk(base)
             stream, c_gpus, c_hours, c_limit = self._c_stream, self._c_gpus, self._c_hours, self._c_limit
             patience, cloud_ok = self._c_patience, self._c_cloud_ok
             for li, t in enumerate(self._c_submit):
-                while peek() <= t:
-                    step()
+                if nxt <= t:
+                    while peek() <= t:
+                        step()
+                    nxt = peek()
                 classes = class_order[stream[li]]
                 best_p, best_c, best_cost, could_wait = -1, -1, inf, False
                 for c in classes:
@@ -341,10 +353,22 @@ class World:
                         best_p, best_c, best_cost = p, c, ask[p] * g * h
                     elif min_ask[c] <= limit:
                         could_wait = True
-                if best_p >= 0:
-                    start(base + li, best_p, c_gpus[best_c][li], c_hours[best_c][li], t)
+                if best_p >= 0:  # self._start, inlined: the path nearly every job takes
+                    j, g = base + li, c_gpus[best_c][li]
+                    env_now = env.now
+                    delay = t + c_hours[best_c][li] - env_now
+                    take(best_p, g)
+                    started(j)
+                    rec_provider[j] = best_p
+                    rec_start[j] = t
+                    rec_end[j] = end = env_now + delay
+                    rec_ask[j] = ask[best_p]
+                    timeout(delay, (best_p, g)).callbacks.append(on_depart)
+                    if end < nxt:
+                        nxt = end
                 elif could_wait and patience[li] > 0:
                     self._wait(base + li, li, classes, t)
+                    nxt = peek()
                 elif cloud_ok[li]:
                     cloud_starts.append((base + li, t))
         env.run(until=horizon)
