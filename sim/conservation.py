@@ -89,8 +89,9 @@ def _gpu_hours(world: World, jobs: pd.DataFrame, horizon: float) -> dict[str, An
     running = starts.end > horizon
     in_use = np.bincount(starts.provider[running], weights=starts.gpus[running], minlength=fleet.size)
     free = np.asarray(world.market.free)
-    _require(bool((free == fleet.gpus - in_use).all()), "GPU-hours",
-             "the market's free GPUs disagree with the jobs still running")
+    offered = fleet.gpus * world.dynamics.active
+    _require(bool((free == offered - in_use).all()), "GPU-hours",
+             "the market's free GPUs disagree with the active nodes and the jobs still running")
     return {"delivered": float(delivered.sum()), "capacity": float(capacity.sum())}
 
 
@@ -117,30 +118,31 @@ def _peak_gpus_in_use(starts: NetworkStarts, n_providers: int) -> np.ndarray:
 
 
 def _tokens(world: World) -> dict[str, Any]:
-    ledger, token = world.ledger, world.token
+    economy = world.economy
+    ledger, token = economy.ledger, economy.token
     ledger.check(token)
-    emitted = ledger.minted[token] - world.initial_supply
-    scheduled = world.cum_emission[-1]
-    _require(emitted == scheduled, "tokens", f"minted {emitted} base units, schedule says {scheduled}")
-    _require(ledger.burned[token] == 0, "tokens", "tokens burned with no burn rule")
-    return {"emitted_base_units": str(emitted), "supply_base_units": str(ledger.supply(token))}
+    emitted = ledger.minted[token] - economy.initial_supply
+    _require(emitted == economy.minted_base, "tokens",
+             f"minted {emitted} base units, the emission schedule released {economy.minted_base}")
+    economy.check_accounts()
+    return {"emitted_base_units": str(emitted), "burned_base_units": str(ledger.burned[token]),
+            "supply_base_units": str(ledger.supply(token))}
 
 
 def _money(world: World, jobs: pd.DataFrame) -> dict[str, Any]:
-    ledger = world.ledger
+    economy = world.economy
+    ledger, totals = economy.ledger, economy.totals
     ledger.check(USD)
     paid = int(world.paid_micro.sum())
-    deposited = ledger.minted[USD]
-    _require(paid == deposited, "money", f"jobs paid {paid} micro-USD, buyers deposited {deposited}")
-    named = ledger.named_balances(USD)
-    _require(named.get("buyers", 0) == 0, "money", "buyers' payments were not all passed on")
-    fees = named.get("treasury", 0)
-    providers = int(ledger.provider_balances(USD).sum())
-    _require(providers + fees == paid, "money",
-             f"providers received {providers} + fees {fees} != buyers paid {paid} micro-USD")
+    _require(paid == totals["buyers"], "money", f"jobs paid {paid} micro-USD, buyers deposited {totals['buyers']}")
+    inflow = totals["buyers"] + totals["self_dealing"]
+    outflow = totals["to_providers"] + totals["fees"] + totals["burn_usd"]
+    _require(inflow == outflow, "money",
+             f"buyers paid {inflow} micro-USD but providers, fees and burns took {outflow}")
     accrued = float(world.rev_total.sum())
     n_net = int((jobs["venue"] == "network").sum())
     _require(abs(accrued - paid) <= 0.5 * n_net + REL_TOL * max(paid, 1), "money",
              f"revenue accrued over time {accrued:.1f} and settled {paid} micro-USD differ by more than rounding")
-    return {"paid_by_buyers_micro_usd": paid, "received_by_providers_micro_usd": providers,
-            "protocol_fees_micro_usd": fees}
+    return {"paid_by_buyers_micro_usd": paid, "received_by_providers_micro_usd": totals["to_providers"],
+            "protocol_fees_micro_usd": totals["fees"], "burn_purchases_micro_usd": totals["burn_usd"],
+            "self_dealing_micro_usd": totals["self_dealing"]}

@@ -24,22 +24,20 @@ from dataclasses import dataclass, fields
 import numpy as np
 import simpy
 
-from . import rng as rngs
 from .catalog import gpu_catalog
 from .cloud import build_cloud
 from .conservation import check_run
-from .ledger import MICRO, USD, Ledger
+from .dynamics import ProviderDynamics
+from .economy import TokenEconomy
+from .ledger import MICRO
 from .market import MARKETS
 from .metrics import EpochRecorder, build_jobs_table, build_summary
 from .providers import build_fleet
 from .results import RunResult
 from .scenario import Scenario
-from .tokenomics import RewardForecast, allocate, to_base_units
 from .workload import build_jobs
 
 CHUNK = 65_536
-TREASURY = "treasury"
-BUYERS = "buyers"
 
 
 @dataclass(frozen=True)
@@ -72,30 +70,16 @@ class World:
         self.cloud = build_cloud(scenario.cloud)
         self.jobs = jobs = build_jobs(scenario, fleet.classes, self.cloud)
         self.env = simpy.Environment()
-        self.ledger = Ledger(fleet.size)
-        tok = scenario.tokenomics
-        self.token = tok.token_symbol
-        self.unit = 10**tok.decimals
-
         horizon = scenario.horizon_hours
         n_epochs = int(np.ceil(horizon / scenario.epoch_hours - 1e-9))
         self.grid = np.minimum(np.arange(n_epochs + 1) * scenario.epoch_hours, horizon)
-        self.token_price = tok.token_price.path(self.grid, rngs.stream(scenario.seed, rngs.TOKEN_PRICE))
-        self.cum_emission = [to_base_units(m, tok.decimals) for m in tok.emission.cumulative_tokens(self.grid)]
-        self.forecast = RewardForecast(tok.reward_expectation, float(fleet.gpus.sum()))
-        self.initial_supply = to_base_units(tok.initial_supply_tokens, tok.decimals)
-        # providers are paid whole nano-tokens (sub-nano dust of each epoch's emission goes to the
-        # treasury), which keeps their book in int64 for any realistic supply
-        self.reward_unit = 10 ** max(tok.decimals - 9, 0)
-        self.ledger.open_asset(self.token, self.reward_unit, self.initial_supply + self.cum_emission[-1])
-        self.ledger.open_asset(USD)
-        if self.initial_supply:
-            self.ledger.mint(self.token, TREASURY, self.initial_supply)
+        self.economy = TokenEconomy(scenario, fleet, self.grid)
+        self.dynamics = ProviderDynamics(fleet, scenario.epoch_hours, n_epochs)
 
         sizes = [np.flatnonzero(np.bincount(row)).tolist() for row in jobs.net_gpus]
         self.market = MARKETS[scenario.market.kind](fleet.gpu_class.tolist(), fleet.gpus.tolist(), sizes,
-                                                    tiebreak=fleet.asks_micro_usd(0.0))
-        self.fee_ppm = int(round(scenario.market.protocol_fee_share * MICRO))
+                                                    tiebreak=fleet.asks_micro_usd(0.0, 0.0),
+                                                    active=fleet.initially_active.tolist())
         # bound once: the hot path calls these for every job
         self._timeout, self._take, self._give_back = self.env.timeout, self.market.take, self.market.give_back
         self._asks = self.market.ask  # updated in place by the market
@@ -199,14 +183,18 @@ class World:
                 progress(k / (len(self.grid) - 1))
 
     def _open_epoch(self, k: int) -> None:
-        length = self.grid[k + 1] - self.grid[k]
-        tokens_per_hour = (self.cum_emission[k + 1] - self.cum_emission[k]) / self.unit / length
-        reward = self.forecast.reward_usd_per_gpu_hour(tokens_per_hour, float(self.token_price[k]))
-        asks = self.fleet.asks_micro_usd(reward)
-        self.market.post(asks)
+        arriving = self.dynamics.arriving(k)
+        for p in arriving.tolist():
+            self.market.activate(p)
+        self.economy.buy_stakes(arriving)
+        active = self.dynamics.active
+        work, capacity = self.economy.open_epoch(k, float(self.fleet.gpus[active].sum()))
+        self._asks_epoch = self.fleet.asks_micro_usd(work, capacity)
+        self.market.post(self._asks_epoch)
+        self._dealers = self.economy.self_dealers(work, self._asks_epoch, active)
         self._order_classes()
         medians = [self.market.median_ask(c) / MICRO for c in range(len(self.fleet.classes))]
-        self.recorder.open(k, medians, reward)
+        self.recorder.open(k, medians, work, capacity, arriving)
         self._rematch_waiting(float(self.grid[k]))
 
     def _order_classes(self) -> None:
@@ -254,40 +242,27 @@ class World:
         due = np.bincount(p[settle], weights=amounts, minlength=self.fleet.size)
         if due.sum() >= 2**53:
             raise OverflowError("an epoch's payments exceed exact float64 integer range")
-        due = due.astype(np.int64)
         self._running = active[~done]
-        self._settle_usd(due)
 
-        minted = self.cum_emission[k + 1] - self.cum_emission[k]
-        pool, dust = divmod(minted, self.reward_unit)
-        shares = allocate(pool, self.scenario.tokenomics.reward_rule.weights(gh)) if pool else None
-        rewards = np.zeros(self.fleet.size)
-        if shares is None:
-            dust = minted
-        else:
-            paid, units = shares
-            self.ledger.mint_to_providers(self.token, paid, units)
-            rewards[paid] = units.astype(float) * (self.reward_unit / self.unit)
-        if dust:
-            self.ledger.mint(self.token, TREASURY, dust)
-        self.ledger.check(self.token)
-        self.ledger.check(USD)
-        self.forecast.observe(float(gh.sum()), t1 - t0)
-        self.recorder.close(k, t0, t1, gh, revenue_micro / MICRO, rewards, minted / self.unit,
-                            float(self.token_price[k]))
-
-    def _settle_usd(self, due: np.ndarray) -> None:
-        """Buyers pay what providers earned since the last settlement, minus the protocol fee."""
-        total = int(due.sum())
-        if not total:
-            return
-        paid = np.flatnonzero(due)
-        due = due[paid]
-        # floor(due * fee / 10**6) without overflowing int64: split due into whole and fractional millions
-        fees = (due // MICRO) * self.fee_ppm + (due % MICRO) * self.fee_ppm // MICRO
-        self.ledger.mint(USD, BUYERS, total)
-        self.ledger.pay_providers(USD, BUYERS, paid, due - fees)
-        self.ledger.transfer(USD, BUYERS, TREASURY, int(fees.sum()))
+        was_active = self.dynamics.active.copy()
+        offered = self.fleet.gpus * was_active * (t1 - t0)
+        flows = self.economy.close_epoch(k, gh, offered, due.astype(np.int64), self._asks_epoch, self._dealers,
+                                         was_active)
+        price = flows.network["token_price_usd"]
+        cash = (flows.usd_received + flows.reward_tokens * price - flows.self_dealing_paid_usd
+                - gh * self.fleet.marginal_usd_per_gpu_hour - offered * self.fleet.other_opex_usd_per_gpu_hour)
+        leaving = self.dynamics.leaving(cash)
+        for q in leaving.tolist():
+            self.market.deactivate(q)
+        if leaving.size:
+            self.economy.release_stakes(leaving)
+        summary = self.recorder.close(k, t0, t1, gh, revenue_micro / MICRO, flows, offered, was_active, leaving)
+        if not final:
+            expected_price = self.economy.expected_price_usd
+            stake_usd = self.scenario.tokenomics.staking.tokens_per_gpu * expected_price
+            self.dynamics.plan_entries(k, summary["utilisation"], summary["net_price_usd"],
+                                       summary["reward_usd_per_offered_hour"] * expected_price / max(price, 1e-300),
+                                       stake_usd)
 
     def _starts_of(self, jobs: np.ndarray) -> NetworkStarts:
         provider = np.frombuffer(self._rec_provider, dtype=np.int64)[jobs]
@@ -313,8 +288,7 @@ class World:
         jobs_table = build_jobs_table(self, horizon)
         conservation = check_run(self, jobs_table, horizon)
         epochs_table = self.recorder.table()
-        summary = build_summary(self.scenario, jobs_table, epochs_table, self.ledger, self.token, self.unit,
-                                conservation)
+        summary = build_summary(self.scenario, jobs_table, epochs_table, self.economy, conservation)
         return RunResult(scenario=self.scenario, jobs=jobs_table, epochs=epochs_table,
                          providers=self.fleet.table(), summary=summary)
 
@@ -323,6 +297,7 @@ class World:
         it runs once per job, and method calls and attribute lookups are most of its cost."""
         env, market = self.env, self.market
         horizon = float(self.grid[-1])
+        self.economy.buy_stakes(np.flatnonzero(self.fleet.initially_active))
         self._open_epoch(0)
         env.process(self._epochs(progress))
         peek, step = env.peek, env.step

@@ -78,6 +78,15 @@ class Ledger:
         self._debit(asset, src, total)
         self._providers[asset][provider_ids] += units
 
+    def collect_from_providers(self, asset: str, dst: str, provider_ids: np.ndarray, units: np.ndarray) -> None:
+        """One batched transfer from many providers to a named account; ``provider_ids`` ascending."""
+        total = self._check_amounts(provider_ids, units)
+        book = self._providers[asset]
+        if len(units) and (book[provider_ids] < units).any():
+            raise ConservationError(f"{asset}: a provider pays more than it holds")
+        book[provider_ids] -= units
+        self._named[asset][dst] += total * self._unit[asset]
+
     def balance(self, asset: str, account: str) -> int:
         return self._named[asset].get(account, 0)
 

@@ -36,11 +36,13 @@ def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"Scenario file {source} cannot be read as UTF-8 text ({exc}).") from None
-    return parse_scenario(text, source, overrides)
+    return parse_scenario(text, source, overrides, base_dir=p.parent)
 
 
-def parse_scenario(text: str, source: str = "<string>", overrides: Sequence[str] = ()) -> Scenario:
-    """Validate scenario YAML text; ``source`` names it in error messages."""
+def parse_scenario(text: str, source: str = "<string>", overrides: Sequence[str] = (),
+                   base_dir: str | Path = ".") -> Scenario:
+    """Validate scenario YAML text; ``source`` names it in error messages, ``base_dir`` anchors the
+    relative paths it contains (a price CSV)."""
     try:
         doc = YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
@@ -56,7 +58,7 @@ def parse_scenario(text: str, source: str = "<string>", overrides: Sequence[str]
                          f"workload, ...), not {type(doc).__name__}. Run `depinsim schema` for the fields.")
     set_paths = [_apply_override(doc, item, source) for item in overrides]
     try:
-        return Scenario.model_validate(_plain(doc))
+        return Scenario.model_validate(_plain(doc), context={"base_dir": str(base_dir)})
     except ValidationError as exc:
         raise InputError(_explain(exc, doc, source, set_paths)) from None
 

@@ -27,8 +27,12 @@ class PostedPriceMarket(StrictModel):
 
     kind: Literal["posted_price"] = "posted_price"
     protocol_fee_share: float = Field(
-        default=0.0, ge=0, lt=1, description="Share of each network payment kept by the protocol treasury."
+        default=0.0, ge=0, lt=1, description="Share of each network payment taken by the protocol (take rate)."
     )
+    fee_destination: Literal["treasury", "buy_and_burn"] = Field(
+        default="treasury",
+        description="What the protocol does with its fee: keep it in the treasury (USD), or buy tokens "
+        "and burn them (io.net: revenue buys and burns IO).")
 
 
 Market = Annotated[PostedPriceMarket, Field(discriminator="kind")]
@@ -47,18 +51,21 @@ class PostedPriceBook:
     """
 
     def __init__(self, gpu_class: Sequence[int], gpus: Sequence[int], sizes: Sequence[Sequence[int]],
-                 tiebreak: Sequence[int] | None = None) -> None:
+                 tiebreak: Sequence[int] | None = None, active: Sequence[bool] | None = None) -> None:
         """``tiebreak``: per provider, orders equal asks (lower first, then lower id); a static value such
-        as the unsubsidised ask keeps the ranking stable when a subsidy pushes many asks to their floor."""
+        as the unsubsidised ask keeps the ranking stable when a subsidy pushes many asks to their floor.
+        ``active``: which providers offer their GPUs now (default all); see activate/deactivate."""
         n_classes = len(sizes)
         self._cls = np.asarray(gpu_class, dtype=np.int64)
         self._tiebreak = np.zeros(len(self._cls), dtype=np.int64) if tiebreak is None else np.asarray(tiebreak)
         self.cls = self._cls.tolist()
-        self.free = list(gpus)
+        self._gpus = list(gpus)
+        # free = offered - busy: an inactive provider offers nothing, so its free count is <= 0
+        self.free = list(gpus) if active is None else [g if a else 0 for g, a in zip(gpus, active, strict=True)]
         self.ask = [0] * len(self.cls)
         self._rank = [0] * len(self.cls)
         self.max_gpus = [0] * n_classes
-        for c, g in zip(self.cls, self.free, strict=True):
+        for c, g in zip(self.cls, self._gpus, strict=True):
             self.max_gpus[c] = max(self.max_gpus[c], g)
         self._sizes = [sorted({int(g) for g in sz if 0 < g <= self.max_gpus[c]}) for c, sz in enumerate(sizes)]
         # _lifted[c][old][new]: the sizes a provider newly fits when its free GPUs go from old to new
@@ -134,11 +141,23 @@ class PostedPriceBook:
     def take(self, p: int, g: int) -> None:
         self.free[p] -= g  # heaps of sizes p no longer fits go stale; dropped lazily
 
+    def activate(self, p: int) -> None:
+        """Provider p starts offering its GPUs."""
+        self.give_back(p, self._gpus[p])
+
+    def deactivate(self, p: int) -> None:
+        """Provider p stops taking jobs; jobs it runs go on to their end."""
+        self.free[p] -= self._gpus[p]
+
     def give_back(self, p: int, g: int) -> None:
         free = self.free
         old = free[p]
-        free[p] = old + g
-        lifted = self._p_lifted[p][old][old + g]
+        new = free[p] = old + g
+        if old < 0:  # an inactive provider: nothing is offered unless it was just activated
+            if new <= 0:
+                return
+            old = 0
+        lifted = self._p_lifted[p][old][new]
         if lifted:
             fit, r = self._p_fit[p], self._rank[p]
             for size in lifted:

@@ -18,8 +18,8 @@ from .scenario import Scenario, scenario_hash
 
 if TYPE_CHECKING:
     from .cloud import CloudBaseline
+    from .economy import EpochFlows, TokenEconomy
     from .engine import World
-    from .ledger import Ledger
     from .providers import Fleet
 
 HOURS_PER_MONTH = 730.0  # 8760 / 12
@@ -38,6 +38,15 @@ def _ratio(num: np.ndarray | float, den: np.ndarray | float) -> np.ndarray | flo
         return np.divide(num, den)
 
 
+NETWORK_COLUMNS = ("token_price_usd", "minted_tokens", "burned_tokens", "supply_tokens", "circulating_tokens",
+                   "locked_tokens", "pool_usd", "pool_tokens", "burn_usd", "self_dealers", "self_dealers_caught",
+                   "self_dealt_gpu_hours", "forfeited_tokens", "failures", "slashed_tokens")
+# per-class sums kept for every epoch, in this order
+SUMS = ("providers", "gpus", "entries", "exits", "offered_gpu_hours", "gpu_hours_sold", "buyers_usd",
+        "usd_revenue", "reward_tokens", "energy_usd", "fixed_usd", "unsubsidised_usd", "self_dealing_usd",
+        "median_ask_usd_per_gpu_hour")
+
+
 class EpochRecorder:
     """Collects per-epoch, per-class sums as the run closes each epoch; ``table()`` derives the rest.
 
@@ -50,82 +59,109 @@ class EpochRecorder:
         self._k = len(fleet.classes)
         self._reference = cloud.reference(fleet.classes)
         self._unsubsidised = fleet.unsubsidised_asks()
-        self._posted: dict[int, tuple[list[float], float]] = {}
+        self._opened: dict[int, tuple[list[float], float, float, np.ndarray]] = {}
         self._epochs: list[tuple[float, ...]] = []
+        self._network: list[list[float]] = []
         self._sums: list[np.ndarray] = []
 
     def _by_class(self, values: np.ndarray) -> np.ndarray:
         return np.bincount(self._fleet.gpu_class, weights=values, minlength=self._k)
 
-    def open(self, k: int, median_asks: list[float], expected_reward_usd_per_gpu_hour: float) -> None:
-        """What the epoch opened with: the median posted ask per class (USD) and the expected reward."""
-        self._posted[k] = (median_asks, expected_reward_usd_per_gpu_hour)
+    def open(self, k: int, median_asks: list[float], work_reward_usd: float, capacity_reward_usd: float,
+             arriving: np.ndarray) -> None:
+        """What the epoch opened with: median posted asks per class (USD), expected rewards, new nodes."""
+        self._opened[k] = (median_asks, work_reward_usd, capacity_reward_usd, arriving)
 
-    def close(self, k: int, t0: float, t1: float, gpu_hours: np.ndarray, revenue_usd: np.ndarray,
-              reward_tokens: np.ndarray, emission_tokens: float, token_price_usd: float) -> None:
-        median_asks, expected = self._posted.pop(k)
-        self._epochs.append((k, t0, t1, expected, token_price_usd, emission_tokens))
-        self._sums.append(np.stack([
+    def close(self, k: int, t0: float, t1: float, gpu_hours: np.ndarray, buyers_usd: np.ndarray,
+              flows: EpochFlows, offered: np.ndarray, active: np.ndarray, leaving: np.ndarray) -> dict[str, np.ndarray]:
+        """Record the epoch; return per-class economics entrants look at (utilisation, USD kept per GPU-hour
+        sold, token reward per GPU-hour offered)."""
+        fleet = self._fleet
+        medians, work, capacity, arriving = self._opened.pop(k)
+        price = flows.network["token_price_usd"]
+        self._epochs.append((k, t0, t1, work, capacity))
+        self._network.append([flows.network[c] for c in NETWORK_COLUMNS])
+        sums = np.stack([
+            self._by_class(active.astype(float)),
+            self._by_class(fleet.gpus * active),
+            np.bincount(fleet.gpu_class[arriving], minlength=self._k),
+            np.bincount(fleet.gpu_class[leaving], minlength=self._k),
+            self._by_class(offered),
             self._by_class(gpu_hours),
-            self._by_class(revenue_usd),
-            self._by_class(reward_tokens),
-            self._by_class(gpu_hours * self._fleet.marginal_usd_per_gpu_hour),
+            self._by_class(buyers_usd),
+            self._by_class(flows.usd_received),
+            self._by_class(flows.reward_tokens),
+            self._by_class(gpu_hours * fleet.marginal_usd_per_gpu_hour),
+            self._by_class(offered * fleet.fixed_usd_per_gpu_hour),
             self._by_class(gpu_hours * self._unsubsidised),
-            median_asks,
-        ]))
+            self._by_class(flows.self_dealing_paid_usd),
+            medians,
+        ])
+        self._sums.append(sums)
+        row = dict(zip(SUMS, sums, strict=True))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return {
+                "utilisation": np.nan_to_num(row["gpu_hours_sold"] / row["offered_gpu_hours"]),
+                "net_price_usd": np.nan_to_num(row["usd_revenue"] / row["gpu_hours_sold"]),
+                "reward_usd_per_offered_hour": np.nan_to_num(row["reward_tokens"] * price / row["offered_gpu_hours"]),
+            }
 
     def table(self) -> pd.DataFrame:
         """One row per epoch and GPU class (epoch-major), every column in its unit."""
         fleet, k = self._fleet, self._k
-        ep = np.array(self._epochs).reshape(-1, 6)
-        sums = np.array(self._sums).reshape(-1, 6, k)
+        ep = np.array(self._epochs).reshape(-1, 5)
+        net = np.array(self._network).reshape(-1, len(NETWORK_COLUMNS))
+        sums = np.array(self._sums).reshape(-1, len(SUMS), k)
 
-        def per_epoch(col: int) -> np.ndarray:
-            return np.repeat(ep[:, col], k)
-
-        def summed(row: int) -> np.ndarray:
-            return sums[:, row, :].ravel()
+        def per_epoch(values: np.ndarray) -> np.ndarray:
+            return np.repeat(values, k)
 
         def per_class(values: np.ndarray) -> np.ndarray:
             return np.tile(np.asarray(values), len(ep))
 
-        length = per_epoch(2) - per_epoch(1)
-        gh, revenue, reward_tokens = summed(0), summed(1), summed(2)
-        token_price = per_epoch(4)
-        reward_usd = reward_tokens * token_price
-        gpus = per_class(self._by_class(fleet.gpus.astype(float)))
-        fixed_per_hour = per_class(self._by_class(fleet.gpus * fleet.fixed_usd_per_gpu_hour))
-        cost = summed(3) + fixed_per_hour * length
-        price = _ratio(revenue, gh)
+        col = {name: sums[:, i, :].ravel() for i, name in enumerate(SUMS)}
+        length = per_epoch(ep[:, 2] - ep[:, 1])
+        gh, revenue = col["gpu_hours_sold"], col["usd_revenue"]
+        token_price = per_epoch(net[:, NETWORK_COLUMNS.index("token_price_usd")])
+        reward_usd = col["reward_tokens"] * token_price
+        cost = col["energy_usd"] + col["fixed_usd"]
+        price = _ratio(col["buyers_usd"], gh)
         ref = self._reference
         df = pd.DataFrame({
-            "epoch": per_epoch(0).astype(np.int64),
-            "t_start_hours": per_epoch(1),
-            "t_end_hours": per_epoch(2),
+            "epoch": per_epoch(ep[:, 0]).astype(np.int64),
+            "t_start_hours": per_epoch(ep[:, 1]),
+            "t_end_hours": per_epoch(ep[:, 2]),
             "gpu_class": pd.Categorical.from_codes(per_class(np.arange(k)), categories=list(fleet.classes)),
-            "providers": per_class(np.bincount(fleet.gpu_class, minlength=k)),
-            "gpus": gpus.astype(np.int64),
+            "providers": col["providers"].astype(np.int64),
+            "gpus": col["gpus"].astype(np.int64),
+            "entries": col["entries"].astype(np.int64),
+            "exits": col["exits"].astype(np.int64),
             "gpu_hours_sold": gh,
-            "utilisation": gh / (gpus * length),
+            "utilisation": _ratio(gh, col["offered_gpu_hours"]),
             "network_price_usd_per_gpu_hour": price,
-            "price_without_subsidy_usd_per_gpu_hour": _ratio(summed(4), gh),
-            "median_ask_usd_per_gpu_hour": summed(5),
-            "expected_reward_usd_per_gpu_hour": per_epoch(3),
+            "price_without_subsidy_usd_per_gpu_hour": _ratio(col["unsubsidised_usd"], gh),
+            "median_ask_usd_per_gpu_hour": col["median_ask_usd_per_gpu_hour"],
+            "expected_work_reward_usd_per_gpu_hour": per_epoch(ep[:, 3]),
+            "expected_capacity_reward_usd_per_gpu_hour": per_epoch(ep[:, 4]),
             "aws_reference_offer": pd.Categorical(per_class(ref["aws_reference_offer"].to_numpy())),
         })
         for kind in CLOUD_PRICE_KINDS:
             df[f"aws_{kind}_usd_per_gpu_hour"] = per_class(ref[f"aws_{kind}_usd_per_gpu_hour"].to_numpy())
         for kind in RATIO_KINDS:
             df[f"undercut_ratio_{kind}"] = _ratio(price, df[f"aws_{kind}_usd_per_gpu_hour"].to_numpy())
-        df["token_price_usd"] = token_price
-        df["emission_tokens"] = per_epoch(5)
-        df["reward_tokens"] = reward_tokens
+        df["reward_tokens"] = col["reward_tokens"]
         df["reward_usd"] = reward_usd
         df["reward_usd_per_gpu_hour"] = _ratio(reward_usd, gh)
+        df["buyers_usd"] = col["buyers_usd"]
         df["usd_revenue"] = revenue
         df["subsidy_share"] = _ratio(reward_usd, reward_usd + revenue)
         df["cost_usd"] = cost
-        df["provider_profit_usd"] = revenue + reward_usd - cost
+        df["fully_loaded_cost_usd_per_gpu_hour"] = _ratio(cost, gh)
+        df["self_dealing_usd"] = col["self_dealing_usd"]
+        df["provider_profit_usd"] = revenue + reward_usd - cost - col["self_dealing_usd"]
+        for i, name in enumerate(NETWORK_COLUMNS):
+            df[name] = per_epoch(net[:, i])
+        df["length_hours"] = length
         return df
 
 
@@ -208,24 +244,55 @@ def _weighted(values: pd.Series, weights: pd.Series) -> float:
     return float((values[ok] * weights[ok]).sum() / w) if w > 0 else float("nan")
 
 
-def build_summary(scenario: Scenario, jobs: pd.DataFrame, epochs: pd.DataFrame, ledger: Ledger,
-                  token: str, unit: int, conservation: dict[str, Any]) -> dict[str, Any]:
-    """Headline numbers: where the work went, what it cost, how far under AWS, and what it took in tokens."""
+def _crossings(e: pd.DataFrame, kind: str) -> dict[str, Any]:
+    """When the network price first went below AWS (of one price kind), and first came back above."""
+    ratio = e[f"undercut_ratio_{kind}"].to_numpy()
+    months = e["t_start_hours"].to_numpy() / HOURS_PER_MONTH
+    below = np.flatnonzero(ratio < 1.0)
+    first_below = float(months[below[0]]) if below.size else None
+    above = np.flatnonzero((ratio >= 1.0) & (np.arange(ratio.size) > below[0])) if below.size else np.empty(0, int)
+    return {"first_below_month": first_below, "back_above_month": float(months[above[0]]) if above.size else None}
+
+
+def _ratio_in_month(e: pd.DataFrame, kind: str, month: int) -> float | None:
+    """Volume-weighted undercut ratio over the 30-day window ending at month ``month``; None past the horizon."""
+    end_hours = month * HOURS_PER_MONTH
+    if e["t_end_hours"].max() < end_hours - 1e-6:
+        return None
+    window = e[(e["t_end_hours"] > end_hours - HOURS_PER_MONTH) & (e["t_start_hours"] < end_hours)]
+    value = _weighted(window[f"undercut_ratio_{kind}"], window["gpu_hours_sold"])
+    return None if value != value else value
+
+
+def build_summary(scenario: Scenario, jobs: pd.DataFrame, epochs: pd.DataFrame, economy: TokenEconomy,
+                  conservation: dict[str, Any]) -> dict[str, Any]:
+    """Headline numbers: where the work went, what it cost, how far under AWS and for how long, and what
+    it took in tokens."""
     venue = jobs["venue"]
     state = jobs["state"]
     net = venue == "network"
     cld = venue == "cloud"
     reward_usd = float(epochs["reward_usd"].sum())
     revenue = float(epochs["usd_revenue"].sum())
+    first = epochs[epochs["epoch"] == 0]
+    network = epochs.drop_duplicates("epoch")
+    rate = (network["minted_tokens"] / network["length_hours"]).to_numpy()
+    halved = np.flatnonzero(rate <= 0.5 * rate[0]) if rate.size and rate[0] > 0 else np.empty(0, int)
+    decay_hours = float(network["t_start_hours"].to_numpy()[halved[0]]) if halved.size else None
     by_class: dict[str, Any] = {}
     for cls, e in epochs.groupby("gpu_class", observed=True, sort=False):
         gh = e["gpu_hours_sold"]
-        entry = {
+        entry: dict[str, Any] = {
             "gpu_hours_sold": float(gh.sum()),
-            "utilisation": float(gh.sum() / (e["gpus"] * (e["t_end_hours"] - e["t_start_hours"])).sum()),
+            "utilisation": float(_safe(gh.sum(), (e["gpus"] * (e["t_end_hours"] - e["t_start_hours"])).sum())),
             "network_price_usd_per_gpu_hour": _weighted(e["network_price_usd_per_gpu_hour"], gh),
             "price_without_subsidy_usd_per_gpu_hour": _weighted(e["price_without_subsidy_usd_per_gpu_hour"], gh),
+            "fully_loaded_cost_usd_per_gpu_hour": float(_safe(e["cost_usd"].sum(), gh.sum())),
             "aws_reference_offer": str(e["aws_reference_offer"].iloc[0]),
+            "providers_start": int(e["providers"].iloc[0]),
+            "providers_end": int(e["providers"].iloc[-1] - e["exits"].iloc[-1]),
+            "entries": int(e["entries"].sum()),
+            "exits": int(e["exits"].sum()),
         }
         for kind in CLOUD_PRICE_KINDS:
             entry[f"aws_{kind}_usd_per_gpu_hour"] = float(e[f"aws_{kind}_usd_per_gpu_hour"].iloc[0])
@@ -234,9 +301,17 @@ def build_summary(scenario: Scenario, jobs: pd.DataFrame, epochs: pd.DataFrame, 
             below = e[f"undercut_ratio_{kind}"] < 1.0
             entry[f"months_undercut_{kind}"] = float(
                 ((e["t_end_hours"] - e["t_start_hours"])[below]).sum() / HOURS_PER_MONTH)
+            entry[f"crossings_{kind}"] = _crossings(e, kind)
+            entry[f"undercut_ratio_{kind}_at_month"] = {str(m): _ratio_in_month(e, kind, m) for m in (1, 12, 36, 60)}
+            if decay_hours is not None:
+                after = e[e["t_start_hours"] >= decay_hours]
+                late = _weighted(after[f"undercut_ratio_{kind}"], after["gpu_hours_sold"])
+                entry[f"undercut_survives_emission_decay_{kind}"] = None if late != late else bool(late < 1.0)
         entry["subsidy_share"] = float(_safe(e["reward_usd"].sum(), e["reward_usd"].sum() + e["usd_revenue"].sum()))
         entry["provider_profit_usd"] = float(e["provider_profit_usd"].sum())
         by_class[str(cls)] = entry
+    ledger, token, unit = economy.ledger, economy.token, economy.unit
+    prices = network["token_price_usd"]
     return {
         "scenario": scenario.name,
         "description": scenario.description,
@@ -266,13 +341,35 @@ def build_summary(scenario: Scenario, jobs: pd.DataFrame, epochs: pd.DataFrame, 
         "spend_usd": {
             "network": float(jobs.loc[net, "price_paid_usd"].sum()),
             "cloud": float(jobs.loc[cld, "price_paid_usd"].sum()),
-            "protocol_fees": ledger.balance("USD", "treasury") / 1_000_000,
+            "protocol_fees": economy.totals["fees"] / 1_000_000,
+            "bought_and_burned": economy.totals["burn_usd"] / 1_000_000,
         },
         "tokens": {
             "symbol": token,
             "emitted": int(conservation["tokens"]["emitted_base_units"]) / unit,
+            "burned": ledger.burned[token] / unit,
             "supply_end": ledger.supply(token) / unit,
+            "circulating_end": float(network["circulating_tokens"].iloc[-1]),
+            "locked_end": float(network["locked_tokens"].iloc[-1]),
             "reward_usd": reward_usd,
+            "price_start_usd": float(prices.iloc[0]),
+            "price_end_usd": float(economy.market.price_usd()),
+            "price_min_usd": float(prices.min()),
+            "price_max_usd": float(prices.max()),
+            "emission_halved_month": None if decay_hours is None else decay_hours / HOURS_PER_MONTH,
+        },
+        "providers": {
+            "start": int(first["providers"].sum()),
+            "end": int(epochs.loc[epochs["epoch"] == epochs["epoch"].max(), "providers"].sum()
+                       - epochs.loc[epochs["epoch"] == epochs["epoch"].max(), "exits"].sum()),
+            "entries": int(epochs["entries"].sum()),
+            "exits": int(epochs["exits"].sum()),
+            "failures": int(network["failures"].sum()),
+            "slashed_tokens": float(network["slashed_tokens"].sum()),
+            "self_dealt_gpu_hours": float(network["self_dealt_gpu_hours"].sum()),
+            "self_dealer_epochs": int(network["self_dealers"].sum()),
+            "self_dealers_caught": int(network["self_dealers_caught"].sum()),
+            "forfeited_tokens": float(network["forfeited_tokens"].sum()),
         },
         "provider_economics": {
             "usd_revenue": revenue,

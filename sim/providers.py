@@ -50,15 +50,19 @@ class CostPlusAsk(StrictModel):
         default=0.0, ge=0, description="Lowest ask the provider ever posts, USD per GPU-hour."
     )
 
-    def asks_micro_usd(self, marginal: np.ndarray, fixed: np.ndarray, reward_usd_per_gpu_hour: float) -> np.ndarray:
-        """Asks in USD micro-dollars per GPU-hour, from cost per GPU-hour and the expected reward.
+    def asks_micro_usd(self, marginal: np.ndarray, fixed: np.ndarray, work_reward_usd: float,
+                       capacity_reward_usd: float) -> np.ndarray:
+        """Asks in USD micro-dollars per GPU-hour, from cost per GPU-hour and the expected rewards.
 
-        The subsidy is one integer shift for the whole group, so asks move together and keep their
-        order from epoch to epoch (the market then need not re-rank them).
+        A work reward comes with every GPU-hour sold; a capacity reward with every GPU-hour offered, so
+        per hour sold it is spread over the target utilisation, like the fixed costs it offsets. The
+        subsidy is one integer shift for the whole group, so asks move together and keep their order
+        from epoch to epoch (the market then need not re-rank them).
         """
         loaded = marginal + fixed / self.target_utilisation
         unsubsidised = np.rint(loaded * (1.0 + self.markup) * MICRO).astype(np.int64)
-        subsidy = self.subsidy_pass_through * reward_usd_per_gpu_hour * MICRO
+        reward = work_reward_usd + capacity_reward_usd / self.target_utilisation
+        subsidy = self.subsidy_pass_through * reward * MICRO
         top = int(unsubsidised.max(initial=0))
         shift = int(round(subsidy)) if subsidy < top else top  # a larger subsidy only hits the floor
         return np.maximum(unsubsidised - shift, int(round(self.floor_usd_per_gpu_hour * MICRO)))
@@ -67,11 +71,30 @@ class CostPlusAsk(StrictModel):
 AskPolicy = Annotated[CostPlusAsk, Field(discriminator="kind")]
 
 
+class Entry(StrictModel):
+    """When new nodes of a group join: their expected return over the horizon must beat a hurdle rate."""
+
+    hurdle_rate_per_year: float = Field(default=0.15, ge=0, description="Required return on the capex, per year.")
+    horizon_years: float | None = Field(
+        default=None, gt=0, description="Years over which an entrant expects to earn (default: amortisation_years).")
+    lead_time_days: float = Field(default=30.0, ge=0,
+        description="Days from the decision to a working node (hardware lead time).")
+    max_entries_per_epoch: int = Field(default=5, ge=0, description="Most nodes of this group that may join per epoch.")
+
+
 class ProviderGroup(StrictModel):
     """A population of provider nodes; each node draws its attributes from these distributions."""
 
     name: str = Field(min_length=1, description="Label for this group (unique in the scenario).")
-    count: int = Field(gt=0, description="Number of nodes in the group.")
+    count: int = Field(gt=0, description="Number of nodes active at the start.")
+    max_count: int | None = Field(
+        default=None, gt=0,
+        description="Most nodes the group can grow to by entry (default: count, i.e. no entry).")
+    entry: Entry = Field(default_factory=Entry, description="How new nodes decide to join (when max_count > count).")
+    exit_after_negative_epochs: int | None = Field(
+        default=None, gt=0,
+        description="A node leaves after this many consecutive epochs of negative cash margin (USD revenue + "
+        "rewards - power - other opex; sunk capex does not count). Default: never.")
     gpu_model: Categorical = Field(
         description="GPU model of each node: a model name from the GPU catalog, or a mapping "
         "model -> weight (e.g. {H100_SXM: 0.7, A100_80GB: 0.3})."
@@ -111,7 +134,14 @@ class ProviderGroup(StrictModel):
     @model_validator(mode="after")
     def _known_models(self) -> ProviderGroup:
         check_gpu_models(list(self.gpu_model), f"provider group {self.name!r}")
+        if self.max_count is not None and self.max_count < self.count:
+            raise ValueError(f"max_count ({self.max_count}) must be >= count ({self.count})")
         return self
+
+    @property
+    def capacity_nodes(self) -> int:
+        """Nodes drawn for the group: the initial ones plus every possible entrant."""
+        return self.max_count or self.count
 
 
 @dataclass(frozen=True)
@@ -131,7 +161,9 @@ class Fleet:
     mtbf_hours: np.ndarray
     marginal_usd_per_gpu_hour: np.ndarray
     fixed_usd_per_gpu_hour: np.ndarray
-    group_slices: tuple[tuple[slice, AskPolicy], ...]
+    initially_active: np.ndarray
+    group_slices: tuple[tuple[slice, ProviderGroup], ...]
+    """Each group's nodes: the first ``count`` start active, the rest are its possible entrants."""
 
     @property
     def size(self) -> int:
@@ -139,14 +171,16 @@ class Fleet:
 
     def unsubsidised_asks(self) -> np.ndarray:
         """The asks (USD per GPU-hour) every provider would post with no token reward: the counterfactual."""
-        return self.asks_micro_usd(0.0) / MICRO
+        return self.asks_micro_usd(0.0, 0.0) / MICRO
 
-    def asks_micro_usd(self, reward_usd_per_gpu_hour: float) -> np.ndarray:
-        """Posted asks, USD micro-dollars per GPU-hour, given the reward per GPU-hour providers expect."""
+    def asks_micro_usd(self, work_reward_usd: float, capacity_reward_usd: float) -> np.ndarray:
+        """Posted asks, USD micro-dollars per GPU-hour, given the rewards providers expect (USD per GPU-hour
+        sold and per GPU-hour offered)."""
         out = np.empty(self.size, dtype=np.int64)
-        for sl, policy in self.group_slices:
-            out[sl] = policy.asks_micro_usd(self.marginal_usd_per_gpu_hour[sl], self.fixed_usd_per_gpu_hour[sl],
-                                            reward_usd_per_gpu_hour)
+        for sl, group in self.group_slices:
+            out[sl] = group.ask_policy.asks_micro_usd(self.marginal_usd_per_gpu_hour[sl],
+                                                      self.fixed_usd_per_gpu_hour[sl], work_reward_usd,
+                                                      capacity_reward_usd)
         return out
 
     def table(self) -> pd.DataFrame:
@@ -167,6 +201,7 @@ class Fleet:
             "marginal_usd_per_gpu_hour": self.marginal_usd_per_gpu_hour,
             "fixed_usd_per_gpu_hour": self.fixed_usd_per_gpu_hour,
             "unsubsidised_ask_usd_per_gpu_hour": self.unsubsidised_asks(),
+            "initially_active": self.initially_active,
         })
 
 
@@ -176,12 +211,12 @@ def build_fleet(scenario: Scenario) -> Fleet:
     present = {m for g in scenario.providers for m, w in g.gpu_model.items() if w > 0}
     classes = tuple(m for m in catalog if m in present)
     cols: dict[str, list[np.ndarray]] = {k: [] for k in (
-        "group", "gpu_class", "gpus", "region", "capex", "years", "elec", "pue", "opex", "mtbf", "tdp")}
+        "group", "gpu_class", "gpus", "region", "capex", "years", "elec", "pue", "opex", "mtbf", "tdp", "active")}
     slices = []
     start = 0
     for gi, group in enumerate(scenario.providers):
         rng = rngs.stream(scenario.seed, rngs.PROVIDERS, gi)
-        n = group.count
+        n = group.capacity_nodes
         models = sample_choice(group.gpu_model, rng, n)
         gpus = sample_choice(group.gpus_per_node, rng, n).astype(np.int64)
         region = sample_choice(group.region, rng, n)
@@ -200,7 +235,8 @@ def build_fleet(scenario: Scenario) -> Fleet:
         cols["opex"].append(group.other_opex_usd_per_gpu_hour.sample(rng, n))
         cols["mtbf"].append(group.mtbf_hours.sample(rng, n))
         cols["tdp"].append(np.array([catalog[m].tdp_watts.value for m in models]))
-        slices.append((slice(start, start + n), group.ask_policy))
+        cols["active"].append(np.arange(n) < group.count)
+        slices.append((slice(start, start + n), group))
         start += n
     c = {k: np.concatenate(v) for k, v in cols.items()}
     marginal = c["tdp"] / 1000.0 * c["pue"] * c["elec"]
@@ -209,5 +245,6 @@ def build_fleet(scenario: Scenario) -> Fleet:
         classes=classes, group=c["group"], gpu_class=c["gpu_class"], gpus=c["gpus"], region=c["region"],
         capex_usd_per_gpu=c["capex"], amortisation_years=c["years"], electricity_usd_per_kwh=c["elec"],
         pue=c["pue"], other_opex_usd_per_gpu_hour=c["opex"], mtbf_hours=c["mtbf"],
-        marginal_usd_per_gpu_hour=marginal, fixed_usd_per_gpu_hour=fixed, group_slices=tuple(slices),
+        marginal_usd_per_gpu_hour=marginal, fixed_usd_per_gpu_hour=fixed, initially_active=c["active"],
+        group_slices=tuple(slices),
     )

@@ -12,6 +12,9 @@ import numpy as np
 PROVIDERS = 0
 WORKLOAD = 1
 TOKEN_PRICE = 2
+FAILURES = 3
+SELF_DEALING = 4
+SPECULATION = 5
 
 
 def stream(seed: int, *key: int) -> np.random.Generator:

@@ -48,6 +48,11 @@ class Scenario(StrictModel):
             raise ValueError(
                 f"epoch_hours ({self.epoch_hours}) must not exceed the horizon ({self.horizon_days * 24} hours)"
             )
+        emission = self.tokenomics.emission
+        burn = getattr(emission, "burn_share", 0.0)
+        if self.market.protocol_fee_share + burn > 1:
+            raise ValueError(f"market.protocol_fee_share ({self.market.protocol_fee_share}) + emission.burn_share "
+                             f"({burn}) must not exceed 1: they are both taken out of each payment")
         names = [g.name for g in self.providers]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:

@@ -114,7 +114,7 @@ def test_conservation_violations_are_caught(tiny: Scenario, tamper: str, law: st
     if tamper == "money":
         world.paid_micro[np.flatnonzero(world.paid_micro)[0]] += 1
     elif tamper == "tokens":
-        world.ledger.mint(world.token, "treasury", 1)
+        world.economy.ledger.mint(world.economy.token, "treasury", 1)
     elif tamper == "jobs":
         world.cloud_starts.append(world.cloud_starts[0])
     else:  # an 8-GPU job's record moved onto a provider, at a time it was already running another job

@@ -11,8 +11,10 @@ from sim.tokenomics import (
     ConstantEmission,
     ConstantTokenPrice,
     GbmTokenPrice,
+    MixedRewards,
     RewardExpectation,
     RewardForecast,
+    WorkProportionalRewards,
     allocate,
     to_base_units,
 )
@@ -81,9 +83,21 @@ def test_gbm_matches_its_log_moments_and_is_seeded() -> None:
     assert np.array_equal(path, again)
 
 
-def test_reward_forecast_tracks_delivered_hours() -> None:
+def test_reward_forecast_tracks_delivered_and_offered_hours() -> None:
     f = RewardForecast(RewardExpectation(smoothing=0.5, initial_utilisation=0.5), capacity_gpus=100)
-    assert f.reward_usd_per_gpu_hour(tokens_per_hour=10, token_price_usd=2.0) == pytest.approx(20 / 50)
-    f.observe(delivered_gpu_hours=90 * 24, epoch_hours=24)   # 90 GPU-hours per hour
-    assert f.reward_usd_per_gpu_hour(10, 2.0) == pytest.approx(20 / 70)
-    assert f.reward_usd_per_gpu_hour(0, 2.0) == 0.0
+    work_rule = WorkProportionalRewards()
+    # 10 tokens/h at $2: $20/h over 50 delivered GPU-hours per hour expected at first
+    assert f.rewards_usd(10, work_rule, 2.0) == pytest.approx((20 / 50, 0.0))
+    f.observe(delivered_gpu_hours=90 * 24, offered_gpu_hours=100 * 24, epoch_hours=24)
+    assert f.rewards_usd(10, work_rule, 2.0) == pytest.approx((20 / 70, 0.0))
+    mixed = MixedRewards(work_share=0.25, capacity_share=0.75)
+    assert f.rewards_usd(10, mixed, 2.0) == pytest.approx((5 / 70, 15 / 100))
+    assert f.rewards_usd(0, work_rule, 2.0) == (0.0, 0.0)
+
+
+def test_price_expectation_myopic_and_adaptive() -> None:
+    myopic = RewardForecast(RewardExpectation(price="myopic"), 1)
+    adaptive = RewardForecast(RewardExpectation(price="adaptive", price_smoothing=0.25), 1)
+    for p in (1.0, 2.0):
+        m, a = myopic.expected_price(p), adaptive.expected_price(p)
+    assert m == 2.0 and a == pytest.approx(1.25)

@@ -1,0 +1,345 @@
+"""The token economy of a run: every epoch's money and token flows, settled in the integer ledger.
+
+Per epoch, in this order: buyers pay for the work delivered (a protocol fee and, under burn-and-mint,
+a burn share are taken out; burns buy tokens on the market and destroy them); the emission is minted and
+split by the reward rule (self-dealers caught this epoch forfeit theirs); a share of each reward is
+locked and released linearly; failed or caught providers lose part of their stake; providers sell a
+share of what they received; speculators trade; then the ledger must balance. The token price is
+exogenous (a path fixed before the run) or the ratio of an AMM pool's reserves after these flows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import rng as rngs
+from .errors import ConservationError
+from .ledger import MICRO, USD, Ledger
+from .tokenomics import (
+    AkashEmission,
+    AmmTokenPrice,
+    BurnAndMintEmission,
+    EmissionState,
+    RewardForecast,
+    TokenMarket,
+    allocate,
+    to_base_units,
+)
+from .tokenomics.price import HOLDERS, POOL
+
+if TYPE_CHECKING:
+    from .providers import Fleet
+    from .scenario import Scenario
+
+TREASURY, BUYERS, VESTING, STAKE, STAKERS = "treasury", "buyers", "vesting", "stake", "stakers"
+SALES, FORFEIT, STAKE_BUYERS = "provider_sales", "forfeit", "stake_buyers"
+HOURS_PER_DAY = 24.0
+
+
+def _ppm(share: float) -> int:
+    return int(round(share * MICRO))
+
+
+def _share_of(amounts: np.ndarray, ppm: int) -> np.ndarray:
+    """floor(amounts * ppm / 10**6) without int64 overflow (whole and fractional millions apart)."""
+    return (amounts // MICRO) * ppm + (amounts % MICRO) * ppm // MICRO
+
+
+@dataclass(frozen=True)
+class EpochFlows:
+    """What the epoch's flows meant for each provider (USD and tokens) and for the network."""
+
+    usd_received: np.ndarray        # USD for work, net of fee and burn, per provider
+    reward_tokens: np.ndarray       # tokens earned (liquid + locked), per provider
+    self_dealing_paid_usd: np.ndarray
+    token_sales_usd: np.ndarray
+    self_dealt_gpu_hours: np.ndarray
+    network: dict[str, float]
+
+
+class TokenEconomy:
+    """Ledger accounts, emission state, vesting, stakes and the token market of one run."""
+
+    def __init__(self, scenario: Scenario, fleet: Fleet, grid: np.ndarray) -> None:
+        tok = scenario.tokenomics
+        self.tok, self.fleet, self.grid = tok, fleet, grid
+        self.token, self.unit = tok.token_symbol, 10**tok.decimals
+        n = fleet.size
+        self.ledger = Ledger(n)
+        self.schedule = tok.emission
+        self.state = EmissionState()
+        self.initial_supply = to_base_units(tok.initial_supply_tokens, tok.decimals)
+        upper = float(self.schedule.cumulative_tokens(np.array([grid[-1]]), EmissionState(math.inf),
+                                                      tok.initial_supply_tokens)[0])
+        # providers are paid whole provider units (10**9 base units for 18-decimal tokens; each epoch's
+        # sub-unit dust goes to the treasury), which keeps their book in int64
+        self.reward_unit = 10 ** max(tok.decimals - 9, 0)
+        self.ledger.open_asset(self.token, self.reward_unit, self.initial_supply + to_base_units(upper, tok.decimals))
+        self.ledger.open_asset(USD)
+        self.minted_base = 0  # emission minted so far, base units
+
+        price = tok.token_price
+        prices = None if isinstance(price, AmmTokenPrice) else price.path(
+            grid, rngs.stream(scenario.seed, rngs.TOKEN_PRICE))
+        self.market = TokenMarket(self.ledger, self.token, self.unit, price, prices)
+        if self.initial_supply:
+            self.ledger.mint(self.token, HOLDERS, self.initial_supply)
+        if isinstance(price, AmmTokenPrice):
+            pool_tokens = to_base_units(price.pool_usd / price.initial_usd, tok.decimals)
+            self.ledger.transfer(self.token, HOLDERS, POOL, pool_tokens)
+            self.ledger.mint(USD, POOL, int(round(price.pool_usd * MICRO)))
+
+        market = scenario.market
+        self.fee_ppm = _ppm(market.protocol_fee_share)
+        self.fee_burn = market.fee_destination == "buy_and_burn"
+        self.burn_ppm = _ppm(self.schedule.burn_share) if isinstance(self.schedule, BurnAndMintEmission) else 0
+        self.provider_ppm = _ppm(self.schedule.provider_share) if isinstance(self.schedule, AkashEmission) else MICRO
+        self.parts = [(basis, _ppm(share)) for basis, share in tok.reward_rule.parts()]
+        self.sell_ppm = _ppm(tok.provider_sell_share)
+        self.locked_ppm = _ppm(tok.vesting.locked_share)
+        self.vest_epochs = max(1, round(tok.vesting.linear_days * HOURS_PER_DAY / scenario.epoch_hours))
+        self._tranches = np.zeros((self.vest_epochs, n), dtype=np.int64) if self.locked_ppm else None
+        self._window = np.zeros(n, dtype=np.int64)     # locked units still releasing, summed over the window
+        self._carry = np.zeros(n, dtype=np.int64)      # remainder of the linear release (< vest_epochs)
+        self._epoch_index = 0
+        self.stake = np.zeros(n, dtype=object)         # base units staked per provider
+        self.stake_paid_usd = np.zeros(n)
+        self._fail_rng = rngs.stream(scenario.seed, rngs.FAILURES)
+        self._caught_rng = rngs.stream(scenario.seed, rngs.SELF_DEALING)
+        self._speculation_rng = rngs.stream(scenario.seed, rngs.SPECULATION)
+        self.forecast = RewardForecast(tok.reward_expectation, float(fleet.gpus[fleet.initially_active].sum()))
+        self.price_usd = self.expected_price_usd = 0.0
+        # USD micro-dollars through the epoch settlements, for the end-of-run money check
+        self.totals = {"buyers": 0, "self_dealing": 0, "to_providers": 0, "fees": 0, "burn_usd": 0}
+
+    # --- epoch open -------------------------------------------------------------------------------
+
+    def open_epoch(self, k: int, capacity_gpus: float) -> tuple[float, float]:
+        """Set the epoch's price; return the (work, capacity) rewards providers expect, USD per GPU-hour."""
+        self.market.set_epoch(k)
+        self.price_usd = self.market.price_usd()
+        self.expected_price_usd = self.forecast.expected_price(self.price_usd)
+        t0, t1 = float(self.grid[k]), float(self.grid[k + 1])
+        ahead = self.schedule.advance(self.state, t0, t1, capacity_gpus)
+        tokens = (self._cumulative(t1, ahead) - self._cumulative(t0, self.state)) * self.provider_ppm / MICRO
+        return self.forecast.rewards_usd(tokens / (t1 - t0), self.tok.reward_rule, self.expected_price_usd)
+
+    def self_dealers(self, work_reward_usd: float, asks_micro: np.ndarray, active: np.ndarray) -> np.ndarray:
+        """Providers for whom selling to themselves pays: expected reward beats power plus the fee and burn
+        on their own payment."""
+        if not self.tok.self_dealing.enabled:
+            return np.zeros(self.fleet.size, dtype=bool)
+        lost = asks_micro / MICRO * (self.fee_ppm + self.burn_ppm) / MICRO
+        return active & (work_reward_usd > self.fleet.marginal_usd_per_gpu_hour + lost)
+
+    def buy_stakes(self, providers: np.ndarray) -> None:
+        """New nodes buy their stake with their own money, at the market."""
+        per_gpu = self.tok.staking.tokens_per_gpu
+        if per_gpu <= 0:
+            return
+        for p in providers.tolist():
+            usd = int(round(per_gpu * self.fleet.gpus[p] * self.market.price_usd() * MICRO))
+            self.ledger.mint(USD, STAKE_BUYERS, usd)
+            tokens = self.market.buy(STAKE_BUYERS, usd)
+            self._sweep(USD, STAKE_BUYERS)
+            self.ledger.transfer(self.token, STAKE_BUYERS, STAKE, tokens)
+            self.stake[p] += tokens
+            self.stake_paid_usd[p] += usd / MICRO
+
+    def release_stakes(self, providers: np.ndarray) -> None:
+        """Leaving nodes get their remaining stake back (whole provider units; dust to the treasury)."""
+        ids = np.sort(providers)
+        units = np.array([int(self.stake[p]) // self.reward_unit for p in ids], dtype=np.int64)
+        dust = sum(int(self.stake[p]) for p in ids) - int(units.sum()) * self.reward_unit
+        self.ledger.pay_providers(self.token, STAKE, ids, units)
+        if dust:
+            self.ledger.transfer(self.token, STAKE, TREASURY, dust)
+        self.stake[ids] = 0
+
+    # --- epoch close ------------------------------------------------------------------------------
+
+    def close_epoch(self, k: int, gpu_hours: np.ndarray, offered: np.ndarray, due: np.ndarray,
+                    asks_micro: np.ndarray, dealers: np.ndarray, active: np.ndarray) -> EpochFlows:
+        t0, t1 = float(self.grid[k]), float(self.grid[k + 1])
+        n = self.fleet.size
+        ledger, token = self.ledger, self.token
+        burned_before = ledger.burned[token]
+
+        # 1. payments for work; self-dealers pay their own asks for their idle hours
+        self_hours = np.where(dealers, np.maximum(offered - gpu_hours, 0.0), 0.0)
+        paid_self = np.floor(asks_micro * self_hours + 0.5).astype(np.int64)
+        pay = due + paid_self
+        fee, burn = _share_of(pay, self.fee_ppm), _share_of(pay, self.burn_ppm)
+        net = pay - fee - burn
+        ledger.mint(USD, BUYERS, int(pay.sum()))
+        totals = self.totals
+        totals["buyers"] += int(due.sum())
+        totals["self_dealing"] += int(paid_self.sum())
+        totals["to_providers"] += int(net.sum())
+        totals["fees"] += int(fee.sum())
+        totals["burn_usd"] += int(burn.sum()) + (int(fee.sum()) if self.fee_burn else 0)
+        paid = np.flatnonzero(net)
+        ledger.pay_providers(USD, BUYERS, paid, net[paid])
+        burn_usd = int(burn.sum()) + (int(fee.sum()) if self.fee_burn else 0)
+        if not self.fee_burn:
+            ledger.transfer(USD, BUYERS, TREASURY, int(fee.sum()))
+        ledger.burn(token, BUYERS, self.market.buy(BUYERS, burn_usd))
+        self._sweep(USD, BUYERS)  # what the outside market could not sell for burning
+
+        # 2. emission, split by the reward rule; self-dealers caught this epoch forfeit their share
+        self.state = self.schedule.advance(self.state, t0, t1, float((self.fleet.gpus * active).sum()))
+        cumulative = to_base_units(self._cumulative(t1, self.state), self.tok.decimals)
+        minted, self.minted_base = cumulative - self.minted_base, cumulative
+        for_providers = minted * self.provider_ppm // MICRO
+        if minted > for_providers:
+            ledger.mint(token, STAKERS, minted - for_providers)
+        pool, dust = divmod(for_providers, self.reward_unit)
+        units = np.zeros(n, dtype=np.int64)
+        weights = {"work": gpu_hours + self_hours, "capacity": offered}
+        left = pool
+        for i, (basis, ppm) in enumerate(self.parts):
+            part = left if i == len(self.parts) - 1 else pool * ppm // MICRO
+            left -= part
+            split = allocate(part, weights[basis]) if part else None
+            if split is None:
+                dust += part * self.reward_unit
+            else:
+                units[split[0]] += split[1]
+        caught = dealers & (self._caught_rng.random(n) < self.tok.self_dealing.detection_probability)
+        forfeited = int(units[caught].sum())
+        units[caught] = 0
+        if forfeited:
+            ledger.mint(token, FORFEIT, forfeited * self.reward_unit)
+            ledger.burn(token, FORFEIT, forfeited * self.reward_unit)
+        if dust:
+            ledger.mint(token, TREASURY, dust)
+
+        # 3. vesting: lock a share, release earlier tranches linearly
+        locked = _share_of(units, self.locked_ppm)
+        liquid = units - locked
+        released = self._vest(locked)
+        received = liquid + released
+        ids = np.flatnonzero(liquid)
+        ledger.mint_to_providers(token, ids, liquid[ids])
+        if locked.any():
+            ledger.mint(token, VESTING, int(locked.sum()) * self.reward_unit)
+        ids = np.flatnonzero(released)
+        ledger.pay_providers(token, VESTING, ids, released[ids])
+
+        # 4. stakes: failures (at each node's MTBF) and caught self-dealers are slashed
+        staking, dealing = self.tok.staking, self.tok.self_dealing
+        failed = active & (self._fail_rng.random(n) < -np.expm1(-(t1 - t0) / self.fleet.mtbf_hours))
+        slashed = self._slash(failed, staking.slash_share_on_failure) + self._slash(caught, dealing.slash_share)
+
+        # 5. providers sell a share of what they received; 6. speculators trade (AMM only)
+        sales_usd = self._sell(_share_of(received, self.sell_ppm))
+        self._speculate(t1 - t0)
+
+        ledger.check(token)
+        ledger.check(USD)
+        self.forecast.observe(float((gpu_hours + self_hours).sum()), float(offered.sum()), t1 - t0)
+        unit_tokens = self.reward_unit / self.unit
+        return EpochFlows(
+            usd_received=net / MICRO,
+            reward_tokens=units * unit_tokens,
+            self_dealing_paid_usd=paid_self / MICRO,
+            token_sales_usd=sales_usd,
+            self_dealt_gpu_hours=self_hours,
+            network={
+                "token_price_usd": self.price_usd,
+                "minted_tokens": minted / self.unit,
+                "burned_tokens": (ledger.burned[token] - burned_before) / self.unit,
+                "supply_tokens": ledger.supply(token) / self.unit,
+                "circulating_tokens": (ledger.supply(token) - sum(ledger.balance(token, a) for a in (
+                    VESTING, STAKE, TREASURY))) / self.unit,
+                "locked_tokens": (ledger.balance(token, VESTING) + ledger.balance(token, STAKE)) / self.unit,
+                "pool_usd": ledger.balance(USD, POOL) / MICRO,
+                "pool_tokens": ledger.balance(token, POOL) / self.unit,
+                "buyers_usd": float(due.sum()) / MICRO,
+                "burn_usd": burn_usd / MICRO,
+                "self_dealers": float(dealers.sum()),
+                "self_dealers_caught": float(caught.sum()),
+                "self_dealt_gpu_hours": float(self_hours.sum()),
+                "forfeited_tokens": forfeited * unit_tokens,
+                "failures": float(failed.sum()),
+                "slashed_tokens": slashed / self.unit,
+            },
+        )
+
+    def _cumulative(self, t_hours: float, state: EmissionState) -> float:
+        return float(self.schedule.cumulative_tokens(np.array([t_hours]), state, self.tok.initial_supply_tokens)[0])
+
+    def _sweep(self, asset: str, account: str) -> None:
+        """Leftovers of a named flow account go to the treasury, so flow accounts end every epoch empty."""
+        left = self.ledger.balance(asset, account)
+        if left:
+            self.ledger.transfer(asset, account, TREASURY, left)
+
+    def _vest(self, locked: np.ndarray) -> np.ndarray:
+        """Release earlier tranches linearly over vest_epochs (exact: a running remainder carries the
+        fractions), then add this epoch's tranche to the window."""
+        if self._tranches is None:
+            return np.zeros_like(locked)
+        d = self.vest_epochs
+        released, self._carry = np.divmod(self._carry + self._window, d)
+        slot = self._epoch_index % d
+        self._window += locked - self._tranches[slot]
+        self._tranches[slot] = locked
+        self._epoch_index += 1
+        return released
+
+    def _slash(self, who: np.ndarray, share: float) -> int:
+        ids = np.flatnonzero(who)
+        if not ids.size or share <= 0:
+            return 0
+        cut = [int(self.stake[p]) * _ppm(share) // MICRO for p in ids]
+        total = sum(cut)
+        self.stake[ids] -= np.array(cut, dtype=object)
+        if total:
+            self.ledger.burn(self.token, STAKE, total)
+        return total
+
+    def _sell(self, units: np.ndarray) -> np.ndarray:
+        """Providers' sales as one market order; the USD is split back pro rata to what each sold."""
+        usd = np.zeros(self.fleet.size)
+        ids = np.flatnonzero(units)
+        if not ids.size:
+            return usd
+        self.ledger.collect_from_providers(self.token, SALES, ids, units[ids])
+        proceeds = self.market.sell(SALES, int(units.sum()) * self.reward_unit)
+        split = allocate(proceeds, units.astype(float)) if proceeds else None
+        if split is not None:
+            self.ledger.pay_providers(USD, SALES, split[0], split[1])
+            usd[split[0]] = split[1] / MICRO
+        self._sweep(USD, SALES)
+        return usd
+
+    def _speculate(self, hours: float) -> None:
+        price = self.tok.token_price
+        if not isinstance(price, AmmTokenPrice):
+            return
+        flow = float(price.speculative_flow_usd_per_day.sample(self._speculation_rng, 1)[0]) * hours / HOURS_PER_DAY
+        if flow > 0:
+            usd = int(round(flow * MICRO))
+            self.ledger.mint(USD, HOLDERS, usd)
+            self.market.buy(HOLDERS, usd)
+        elif flow < 0:
+            tokens = min(int(-flow / self.market.price_usd() * self.unit), self.ledger.balance(self.token, HOLDERS))
+            self.market.sell(HOLDERS, tokens)
+
+    def check_accounts(self) -> dict[str, Any]:
+        """End-of-run token totals; flow accounts must be empty."""
+        for account in (BUYERS, SALES, FORFEIT, STAKE_BUYERS):
+            for asset in (self.token, USD):
+                left = self.ledger.balance(asset, account)
+                if left:
+                    raise ConservationError(f"{asset}: flow account {account} holds {left}")
+        staked = sum(int(s) for s in self.stake)
+        if staked != self.ledger.balance(self.token, STAKE):
+            raise ConservationError(f"stakes sum to {staked} but the stake account holds "
+                                    f"{self.ledger.balance(self.token, STAKE)}")
+        return {"minted_base_units": self.minted_base}
