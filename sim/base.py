@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 from .catalog import gpu_catalog
 from .distributions import bounded
@@ -23,3 +25,14 @@ def check_gpu_models(names: list[str] | tuple[str, ...], what: str) -> None:
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ValueError(f"unknown GPU model(s) {', '.join(unknown)} in {what}; allowed: {', '.join(known)}")
+
+
+def default_kind(kind: str) -> BeforeValidator:
+    """For a policy with a usual choice: a mapping without ``kind`` means that choice."""
+
+    def fill(value: Any) -> Any:
+        if isinstance(value, dict) and "kind" not in value:
+            return {"kind": kind, **value}
+        return value
+
+    return BeforeValidator(fill)

@@ -136,7 +136,7 @@ def _money(world: World, jobs: pd.DataFrame) -> dict[str, Any]:
     paid = int(world.paid_micro.sum())
     _require(paid == totals["buyers"], "money", f"jobs paid {paid} micro-USD, buyers deposited {totals['buyers']}")
     inflow = totals["buyers"] + totals["self_dealing"]
-    outflow = totals["to_providers"] + totals["fees"] + totals["burn_usd"]
+    outflow = totals["to_providers"] + totals["fees"] + totals["burn_share"]
     _require(inflow == outflow, "money",
              f"buyers paid {inflow} micro-USD but providers, fees and burns took {outflow}")
     accrued = float(world.rev_total.sum())

@@ -24,12 +24,14 @@ from .tokenomics import (
     AmmTokenPrice,
     BurnAndMintEmission,
     EmissionState,
+    LinearVesting,
     RewardForecast,
     TokenMarket,
     allocate,
     to_base_units,
 )
 from .tokenomics.price import HOLDERS, POOL
+from .tokenomics.rewards import split_exact
 
 if TYPE_CHECKING:
     from .providers import Fleet
@@ -86,6 +88,7 @@ class TokenEconomy:
         prices = None if isinstance(price, AmmTokenPrice) else price.path(
             grid, rngs.stream(scenario.seed, rngs.TOKEN_PRICE))
         self.market = TokenMarket(self.ledger, self.token, self.unit, price, prices)
+        self.market.set_epoch(0)  # stakes bought before the first epoch opens trade at its price
         if self.initial_supply:
             self.ledger.mint(self.token, HOLDERS, self.initial_supply)
         if isinstance(price, AmmTokenPrice):
@@ -101,11 +104,8 @@ class TokenEconomy:
         self.parts = [(basis, _ppm(share)) for basis, share in tok.reward_rule.parts()]
         self.sell_ppm = _ppm(tok.provider_sell_share)
         self.locked_ppm = _ppm(tok.vesting.locked_share)
-        self.vest_epochs = max(1, round(tok.vesting.linear_days * HOURS_PER_DAY / scenario.epoch_hours))
-        self._tranches = np.zeros((self.vest_epochs, n), dtype=np.int64) if self.locked_ppm else None
-        self._window = np.zeros(n, dtype=np.int64)     # locked units still releasing, summed over the window
-        self._carry = np.zeros(n, dtype=np.int64)      # remainder of the linear release (< vest_epochs)
-        self._epoch_index = 0
+        vest_epochs = max(1, round(tok.vesting.linear_days * HOURS_PER_DAY / scenario.epoch_hours))
+        self.vesting = LinearVesting(n, vest_epochs) if self.locked_ppm else None
         self.stake = np.zeros(n, dtype=object)         # base units staked per provider
         self.stake_paid_usd = np.zeros(n)
         self._fail_rng = rngs.stream(scenario.seed, rngs.FAILURES)
@@ -114,7 +114,8 @@ class TokenEconomy:
         self.forecast = RewardForecast(tok.reward_expectation, float(fleet.gpus[fleet.initially_active].sum()))
         self.price_usd = self.expected_price_usd = 0.0
         # USD micro-dollars through the epoch settlements, for the end-of-run money check
-        self.totals = {"buyers": 0, "self_dealing": 0, "to_providers": 0, "fees": 0, "burn_usd": 0}
+        # (burn_share: the burn-and-mint share of payments; burn_usd: all USD spent buying tokens to burn)
+        self.totals = {"buyers": 0, "self_dealing": 0, "to_providers": 0, "fees": 0, "burn_share": 0, "burn_usd": 0}
 
     # --- epoch open -------------------------------------------------------------------------------
 
@@ -181,6 +182,7 @@ class TokenEconomy:
         totals["self_dealing"] += int(paid_self.sum())
         totals["to_providers"] += int(net.sum())
         totals["fees"] += int(fee.sum())
+        totals["burn_share"] += int(burn.sum())
         totals["burn_usd"] += int(burn.sum()) + (int(fee.sum()) if self.fee_burn else 0)
         paid = np.flatnonzero(net)
         ledger.pay_providers(USD, BUYERS, paid, net[paid])
@@ -221,7 +223,7 @@ class TokenEconomy:
         # 3. vesting: lock a share, release earlier tranches linearly
         locked = _share_of(units, self.locked_ppm)
         liquid = units - locked
-        released = self._vest(locked)
+        released = self.vesting.step(locked) if self.vesting else np.zeros_like(locked)
         received = liquid + released
         ids = np.flatnonzero(liquid)
         ledger.mint_to_providers(token, ids, liquid[ids])
@@ -279,19 +281,6 @@ class TokenEconomy:
         if left:
             self.ledger.transfer(asset, account, TREASURY, left)
 
-    def _vest(self, locked: np.ndarray) -> np.ndarray:
-        """Release earlier tranches linearly over vest_epochs (exact: a running remainder carries the
-        fractions), then add this epoch's tranche to the window."""
-        if self._tranches is None:
-            return np.zeros_like(locked)
-        d = self.vest_epochs
-        released, self._carry = np.divmod(self._carry + self._window, d)
-        slot = self._epoch_index % d
-        self._window += locked - self._tranches[slot]
-        self._tranches[slot] = locked
-        self._epoch_index += 1
-        return released
-
     def _slash(self, who: np.ndarray, share: float) -> int:
         ids = np.flatnonzero(who)
         if not ids.size or share <= 0:
@@ -311,7 +300,7 @@ class TokenEconomy:
             return usd
         self.ledger.collect_from_providers(self.token, SALES, ids, units[ids])
         proceeds = self.market.sell(SALES, int(units.sum()) * self.reward_unit)
-        split = allocate(proceeds, units.astype(float)) if proceeds else None
+        split = split_exact(proceeds, units) if proceeds else None
         if split is not None:
             self.ledger.pay_providers(USD, SALES, split[0], split[1])
             usd[split[0]] = split[1] / MICRO

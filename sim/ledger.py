@@ -67,7 +67,7 @@ class Ledger:
 
         ``units`` are in the asset's provider unit; ``provider_ids`` ascending."""
         total = self._check_amounts(provider_ids, units) * self._unit[asset]
-        self._providers[asset][provider_ids] += units
+        self._book_for(asset, units)[provider_ids] += units
         self.minted[asset] += total
 
     def pay_providers(self, asset: str, src: str, provider_ids: np.ndarray, units: np.ndarray) -> None:
@@ -76,7 +76,14 @@ class Ledger:
         ``units`` are in the asset's provider unit; ``provider_ids`` ascending."""
         total = self._check_amounts(provider_ids, units) * self._unit[asset]
         self._debit(asset, src, total)
-        self._providers[asset][provider_ids] += units
+        self._book_for(asset, units)[provider_ids] += units
+
+    def _book_for(self, asset: str, units: np.ndarray) -> np.ndarray:
+        """The provider book, switched to Python integers if amounts this large arrive (never back)."""
+        book = self._providers[asset]
+        if units.dtype == object and book.dtype != object:
+            book = self._providers[asset] = book.astype(object)
+        return book
 
     def collect_from_providers(self, asset: str, dst: str, provider_ids: np.ndarray, units: np.ndarray) -> None:
         """One batched transfer from many providers to a named account; ``provider_ids`` ascending."""

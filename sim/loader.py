@@ -202,6 +202,8 @@ def _message(err: dict[str, Any], model_path: list[Any], tags: set[str]) -> str:
     if kind == "missing":
         parent = _model_at(model_path[:-1])
         return "required field is missing" + _describe(parent, model_path[-1])
+    if kind == "union_tag_not_found":
+        return f"missing 'kind' (which mechanism this is); {_kinds_allowed(model_path)}"
     if kind == "union_tag_invalid":
         expected = err.get("ctx", {}).get("expected_tags", "")
         return f"unknown kind {err['input'].get('kind')!r}; allowed kinds: {expected}"
@@ -212,6 +214,16 @@ def _message(err: dict[str, Any], model_path: list[Any], tags: set[str]) -> str:
         return f"{msg}{got}"
     last = fields[-1]
     return f"{msg}{got}" + _describe(_model_at(model_path[:last]), model_path[last])
+
+
+def _kinds_allowed(model_path: list[Any]) -> str:
+    parent = _model_at([p for p in model_path[:-1] if not isinstance(p, tuple)]) if model_path else None
+    field = model_path[-1] if model_path else None
+    if parent is None or not isinstance(field, str) or field not in parent.model_fields:
+        return "see `depinsim schema`"
+    kinds = [c.model_fields["kind"].default for c in _candidates(parent.model_fields[field].annotation)
+             if isinstance(c, type) and issubclass(c, BaseModel) and "kind" in c.model_fields]
+    return "allowed kinds: " + ", ".join(repr(k) for k in kinds)
 
 
 def _describe(model: type[BaseModel] | None, field: Any) -> str:

@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field
 
-from .base import StrictModel
+from .base import StrictModel, default_kind
 
 
 class PostedPriceMarket(StrictModel):
@@ -35,7 +35,7 @@ class PostedPriceMarket(StrictModel):
         "and burn them (io.net: revenue buys and burns IO).")
 
 
-Market = Annotated[PostedPriceMarket, Field(discriminator="kind")]
+Market = Annotated[PostedPriceMarket, Field(discriminator="kind"), default_kind("posted_price")]
 
 
 class PostedPriceBook:

@@ -16,7 +16,7 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from . import rng as rngs
-from .base import AtLeastOne, NonNegative, Positive, StrictModel, check_gpu_models
+from .base import AtLeastOne, NonNegative, Positive, StrictModel, check_gpu_models, default_kind
 from .catalog import gpu_catalog
 from .distributions import Categorical, CountChoice, sample_choice
 
@@ -68,7 +68,7 @@ class CostPlusAsk(StrictModel):
         return np.maximum(unsubsidised - shift, int(round(self.floor_usd_per_gpu_hour * MICRO)))
 
 
-AskPolicy = Annotated[CostPlusAsk, Field(discriminator="kind")]
+AskPolicy = Annotated[CostPlusAsk, Field(discriminator="kind"), default_kind("cost_plus")]
 
 
 class Entry(StrictModel):

@@ -19,7 +19,7 @@ from .catalog import catalog_fingerprint
 from .cloud import CloudSettings
 from .market import Market, PostedPriceMarket
 from .providers import ProviderGroup
-from .tokenomics import Tokenomics
+from .tokenomics import AmmTokenPrice, Tokenomics
 from .workload import Workload
 
 SCHEMA_VERSION = 1
@@ -53,11 +53,30 @@ class Scenario(StrictModel):
         if self.market.protocol_fee_share + burn > 1:
             raise ValueError(f"market.protocol_fee_share ({self.market.protocol_fee_share}) + emission.burn_share "
                              f"({burn}) must not exceed 1: they are both taken out of each payment")
+        self._check_stakes()
         names = [g.name for g in self.providers]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"provider group names must be unique; repeated: {', '.join(dupes)}")
         return self
+
+    def _check_stakes(self) -> None:
+        """The initial nodes must be able to buy their stakes without draining the market."""
+        tok = self.tokenomics
+        per_gpu = tok.staking.tokens_per_gpu
+        if per_gpu <= 0:
+            return
+        gpus = sum(g.count * max(g.gpus_per_node) for g in self.providers)
+        need = per_gpu * gpus
+        price = tok.token_price
+        if isinstance(price, AmmTokenPrice):
+            available, where = 0.5 * price.pool_usd / price.initial_usd, "half the AMM pool's tokens"
+        else:
+            available, where = tok.initial_supply_tokens, "the initial supply (held outside the network)"
+        if need > available:
+            raise ValueError(f"the initial nodes' stakes need up to {need:,.0f} tokens (staking.tokens_per_gpu x "
+                             f"their GPUs) but {where} is {available:,.0f}; deepen the pool, raise the supply, "
+                             "or lower tokens_per_gpu")
 
     @property
     def horizon_hours(self) -> float:

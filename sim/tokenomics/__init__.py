@@ -19,6 +19,7 @@ from .emission import (
 from .price import AmmTokenPrice, ConstantTokenPrice, CsvTokenPrice, GbmTokenPrice, TokenMarket, TokenPrice
 from .rewards import (
     CapacityProportionalRewards,
+    LinearVesting,
     MixedRewards,
     RewardExpectation,
     RewardForecast,
@@ -71,9 +72,29 @@ class Tokenomics(StrictModel):
 
 
 __all__ = [
-    "AkashEmission", "AmmTokenPrice", "BurnAndMintEmission", "CapacityProportionalRewards", "ConstantEmission",
-    "ConstantTokenPrice", "CsvTokenPrice", "EmissionState", "ExponentialDecayEmission", "FilecoinEmission",
-    "GbmTokenPrice", "HalvingEmission", "IoNetEmission", "MixedRewards", "RewardExpectation", "RewardForecast",
-    "SelfDealing", "Staking", "TokenMarket", "Tokenomics", "Vesting", "WorkProportionalRewards", "allocate",
+    "AkashEmission",
+    "AmmTokenPrice",
+    "BurnAndMintEmission",
+    "CapacityProportionalRewards",
+    "ConstantEmission",
+    "ConstantTokenPrice",
+    "CsvTokenPrice",
+    "EmissionState",
+    "ExponentialDecayEmission",
+    "FilecoinEmission",
+    "GbmTokenPrice",
+    "HalvingEmission",
+    "IoNetEmission",
+    "LinearVesting",
+    "MixedRewards",
+    "RewardExpectation",
+    "RewardForecast",
+    "SelfDealing",
+    "Staking",
+    "TokenMarket",
+    "Tokenomics",
+    "Vesting",
+    "WorkProportionalRewards",
+    "allocate",
     "to_base_units",
 ]

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from ..base import StrictModel
+from ..base import StrictModel, default_kind
 
 
 class WorkProportionalRewards(StrictModel):
@@ -54,7 +54,7 @@ class MixedRewards(StrictModel):
 
 
 RewardRule = Annotated[WorkProportionalRewards | CapacityProportionalRewards | MixedRewards,
-                       Field(discriminator="kind")]
+                       Field(discriminator="kind"), default_kind("work_proportional")]
 
 
 class Vesting(StrictModel):
@@ -116,31 +116,65 @@ WEIGHT_QUANTUM = 1e3  # weights are counted in thousandths (e.g. milli-GPU-hours
 
 
 def allocate(total: int, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Split an integer amount pro rata to weights, exactly (largest remainder, ties to lower index).
+    """Split an integer amount pro rata to float weights (e.g. GPU-hours), exactly.
 
-    Returns (indices, shares) for the entries with a non-zero share of weight, or None when every
-    weight is zero. Weights are quantised to thousandths so the split is integer arithmetic, identical
-    on every machine, and the shares always sum to ``total``. With W the quantised total and
-    total = Q*W + R, a share is Q*w + floor(R*w/W) plus at most one unit of the remainder: only Q*w
-    needs Python integers (18-decimal token amounts overflow int64); the rest stays in int64.
+    Weights are quantised to thousandths first, so the split is integer arithmetic, identical on every
+    machine; see ``split_exact``.
     """
-    w = np.rint(np.asarray(weights, dtype=float) * WEIGHT_QUANTUM).astype(np.int64)
-    idx = np.flatnonzero(w)
-    w = w[idx]
+    return split_exact(total, np.rint(np.asarray(weights, dtype=float) * WEIGHT_QUANTUM).astype(np.int64))
+
+
+def split_exact(total: int, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Split an integer amount pro rata to integer weights: largest remainder, ties to the lower index.
+
+    Returns (indices, shares) for the non-zero weights, or None when every weight is zero; the shares
+    always sum to ``total``. With W the total weight and total = Q*W + R, a share is Q*w + floor(R*w/W)
+    plus at most one unit of the remainder. The products stay in int64 when they fit (the common case);
+    otherwise Python integers take over (18-decimal token amounts overflow int64).
+    """
+    idx = np.flatnonzero(weights)
+    w = np.asarray(weights, dtype=np.int64)[idx]
     denominator = int(w.sum())
     if denominator <= 0:
         return None
-    if denominator * int(w.max()) >= 2**63:
-        raise OverflowError("reward weights too large to split exactly in int64")
     q, r = divmod(total, denominator)
-    scaled = w * r  # < denominator * max(w): fits, checked above
-    extra = scaled // denominator
+    if denominator * int(w.max()) < 2**63:
+        scaled = w * r
+        extra, remainder = np.divmod(scaled, denominator)
+    else:
+        scaled = w.astype(object) * r
+        extra, remainder = (scaled // denominator).astype(np.int64), scaled % denominator
     left = r - int(extra.sum())
     if left:
-        extra[np.argsort(-(scaled % denominator), kind="stable")[:left]] += 1
+        extra[np.argsort(-remainder, kind="stable")[:left]] += 1
     if total < 2**62:  # every share and their sum fit int64
         return idx, w * q + extra
     return idx, w.astype(object) * q + extra
+
+
+class LinearVesting:
+    """Per-provider linear release of locked rewards, exact in integers.
+
+    A tranche locked in epoch e is released evenly over the next ``epochs`` epochs. Rather than keep
+    each tranche's own schedule, the release is floor((carry + window) / epochs), where window sums the
+    tranches still releasing and carry holds the remainder: every tranche is released in full, never
+    early, and the per-epoch cost is a few vector operations whatever the vesting length.
+    """
+
+    def __init__(self, n_providers: int, epochs: int) -> None:
+        self.epochs = epochs
+        self._tranches = np.zeros((epochs, n_providers), dtype=np.int64)
+        self._window = np.zeros(n_providers, dtype=np.int64)
+        self._carry = np.zeros(n_providers, dtype=np.int64)
+        self._slot = 0
+
+    def step(self, locked: np.ndarray) -> np.ndarray:
+        """Release this epoch's share of earlier tranches, then lock ``locked``; returns the release."""
+        released, self._carry = np.divmod(self._carry + self._window, self.epochs)
+        self._window += locked - self._tranches[self._slot]
+        self._tranches[self._slot] = locked
+        self._slot = (self._slot + 1) % self.epochs
+        return released
 
 
 class RewardForecast:
