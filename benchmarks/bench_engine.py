@@ -29,7 +29,7 @@ PROVIDERS = 10_000
 JOBS_PER_YEAR = 1_000_000
 
 
-def bench_scenario(scale: float = 1.0, seed: int = 1) -> dict[str, Any]:
+def bench_scenario(scale: float = 1.0, seed: int = 1, token_price: str = "gbm") -> dict[str, Any]:
     """The benchmark market: H100 and A100 datacentre nodes and RTX home rigs, training and inference.
 
     Most buyers name the GPU they want (as on today's GPU marketplaces); fine-tuning takes any GPU with
@@ -74,15 +74,21 @@ def bench_scenario(scale: float = 1.0, seed: int = 1) -> dict[str, Any]:
                 "kind": "inference", "gpu_models": ["RTX_4090", "RTX_3090"], "replicas": 1,
                 "duration_hours": {"kind": "exponential", "mean": 24}, "reservation_usd_per_gpu_hour": budget}),
         ]},
-        "tokenomics": {"emission": {"kind": "constant", "tokens_per_day": 200_000},
-                       "token_price": {"kind": "gbm", "initial_usd": 0.5, "volatility_per_year": 0.6}},
+        "tokenomics": {
+            "initial_supply_tokens": 100_000_000,
+            "emission": {"kind": "constant", "tokens_per_day": 200_000},
+            "token_price": ({"kind": "gbm", "initial_usd": 0.5, "volatility_per_year": 0.6} if token_price == "gbm"
+                            else {"kind": "amm", "initial_usd": 0.5, "pool_usd": 20_000_000,
+                                  "speculative_flow_usd_per_day": {"kind": "normal", "mean": 0, "sd": 20_000}}),
+            "provider_sell_share": 0.5,
+        },
     }
 
 
-def _engine(scale: float, queue: mp.Queue) -> None:
+def _engine(scale: float, token_price: str, queue: mp.Queue) -> None:
     from sim import Scenario, run
 
-    scenario = Scenario.model_validate(bench_scenario(scale))
+    scenario = Scenario.model_validate(bench_scenario(scale, token_price=token_price))
     start = time.perf_counter()
     result = run(scenario)
     seconds = time.perf_counter() - start
@@ -135,11 +141,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the full size (providers and jobs)")
     parser.add_argument("--repeats", type=int, default=5, help="interleaved engine / M/M/c pairs")
+    parser.add_argument("--token-price", choices=("gbm", "amm"), default="gbm",
+                        help="exogenous GBM token price (P1) or the endogenous AMM pool (P2)")
     args = parser.parse_args()
 
     engine_rates, mmc_rates, peaks = [], [], []
     for i in range(args.repeats):
-        engine = _in_child(_engine, args.scale)
+        engine = _in_child(_engine, args.scale, args.token_price)
         mmc = _in_child(_mmc, engine["jobs"])
         engine_rates.append(engine["jobs"] / engine["seconds"])
         mmc_rates.append(mmc["jobs"] / mmc["seconds"])
@@ -151,7 +159,8 @@ def main() -> None:
     best = max(engine_rates) / max(mmc_rates)
     median = statistics.median(engine_rates) / statistics.median(mmc_rates)
     peak = max(peaks)
-    print(f"\nscenario: {engine['providers']:,} providers, {engine['jobs']:,} jobs, 365 days "
+    print(f"\nscenario: {engine['providers']:,} providers, {engine['jobs']:,} jobs, 365 days, token price "
+          f"{args.token_price} "
           f"({engine['network_jobs']:,} served by the network; utilisation {engine['utilisation']})")
     for label, rates in (("depinsim sim.run:     ", engine_rates), ("idiomatic SimPy M/M/c:", mmc_rates)):
         print(f"{label}   best {max(rates):>9,.0f} jobs/s, median {statistics.median(rates):>9,.0f}")
