@@ -110,7 +110,10 @@ class TokenEconomy:
         self.stake_paid_usd = np.zeros(n)
         self._fail_rng = rngs.stream(scenario.seed, rngs.FAILURES)
         self._caught_rng = rngs.stream(scenario.seed, rngs.SELF_DEALING)
-        self._speculation_rng = rngs.stream(scenario.seed, rngs.SPECULATION)
+        flow = price.speculative_flow_usd_per_day if isinstance(price, AmmTokenPrice) else None
+        # net speculative USD per day for every epoch, drawn up front from their own stream
+        self._speculation = (flow.sample(rngs.stream(scenario.seed, rngs.SPECULATION), len(grid) - 1)
+                             if flow is not None else None)
         self.forecast = RewardForecast(tok.reward_expectation, float(fleet.gpus[fleet.initially_active].sum()))
         self.price_usd = self.expected_price_usd = 0.0
         # USD micro-dollars through the epoch settlements, for the end-of-run money check
@@ -239,7 +242,7 @@ class TokenEconomy:
 
         # 5. providers sell a share of what they received; 6. speculators trade (AMM only)
         sales_usd = self._sell(_share_of(received, self.sell_ppm))
-        self._speculate(t1 - t0)
+        self._speculate(k, t1 - t0)
 
         ledger.check(token)
         ledger.check(USD)
@@ -300,18 +303,21 @@ class TokenEconomy:
             return usd
         self.ledger.collect_from_providers(self.token, SALES, ids, units[ids])
         proceeds = self.market.sell(SALES, int(units.sum()) * self.reward_unit)
-        split = split_exact(proceeds, units) if proceeds else None
+        # pro rata to what each sold; weights are scaled down to keep the split's products in int64
+        # (the split stays exact and sums to the proceeds; only its proportions round, at ~1e-9)
+        total_bits = int(units.sum()).bit_length() + int(units.max()).bit_length()
+        weights = units >> max(0, (total_bits - 60 + 1) // 2)
+        split = split_exact(proceeds, weights if weights.any() else units) if proceeds else None
         if split is not None:
             self.ledger.pay_providers(USD, SALES, split[0], split[1])
             usd[split[0]] = split[1] / MICRO
         self._sweep(USD, SALES)
         return usd
 
-    def _speculate(self, hours: float) -> None:
-        price = self.tok.token_price
-        if not isinstance(price, AmmTokenPrice):
+    def _speculate(self, k: int, hours: float) -> None:
+        if self._speculation is None:
             return
-        flow = float(price.speculative_flow_usd_per_day.sample(self._speculation_rng, 1)[0]) * hours / HOURS_PER_DAY
+        flow = float(self._speculation[k]) * hours / HOURS_PER_DAY
         if flow > 0:
             usd = int(round(flow * MICRO))
             self.ledger.mint(USD, HOLDERS, usd)
