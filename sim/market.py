@@ -200,7 +200,8 @@ def _still_sorted(ask: np.ndarray, tiebreak: np.ndarray, order: np.ndarray, star
         return True
     d_ask, d_tie = np.diff(ask), np.diff(tiebreak)
     ok = (d_ask > 0) | ((d_ask == 0) & ((d_tie > 0) | ((d_tie == 0) & (np.diff(order) > 0))))
-    ok[starts[1:][starts[1:] > 0] - 1] = True  # class boundaries: no order required across classes
+    boundaries = starts[(starts > 0) & (starts < len(order))]  # a class may have no providers
+    ok[boundaries - 1] = True  # no order required across classes
     return bool(ok.all())
 
 

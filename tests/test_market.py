@@ -144,3 +144,11 @@ def test_book_ranks_large_fleets_like_lexsort() -> None:
         expected = np.lexsort((np.arange(n), asks, cls))
         expected = expected[cls[expected] == c]
         assert book.cheapest(c, 8, 1e9) == expected[0]
+
+
+def test_book_with_an_empty_class() -> None:
+    book = PostedPriceBook([0, 0, 2], [8, 8, 8], sizes=[[8], [8], [8]])  # class 1 has no provider
+    book.post([5, 3, 1])
+    book.post([6, 4, 2])  # same order: the fast path checks class boundaries
+    assert book.cheapest(0, 8, 10) == 1 and book.cheapest(1, 8, 10) == -1 and book.cheapest(2, 8, 10) == 2
+    assert book.median_ask(1) != book.median_ask(1)  # NaN
