@@ -85,10 +85,14 @@ def _print_summary(result: RunResult, target: Path) -> None:
                       _pct(c["utilisation"]), _pct(c["subsidy_share"]))
     out_console.print(table)
     jobs = s["jobs"]
+    tokens, providers = s["tokens"], s["providers"]
     out_console.print(f"jobs: {jobs['submitted']:,} submitted, {jobs['network']:,} network, {jobs['cloud']:,} AWS, "
                       f"{jobs['abandoned']:,} abandoned, {jobs['queued_at_end']:,} still waiting; "
-                      f"tokens emitted {s['tokens']['emitted']:,.0f} {s['tokens']['symbol']} "
-                      f"(${s['tokens']['reward_usd']:,.0f}); conservation checks passed.")
+                      f"providers {providers['start']:,} -> {providers['end']:,} ({providers['entries']:,} in, "
+                      f"{providers['exits']:,} out)")
+    out_console.print(f"tokens: {tokens['emitted']:,.0f} {tokens['symbol']} emitted (${tokens['reward_usd']:,.0f} "
+                      f"to providers), {tokens['burned']:,.0f} burned, price ${tokens['price_start_usd']:,.4g} -> "
+                      f"${tokens['price_end_usd']:,.4g}; conservation checks passed.")
     out_console.print(f"wrote {target}/ ({', '.join(RUN_FILES)})", highlight=False)
 
 

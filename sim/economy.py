@@ -48,6 +48,8 @@ def _ppm(share: float) -> int:
 
 def _share_of(amounts: np.ndarray, ppm: int) -> np.ndarray:
     """floor(amounts * ppm / 10**6) without int64 overflow (whole and fractional millions apart)."""
+    if ppm == 0:
+        return np.zeros_like(amounts)
     return (amounts // MICRO) * ppm + (amounts % MICRO) * ppm // MICRO
 
 
