@@ -34,7 +34,10 @@ def bench_scenario(scale: float = 1.0, seed: int = 1, token_price: str = "gbm") 
 
     Most buyers name the GPU they want (as on today's GPU marketplaces); fine-tuning takes any GPU with
     40 GB or more. Demand loads every class at roughly 50-80%. Arrival rates add up to ~1M jobs a year at
-    scale 1 (114 an hour); node counts to 10,000 providers.
+    scale 1 (114 an hour); node counts to 10,000 providers. Reliability and topology are on (issue P3):
+    nodes fail and are repaired (about 17,000 failures a year), providers and buyers sit in four regions,
+    and 5% of the datacentre training jobs need 16 GPUs, so they span nodes over InfiniBand or the
+    internet.
     """
     def nodes(n: int) -> int:
         return max(1, round(n * scale))
@@ -42,25 +45,31 @@ def bench_scenario(scale: float = 1.0, seed: int = 1, token_price: str = "gbm") 
     rate = JOBS_PER_YEAR / 8760 * scale
 
     def stream(name: str, share: float, job: dict[str, Any]) -> dict[str, Any]:
-        return {"name": name, "arrivals": {"kind": "poisson", "rate_per_hour": share * rate}, "job": job}
+        return {"name": name, "arrivals": {"kind": "poisson", "rate_per_hour": share * rate}, "job": job,
+                "region": {"us-east": 0.5, "eu-west": 0.3, "asia": 0.2}}
 
     budget = {"kind": "uniform", "low": 2, "high": 9}
     return {
         "name": "bench_engine", "seed": seed, "horizon_days": 365, "epoch_hours": 24,
         "providers": [
-            {"name": "h100", "count": nodes(1500), "gpu_model": "H100_SXM", "gpus_per_node": 8},
-            {"name": "a100", "count": nodes(1500), "gpu_model": "A100_80GB", "gpus_per_node": 8},
+            {"name": "h100", "count": nodes(1500), "gpu_model": "H100_SXM", "gpus_per_node": 8,
+             "region": {"us-east": 0.6, "eu-west": 0.4}, "fabric": "infiniband", "mtbf_hours": 8760,
+             "failure_distribution": "weibull", "weibull_shape": 1.5},
+            {"name": "a100", "count": nodes(1500), "gpu_model": "A100_80GB", "gpus_per_node": 8,
+             "region": {"us-east": 0.4, "us-west": 0.3, "eu-west": 0.3}, "mtbf_hours": 8760},
             {"name": "rigs", "count": nodes(7000), "gpu_model": {"RTX_4090": 0.8, "RTX_3090": 0.2},
              "gpus_per_node": {1: 0.3, 2: 0.3, 4: 0.4}, "capex_usd_per_gpu": 0, "pue": 1.0,
+             "region": {"us-east": 0.3, "us-west": 0.2, "eu-west": 0.3, "asia": 0.2}, "mtbf_hours": 4380,
+             "mttr_hours": {"kind": "exponential", "mean": 12},
              "electricity_usd_per_kwh": {"kind": "uniform", "low": 0.10, "high": 0.20}},
         ],
         "workload": {"streams": [
             stream("h100_training", 0.2, {
-                "kind": "training", "gpu_models": ["H100_SXM"], "gpus": {8: 0.5, 4: 0.3, 1: 0.2},
+                "kind": "training", "gpu_models": ["H100_SXM"], "gpus": {16: 0.05, 8: 0.45, 4: 0.3, 1: 0.2},
                 "work_gpu_hours": {"kind": "lognormal", "median": 150, "sigma": 1.0},
                 "reservation_usd_per_gpu_hour": budget}),
             stream("a100_training", 0.2, {
-                "kind": "training", "gpu_models": ["A100_80GB"], "gpus": {8: 0.5, 4: 0.3, 1: 0.2},
+                "kind": "training", "gpu_models": ["A100_80GB"], "gpus": {16: 0.05, 8: 0.45, 4: 0.3, 1: 0.2},
                 "work_gpu_hours": {"kind": "lognormal", "median": 60, "sigma": 1.0},
                 "reservation_usd_per_gpu_hour": budget}),
             stream("finetuning", 0.1, {

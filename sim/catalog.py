@@ -11,7 +11,8 @@ from functools import cache
 from importlib import resources
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ruamel.yaml import YAML
 
 CloudPriceKind = Literal["on_demand", "spot", "reserved", "capacity_block"]
@@ -38,10 +39,23 @@ class GpuModel(_Strict):
     inference_throughput_rel: Sourced
 
 
+class ReferenceInference(_Strict):
+    prefill_tokens_per_s: Sourced
+    decode_tokens_per_s: Sourced
+
+
 class GpuCatalog(_Strict):
     catalog: str
     reference_model: str
+    reference_inference: ReferenceInference
     models: dict[str, GpuModel]
+
+    def service_seconds(self, model: str, context_tokens: np.ndarray, generated_tokens: np.ndarray) -> np.ndarray:
+        """Seconds one GPU of ``model`` spends on each request (prefill, then decode)."""
+        ref = self.reference_inference
+        speed = self.models[model].inference_throughput_rel.value
+        return (np.asarray(context_tokens) / ref.prefill_tokens_per_s.value
+                + np.asarray(generated_tokens) / ref.decode_tokens_per_s.value) / speed
 
 
 class CloudOffer(_Strict):
@@ -50,7 +64,14 @@ class CloudOffer(_Strict):
     on_demand: Sourced
     spot_low: Sourced | None
     spot_high: Sourced | None
+    spot_interruptions_per_hour: Sourced | None
     capacity_block: Sourced | None
+
+    @model_validator(mode="after")
+    def _spot_complete(self) -> CloudOffer:
+        if (self.spot_low is None) != (self.spot_interruptions_per_hour is None):
+            raise ValueError("an offer with spot prices needs spot_interruptions_per_hour (and one without, null)")
+        return self
 
     def usd_per_gpu_hour(self, kind: CloudPriceKind, savings_plan_discount: float) -> float:
         """Per-GPU price of one kind; NaN where no figure exists (the offer is then unavailable)."""
@@ -81,6 +102,7 @@ class PriceSet(_Strict):
 class CloudCatalog(_Strict):
     provider: str
     region: str
+    spot_notice_minutes: Sourced
     price_sets: dict[str, PriceSet]
 
 

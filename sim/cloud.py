@@ -14,7 +14,7 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from .base import StrictModel
-from .catalog import CLOUD_PRICE_KINDS, CloudPriceKind, cloud_catalog, gpu_catalog
+from .catalog import CLOUD_PRICE_KINDS, CloudOffer, CloudPriceKind, cloud_catalog, gpu_catalog
 
 
 class CloudSettings(StrictModel):
@@ -30,6 +30,13 @@ class CloudSettings(StrictModel):
         description="Which AWS price buyers compare the network against: on_demand, spot (midpoint of "
         "the observed range), reserved (savings-plan price) or capacity_block.",
     )
+
+    spot_interruptions_per_hour: float | None = Field(
+        default=None, ge=0,
+        description="When buyers use spot: reclaims per instance-hour, for every offer (default: the catalog's "
+        "per-offer figures, which are assumptions). A reclaim gives the catalog's notice (two minutes); a "
+        "job restarts on a new instance and loses the work since its last checkpoint unless the notice is "
+        "long enough to write one.")
 
     @model_validator(mode="after")
     def _known_set(self) -> CloudSettings:
@@ -47,6 +54,10 @@ class CloudBaseline:
     offer_gpu: tuple[str, ...]
     prices: dict[CloudPriceKind, np.ndarray]
     """Per offer, USD per GPU-hour; NaN where the offer has no price of that kind."""
+    instance_gpus: np.ndarray
+    interruptions_per_hour: np.ndarray
+    """Per offer, reclaims per instance-hour at the buyers' price kind (0 unless they buy spot)."""
+    notice_hours: float
 
     @property
     def buyer_prices(self) -> np.ndarray:
@@ -95,4 +106,15 @@ def build_cloud(settings: CloudSettings) -> CloudBaseline:
         offers=offers,
         offer_gpu=tuple(price_set.offers[o].gpu_model for o in offers),
         prices={kind: np.array([price_set.price(o, kind) for o in offers]) for kind in CLOUD_PRICE_KINDS},
+        instance_gpus=np.array([price_set.offers[o].gpus for o in offers], dtype=np.int64),
+        interruptions_per_hour=np.array([_spot_rate(settings, price_set.offers[o]) for o in offers]),
+        notice_hours=cloud_catalog().spot_notice_minutes.value / 60.0,
     )
+
+
+def _spot_rate(settings: CloudSettings, offer: CloudOffer) -> float:
+    if settings.buyer_price != "spot":
+        return 0.0
+    if settings.spot_interruptions_per_hour is not None:
+        return settings.spot_interruptions_per_hour
+    return offer.spot_interruptions_per_hour.value if offer.spot_interruptions_per_hour is not None else 0.0

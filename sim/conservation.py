@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ConservationError
+from .economy import ESCROW
 from .ledger import USD
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ def check_run(world: World, jobs: pd.DataFrame, horizon: float) -> dict[str, Any
 
 def _jobs(world: World, jobs: pd.DataFrame) -> dict[str, Any]:
     n = world.n_jobs
-    net = world.network_starts().job
+    net = np.unique(world.network_starts().job)
     cld = np.array([j for j, _ in world.cloud_starts], dtype=np.int64)
     waiting = np.fromiter(world.waiting, dtype=np.int64, count=len(world.waiting))
     placed = np.concatenate([net, cld, waiting])
@@ -50,22 +51,28 @@ def _jobs(world: World, jobs: pd.DataFrame) -> dict[str, Any]:
     _require(len(jobs) == n, "jobs", f"the job log has {len(jobs)} rows for {n} submitted jobs")
     venue = jobs["venue"].cat.codes.to_numpy()   # none, network, cloud
     state = jobs["state"].cat.codes.to_numpy()   # queued, running, completed, abandoned
-    counts = np.bincount(state[state >= 0], minlength=4)
+    counts = np.bincount(state[state >= 0], minlength=5)
     _require(int(counts.sum()) == n, "jobs", f"states sum to {int(counts.sum())}, not {n}")
     served = venue > 0
     _require(bool((served == ((state == 1) | (state == 2))).all()), "jobs", "a job's venue and state disagree")
     _require(int(counts[0]) == waiting.size, "jobs",
              f"{int(counts[0])} queued in the log, {waiting.size} in the market")
-    completed_net = int(((venue == 1) & (state == 2)).sum())
-    _require(completed_net == world.departed, "jobs",
-             f"{world.departed} departures processed but {completed_net} network jobs completed")
+    latent = np.asarray(world.latent, dtype=np.int64)
+    _require(int(counts[4]) == latent.size and not np.isin(latent, placed).any(), "jobs",
+             "an arrival the price did not draw was also placed, queued or counted twice")
+    horizon = float(world.grid[-1])
+    completed = int((world.network_starts().end <= horizon).sum())
+    _require(completed == world.departed + world.truncated, "jobs",
+             f"{world.departed} departures processed and {world.truncated} cut short by failures, but "
+             f"{completed} network allocations ended in the run")
     _require(bool(((venue == 1) == (jobs["provider_id"].to_numpy() >= 0)).all()), "jobs",
              "a network job without a provider, or a provider on another venue")
     wait = jobs["wait_hours"].to_numpy()[served]
     _require(bool((wait >= -1e-9).all()), "jobs", "a job started before it was submitted")
-    _require(bool((wait <= world.jobs.patience_hours[served] + 1e-9).all()), "jobs",
-             "a job waited longer than its patience")
-    return {"submitted": n, **{name: int(c) for name, c in zip(jobs["state"].cat.categories, counts, strict=True)}}
+    longest = np.maximum(world.jobs.patience_hours[served], world.scenario.market.order_delay_hours)
+    _require(bool((wait <= longest + 1e-9).all()), "jobs",
+             "a job waited longer than its patience (or the market's order delay, where that is longer)")
+    return {"submitted": n - latent.size, **{name: int(c) for name, c in zip(jobs["state"].cat.categories, counts, strict=True)}}
 
 
 def _gpu_hours(world: World, jobs: pd.DataFrame, horizon: float) -> dict[str, Any]:
@@ -75,21 +82,24 @@ def _gpu_hours(world: World, jobs: pd.DataFrame, horizon: float) -> dict[str, An
     over = delivered > capacity * (1 + REL_TOL)
     _require(not over.any(), "GPU-hours", lambda:
              f"provider {int(np.argmax(over))} sold {delivered[over][0]:.6f} GPU-hours of {capacity[over][0]:.6f}")
-    net = jobs["venue"].cat.codes.to_numpy() == 1
-    per_job = np.bincount(jobs["provider_id"].to_numpy()[net], weights=jobs["delivered_gpu_hours"].to_numpy()[net],
+    starts = world.network_starts()
+    per_job = np.bincount(starts.provider, weights=starts.gpus * (np.minimum(starts.end, horizon) - starts.start),
                           minlength=fleet.size)
+    net = jobs["venue"].cat.codes.to_numpy() == 1
+    logged = float(jobs["delivered_gpu_hours"].to_numpy()[net].sum())
+    _require(abs(logged - per_job.sum()) <= 1e-6 * max(1.0, logged), "GPU-hours",
+             f"the job log delivered {logged:.6f} GPU-hours, the allocations {per_job.sum():.6f}")
     gap = np.abs(per_job - delivered)
     _require(bool((gap <= 1e-6 + REL_TOL * capacity).all()), "GPU-hours", lambda:
              f"provider {int(np.argmax(gap))}: jobs delivered {per_job[np.argmax(gap)]:.6f} GPU-hours, "
              f"epochs say {delivered[np.argmax(gap)]:.6f}")
-    starts = world.network_starts()
     peak = _peak_gpus_in_use(starts, fleet.size)
     _require(bool((peak <= fleet.gpus).all()), "GPU-hours", lambda:
              f"provider {int(np.argmax(peak - fleet.gpus))} ran {int(peak.max())} GPUs at once")
     running = starts.end > horizon
     in_use = np.bincount(starts.provider[running], weights=starts.gpus[running], minlength=fleet.size)
     free = np.asarray(world.market.free)
-    offered = fleet.gpus * world.dynamics.active
+    offered = fleet.gpus * (world.dynamics.active & ~world._down)  # a failed node offers nothing until repaired
     _require(bool((free == offered - in_use).all()), "GPU-hours",
              "the market's free GPUs disagree with the active nodes and the jobs still running")
     return {"delivered": float(delivered.sum()), "capacity": float(capacity.sum())}
@@ -139,10 +149,17 @@ def _money(world: World, jobs: pd.DataFrame) -> dict[str, Any]:
     outflow = totals["to_providers"] + totals["fees"] + totals["burn_share"]
     _require(inflow == outflow, "money",
              f"buyers paid {inflow} micro-USD but providers, fees and burns took {outflow}")
+    if economy.escrow:
+        held = ledger.balance(USD, ESCROW)
+        _require(held == 0, "money", f"{held} micro-USD left in escrow after every lease ended")
+        net_in = totals["escrow_in"] - totals["escrow_refunds"]
+        _require(net_in == paid, "money",
+                 f"buyers put {net_in} micro-USD in escrow (net of refunds) but leases paid {paid}")
     accrued = float(world.rev_total.sum())
-    n_net = int((jobs["venue"] == "network").sum())
-    _require(abs(accrued - paid) <= 0.5 * n_net + REL_TOL * max(paid, 1), "money",
+    n_rounded = world.network_starts().job.size  # each allocation's bill is rounded to the micro-USD once
+    _require(abs(accrued - paid) <= 0.5 * n_rounded + REL_TOL * max(paid, 1), "money",
              f"revenue accrued over time {accrued:.1f} and settled {paid} micro-USD differ by more than rounding")
     return {"paid_by_buyers_micro_usd": paid, "received_by_providers_micro_usd": totals["to_providers"],
             "protocol_fees_micro_usd": totals["fees"], "burn_purchases_micro_usd": totals["burn_usd"],
-            "self_dealing_micro_usd": totals["self_dealing"]}
+            "self_dealing_micro_usd": totals["self_dealing"],
+            "escrow_deposits_micro_usd": totals["escrow_in"], "escrow_refunds_micro_usd": totals["escrow_refunds"]}

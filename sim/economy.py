@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from .scenario import Scenario
 
 TREASURY, BUYERS, VESTING, STAKE, STAKERS = "treasury", "buyers", "vesting", "stake", "stakers"
-SALES, FORFEIT, STAKE_BUYERS = "provider_sales", "forfeit", "stake_buyers"
+SALES, FORFEIT, STAKE_BUYERS, ESCROW = "provider_sales", "forfeit", "stake_buyers", "escrow"
 HOURS_PER_DAY = 24.0
 
 
@@ -110,7 +110,6 @@ class TokenEconomy:
         self.vesting = LinearVesting(n, vest_epochs) if self.locked_ppm else None
         self.stake = np.zeros(n, dtype=object)         # base units staked per provider
         self.stake_paid_usd = np.zeros(n)
-        self._fail_rng = rngs.stream(scenario.seed, rngs.FAILURES)
         self._caught_rng = rngs.stream(scenario.seed, rngs.SELF_DEALING)
         flow = price.speculative_flow_usd_per_day if isinstance(price, AmmTokenPrice) else None
         # net speculative USD per day for every epoch, drawn up front from their own stream
@@ -120,7 +119,9 @@ class TokenEconomy:
         self.price_usd = self.expected_price_usd = 0.0
         # USD micro-dollars through the epoch settlements, for the end-of-run money check
         # (burn_share: the burn-and-mint share of payments; burn_usd: all USD spent buying tokens to burn)
-        self.totals = {"buyers": 0, "self_dealing": 0, "to_providers": 0, "fees": 0, "burn_share": 0, "burn_usd": 0}
+        self.totals = {"buyers": 0, "self_dealing": 0, "to_providers": 0, "fees": 0, "burn_share": 0, "burn_usd": 0,
+                       "escrow_in": 0, "escrow_refunds": 0}
+        self.escrow = market.escrow
 
     # --- epoch open -------------------------------------------------------------------------------
 
@@ -169,7 +170,11 @@ class TokenEconomy:
     # --- epoch close ------------------------------------------------------------------------------
 
     def close_epoch(self, k: int, gpu_hours: np.ndarray, offered: np.ndarray, due: np.ndarray,
-                    asks_micro: np.ndarray, dealers: np.ndarray, active: np.ndarray) -> EpochFlows:
+                    asks_micro: np.ndarray, dealers: np.ndarray, active: np.ndarray,
+                    failures: np.ndarray, escrow_in: int = 0, escrow_refunds: int = 0) -> EpochFlows:
+        """Settle epoch k. ``due``: what buyers pay each provider this epoch (micro-USD); under a mechanism
+        with escrow it comes out of the escrow, into which new leases paid ``escrow_in`` and from which
+        ``escrow_refunds`` went back to buyers whose leases ended early."""
         t0, t1 = float(self.grid[k]), float(self.grid[k + 1])
         n = self.fleet.size
         ledger, token = self.ledger, self.token
@@ -181,8 +186,16 @@ class TokenEconomy:
         pay = due + paid_self
         fee, burn = _share_of(pay, self.fee_ppm), _share_of(pay, self.burn_ppm)
         net = pay - fee - burn
-        ledger.mint(USD, BUYERS, int(pay.sum()))
+        if self.escrow:
+            ledger.mint(USD, ESCROW, escrow_in)
+            ledger.burn(USD, ESCROW, escrow_refunds)  # back to the buyers, out of the network
+            ledger.transfer(USD, ESCROW, BUYERS, int(due.sum()))
+            ledger.mint(USD, BUYERS, int(paid_self.sum()))
+        else:
+            ledger.mint(USD, BUYERS, int(pay.sum()))
         totals = self.totals
+        totals["escrow_in"] += escrow_in
+        totals["escrow_refunds"] += escrow_refunds
         totals["buyers"] += int(due.sum())
         totals["self_dealing"] += int(paid_self.sum())
         totals["to_providers"] += int(net.sum())
@@ -237,9 +250,9 @@ class TokenEconomy:
         ids = np.flatnonzero(released)
         ledger.pay_providers(token, VESTING, ids, released[ids])
 
-        # 4. stakes: failures (at each node's MTBF) and caught self-dealers are slashed
+        # 4. stakes: nodes that failed this epoch and caught self-dealers are slashed
         staking, dealing = self.tok.staking, self.tok.self_dealing
-        failed = active & (self._fail_rng.random(n) < -np.expm1(-(t1 - t0) / self.fleet.mtbf_hours))
+        failed = failures > 0
         slashed = self._slash(failed, staking.slash_share_on_failure) + self._slash(caught, dealing.slash_share)
 
         # 5. providers sell a share of what they received; 6. speculators trade (AMM only)
@@ -267,12 +280,13 @@ class TokenEconomy:
                 "pool_usd": ledger.balance(USD, POOL) / MICRO,
                 "pool_tokens": ledger.balance(token, POOL) / self.unit,
                 "buyers_usd": float(due.sum()) / MICRO,
+                "escrow_usd": ledger.balance(USD, ESCROW) / MICRO,
                 "burn_usd": burn_usd / MICRO,
                 "self_dealers": float(dealers.sum()),
                 "self_dealers_caught": float(caught.sum()),
                 "self_dealt_gpu_hours": float(self_hours.sum()),
                 "forfeited_tokens": forfeited * unit_tokens,
-                "failures": float(failed.sum()),
+                "failures": float(failures.sum()),
                 "slashed_tokens": slashed / self.unit,
             },
         )

@@ -1,12 +1,15 @@
-"""The event loop: SimPy orders departures, patience timeouts and epochs; arrivals are merged in.
+"""The event loop: SimPy orders epochs, failures, repairs and patience timeouts; departures and
+arrivals are merged in.
 
 Speed matters (a year of a large network is a million jobs), so:
-- no SimPy process per job: departures and patience timeouts are SimPy timeouts with plain callbacks,
-  and the epoch clock is the only process;
-- arrivals were all drawn at build time, sorted, so they need no events at all: the driver loop steps
-  SimPy through every event due at or before the next arrival, then handles the arrival at its own
-  time (ties: departures and epoch boundaries first). Handlers use explicit times, never ``env.now``,
-  which may lag the arrival being handled;
+- no SimPy process per job: patience timeouts, failures and repairs are SimPy timeouts with plain
+  callbacks, and the epoch clock is the only process;
+- departures, one or more per job, are entries (time, provider, GPUs, job) in a plain heap: a SimPy
+  event per departure would cost several times as much;
+- arrivals were all drawn at build time, sorted, so they need no events at all: the driver loop takes
+  every departure and SimPy event due at or before the next arrival, in time order (ties: departures
+  first), then handles the arrival at its own time. Handlers use explicit times, never ``env.now``,
+  which may lag the arrival or departure being handled;
 - the hot path only records each start (provider, start, end and ask, in flat per-job arrays);
   GPU-hours, revenue, payments and rewards per provider are computed per epoch from those records,
   vectorised.
@@ -17,24 +20,30 @@ from __future__ import annotations
 
 import gc
 from array import array
+from heapq import heappop, heappush
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 
 import numpy as np
+import pandas as pd
 import simpy
 
+from . import rng as rngs
 from .catalog import gpu_catalog
 from .cloud import build_cloud
 from .conservation import check_run
 from .dynamics import ProviderDynamics
 from .economy import TokenEconomy
+from .latency import deployment_latency
 from .ledger import MICRO
 from .market import MARKETS
 from .metrics import EpochRecorder, build_jobs_table, build_summary
-from .providers import build_fleet
+from .providers import Fleet, build_fleet
+from .reliability import FailureTimes, useful_hours
 from .results import RunResult
 from .scenario import Scenario
+from .topology import topology
 from .workload import build_jobs
 
 CHUNK = 65_536
@@ -56,7 +65,11 @@ class NetworkStarts:
         return NetworkStarts(*(getattr(self, f.name)[index] for f in fields(self)))
 
     def __add__(self, other: NetworkStarts) -> NetworkStarts:
-        return NetworkStarts(*(np.concatenate([getattr(self, f.name), getattr(other, f.name)]) for f in fields(self)))
+        return NetworkStarts.concat([self, other])
+
+    @staticmethod
+    def concat(parts: list[NetworkStarts]) -> NetworkStarts:
+        return NetworkStarts(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(NetworkStarts)))
 
 Progress = Callable[[float], None]
 
@@ -68,7 +81,7 @@ class World:
         self.scenario = scenario
         self.fleet = fleet = build_fleet(scenario)
         self.cloud = build_cloud(scenario.cloud)
-        self.jobs = jobs = build_jobs(scenario, fleet.classes, self.cloud)
+        self.jobs = jobs = build_jobs(scenario, fleet, self.cloud)
         self.env = simpy.Environment()
         horizon = scenario.horizon_hours
         n_epochs = int(np.ceil(horizon / scenario.epoch_hours - 1e-9))
@@ -81,9 +94,9 @@ class World:
                                                     tiebreak=fleet.asks_micro_usd(0.0, 0.0),
                                                     active=fleet.initially_active.tolist())
         # bound once: the hot path calls these for every job
-        self._timeout, self._take, self._give_back = self.env.timeout, self.market.take, self.market.give_back
+        self._take, self._give_back = self.market.take, self.market.give_back
         self._asks = self.market.ask  # updated in place by the market
-        self._on_depart = self._depart
+        self._departures: list[tuple[float, int, int, int]] = []  # heap of (time, provider, GPUs, job)
         self.recorder = EpochRecorder(fleet, self.cloud)
 
         self.n_jobs = n = jobs.submit_hours.size
@@ -92,7 +105,22 @@ class World:
         self._throughput = np.array([[models[m].training_throughput_rel.value for m in fleet.classes],
                                      [models[m].inference_throughput_rel.value for m in fleet.classes]])
         self._stream_kind = [0 if kind == "training" else 1 for kind in jobs.stream_kinds]
+        self._link = _Links(fleet, np.array([g.fabric == "infiniband" for sl, g in fleet.group_slices
+                                             for _ in range(sl.start, sl.stop)], dtype=bool))
         self._class_order: list[tuple[int, ...]] = []  # per stream, updated in place every epoch
+        # elastic demand: per stream, the share of its capped arrivals that the current prices draw
+        streams = scenario.workload.streams
+        self._demand = [getattr(s, "demand", None) for s in streams]
+        self._keep = [1.0] * len(streams)
+        self.demand_multiplier = np.ones((n_epochs, len(streams)))  # per epoch, of the base arrival rate
+        self._cloud_per_work = [min((self.cloud.buyer_prices[o] / self._throughput_of(self.cloud.offer_gpu[o], kind)
+                                     for o in self.cloud.eligible(s.job.cloud_memory_gb())), default=np.inf)
+                                for s, kind in zip(streams, jobs.stream_kinds, strict=True)]
+        self.latent: list[int] = []  # arrivals the price did not draw (never submitted)
+        # interruptible (spot) buyers: pay a share of the ask, and may be preempted
+        self._spot_job = np.asarray(jobs.stream_interruptible, dtype=bool)[jobs.stream]
+        self._spot_share = 1.0 - scenario.market.spot_discount
+        self.preempted = np.zeros(n, dtype=np.int64)  # times each spot job was preempted
         self.waiting: dict[int, tuple[int, ...]] = {}  # job -> classes it waits on
         self.departed = 0
         # per-job start records: stdlib arrays take scalar writes fast; NumPy views read them in bulk
@@ -101,27 +129,51 @@ class World:
         self._rec_end = array("d", bytes(8 * n))
         self._rec_ask = array("q", bytes(8 * n))
         self._started: list[int] = []                   # jobs started since the last epoch close
+        # jobs on several nodes: one allocation per node, (job, provider, start, end, gpus, hours, ask)
+        self._spread: list[tuple[int, int, float, float, int, float, int]] = []
+        self._settled: list[NetworkStarts] = []  # allocations as settled, epoch by epoch
+        self.interconnect: dict[int, tuple[str, float]] = {}  # job -> (link, run-time factor), spread jobs
+        # reliability: allocations a failure ended (their departures are ignored), per-job outcomes
+        self._cancelled: dict[int, dict[float, int]] = {}  # job -> scheduled end -> allocations
+        self._billed_hours: dict[int, float] = {}            # single-node jobs cut short: hours billed
+        self.attempt: dict[int, tuple[float, float, float, float]] = {}  # restarted jobs: start, overhead,
+        #                                                        wall hours, reference work at the start
+        self.truncated = 0
+        self.attempts = np.ones(n, dtype=np.int64)
+        self.lost_work = np.zeros(n)       # reference GPU-hours of work lost since a checkpoint
+        self.downtime_hours = np.zeros(n)  # inference hours not served (failover)
+        self.cloud_remainder: dict[int, tuple[float, float]] = {}  # job -> (when, USD) finished on AWS
+        self.unfinished: dict[int, float] = {}  # job -> reference work left undone (nowhere to restart)
+        self._down = np.zeros(fleet.size, dtype=bool)
+        self._on: list[set[int]] = [set() for _ in range(fleet.size)]  # jobs with an allocation on each node
+        self.failures = np.zeros(fleet.size, dtype=np.int64)  # this epoch
+        self.failure_count = 0
+        self._failure_times = FailureTimes(fleet, rngs.stream(scenario.seed, rngs.FAILURES))
         self._running = self._starts_of(np.empty(0, dtype=np.int64))  # jobs running at the last close
-        self._started_by_epoch: list[np.ndarray] = []
         self.cloud_starts: list[tuple[int, float]] = []  # (job, start) of jobs sent to AWS
         self.paid_micro = np.zeros(n, dtype=np.int64)  # what each network job paid (settled)
         self.gh_total = np.zeros(fleet.size)           # GPU-hours delivered per provider, to last close
         self.rev_total = np.zeros(fleet.size)          # revenue accrued per provider (micro-USD)
+        self._delay = scenario.market.order_delay_hours
+        self._escrow = scenario.market.escrow
+        self._refunds = 0  # escrow owed back to buyers for leases a failure cut short since the last close
 
     # --- arrivals ---------------------------------------------------------------------------------
 
     def _load_chunk(self, base: int) -> None:
         """Job attributes for jobs [base, base + CHUNK) as Python lists (fast scalar access)."""
-        sl = slice(base, base + CHUNK)
+        sl = slice(base, min(base + CHUNK, self._n_matched))
         j = self.jobs
-        self._c_submit = j.submit_hours[sl].tolist()
+        # a buyer is matched once its order has waited the mechanism's delay (an auction's bid window)
+        self._c_submit = (j.submit_hours[sl] + self._delay).tolist()
         self._c_stream = j.stream[sl].tolist()
         # per class, flat lists (a 2-D tolist() costs a list object per row)
         self._c_gpus = [row.tolist() for row in j.net_gpus[:, sl]]
         self._c_hours = [row.tolist() for row in j.net_hours[:, sl]]
         self._c_limit = [row.tolist() for row in j.net_limit_usd_per_gpu_hour[:, sl] * MICRO]
-        self._c_patience = j.patience_hours[sl].tolist()
+        self._c_patience = np.maximum(j.patience_hours[sl] - self._delay, 0.0).tolist()
         self._c_cloud_ok = self.cloud_ok[sl].tolist()
+        self._c_demand_u = j.demand_u[sl].tolist()
 
     def _wait(self, j: int, li: int, classes: tuple[int, ...], now: float) -> None:
         """The network is cheaper than AWS but full: queue on every class the job fits, until patience ends."""
@@ -137,22 +189,52 @@ class World:
 
     def _start(self, j: int, p: int, g: int, hours: float, now: float) -> None:
         """Start job j on provider p (the driver loop inlines this for arriving jobs: keep them alike)."""
-        env_now = self.env.now
-        delay = now + hours - env_now
+        end = now + hours
         self._take(p, g)
+        self._on[p].add(j)
         self._started.append(j)
         self._rec_provider[j] = p
         self._rec_start[j] = now
-        self._rec_end[j] = env_now + delay  # the departure event's own time
+        self._rec_end[j] = end
         self._rec_ask[j] = self._asks[p]
-        self._timeout(delay, (p, g)).callbacks.append(self._on_depart)
+        heappush(self._departures, (end, p, g, j))
 
-    def _depart(self, event: simpy.Event) -> None:
-        p, g = event.value
+    def _depart(self, now: float, p: int, g: int, j: int) -> None:
+        if j in self._cancelled and self._cancel_hit(j, now):
+            return
         self.departed += 1
+        self._on[p].discard(j)
         self._give_back(p, g)
         if self.waiting:
-            self._serve_waiting(p, self.env.now)
+            self._serve_waiting(p, now)
+
+    def _cancel_hit(self, j: int, now: float) -> bool:
+        """Whether this departure belongs to an allocation a failure already ended."""
+        ends = self._cancelled[j]
+        left = ends.get(now, 0)
+        if not left:
+            return False
+        if left > 1:
+            ends[now] = left - 1
+        elif len(ends) > 1:
+            del ends[now]
+        else:
+            del self._cancelled[j]
+        return True
+
+    def _until(self, t: float) -> None:
+        """Take every departure and SimPy event due at or before t, in time order (departures first)."""
+        departures, peek, step, depart = self._departures, self.env.peek, self.env.step, self._depart
+        while True:
+            due = departures[0][0] if departures else float("inf")
+            if due <= peek():
+                if due > t:
+                    return
+                depart(*heappop(departures))
+            elif peek() <= t:
+                step()
+            else:
+                return
 
     def _serve_waiting(self, p: int, now: float) -> None:
         waiting = self.waiting
@@ -186,6 +268,7 @@ class World:
         arriving = self.dynamics.arriving(k)
         for p in arriving.tolist():
             self.market.activate(p)
+            self._schedule_failure(p)
         self.economy.buy_stakes(arriving)
         active = self.dynamics.active
         work, capacity = self.economy.open_epoch(k, float(self.fleet.gpus[active].sum()))
@@ -195,6 +278,7 @@ class World:
         self._order_classes()
         medians = [self.market.median_ask(c) / MICRO for c in range(len(self.fleet.classes))]
         self.recorder.open(k, medians, work, capacity, arriving)
+        self._update_demand(k, medians)
         self._rematch_waiting(float(self.grid[k]))
 
     def _order_classes(self) -> None:
@@ -203,6 +287,26 @@ class World:
         per_work = np.asarray(self.market.min_ask, dtype=float) / self._throughput
         self._class_order[:] = [tuple(sorted(cs, key=lambda c: (per_work[kind, c], c)))
                                 for kind, cs in zip(self._stream_kind, self.jobs.stream_classes, strict=True)]
+
+    @staticmethod
+    def _throughput_of(model: str, kind: str) -> float:
+        m = gpu_catalog().models[model]
+        return m.training_throughput_rel.value if kind == "training" else m.inference_throughput_rel.value
+
+    def _update_demand(self, k: int, medians: list[float]) -> None:
+        """Elastic streams: the share of the capped demand drawn by the cheapest median ask per unit of work,
+        against AWS for the same work (the buyers' best price, so never above AWS)."""
+        for si, demand in enumerate(self._demand):
+            if demand is None:
+                continue
+            kind = self._stream_kind[si]
+            net = min((medians[c] / self._throughput[kind, c] for c in self.jobs.stream_classes[si]
+                       if np.isfinite(medians[c])), default=np.inf)
+            ratio = min(1.0, net / self._cloud_per_work[si])
+            cap, e = float(demand.max_rate_multiplier), demand.elasticity
+            multiplier = min(cap, ratio ** -e) if ratio > 0 else (cap if e > 0 else 1.0)  # free GPUs
+            self.demand_multiplier[k, si] = multiplier
+            self._keep[si] = multiplier / demand.max_rate_multiplier
 
     def _rematch_waiting(self, now: float) -> None:
         """New asks may let waiting jobs in: try each, in arrival order."""
@@ -223,8 +327,10 @@ class World:
         final = k == len(self.grid) - 2
         new = np.array(self._started, dtype=np.int64)
         self._started.clear()
-        self._started_by_epoch.append(new)
-        active = self._running + self._starts_of(new)
+        spread = _as_starts(self._spread)
+        self._spread.clear()
+        active = NetworkStarts.concat([self._running, self._starts_of(new), spread])
+        self._billed_hours.clear()  # read by _starts_of(new) just now; these jobs are all in _running next
         p, g, ask, start, end = active.provider, active.gpus, active.ask_micro_usd, active.start, active.end
         overlap = np.clip(np.minimum(end, t1) - np.maximum(start, t0), 0.0, None)
         gh = np.bincount(p, weights=g * overlap, minlength=self.fleet.size)
@@ -232,22 +338,39 @@ class World:
         self.gh_total += gh
         self.rev_total += revenue_micro
 
-        # settle jobs that ended in this epoch; at the horizon, running jobs pay for hours delivered
+        # What each allocation has paid by t1: once it has ended (or, at the horizon, for the hours it
+        # delivered), its price rounded to the micro-dollar; before that, a lease paying from escrow has
+        # paid for its hours so far, rounded down so the instalments never pass the rounded total, and a
+        # job paying at the end nothing. An epoch's payment is what was paid by t1 less what by t0.
         done = end <= t1
-        billed = np.where(done, active.hours, t1 - start)
         settle = done | final
-        amounts = np.floor(ask * g * billed + 0.5)[settle]
-        self.paid_micro[active.job[settle]] = amounts
+        total = np.floor(ask * g * np.where(done, active.hours, t1 - start) + 0.5)
+        if self._escrow:
+            paid_by_t1 = np.where(settle, total, np.floor(ask * g * (t1 - start)))
+            amounts = paid_by_t1 - np.floor(ask * g * np.clip(t0 - start, 0.0, None))
+            new_leases = np.arange(start.size) >= self._running.job.size
+            # new leases deposit their price as known now; at the horizon, running leases get the rest back
+            deposits = int(np.floor(ask * g * active.hours + 0.5)[new_leases].sum())
+            refunds = self._refunds + (int((np.floor(ask * g * active.hours + 0.5) - total)[~done].sum())
+                                       if final else 0)
+            self._refunds = 0
+        else:
+            amounts = np.where(settle, total, 0.0)
+            deposits = refunds = 0
+        paying = np.flatnonzero(amounts)
+        np.add.at(self.paid_micro, active.job[paying], amounts[paying].astype(np.int64))  # a job may hold several
         # integer sums below 2**53 are exact in float64 (and bincount is far faster than np.add.at)
-        due = np.bincount(p[settle], weights=amounts, minlength=self.fleet.size)
+        due = np.bincount(p, weights=amounts, minlength=self.fleet.size)
         if due.sum() >= 2**53:
             raise OverflowError("an epoch's payments exceed exact float64 integer range")
         self._running = active[~done]
+        self._settled.append(active[settle])
 
         was_active = self.dynamics.active.copy()
         offered = self.fleet.gpus * was_active * (t1 - t0)
         flows = self.economy.close_epoch(k, gh, offered, due.astype(np.int64), self._asks_epoch, self._dealers,
-                                         was_active)
+                                         was_active, self.failures, deposits, refunds)
+        self.failures = np.zeros_like(self.failures)
         price = flows.network["token_price_usd"]
         cash = (flows.usd_received + flows.reward_tokens * price - flows.self_dealing_paid_usd
                 - gh * self.fleet.marginal_usd_per_gpu_hour - offered * self.fleet.other_opex_usd_per_gpu_hour)
@@ -267,16 +390,224 @@ class World:
     def _starts_of(self, jobs: np.ndarray) -> NetworkStarts:
         provider = np.frombuffer(self._rec_provider, dtype=np.int64)[jobs]
         cls = self.fleet.gpu_class[provider]
-        return NetworkStarts(
+        starts = NetworkStarts(
             job=jobs, provider=provider,
             start=np.frombuffer(self._rec_start)[jobs], end=np.frombuffer(self._rec_end)[jobs],
             gpus=self.jobs.net_gpus[cls, jobs], hours=self.jobs.net_hours[cls, jobs],
             ask_micro_usd=np.frombuffer(self._rec_ask, dtype=np.int64)[jobs],
         )
+        spot = self._spot_job[jobs]
+        if spot.any():  # the recorded ask is the provider's; spot buyers pay their share of it
+            starts.ask_micro_usd[spot] = np.floor(starts.ask_micro_usd[spot] * self._spot_share).astype(np.int64)
+        if self._billed_hours:  # jobs a failure cut short bill the hours they ran
+            for i in np.flatnonzero(np.isin(jobs, list(self._billed_hours))).tolist():
+                starts.hours[i] = self._billed_hours[int(jobs[i])]
+        return starts
 
     def network_starts(self) -> NetworkStarts:
-        """Every job the network started, up to the last closed epoch."""
-        return self._starts_of(np.concatenate([np.empty(0, dtype=np.int64), *self._started_by_epoch]))
+        """Every allocation of network GPUs to a job, as settled up to the last closed epoch (a job spread
+        over several nodes has one per node; a job restarted after a failure, one per attempt)."""
+        if len(self._settled) != 1:  # merged once, so the checks and tables that read it do not repeat it
+            self._settled = [NetworkStarts.concat([self._starts_of(np.empty(0, dtype=np.int64)), *self._settled])]
+        return self._settled[0]
+
+    # --- failures --------------------------------------------------------------------------------------
+
+    def _schedule_failure(self, p: int) -> None:
+        self.env.timeout(self._failure_times.until_failure(p), p).callbacks.append(self._fail)
+
+    def _fail(self, event: simpy.Event) -> None:
+        """A node fails: its jobs stop (and restart elsewhere), it offers nothing until repaired."""
+        p, now = event.value, self.env.now
+        if not self.dynamics.active[p]:
+            return  # it left the network meanwhile
+        self.failures[p] += 1
+        self.failure_count += 1
+        self._down[p] = True
+        for j in sorted(self._on[p]):
+            self._interrupt(j, now)
+        self.market.deactivate(p)
+        self.env.timeout(self._failure_times.repair(p), p).callbacks.append(self._repair)
+
+    def _repair(self, event: simpy.Event) -> None:
+        p = event.value
+        self._down[p] = False
+        if self.dynamics.active[p]:
+            self.market.activate(p)
+            self._schedule_failure(p)
+
+    def _live(self, now: float) -> NetworkStarts:
+        """Every allocation running at ``now`` (not yet settled)."""
+        current = self._starts_of(np.array(self._started, dtype=np.int64)) + _as_starts(self._spread)
+        live = self._running + current
+        return live[live.end > now]
+
+
+    def _interrupt(self, j: int, now: float) -> None:
+        """End every allocation of job j now; keep the work up to its last checkpoint; restart the rest."""
+        stream = self.scenario.workload.streams[int(self.jobs.stream[j])].job
+        # cut the allocations short: their departures are cancelled, their GPUs come back now
+        start, wall_hours, cuts_before = now, 0.0, self.truncated
+        for i, row in enumerate(self._spread):
+            if row[0] == j and row[3] > now:
+                self._cut(j, row[1], row[3], row[4])
+                start, wall_hours = min(start, row[2]), max(wall_hours, row[5])
+                self._spread[i] = (j, row[1], row[2], now, row[4], now - row[2], row[6])
+        running = np.flatnonzero((self._running.job == j) & (self._running.end > now))
+        rows = self._running
+        for i in running.tolist():
+            self._cut(j, int(rows.provider[i]), float(rows.end[i]), int(rows.gpus[i]))
+            if self._escrow:  # its deposit covered the planned hours
+                cost = rows.ask_micro_usd[i] * rows.gpus[i]
+                self._refunds += int(np.floor(cost * rows.hours[i] + 0.5) - np.floor(cost * (now - rows.start[i]) + 0.5))
+            start, wall_hours = min(start, float(rows.start[i])), max(wall_hours, float(rows.hours[i]))
+            rows.hours[i] = now - rows.start[i]
+            rows.end[i] = now
+        if j in self._started and self._rec_end[j] > now and not running.size:
+            p = self._rec_provider[j]
+            g = int(self.jobs.net_gpus[self.fleet.gpu_class[p], j])
+            self._cut(j, p, self._rec_end[j], g)
+            start = self._rec_start[j]
+            wall_hours = float(self.jobs.net_hours[self.fleet.gpu_class[p], j])
+            self._billed_hours[j] = now - start
+            self._rec_end[j] = now
+        if self.truncated == cuts_before:
+            return  # its allocations end at this very time: the departures finish it
+        # what is left to do
+        began, overhead, planned, work = self.attempt.get(
+            j, (start, 0.0, wall_hours, float(self.jobs.work_ref_gpu_hours[j])))
+        elapsed = now - began
+        if stream.kind == "training":
+            kept = useful_hours(elapsed, overhead, stream.checkpoint_interval_hours)
+            done = min(1.0, kept / max(planned - overhead, 1e-12))
+            self.lost_work[j] += work * max(0.0, min(elapsed - overhead, planned - overhead) - kept) / max(
+                planned - overhead, 1e-12)
+            left, restart = work * (1.0 - done), stream.restart_overhead_hours
+        else:
+            done = min(1.0, max(0.0, elapsed - overhead) / max(planned - overhead, 1e-12))
+            left, restart = work * (1.0 - done), stream.failover_hours
+            self.downtime_hours[j] += restart
+        if left > 1e-12:
+            self._restart(j, now, left, restart)
+
+    def _cut(self, j: int, p: int, end: float, g: int) -> None:
+        ends = self._cancelled.setdefault(j, {})
+        ends[end] = ends.get(end, 0) + 1
+        self.truncated += 1
+        self._on[p].discard(j)
+        self._give_back(p, g)
+
+    def _ask_paid(self, j: int, ask: int) -> int:
+        """What job j pays per GPU-hour on a node asking ``ask`` (spot buyers: their share, rounded down)."""
+        return int(ask * self._spot_share) if self._spot_job[j] else ask
+
+    def _preempt(self, j: int, li: int, classes: tuple[int, ...], now: float) -> bool:
+        """A full-price buyer found no free GPUs: take the cheapest node within its limit where preempting
+        spot jobs frees enough, preempt them (they restart elsewhere from their last checkpoint, or finish
+        on AWS) and start job j there. False if no node would do."""
+        if self._spot_job[j]:
+            return False
+        live = self._live(now)
+        on_spot = self._spot_job[live.job]
+        if not on_spot.any():
+            return False
+        market = self.market
+        held = np.bincount(live.provider[on_spot], weights=live.gpus[on_spot], minlength=self.fleet.size)
+        best: tuple[float, int, int, float] | None = None
+        for c in classes:
+            g = self._c_gpus[c][li]
+            limit, hours = self._c_limit[c][li], self._c_hours[c][li]
+            for p in np.flatnonzero(held > 0).tolist():
+                if (market.cls[p] == c and market.ask[p] <= limit and market.free[p] + held[p] >= g
+                        and (best is None or market.ask[p] * g * hours < best[0])):
+                    best = (market.ask[p] * g * hours, p, g, hours)
+        if best is None:
+            return False
+        _, p, g, hours = best
+        market.deactivate(p)  # the preempted jobs must not restart on the node they are leaving
+        for victim in sorted(set(live.job[on_spot & (live.provider == p)].tolist())):
+            self.preempted[victim] += 1
+            self._interrupt(victim, now)
+        market.activate(p)
+        self._start(j, p, g, hours, now)
+        return True
+
+    def _restart(self, j: int, now: float, work: float, overhead: float) -> None:
+        """Put the rest of job j back on the network (the cheapest fitting node, or several), or on AWS."""
+        jobs, market, fleet = self.jobs, self.market, self.fleet
+        self.attempts[j] += 1
+        share = work / float(jobs.work_ref_gpu_hours[j])
+        best: tuple[float, list[tuple[int, int]], float] | None = None
+        for c in jobs.stream_classes[int(jobs.stream[j])]:
+            g = int(jobs.net_gpus[c, j])
+            hours = float(jobs.net_hours[c, j]) * share + overhead
+            limit = float(jobs.net_limit_usd_per_gpu_hour[c, j]) * MICRO
+            if g <= market.max_gpus[c]:
+                p = market.cheapest(c, g, limit)
+                parts = [(p, g)] if p >= 0 else None
+            else:
+                parts = market.gang(c, g, limit)
+                if parts is not None and jobs.stream_kinds[int(jobs.stream[j])] == "training":
+                    link, bandwidth = self._link([q for q, _ in parts])
+                    stream = self.scenario.workload.streams[int(jobs.stream[j])].job
+                    factor = stream.slowdown(self._throughput[0, c], len(parts), bandwidth)
+                    hours = (hours - overhead) * factor + overhead
+                    self.interconnect[j] = (link, factor)
+            if parts is None:
+                continue
+            cost = sum(market.ask[p] * k for p, k in parts) * hours
+            if best is None or cost < best[0]:
+                best = (cost, parts, hours)
+        if best is None:  # finish on AWS, if it still pays
+            cost = float(jobs.cloud_cost_usd[j]) * share
+            if self.cloud_ok[j]:
+                self.cloud_remainder[j] = (now, cost)
+            else:
+                self.unfinished[j] = work
+            return
+        _, parts, hours = best
+        self.attempt[j] = (now, overhead, hours, work)
+        self._place_parts(j, parts, hours, now)
+
+    # --- jobs on several nodes ---------------------------------------------------------------------
+
+    def _start_spread(self, j: int, li: int, classes: tuple[int, ...], now: float) -> bool:
+        """Place a job too large for any node on several nodes of one class, if that beats its budget and
+        AWS; training runs slower by the gradient exchange over the link between the nodes."""
+        jobs, market, fleet = self.jobs, self.market, self.fleet
+        stream = self.scenario.workload.streams[int(jobs.stream[j])]
+        ceiling = min(float(jobs.budget_usd[j]), float(jobs.cloud_cost_usd[j])) * MICRO
+        best: tuple[float, list[tuple[int, int]], float, str, float] | None = None
+        for c in classes:
+            g = self._c_gpus[c][li]
+            if g <= market.max_gpus[c]:
+                continue
+            parts = market.gang(c, g, self._c_limit[c][li])
+            if parts is None:
+                continue
+            link, bandwidth = self._link([p for p, _ in parts])
+            factor = 1.0
+            if stream.job.kind == "training":
+                factor = stream.job.slowdown(self._throughput[0, c], len(parts), bandwidth)
+            hours = self._c_hours[c][li] * factor
+            cost = sum(self._ask_paid(j, market.ask[p]) * k for p, k in parts) * hours
+            if cost <= ceiling and (best is None or cost < best[0]):
+                best = (cost, parts, hours, link, factor)
+        if best is None:
+            return False
+        _, parts, hours, link, factor = best
+        self.interconnect[j] = (link, factor)
+        self._place_parts(j, parts, hours, now)
+        return True
+
+    def _place_parts(self, j: int, parts: list[tuple[int, int]], hours: float, now: float) -> None:
+        """Run job j on (provider, GPUs) parts for ``hours`` from ``now``: one allocation per part."""
+        ask, end = self.market.ask, now + hours
+        for p, k in parts:
+            self._take(p, k)
+            self._on[p].add(j)
+            self._spread.append((j, p, now, end, k, hours, self._ask_paid(j, ask[p])))
+            heappush(self._departures, (end, p, k, j))
 
     # --- run ---------------------------------------------------------------------------------------
 
@@ -286,6 +617,7 @@ class World:
             self._simulate(progress)
         horizon = float(self.grid[-1])
         jobs_table = build_jobs_table(self, horizon)
+        jobs_table = pd.concat([jobs_table, deployment_latency(self, jobs_table)], axis=1)
         conservation = check_run(self, jobs_table, horizon)
         epochs_table = self.recorder.table()
         summary = build_summary(self.scenario, jobs_table, epochs_table, self.economy, conservation)
@@ -298,29 +630,44 @@ class World:
         env, market = self.env, self.market
         horizon = float(self.grid[-1])
         self.economy.buy_stakes(np.flatnonzero(self.fleet.initially_active))
+        for p in np.flatnonzero(self.fleet.initially_active).tolist():
+            self._schedule_failure(p)
         self._open_epoch(0)
         env.process(self._epochs(progress))
-        peek, step = env.peek, env.step
+        peek, until, departures = env.peek, self._until, self._departures
         cheapest, ask, min_ask, max_gpus = market.cheapest, market.ask, market.min_ask, market.max_gpus
         class_order, cloud_starts = self._class_order, self.cloud_starts
-        take, started, timeout, on_depart = self._take, self._started.append, self._timeout, self._on_depart
+        take, started = self._take, self._started.append
         rec_provider, rec_start, rec_end, rec_ask = self._rec_provider, self._rec_start, self._rec_end, self._rec_ask
         inf = float("inf")
-        nxt = peek()  # time of the next SimPy event; lowered locally when this loop schedules an earlier one
-        for base in range(0, self.n_jobs, CHUNK):
+        elastic, keep, latent = any(d is not None for d in self._demand), self._keep, self.latent.append
+        spot, on = bool(self._spot_job.any()), self._on
+
+        def next_event() -> float:
+            return min(departures[0][0] if departures else inf, peek())
+
+        nxt = next_event()  # lowered locally when this loop schedules an earlier departure
+        # orders whose match would fall after the horizon are still open at its end
+        self._n_matched = int(np.searchsorted(self.jobs.submit_hours + self._delay, horizon, side="right"))
+        for base in range(0, self._n_matched, CHUNK):
             self._load_chunk(base)
             stream, c_gpus, c_hours, c_limit = self._c_stream, self._c_gpus, self._c_hours, self._c_limit
-            patience, cloud_ok = self._c_patience, self._c_cloud_ok
+            patience, cloud_ok, demand_u = self._c_patience, self._c_cloud_ok, self._c_demand_u
             for li, t in enumerate(self._c_submit):
                 if nxt <= t:
-                    while peek() <= t:
-                        step()
-                    nxt = peek()
+                    until(t)
+                    nxt = next_event()
+                if elastic and demand_u[li] >= keep[stream[li]]:  # the price did not draw this buyer
+                    latent(base + li)
+                    continue
                 classes = class_order[stream[li]]
-                best_p, best_c, best_cost, could_wait = -1, -1, inf, False
+                best_p, best_c, best_cost, could_wait, spread = -1, -1, inf, False, False
                 for c in classes:
                     g, h = c_gpus[c][li], c_hours[c][li]
-                    if g > max_gpus[c] or min_ask[c] * g * h >= best_cost:  # no node fits, or cannot win
+                    if g > max_gpus[c]:  # no node is large enough: several nodes, if it comes to that
+                        spread = True
+                        continue
+                    if min_ask[c] * g * h >= best_cost:  # even the cheapest ask of c cannot win
                         continue
                     limit = c_limit[c][li]
                     p = cheapest(c, g, limit)
@@ -330,28 +677,64 @@ class World:
                         could_wait = True
                 if best_p >= 0:  # self._start, inlined: the path nearly every job takes
                     j, g = base + li, c_gpus[best_c][li]
-                    env_now = env.now
-                    delay = t + c_hours[best_c][li] - env_now
+                    end = t + c_hours[best_c][li]
                     take(best_p, g)
+                    on[best_p].add(j)
                     started(j)
                     rec_provider[j] = best_p
                     rec_start[j] = t
-                    rec_end[j] = end = env_now + delay
+                    rec_end[j] = end
                     rec_ask[j] = ask[best_p]
-                    timeout(delay, (best_p, g)).callbacks.append(on_depart)
+                    heappush(departures, (end, best_p, g, j))
                     if end < nxt:
                         nxt = end
+                elif spread and self._start_spread(base + li, li, classes, t):
+                    nxt = next_event()
+                elif spot and self._preempt(base + li, li, classes, t):
+                    nxt = next_event()
                 elif could_wait and patience[li] > 0:
                     self._wait(base + li, li, classes, t)
-                    nxt = peek()
+                    nxt = next_event()
                 elif cloud_ok[li]:
                     cloud_starts.append((base + li, t))
-        env.run(until=horizon)
-        while peek() <= horizon:  # events exactly at the horizon belong to this run
-            step()
+        for j in range(self._n_matched, self.n_jobs):
+            self.waiting[j] = ()
+        until(horizon)  # events exactly at the horizon belong to this run
         self._close_epoch(len(self.grid) - 2)
         if progress is not None:
             progress(1.0)
+
+
+def _as_starts(rows: list[tuple[int, int, float, float, int, float, int]]) -> NetworkStarts:
+    a = np.array(rows, dtype=float).reshape(-1, 7)
+    return NetworkStarts(job=a[:, 0].astype(np.int64), provider=a[:, 1].astype(np.int64), start=a[:, 2],
+                         end=a[:, 3], gpus=a[:, 4].astype(np.int64), hours=a[:, 5],
+                         ask_micro_usd=a[:, 6].astype(np.int64))
+
+
+class _Links:
+    """The link between a spread job's nodes and its bandwidth (Gbps): a datacentre fabric when every node
+    is in one InfiniBand group and region, else the internet path between their regions (slowest pair).
+    Region-pair bandwidths are looked up once per run (placement asks for every candidate gang)."""
+
+    def __init__(self, fleet: Fleet, fabric: np.ndarray) -> None:
+        topo = topology()
+        regions = sorted(set(fleet.region.tolist()))
+        index = {r: i for i, r in enumerate(regions)}
+        self._region = [index[r] for r in fleet.region.tolist()]
+        self._group = fleet.group_index.tolist()
+        self._fabric = fabric.tolist()
+        self._bandwidth = [[topo.bandwidth_gbps(a, b) for b in regions] for a in regions]
+        self._infiniband = topo.data.interconnect.infiniband_gbps_per_gpu.value
+
+    def __call__(self, providers: list[int]) -> tuple[str, float]:
+        region, group = self._region, self._group
+        regions = sorted({region[p] for p in providers})
+        first = providers[0]
+        if len(regions) == 1 and self._fabric[first] and all(group[p] == group[first] for p in providers):
+            return "infiniband", self._infiniband
+        bw = self._bandwidth
+        return "internet", min(bw[a][b] for a in regions for b in regions if a <= b)
 
 
 @contextmanager

@@ -22,10 +22,10 @@ from pydantic import Field
 from .base import StrictModel, default_kind
 
 
-class PostedPriceMarket(StrictModel):
-    """Providers post asks; a buyer takes the cheapest free capacity whose ask fits its limit."""
+class _Mechanism(StrictModel):
+    """What every mechanism tells the engine: how long an order waits before it is matched, and how leases
+    are paid. The sell side is the same book for all of them: providers' asks are their bids."""
 
-    kind: Literal["posted_price"] = "posted_price"
     protocol_fee_share: float = Field(
         default=0.0, ge=0, lt=1, description="Share of each network payment taken by the protocol (take rate)."
     )
@@ -33,9 +33,54 @@ class PostedPriceMarket(StrictModel):
         default="treasury",
         description="What the protocol does with its fee: keep it in the treasury (USD), or buy tokens "
         "and burn them (io.net: revenue buys and burns IO).")
+    spot_discount: float = Field(
+        default=0.4, ge=0, lt=1,
+        description="Share off the ask that interruptible (spot) buyers pay. Marketplaces show 0.3 to 0.45 "
+        "(Vast.ai RTX 4090 interruptible $0.31 vs $0.45, 2026-05; RunPod H100 spot $2.69 vs $4.76, 2026-03; "
+        "shared/reference/facts.md).")
+
+    @property
+    def order_delay_hours(self) -> float:
+        """Time from a buyer's arrival to its match."""
+        return 0.0
+
+    @property
+    def escrow(self) -> bool:
+        """Whether buyers deposit a lease's price up front and the lease pays out of it every epoch
+        (otherwise a job pays once, when it ends)."""
+        return False
 
 
-Market = Annotated[PostedPriceMarket, Field(discriminator="kind"), default_kind("posted_price")]
+class PostedPriceMarket(_Mechanism):
+    """Providers post asks; a buyer takes the cheapest free capacity whose ask fits its limit at once."""
+
+    kind: Literal["posted_price"] = "posted_price"
+
+
+class ReverseAuctionMarket(_Mechanism):
+    """Akash-like: a buyer posts an order with its maximum price, providers with free capacity bid during a
+    window, the lowest bid wins and is paid as bid; the lease is paid per epoch from the buyer's escrow,
+    the protocol keeps its take rate. Providers bid their ask policy's price (pay-as-bid: the markup of
+    the ask policy is the bid shading)."""
+
+    kind: Literal["reverse_auction"] = "reverse_auction"
+    bid_window_minutes: float = Field(
+        default=1.0, ge=0,
+        description="How long an order collects bids before the lowest wins (assumption: Akash tenants "
+        "usually accept a bid within a minute of creating the deployment). Every auction buyer waits it, "
+        "and bids are taken from the capacity free when it closes.")
+
+    @property
+    def order_delay_hours(self) -> float:
+        return self.bid_window_minutes / 60.0
+
+    @property
+    def escrow(self) -> bool:
+        return True
+
+
+Market = Annotated[PostedPriceMarket | ReverseAuctionMarket, Field(discriminator="kind"),
+                   default_kind("posted_price")]
 
 
 class PostedPriceBook:
@@ -62,6 +107,7 @@ class PostedPriceBook:
         self._gpus = list(gpus)
         # free = offered - busy: an inactive provider offers nothing, so its free count is <= 0
         self.free = list(gpus) if active is None else [g if a else 0 for g, a in zip(gpus, active, strict=True)]
+        self._offered = [True] * len(self._gpus) if active is None else [bool(a) for a in active]
         self.ask = [0] * len(self.cls)
         self._rank = [0] * len(self.cls)
         self.max_gpus = [0] * n_classes
@@ -138,16 +184,36 @@ class PostedPriceBook:
             in_heap[heappop(h)] = 0
         return -1
 
+    def gang(self, c: int, g: int, limit: float) -> list[tuple[int, int]] | None:
+        """The cheapest way to gather g GPUs of class c from several providers with ask <= limit:
+        (provider, GPUs) parts, cheapest first; None if there are not enough. A scan in ask order, for
+        jobs too large for any one node."""
+        parts, need, free, ask = [], g, self.free, self.ask
+        for p in self._ranked[c]:
+            if ask[p] > limit:
+                return None
+            if free[p] > 0:
+                k = min(free[p], need)
+                parts.append((p, k))
+                need -= k
+                if not need:
+                    return parts
+        return None
+
     def take(self, p: int, g: int) -> None:
         self.free[p] -= g  # heaps of sizes p no longer fits go stale; dropped lazily
 
     def activate(self, p: int) -> None:
-        """Provider p starts offering its GPUs."""
-        self.give_back(p, self._gpus[p])
+        """Provider p (back) offering its GPUs; a no-op if it already does."""
+        if not self._offered[p]:
+            self._offered[p] = True
+            self.give_back(p, self._gpus[p])
 
     def deactivate(self, p: int) -> None:
-        """Provider p stops taking jobs; jobs it runs go on to their end."""
-        self.free[p] -= self._gpus[p]
+        """Provider p stops taking jobs (jobs it runs go on to their end); a no-op if it already has."""
+        if self._offered[p]:
+            self._offered[p] = False
+            self.free[p] -= self._gpus[p]
 
     def give_back(self, p: int, g: int) -> None:
         free = self.free
@@ -205,5 +271,6 @@ def _still_sorted(ask: np.ndarray, tiebreak: np.ndarray, order: np.ndarray, star
     return bool(ok.all())
 
 
-MARKETS = {"posted_price": PostedPriceBook}
-"""Mechanism implementations keyed by the scenario's ``market.kind``."""
+MARKETS = {"posted_price": PostedPriceBook, "reverse_auction": PostedPriceBook}
+"""Order books keyed by the scenario's ``market.kind``: an auction's sealed bids at window close are the
+bidders' asks, so both mechanisms rank the sell side alike and differ in timing and settlement."""

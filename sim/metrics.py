@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .catalog import CLOUD_PRICE_KINDS
+from .catalog import CLOUD_PRICE_KINDS, gpu_catalog
+from .latency import latency_summary
 from .scenario import Scenario, scenario_hash
 
 if TYPE_CHECKING:
     from .cloud import CloudBaseline
     from .economy import EpochFlows, TokenEconomy
-    from .engine import World
+    from .engine import NetworkStarts, World
     from .providers import Fleet
 
 HOURS_PER_MONTH = 730.0  # 8760 / 12
@@ -40,7 +41,7 @@ def _ratio(num: np.ndarray | float, den: np.ndarray | float) -> np.ndarray | flo
 
 NETWORK_COLUMNS = ("token_price_usd", "minted_tokens", "burned_tokens", "supply_tokens", "circulating_tokens",
                    "locked_tokens", "pool_usd", "pool_tokens", "burn_usd", "self_dealers", "self_dealers_caught",
-                   "self_dealt_gpu_hours", "forfeited_tokens", "failures", "slashed_tokens")
+                   "self_dealt_gpu_hours", "forfeited_tokens", "failures", "slashed_tokens", "escrow_usd")
 # per-class sums kept for every epoch, in this order
 SUMS = ("providers", "gpus", "entries", "exits", "offered_gpu_hours", "gpu_hours_sold", "buyers_usd",
         "usd_revenue", "reward_tokens", "energy_usd", "fixed_usd", "unsubsidised_usd", "self_dealing_usd",
@@ -166,7 +167,8 @@ class EpochRecorder:
 
 
 VENUES = ("none", "network", "cloud")
-STATES = ("queued", "running", "completed", "abandoned")
+LINKS = ("none", "nvlink", "infiniband", "cloud", "internet")  # how a job's GPUs talk to each other
+STATES = ("queued", "running", "completed", "abandoned", "latent")  # latent: elastic demand the price did not draw
 JOB_TYPES = ("training", "inference")
 
 
@@ -175,7 +177,7 @@ def build_jobs_table(world: World, horizon: float) -> pd.DataFrame:
     jobs, fleet, cloud = world.jobs, world.fleet, world.cloud
     n = world.n_jobs
     rec = world.network_starts()
-    net = rec.job
+    net = np.unique(rec.job)
     cloud_started = np.array(world.cloud_starts, dtype=float).reshape(-1, 2)
     cld = cloud_started[:, 0].astype(np.int64)
     cld_offer = jobs.cloud_offer[cld]
@@ -187,13 +189,24 @@ def build_jobs_table(world: World, horizon: float) -> pd.DataFrame:
     end = np.full(n, np.nan)
     gpus = np.zeros(n, dtype=np.int64)
     provider = np.full(n, -1, dtype=np.int64)
-    start[net], end[net] = rec.start, rec.end
-    gpus[net] = rec.gpus
-    provider[net] = rec.provider
+    # a job spread over several nodes has one allocation per node: its span, GPUs and hours add up
+    delivered = np.zeros(n)
+    start[net], end[net] = np.inf, -np.inf
+    np.minimum.at(start, rec.job, rec.start)
+    np.maximum.at(end, rec.job, rec.end)
+    first = rec.start == start[rec.job]  # the first attempt's allocations: a restart starts later
+    np.add.at(gpus, rec.job[first], rec.gpus[first])
+    np.add.at(delivered, rec.job, rec.gpus * (np.minimum(rec.end, horizon) - rec.start))
+    provider[rec.job[::-1]] = rec.provider[::-1]  # the first allocation's provider
     start[cld] = cloud_started[:, 1]
-    end[cld] = start[cld] + jobs.cloud_hours[cld]
+    cloud_hours = jobs.cloud_hours[cld] + jobs.cloud_extra_hours[cld]  # spot reclaims make runs longer
+    end[cld] = start[cld] + cloud_hours
     gpus[cld] = jobs.cloud_gpus[cld]
-    delivered = gpus * (np.minimum(end, horizon) - start)
+    delivered[cld] = gpus[cld] * (np.minimum(end[cld], horizon) - start[cld])
+    interconnect = np.where(venue == 1, 1, np.where(venue == 2, 3, 0))  # nvlink on one node; cloud; none
+    slowdown = np.ones(n)
+    for j, (link, factor) in world.interconnect.items():
+        interconnect[j], slowdown[j] = LINKS.index(link), factor
 
     # GPU class codes over the fleet's classes then AWS's other GPUs; -1 (missing) where nothing ran
     class_names = list(dict.fromkeys([*fleet.classes, *cloud.offer_gpu]))
@@ -204,15 +217,35 @@ def build_jobs_table(world: World, horizon: float) -> pd.DataFrame:
 
     paid = np.zeros(n)
     paid[net] = world.paid_micro[net] / 1_000_000
-    cloud_hours = jobs.cloud_hours[cld]
-    paid[cld] = jobs.cloud_cost_usd[cld] * np.minimum(1.0, (horizon - start[cld]) / cloud_hours)
+    paid[cld] = cloud.buyer_prices[cld_offer] * gpus[cld] * np.minimum(cloud_hours, horizon - start[cld])
     unit_price = np.full(n, np.nan)
-    unit_price[net] = rec.ask_micro_usd / 1_000_000
+    weighted = np.zeros(n)
+    np.add.at(weighted, rec.job[first], rec.ask_micro_usd[first] * rec.gpus[first])
+    unit_price[net] = weighted[net] / gpus[net] / 1_000_000  # GPU-weighted over a spread job's nodes
     unit_price[cld] = cloud.buyer_prices[cld_offer]
 
+    # quality: what a job paid per unit of work it got done, after slowdowns, lost work, restarts, downtime
+    models = gpu_catalog().models
+    training = np.asarray(jobs.stream_kinds, dtype=object)[jobs.stream] == "training"
+    speed = np.full(n, np.nan)
+    known = gpu_class >= 0
+    train_speed = np.array([models[c].training_throughput_rel.value for c in class_names])
+    infer_speed = np.array([models[c].inference_throughput_rel.value for c in class_names])
+    speed[known] = np.where(training[known], train_speed[gpu_class[known]], infer_speed[gpu_class[known]])
+    attempts, lost_work, downtime = world.attempts.copy(), world.lost_work.copy(), world.downtime_hours.copy()
+    attempts[cld] += jobs.cloud_reclaims[cld]
+    lost_work[cld] = jobs.cloud_lost_hours[cld] * gpus[cld] * speed[cld]
+    overhead = np.array([s.job.interruption_overhead_hours for s in world.scenario.workload.streams])[jobs.stream]
+    downtime[cld] = np.where(training[cld], 0.0, jobs.cloud_reclaims[cld] * overhead[cld])
+    useful = _useful_work(world, rec, first, venue, start, end, horizon,
+                          jobs.cloud_hours + jobs.cloud_extra_hours)
+    remainder = np.zeros(n)
+    for j, (_, usd) in world.cloud_remainder.items():
+        remainder[j] = usd
     waiting = np.zeros(n, dtype=bool)
     waiting[list(world.waiting)] = True
     state = np.where(venue == 0, np.where(waiting, 0, 3), np.where(end > horizon, 1, 2))
+    state[world.latent] = 4
     kind_codes = np.array([JOB_TYPES.index(k) for k in jobs.stream_kinds], dtype=np.int64)
     df = pd.DataFrame({
         "job_id": np.arange(n),
@@ -230,12 +263,46 @@ def build_jobs_table(world: World, horizon: float) -> pd.DataFrame:
         "price_paid_usd": paid,
         "price_usd_per_gpu_hour": unit_price,
         "delivered_gpu_hours": delivered,
+        "interconnect": pd.Categorical.from_codes(interconnect, categories=list(LINKS)),
+        "slowdown": slowdown,
+        "attempts": attempts,
+        "preemptions": world.preempted,
+        "lost_work_ref_gpu_hours": lost_work,
+        "downtime_hours": downtime,
+        "cloud_remainder_usd": remainder,
+        "useful_work_ref_gpu_hours": useful,
+        "price_per_work_usd": unit_price / speed,
+        "quality_adjusted_usd_per_work": _ratio(paid + remainder, useful),
         "work_ref_gpu_hours": jobs.work_ref_gpu_hours,
         "budget_usd": jobs.budget_usd,
         "cloud_alternative_usd": jobs.cloud_cost_usd,
         "latency_slo_ms": jobs.latency_slo_ms,
+        "region": pd.Categorical(jobs.region),
     })
     return df
+
+
+def _useful_work(world: World, rec: NetworkStarts, first: np.ndarray, venue: np.ndarray, start: np.ndarray,
+                 end: np.ndarray, horizon: float, cloud_hours: np.ndarray) -> np.ndarray:
+    """Reference GPU-hours of work each job got done, by the engine's own account of its attempts: a job
+    that ended got all its work done (the rest of an interrupted one on AWS), less any that nowhere could
+    take; one running at the horizon, its work up to where its current attempt has got."""
+    work = world.jobs.work_ref_gpu_hours
+    useful = np.zeros_like(work)
+    net, cld = venue == 1, venue == 2
+    useful[net] = work[net]
+    for j, left in world.unfinished.items():
+        useful[j] -= left
+    # the attempt running at the horizon: (start, restart overhead, planned wall hours, work it took on)
+    began, overhead, planned, taken = start.copy(), np.zeros_like(work), np.zeros_like(work), work.copy()
+    np.maximum.at(planned, rec.job[first], rec.hours[first])
+    for j, (t, o, h, w) in world.attempt.items():
+        began[j], overhead[j], planned[j], taken[j] = t, o, h, w
+    running = net & (end > horizon)
+    share = np.clip((horizon - began - overhead) / np.maximum(planned - overhead, 1e-12), 0.0, 1.0)
+    useful[running] = work[running] - taken[running] * (1.0 - share[running])
+    useful[cld] = work[cld] * np.clip((horizon - start[cld]) / cloud_hours[cld], 0.0, 1.0)
+    return useful
 
 
 def _weighted(values: pd.Series, weights: pd.Series) -> float:
@@ -324,7 +391,8 @@ def build_summary(scenario: Scenario, jobs: pd.DataFrame, epochs: pd.DataFrame, 
         "epochs": int(epochs["epoch"].nunique()),
         "cloud": {"price_set": scenario.cloud.price_set, "buyer_price": scenario.cloud.buyer_price},
         "jobs": {
-            "submitted": len(jobs),
+            "submitted": int((state != "latent").sum()),
+            "latent": int((state == "latent").sum()),
             "network": int(net.sum()),
             "cloud": int(cld.sum()),
             "abandoned": int((state == "abandoned").sum()),
@@ -379,6 +447,7 @@ def build_summary(scenario: Scenario, jobs: pd.DataFrame, epochs: pd.DataFrame, 
             "profit_usd": float(epochs["provider_profit_usd"].sum()),
         },
         "by_class": by_class,
+        "latency": latency_summary(jobs),
         "conservation": conservation,
     }
 

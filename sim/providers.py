@@ -19,6 +19,7 @@ from . import rng as rngs
 from .base import AtLeastOne, NonNegative, Positive, StrictModel, check_gpu_models, default_kind
 from .catalog import gpu_catalog
 from .distributions import Categorical, CountChoice, sample_choice
+from .topology import check_regions
 
 if TYPE_CHECKING:
     from .scenario import Scenario
@@ -127,13 +128,25 @@ class ProviderGroup(StrictModel):
     )
     mtbf_hours: Positive = Field(  # type: ignore[valid-type]
         default=8760.0,
-        description="Mean time between node failures, hours (assumption; drives the reliability model).",
+        description="Mean time between node failures, hours (assumption). A failure stops the node's jobs "
+        "(training restarts from its last checkpoint, inference fails over) and may slash its stake.",
     )
+    mttr_hours: Positive = Field(  # type: ignore[valid-type]
+        default=4.0, description="Mean time to repair a failed node, hours (exponential; assumption).")
+    failure_distribution: Literal["exponential", "weibull"] = Field(
+        default="exponential", description="Distribution of the time between failures, with mean mtbf_hours.")
+    weibull_shape: float = Field(
+        default=1.5, gt=0, description="Shape k of the Weibull distribution (k > 1: failures rise with age).")
     ask_policy: AskPolicy = Field(default_factory=CostPlusAsk, description="How the node sets its ask.")
+    fabric: Literal["none", "infiniband"] = Field(
+        default="none",
+        description="Network between the group's nodes in one region: infiniband for a datacentre fabric "
+        "(multi-node training runs at InfiniBand speed), none for nodes that reach each other over the internet.")
 
     @model_validator(mode="after")
     def _known_models(self) -> ProviderGroup:
         check_gpu_models(list(self.gpu_model), f"provider group {self.name!r}")
+        check_regions(list(self.region), f"provider group {self.name!r}")
         if self.max_count is not None and self.max_count < self.count:
             raise ValueError(f"max_count ({self.max_count}) must be >= count ({self.count})")
         return self
@@ -162,6 +175,7 @@ class Fleet:
     marginal_usd_per_gpu_hour: np.ndarray
     fixed_usd_per_gpu_hour: np.ndarray
     initially_active: np.ndarray
+    group_index: np.ndarray
     group_slices: tuple[tuple[slice, ProviderGroup], ...]
     """Each group's nodes: the first ``count`` start active, the rest are its possible entrants."""
 
@@ -246,5 +260,6 @@ def build_fleet(scenario: Scenario) -> Fleet:
         capex_usd_per_gpu=c["capex"], amortisation_years=c["years"], electricity_usd_per_kwh=c["elec"],
         pue=c["pue"], other_opex_usd_per_gpu_hour=c["opex"], mtbf_hours=c["mtbf"],
         marginal_usd_per_gpu_hour=marginal, fixed_usd_per_gpu_hour=fixed, initially_active=c["active"],
+        group_index=np.repeat(np.arange(len(slices)), [sl.stop - sl.start for sl, _ in slices]),
         group_slices=tuple(slices),
     )

@@ -15,6 +15,7 @@ TOKEN_PRICE = 2
 FAILURES = 3
 SELF_DEALING = 4
 SPECULATION = 5
+CLOUD_SPOT = 6
 
 
 def stream(seed: int, *key: int) -> np.random.Generator:

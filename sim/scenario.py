@@ -20,6 +20,7 @@ from .cloud import CloudSettings
 from .market import Market, PostedPriceMarket
 from .providers import ProviderGroup
 from .tokenomics import AmmTokenPrice, Tokenomics
+from .topology import topology
 from .workload import Workload
 
 SCHEMA_VERSION = 1
@@ -39,7 +40,7 @@ class Scenario(StrictModel):
     cloud: CloudSettings = Field(default_factory=CloudSettings, description="The AWS baseline.")
     providers: tuple[ProviderGroup, ...] = Field(min_length=1, description="Provider node groups.")
     workload: Workload = Field(description="Demand.")
-    market: Market = Field(default_factory=PostedPriceMarket, description="Market mechanism (kind: posted_price).")
+    market: Market = Field(default_factory=PostedPriceMarket, description="Market mechanism (kind: posted_price or reverse_auction).")
     tokenomics: Tokenomics = Field(default_factory=Tokenomics, description="Token rewards and price.")
 
     @model_validator(mode="after")
@@ -85,7 +86,8 @@ class Scenario(StrictModel):
 
 def scenario_hash(scenario: Scenario) -> str:
     """SHA-256 of the resolved scenario and the catalogs it reads: the identity of a result."""
-    payload = {"scenario": scenario.model_dump(mode="json"), "catalogs": catalog_fingerprint()}
+    payload = {"scenario": scenario.model_dump(mode="json"), "catalogs": catalog_fingerprint(),
+               "regions": topology().data.model_dump(mode="json")}
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()
 

@@ -108,10 +108,12 @@ def test_self_dealing_pays_when_rewards_beat_cost_and_is_punished_when_caught(de
         assert p["slashed_tokens"] > 0
 
 
-def test_capacity_rewards_pay_idle_gpus() -> None:
+def test_capacity_rewards_follow_gpus_offered_not_sold() -> None:
     r = run(tiny_with(reward_rule={"kind": "capacity_proportional"}))
-    idle = r.epochs[(r.epochs["gpu_class"] == "RTX_3090")]
-    assert idle["gpu_hours_sold"].sum() == 0 and idle["reward_tokens"].sum() > 0
+    e = r.epochs[r.epochs["epoch"] == 3]
+    per_gpu = (e["reward_tokens"] / e["gpus"]).to_numpy()
+    assert np.allclose(per_gpu, per_gpu[0], rtol=1e-6)              # every offered GPU-hour earns alike
+    assert not np.allclose(e["gpu_hours_sold"] / e["gpus"], (e["gpu_hours_sold"] / e["gpus"]).iloc[0])
 
 
 def test_entry_follows_rewards_after_the_lead_time() -> None:

@@ -117,13 +117,13 @@ def test_conservation_violations_are_caught(tiny: Scenario, tamper: str, law: st
         world.economy.ledger.mint(world.economy.token, "treasury", 1)
     elif tamper == "jobs":
         world.cloud_starts.append(world.cloud_starts[0])
-    else:  # an 8-GPU job's record moved onto a provider, at a time it was already running another job
-        starts = world.network_starts()
-        big = int(np.flatnonzero(starts.gpus == 8)[0])
-        other = int(np.flatnonzero((starts.provider != starts.provider[big]) & (starts.gpus == 8))[0])
-        j, k = int(starts.job[big]), int(starts.job[other])
-        world._rec_provider[k] = world._rec_provider[j]
-        world._rec_start[k], world._rec_end[k] = world._rec_start[j], world._rec_end[j]
+    else:  # an 8-GPU allocation moved onto a provider, at a time it was already running another 8-GPU job
+        settled = next(s for s in world._settled if len(set(s.provider[s.gpus == 8].tolist())) > 1)
+        big = np.flatnonzero(settled.gpus == 8)
+        first = int(big[0])
+        second = int(next(i for i in big[1:] if settled.provider[i] != settled.provider[first]))
+        settled.provider[second] = settled.provider[first]
+        settled.start[second], settled.end[second] = settled.start[first], settled.end[first]
     with pytest.raises(ConservationError, match=f"conservation of {law}"):
         check_run(world, result.jobs, float(world.grid[-1]))
 
@@ -134,6 +134,7 @@ provider_groups = st.lists(
         "gpu_model": st.sampled_from(["H100_SXM", "A100_80GB", "A100_40GB", "L40S", "RTX_4090"]),
         "gpus_per_node": st.sampled_from([1, 2, 4, 8]),
         "other_opex_usd_per_gpu_hour": st.floats(0, 1),
+        "mtbf_hours": st.sampled_from([20.0, 200.0, 50000.0]),
         "ask_policy": st.fixed_dictionaries({"kind": st.just("cost_plus"), "markup": st.floats(0, 1),
                                              "subsidy_pass_through": st.floats(0, 1)}),
     }), min_size=1, max_size=3)
@@ -143,28 +144,39 @@ streams = st.lists(
         "job": st.one_of(
             st.fixed_dictionaries({
                 "kind": st.just("training"), "min_gpu_memory_gb": st.sampled_from([24, 40, 80]),
-                "gpus": st.sampled_from([1, 2, 4, 8]), "work_gpu_hours": st.floats(0.5, 200),
-                "patience_hours": st.floats(0, 12), "reservation_usd_per_gpu_hour": st.floats(0.5, 12)}),
+                "gpus": st.sampled_from([1, 2, 4, 8, 16]), "work_gpu_hours": st.floats(0.5, 200),
+                "patience_hours": st.floats(0, 12), "reservation_usd_per_gpu_hour": st.floats(0.5, 12),
+                "interruptible": st.booleans()}),
             st.fixed_dictionaries({
                 "kind": st.just("inference"), "min_gpu_memory_gb": st.sampled_from([24, 48, 80]),
                 "replicas": st.sampled_from([1, 2]), "duration_hours": st.floats(0.5, 48),
-                "patience_hours": st.floats(0, 6), "reservation_usd_per_gpu_hour": st.floats(0.5, 12)}),
+                "patience_hours": st.floats(0, 6), "reservation_usd_per_gpu_hour": st.floats(0.5, 12),
+                "interruptible": st.booleans()}),
         ),
+        "demand": st.one_of(st.none(), st.fixed_dictionaries({"elasticity": st.floats(0, 2),
+                                                             "max_rate_multiplier": st.integers(1, 3)})),
     }), min_size=1, max_size=3)
+markets = st.one_of(
+    st.fixed_dictionaries({"kind": st.just("posted_price"), "spot_discount": st.floats(0, 0.9)}),
+    st.fixed_dictionaries({"kind": st.just("reverse_auction"), "spot_discount": st.floats(0, 0.9),
+                           "bid_window_minutes": st.floats(0, 120)}))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(groups=provider_groups, jobs=streams, seed=st.integers(0, 2**32 - 1),
        emission=st.floats(0, 1e6), epoch_hours=st.sampled_from([6.0, 24.0, 168.0]),
-       fee=st.floats(0, 0.5), price=st.floats(0.001, 100))
-def test_random_scenarios_conserve(groups, jobs, seed, emission, epoch_hours, fee, price) -> None:  # type: ignore[no-untyped-def]
+       fee=st.floats(0, 0.5), price=st.floats(0.001, 100), market=markets,
+       buyer_price=st.sampled_from(["on_demand", "spot"]))
+def test_random_scenarios_conserve(groups, jobs, seed, emission, epoch_hours, fee, price, market,  # type: ignore[no-untyped-def]
+                                   buyer_price) -> None:
     sc = Scenario.model_validate({
         "name": "random", "seed": seed, "horizon_days": 10, "epoch_hours": epoch_hours,
         "providers": [{"name": f"g{i}", **g} for i, g in enumerate(groups)],
         "workload": {"streams": [{"name": f"s{i}", **s} for i, s in enumerate(jobs)]},
-        "market": {"kind": "posted_price", "protocol_fee_share": fee},
+        "market": {**market, "protocol_fee_share": fee},
+        "cloud": {"buyer_price": buyer_price},
         "tokenomics": {"emission": {"kind": "constant", "tokens_per_day": emission},
                        "token_price": {"kind": "gbm", "initial_usd": price}},
     })
     result = run(sc)  # raises ConservationError on any violation
-    assert result.summary["jobs"]["submitted"] == len(result.jobs)
+    assert result.summary["jobs"]["submitted"] + result.summary["jobs"]["latent"] == len(result.jobs)

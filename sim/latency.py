@@ -1,0 +1,66 @@
+"""Request latency of inference deployments: their trace requests through a FCFS queue on the venue.
+
+For each deployment that served a request log (trace-driven inference), the first requests of its
+window (up to ``SAMPLE``) are queued on its GPUs (one request at a time per GPU; batching is in the
+throughput figures), with service times for the GPU model it ran on, plus the round trip from the
+buyers' region to where it ran. That gives the deployment's p50/p99 latency and SLO attainment.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .catalog import gpu_catalog
+from .queueing import fcfs_waits
+from .topology import topology
+
+if TYPE_CHECKING:
+    from .engine import World
+
+SAMPLE = 2000  # requests simulated per deployment
+
+
+def deployment_latency(world: World, jobs: pd.DataFrame) -> pd.DataFrame:
+    """Per job: latency_p50_ms, latency_p99_ms, slo_attainment (NaN where no requests were served)."""
+    n = len(jobs)
+    out = {name: np.full(n, np.nan) for name in ("latency_p50_ms", "latency_p99_ms", "slo_attainment")}
+    batch, catalog, topo = world.jobs, gpu_catalog(), topology()
+    if not (batch.request_start >= 0).any():
+        return pd.DataFrame(out)
+    served = (batch.request_start >= 0) & jobs["venue"].isin(["network", "cloud"]).to_numpy()
+    venue = jobs["venue"].to_numpy()
+    provider = jobs["provider_id"].to_numpy()
+    gpu_class = jobs["gpu_class"].astype(str).to_numpy()
+    gpus = jobs["gpus"].to_numpy()
+    for j in np.flatnonzero(served).tolist():
+        log = batch.request_logs[int(batch.stream[j])]
+        count = min(int(batch.request_end[j] - batch.request_start[j]), SAMPLE)
+        if count <= 0:
+            continue
+        arrivals, context, generated = log.window(int(batch.request_start[j]), count)
+        service = catalog.service_seconds(gpu_class[j], context, generated)
+        where = world.fleet.region[provider[j]] if venue[j] == "network" else topo.aws_region
+        rtt = topo.rtt_ms(str(batch.region[j]), str(where)) / 1000.0
+        latency = fcfs_waits(arrivals, service, int(gpus[j])) + service + rtt
+        p50, p99 = np.percentile(latency, [50, 99])
+        out["latency_p50_ms"][j] = p50 * 1000.0
+        out["latency_p99_ms"][j] = p99 * 1000.0
+        out["slo_attainment"][j] = float(np.mean(latency * 1000.0 <= batch.latency_slo_ms[j]))
+    return pd.DataFrame(out)
+
+
+def latency_summary(jobs: pd.DataFrame) -> dict[str, dict[str, dict[str, float]]]:
+    """Per stream and venue: median of deployments' p50 and p99 latency, mean SLO attainment."""
+    measured = jobs.dropna(subset=["slo_attainment"])
+    summary: dict[str, dict[str, dict[str, float]]] = {}
+    for (stream, venue), g in measured.groupby(["stream", "venue"], observed=True):
+        summary.setdefault(str(stream), {})[str(venue)] = {
+            "deployments": int(len(g)),
+            "p50_ms": float(g["latency_p50_ms"].median()),
+            "p99_ms": float(g["latency_p99_ms"].median()),
+            "slo_attainment": float(g["slo_attainment"].mean()),
+        }
+    return summary
