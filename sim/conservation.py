@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .errors import ConservationError
 from .economy import ESCROW
+from .errors import ConservationError
 from .ledger import USD
 
 if TYPE_CHECKING:
@@ -72,7 +72,8 @@ def _jobs(world: World, jobs: pd.DataFrame) -> dict[str, Any]:
     longest = np.maximum(world.jobs.patience_hours[served], world.scenario.market.order_delay_hours)
     _require(bool((wait <= longest + 1e-9).all()), "jobs",
              "a job waited longer than its patience (or the market's order delay, where that is longer)")
-    return {"submitted": n - latent.size, **{name: int(c) for name, c in zip(jobs["state"].cat.categories, counts, strict=True)}}
+    states = jobs["state"].cat.categories
+    return {"submitted": n - latent.size, **{name: int(c) for name, c in zip(states, counts, strict=True)}}
 
 
 def _gpu_hours(world: World, jobs: pd.DataFrame, horizon: float) -> dict[str, Any]:

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import gc
 from array import array
-from heapq import heappop, heappush
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
+from heapq import heappop, heappush
 
 import numpy as np
-import pandas as pd
 import simpy
 
 from . import rng as rngs
@@ -459,7 +458,8 @@ class World:
             self._cut(j, int(rows.provider[i]), float(rows.end[i]), int(rows.gpus[i]))
             if self._escrow:  # its deposit covered the planned hours
                 cost = rows.ask_micro_usd[i] * rows.gpus[i]
-                self._refunds += int(np.floor(cost * rows.hours[i] + 0.5) - np.floor(cost * (now - rows.start[i]) + 0.5))
+                self._refunds += int(np.floor(cost * rows.hours[i] + 0.5)
+                                     - np.floor(cost * (now - rows.start[i]) + 0.5))
             start, wall_hours = min(start, float(rows.start[i])), max(wall_hours, float(rows.hours[i]))
             rows.hours[i] = now - rows.start[i]
             rows.end[i] = now
@@ -534,7 +534,7 @@ class World:
 
     def _restart(self, j: int, now: float, work: float, overhead: float) -> None:
         """Put the rest of job j back on the network (the cheapest fitting node, or several), or on AWS."""
-        jobs, market, fleet = self.jobs, self.market, self.fleet
+        jobs, market = self.jobs, self.market
         self.attempts[j] += 1
         share = work / float(jobs.work_ref_gpu_hours[j])
         best: tuple[float, list[tuple[int, int]], float] | None = None
@@ -574,7 +574,7 @@ class World:
     def _start_spread(self, j: int, li: int, classes: tuple[int, ...], now: float) -> bool:
         """Place a job too large for any node on several nodes of one class, if that beats its budget and
         AWS; training runs slower by the gradient exchange over the link between the nodes."""
-        jobs, market, fleet = self.jobs, self.market, self.fleet
+        jobs, market = self.jobs, self.market
         stream = self.scenario.workload.streams[int(jobs.stream[j])]
         ceiling = min(float(jobs.budget_usd[j]), float(jobs.cloud_cost_usd[j])) * MICRO
         best: tuple[float, list[tuple[int, int]], float, str, float] | None = None
@@ -617,7 +617,8 @@ class World:
             self._simulate(progress)
         horizon = float(self.grid[-1])
         jobs_table = build_jobs_table(self, horizon)
-        jobs_table = pd.concat([jobs_table, deployment_latency(self, jobs_table)], axis=1)
+        for name, column in deployment_latency(self, jobs_table).items():
+            jobs_table[name] = column  # added in place: a concat would copy the whole table
         conservation = check_run(self, jobs_table, horizon)
         epochs_table = self.recorder.table()
         summary = build_summary(self.scenario, jobs_table, epochs_table, self.economy, conservation)

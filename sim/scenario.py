@@ -40,7 +40,8 @@ class Scenario(StrictModel):
     cloud: CloudSettings = Field(default_factory=CloudSettings, description="The AWS baseline.")
     providers: tuple[ProviderGroup, ...] = Field(min_length=1, description="Provider node groups.")
     workload: Workload = Field(description="Demand.")
-    market: Market = Field(default_factory=PostedPriceMarket, description="Market mechanism (kind: posted_price or reverse_auction).")
+    market: Market = Field(default_factory=PostedPriceMarket,
+                           description="Market mechanism (kind: posted_price or reverse_auction).")
     tokenomics: Tokenomics = Field(default_factory=Tokenomics, description="Token rewards and price.")
 
     @model_validator(mode="after")
