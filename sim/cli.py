@@ -1,13 +1,15 @@
-"""The ``depinsim`` command line: run, validate, schema.
+"""The ``depinsim`` command line: run, validate, schema, contracts build.
 
-Bad input (a scenario, an override, an output folder) prints one paragraph to stderr and exits 2;
-a broken conservation law exits 1 with the law named. Tracebacks are for bugs only.
+Bad input (a scenario, an override, an output folder, a chain that cannot be reached) prints one
+paragraph to stderr and exits 2; a broken conservation law, or a chain that fails mid-run, exits 1 with
+the law or the epoch named. Tracebacks are for bugs only.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +18,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .chain.hook import ChainError, ChainHook, ChainUnavailable
+from .engine import PartialRun
 from .engine import run as run_scenario
 from .errors import ConservationError, InputError
 from .loader import load_scenario
@@ -47,30 +51,58 @@ def run(
     seed: Annotated[int | None, typer.Option("--seed", help="Root seed (same as --set seed=N).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing run folder.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary table.")] = False,
+    chain: Annotated[str | None, typer.Option(
+        "--chain", help="Also settle every epoch through the Vyper contracts on a local chain and reconcile it "
+                        "with the ledger: 'embedded' (in-process py-evm), 'anvil' (a node started and stopped "
+                        "here; `npm ci` installs it) or a JSON-RPC URL.")] = None,
 ) -> None:
     """Run a scenario and write its results into a run folder."""
     overrides = [*set_, *([f"seed={seed}"] if seed is not None else [])]
-    try:
-        sc = load_scenario(scenario, overrides)
-        target = out if out is not None else Path("runs") / sc.name
-        check_target(target, force)
-        result = _run_with_progress(sc, quiet)
-        write_run(result, target, force)
-    except InputError as exc:
-        raise _fail(str(exc), 2) from None
-    except ConservationError as exc:
-        raise _fail(f"the run broke a conservation law, so no results were written: {exc}", 1) from None
+    with ExitStack() as stack:
+        try:
+            sc = load_scenario(scenario, overrides)
+            target = out if out is not None else Path("runs") / sc.name
+            check_target(target, force)
+            hook = _open_chain(chain, stack) if chain is not None else None
+            result = _run_with_progress(sc, quiet, hook)
+            write_run(result, target, force)
+        except (InputError, ChainUnavailable) as exc:
+            raise _fail(str(exc), 2) from None
+        except ConservationError as exc:
+            raise _fail(f"the run broke a conservation law, so no results were written: {exc}", 1) from None
+        except PartialRun as exc:
+            write_run(exc.result, target, force)
+            done = exc.result.summary["partial"]["epochs_completed"]
+            raise _fail(f"the chain failed in epoch {exc.epoch}, so the run stopped there: {exc}. The off-chain "
+                        f"results of the {done} epochs simulated by then are in {target}/, marked partial in "
+                        "summary.json.", 1) from None
+        except ChainError as exc:
+            raise _fail(f"the chain failed, so no results were written: {exc}", 1) from None
     if not quiet:
         _print_summary(result, target)
 
 
-def _run_with_progress(sc, quiet: bool) -> RunResult:  # type: ignore[no-untyped-def]
+def _open_chain(spec: str, stack: ExitStack) -> ChainHook:
+    """The hook for --chain; an anvil node started here is stopped when ``stack`` closes, errors included."""
+    from .chain import open_chain
+
+    label = "rpc"
+    if spec == "anvil":
+        from .chain.anvil import anvil_node
+
+        (spec, _), label = stack.enter_context(anvil_node()), "anvil"
+    hook = open_chain(spec, label)
+    stack.callback(hook.close)
+    return hook
+
+
+def _run_with_progress(sc, quiet: bool, chain: ChainHook | None = None) -> RunResult:  # type: ignore[no-untyped-def]
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                         TimeElapsedColumn(), console=err_console, transient=True,
                         disable=quiet or not err_console.is_terminal)
     with progress:
-        task = progress.add_task(f"simulating {sc.name}", total=1.0)
-        return run_scenario(sc, progress=lambda frac: progress.update(task, completed=frac))
+        task = progress.add_task(f"simulating {sc.name}" + (" (chain on)" if chain is not None else ""), total=1.0)
+        return run_scenario(sc, progress=lambda frac: progress.update(task, completed=frac), chain=chain)
 
 
 def _print_summary(result: RunResult, target: Path) -> None:
@@ -93,6 +125,10 @@ def _print_summary(result: RunResult, target: Path) -> None:
     out_console.print(f"tokens: {tokens['emitted']:,.0f} {tokens['symbol']} emitted (${tokens['reward_usd']:,.0f} "
                       f"to providers), {tokens['burned']:,.0f} burned, price ${tokens['price_start_usd']:,.4g} -> "
                       f"${tokens['price_end_usd']:,.4g}; conservation checks passed.")
+    if "chain" in s:
+        c = s["chain"]
+        out_console.print(f"chain ({c['chain']}): {c['transactions']:,} transactions, {c['gas_used']:,} gas; "
+                          f"reconciliation exact ({c['values_compared']:,} balances compared).")
     out_console.print(f"wrote {target}/ ({', '.join(RUN_FILES)})", highlight=False)
 
 
@@ -130,6 +166,23 @@ def schema(
         sys.stdout.write(text)
     else:
         out.write_text(text, encoding="utf-8")
+
+
+contracts_app = typer.Typer(no_args_is_help=True, help="The Vyper contracts the chain hooks deploy.")
+app.add_typer(contracts_app, name="contracts")
+
+
+@contracts_app.command("build")
+def contracts_build() -> None:
+    """Compile contracts/*.vy with the pinned Vyper into contracts/build/*.json (byte-for-byte reproducible)."""
+    from .chain.build import ArtifactError, build
+
+    try:
+        written = build()
+    except ArtifactError as exc:
+        raise _fail(str(exc), 2) from None
+    for path in written:
+        out_console.print(f"wrote {path}", highlight=False)
 
 
 def main() -> None:

@@ -68,12 +68,13 @@ class EpochFlows:
 class TokenEconomy:
     """Ledger accounts, emission state, vesting, stakes and the token market of one run."""
 
-    def __init__(self, scenario: Scenario, fleet: Fleet, grid: np.ndarray) -> None:
+    def __init__(self, scenario: Scenario, fleet: Fleet, grid: np.ndarray, journal: bool = False) -> None:
+        """``journal``: record every ledger operation for a chain to replay (off unless a chain is on)."""
         tok = scenario.tokenomics
         self.tok, self.fleet, self.grid = tok, fleet, grid
         self.token, self.unit = tok.token_symbol, 10**tok.decimals
         n = fleet.size
-        self.ledger = Ledger(n)
+        self.ledger = Ledger(n, journal)
         self.schedule = tok.emission
         self.state = EmissionState()
         self.initial_supply = to_base_units(tok.initial_supply_tokens, tok.decimals)
@@ -82,7 +83,8 @@ class TokenEconomy:
         # providers are paid whole provider units (10**9 base units for 18-decimal tokens; each epoch's
         # sub-unit dust goes to the treasury), which keeps their book in int64
         self.reward_unit = 10 ** max(tok.decimals - 9, 0)
-        self.ledger.open_asset(self.token, self.reward_unit, self.initial_supply + to_base_units(upper, tok.decimals))
+        self.max_emission_base = to_base_units(upper, tok.decimals)  # the schedule's total, an upper bound
+        self.ledger.open_asset(self.token, self.reward_unit, self.initial_supply + self.max_emission_base)
         self.ledger.open_asset(USD)
         self.minted_base = 0  # emission minted so far, base units
 
@@ -153,7 +155,8 @@ class TokenEconomy:
             self.ledger.mint(USD, STAKE_BUYERS, usd)
             tokens = self.market.buy(STAKE_BUYERS, usd)
             self._sweep(USD, STAKE_BUYERS)
-            self.ledger.transfer(self.token, STAKE_BUYERS, STAKE, tokens)
+            with self.ledger.section("stake", providers=np.array([p]), amounts=[tokens]):
+                self.ledger.transfer(self.token, STAKE_BUYERS, STAKE, tokens)
             self.stake[p] += tokens
             self.stake_paid_usd[p] += usd / MICRO
 
@@ -162,9 +165,10 @@ class TokenEconomy:
         ids = np.sort(providers)
         units = np.array([int(self.stake[p]) // self.reward_unit for p in ids], dtype=np.int64)
         dust = sum(int(self.stake[p]) for p in ids) - int(units.sum()) * self.reward_unit
-        self.ledger.pay_providers(self.token, STAKE, ids, units)
-        if dust:
-            self.ledger.transfer(self.token, STAKE, TREASURY, dust)
+        with self.ledger.section("release", providers=ids, unit=self.reward_unit):
+            self.ledger.pay_providers(self.token, STAKE, ids, units)
+            if dust:
+                self.ledger.transfer(self.token, STAKE, TREASURY, dust)
         self.stake[ids] = 0
 
     # --- epoch close ------------------------------------------------------------------------------
@@ -203,10 +207,12 @@ class TokenEconomy:
         totals["burn_share"] += int(burn.sum())
         totals["burn_usd"] += int(burn.sum()) + (int(fee.sum()) if self.fee_burn else 0)
         paid = np.flatnonzero(net)
-        ledger.pay_providers(USD, BUYERS, paid, net[paid])
+        paying = np.flatnonzero(pay)
+        with ledger.section("settlement", providers=paying, gross=pay[paying].tolist()):
+            ledger.pay_providers(USD, BUYERS, paid, net[paid])
+            if not self.fee_burn:
+                ledger.transfer(USD, BUYERS, TREASURY, int(fee.sum()))
         burn_usd = int(burn.sum()) + (int(fee.sum()) if self.fee_burn else 0)
-        if not self.fee_burn:
-            ledger.transfer(USD, BUYERS, TREASURY, int(fee.sum()))
         ledger.burn(token, BUYERS, self.market.buy(BUYERS, burn_usd))
         self._sweep(USD, BUYERS)  # what the outside market could not sell for burning
 
@@ -215,8 +221,6 @@ class TokenEconomy:
         cumulative = to_base_units(self._cumulative(t1, self.state), self.tok.decimals)
         minted, self.minted_base = cumulative - self.minted_base, cumulative
         for_providers = minted * self.provider_ppm // MICRO
-        if minted > for_providers:
-            ledger.mint(token, STAKERS, minted - for_providers)
         pool, dust = divmod(for_providers, self.reward_unit)
         units = np.zeros(n, dtype=np.int64)
         weights = {"work": gpu_hours + self_hours, "capacity": offered}
@@ -232,21 +236,25 @@ class TokenEconomy:
         caught = dealers & (self._caught_rng.random(n) < self.tok.self_dealing.detection_probability)
         forfeited = int(units[caught].sum())
         units[caught] = 0
-        if forfeited:
-            ledger.mint(token, FORFEIT, forfeited * self.reward_unit)
-            ledger.burn(token, FORFEIT, forfeited * self.reward_unit)
-        if dust:
-            ledger.mint(token, TREASURY, dust)
-
         # 3. vesting: lock a share, release earlier tranches linearly
         locked = _share_of(units, self.locked_ppm)
         liquid = units - locked
         released = self.vesting.step(locked) if self.vesting else np.zeros_like(locked)
         received = liquid + released
-        ids = np.flatnonzero(liquid)
-        ledger.mint_to_providers(token, ids, liquid[ids])
-        if locked.any():
-            ledger.mint(token, VESTING, int(locked.sum()) * self.reward_unit)
+        # the epoch's emission, minted in one protocol action (a chain's reward distributor)
+        with ledger.section("rewards", cumulative_cap=cumulative):
+            if minted > for_providers:
+                ledger.mint(token, STAKERS, minted - for_providers)
+            if forfeited:
+                ledger.mint(token, FORFEIT, forfeited * self.reward_unit)
+            if dust:
+                ledger.mint(token, TREASURY, dust)
+            ids = np.flatnonzero(liquid)
+            ledger.mint_to_providers(token, ids, liquid[ids])
+            if locked.any():
+                ledger.mint(token, VESTING, int(locked.sum()) * self.reward_unit)
+        if forfeited:
+            ledger.burn(token, FORFEIT, forfeited * self.reward_unit)
         ids = np.flatnonzero(released)
         ledger.pay_providers(token, VESTING, ids, released[ids])
 
@@ -308,7 +316,8 @@ class TokenEconomy:
         total = sum(cut)
         self.stake[ids] -= np.array(cut, dtype=object)
         if total:
-            self.ledger.burn(self.token, STAKE, total)
+            with self.ledger.section("slash", providers=ids, share_ppm=_ppm(share)):
+                self.ledger.burn(self.token, STAKE, total)
         return total
 
     def _sell(self, units: np.ndarray) -> np.ndarray:

@@ -30,8 +30,9 @@ import simpy
 
 from . import rng as rngs
 from .catalog import gpu_catalog
+from .chain.hook import ChainError, ChainHook, ChainUnavailable, replay
 from .cloud import build_cloud
-from .conservation import check_run
+from .conservation import check_ledgers, check_run
 from .dynamics import ProviderDynamics
 from .economy import TokenEconomy
 from .latency import deployment_latency
@@ -76,8 +77,10 @@ Progress = Callable[[float], None]
 class World:
     """One run's model: built from a scenario, run once."""
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, chain: ChainHook | None = None) -> None:
+        """``chain``: settle every epoch on a chain too (its ledger operations are then journaled)."""
         self.scenario = scenario
+        self.chain = chain
         self.fleet = fleet = build_fleet(scenario)
         self.cloud = build_cloud(scenario.cloud)
         self.jobs = jobs = build_jobs(scenario, fleet, self.cloud)
@@ -85,7 +88,7 @@ class World:
         horizon = scenario.horizon_hours
         n_epochs = int(np.ceil(horizon / scenario.epoch_hours - 1e-9))
         self.grid = np.minimum(np.arange(n_epochs + 1) * scenario.epoch_hours, horizon)
-        self.economy = TokenEconomy(scenario, fleet, self.grid)
+        self.economy = TokenEconomy(scenario, fleet, self.grid, journal=chain is not None)
         self.dynamics = ProviderDynamics(fleet, scenario.epoch_hours, n_epochs)
 
         sizes = [np.flatnonzero(np.bincount(row)).tolist() for row in jobs.net_gpus]
@@ -97,6 +100,7 @@ class World:
         self._asks = self.market.ask  # updated in place by the market
         self._departures: list[tuple[float, int, int, int]] = []  # heap of (time, provider, GPUs, job)
         self.recorder = EpochRecorder(fleet, self.cloud)
+        self.closed_epochs = 0
 
         self.n_jobs = n = jobs.submit_hours.size
         self.cloud_ok = jobs.cloud_cost_usd <= jobs.budget_usd
@@ -379,6 +383,9 @@ class World:
         if leaving.size:
             self.economy.release_stakes(leaving)
         summary = self.recorder.close(k, t0, t1, gh, revenue_micro / MICRO, flows, offered, was_active, leaving)
+        self.closed_epochs = k + 1
+        if self.chain is not None:
+            replay(self.chain, k, self.economy.ledger.take_journal())
         if not final:
             expected_price = self.economy.expected_price_usd
             stake_usd = self.scenario.tokenomics.staking.tokens_per_gpu * expected_price
@@ -612,9 +619,18 @@ class World:
     # --- run ---------------------------------------------------------------------------------------
 
     def run(self, progress: Progress | None = None) -> RunResult:
-        """Simulate the horizon, check conservation, and return the tables (no file I/O)."""
-        with _gc_paused():
-            self._simulate(progress)
+        """Simulate the horizon, check conservation (and, with a chain, reconcile it with the ledger), and
+        return the tables (no file I/O). A chain that fails mid-run raises PartialRun, which carries the
+        results up to the last epoch settled off-chain."""
+        if self.chain is not None:
+            self.chain.start(self.economy)
+        try:
+            with _gc_paused():
+                self._simulate(progress)
+        except ChainError as exc:
+            if isinstance(exc, ChainUnavailable):
+                raise
+            raise PartialRun(str(exc), self._partial(str(exc), exc.epoch)) from None
         horizon = float(self.grid[-1])
         jobs_table = build_jobs_table(self, horizon)
         for name, column in deployment_latency(self, jobs_table).items():
@@ -622,6 +638,26 @@ class World:
         conservation = check_run(self, jobs_table, horizon)
         epochs_table = self.recorder.table()
         summary = build_summary(self.scenario, jobs_table, epochs_table, self.economy, conservation)
+        if self.chain is not None:
+            summary["chain"] = self.chain.reconcile(self.economy)  # raises if a single base unit differs
+        return RunResult(scenario=self.scenario, jobs=jobs_table, epochs=epochs_table,
+                         providers=self.fleet.table(), summary=summary)
+
+    def _partial(self, reason: str, failed_epoch: int | None) -> RunResult:
+        """The results of the epochs closed off-chain before a chain failure: jobs submitted by then, with
+        what they paid by then; the summary says where and why the run stopped (conservation was checked
+        off-chain every epoch and the ledgers are checked again; the job and GPU-hour checks need the whole
+        horizon and are not run)."""
+        until = float(self.grid[self.closed_epochs])
+        self._settled.append(self._running)  # still running: shown as running, paid up to the last settlement
+        jobs_table = build_jobs_table(self, until)
+        for name, column in deployment_latency(self, jobs_table).items():
+            jobs_table[name] = column
+        jobs_table = jobs_table[jobs_table["submit_hours"] <= until].reset_index(drop=True)
+        epochs_table = self.recorder.table()
+        summary = build_summary(self.scenario, jobs_table, epochs_table, self.economy, check_ledgers(self))
+        summary["partial"] = {"reason": reason, "failed_epoch": failed_epoch, "epochs_completed": self.closed_epochs,
+                              "until_hours": until}
         return RunResult(scenario=self.scenario, jobs=jobs_table, epochs=epochs_table,
                          providers=self.fleet.table(), summary=summary)
 
@@ -755,6 +791,14 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def run(scenario: Scenario, progress: Progress | None = None) -> RunResult:
+class PartialRun(ChainError):
+    """A chain failed mid-run; ``result`` holds the off-chain results up to the last epoch closed."""
+
+    def __init__(self, message: str, result: RunResult) -> None:
+        super().__init__(message, result.summary["partial"]["failed_epoch"])
+        self.result = result
+
+
+def run(scenario: Scenario, progress: Progress | None = None, chain: ChainHook | None = None) -> RunResult:
     """Build the model from a scenario and run it: the library's entry point (no file I/O)."""
-    return World(scenario).run(progress)
+    return World(scenario, chain).run(progress)

@@ -14,6 +14,10 @@ An asset whose whole supply could overflow that falls back to Python integers (a
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -24,16 +28,71 @@ MICRO = 1_000_000
 INT64_SAFE = 2**62
 
 
-class Ledger:
-    """Balances per asset: named accounts ("buyers", "treasury") and one account per provider."""
+@dataclass
+class Op:
+    """One ledger operation, as journaled for a chain: ``kind`` is mint, burn, transfer, mint_providers,
+    pay_providers or collect_providers; amounts in base units (provider amounts already scaled)."""
 
-    def __init__(self, n_providers: int) -> None:
+    kind: str
+    asset: str
+    src: str | None = None
+    dst: str | None = None
+    amount: int = 0
+    providers: np.ndarray | None = None
+    amounts: list[int] | None = None
+
+
+@dataclass
+class Section:
+    """Operations that together are one protocol action (an epoch's settlement, its rewards, a slash):
+    a chain performs the action through its contract, which must arrive at the same balances."""
+
+    name: str
+    payload: dict[str, Any]
+    ops: list[Op] = field(default_factory=list)
+
+
+class Ledger:
+    """Balances per asset: named accounts ("buyers", "treasury") and one account per provider.
+
+    With ``journal`` on, every operation is also recorded, in order, for a chain to replay; off (the
+    default), recording costs nothing."""
+
+    def __init__(self, n_providers: int, journal: bool = False) -> None:
         self._n = n_providers
         self._named: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._providers: dict[str, np.ndarray] = {}
         self._unit: dict[str, int] = {}
         self.minted: dict[str, int] = defaultdict(int)
         self.burned: dict[str, int] = defaultdict(int)
+        self.journal: list[Op | Section] | None = [] if journal else None
+        self._section: Section | None = None
+
+    @contextmanager
+    def section(self, name: str, **payload: Any) -> Iterator[None]:
+        """Group the operations inside into one protocol action for the journal."""
+        if self.journal is None:
+            yield
+            return
+        outer, self._section = self._section, Section(name, payload)
+        try:
+            yield
+        finally:
+            done, self._section = self._section, outer
+            if done is not None and done.ops:
+                self._record(done)
+
+    def _record(self, entry: Op | Section) -> None:
+        if self._section is not None and isinstance(entry, Op):
+            self._section.ops.append(entry)
+        else:
+            assert self.journal is not None
+            self.journal.append(entry)
+
+    def take_journal(self) -> list[Op | Section]:
+        """The operations since the last call, oldest first."""
+        out, self.journal = self.journal or [], [] if self.journal is not None else None
+        return out
 
     def open_asset(self, asset: str, provider_unit: int = 1, max_supply: int | None = None) -> None:
         """Declare an asset: providers are paid in multiples of ``provider_unit`` base units; with a known
@@ -51,16 +110,22 @@ class Ledger:
         self._check_amount(amount)
         self._named[asset][account] += amount
         self.minted[asset] += amount
+        if self.journal is not None and amount:
+            self._record(Op("mint", asset, dst=account, amount=amount))
 
     def burn(self, asset: str, account: str, amount: int) -> None:
         self._check_amount(amount)
         self._debit(asset, account, amount)
         self.burned[asset] += amount
+        if self.journal is not None and amount:
+            self._record(Op("burn", asset, src=account, amount=amount))
 
     def transfer(self, asset: str, src: str, dst: str, amount: int) -> None:
         self._check_amount(amount)
         self._debit(asset, src, amount)
         self._named[asset][dst] += amount
+        if self.journal is not None and amount:
+            self._record(Op("transfer", asset, src=src, dst=dst, amount=amount))
 
     def mint_to_providers(self, asset: str, provider_ids: np.ndarray, units: np.ndarray) -> None:
         """One batched emission to many providers (the shape of an on-chain reward call).
@@ -69,6 +134,7 @@ class Ledger:
         total = self._check_amounts(provider_ids, units) * self._unit[asset]
         self._book_for(asset, units)[provider_ids] += units
         self.minted[asset] += total
+        self._record_batch("mint_providers", asset, None, None, provider_ids, units)
 
     def pay_providers(self, asset: str, src: str, provider_ids: np.ndarray, units: np.ndarray) -> None:
         """One batched transfer from a named account to many providers (an on-chain settlement call).
@@ -77,6 +143,7 @@ class Ledger:
         total = self._check_amounts(provider_ids, units) * self._unit[asset]
         self._debit(asset, src, total)
         self._book_for(asset, units)[provider_ids] += units
+        self._record_batch("pay_providers", asset, src, None, provider_ids, units)
 
     def _book_for(self, asset: str, units: np.ndarray) -> np.ndarray:
         """The provider book, switched to Python integers if amounts this large arrive (never back)."""
@@ -93,6 +160,17 @@ class Ledger:
             raise ConservationError(f"{asset}: a provider pays more than it holds")
         book[provider_ids] -= units
         self._named[asset][dst] += total * self._unit[asset]
+        self._record_batch("collect_providers", asset, None, dst, provider_ids, units)
+
+    def _record_batch(self, kind: str, asset: str, src: str | None, dst: str | None, provider_ids: np.ndarray,
+                      units: np.ndarray) -> None:
+        if self.journal is None:
+            return
+        keep = np.asarray(units) != 0
+        if keep.any():
+            unit = self._unit[asset]
+            self._record(Op(kind, asset, src=src, dst=dst, providers=np.asarray(provider_ids)[keep].copy(),
+                            amounts=[int(u) * unit for u in np.asarray(units)[keep].tolist()]))
 
     def balance(self, asset: str, account: str) -> int:
         return self._named[asset].get(account, 0)

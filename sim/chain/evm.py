@@ -1,0 +1,337 @@
+"""The run's settlement on an EVM chain: the embedded py-evm chain (web3's tester) or any JSON-RPC node.
+
+Four contracts per run (``contracts/``): the settlement stablecoin (a Token with 6 decimals: one base
+unit is one micro-dollar, as in the ledger), the network token, the Marketplace (buyers' money,
+settlement with the protocol fee and burn share, provider stakes) and the Distributor (epoch rewards).
+Every off-chain account is an address: providers and named accounts get fixed addresses derived from
+their names; the buyers' money and the stakes live in the Marketplace. The operator (the node's first
+account) deploys, holds the harness roles on both tokens and sends every call.
+
+Calls are queued during an epoch and sent at its end: one by one through web3 on the embedded chain, as
+one JSON-RPC batch with explicit nonces on a node (each call then checked by its receipt).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..economy import BUYERS, STAKE
+from ..errors import ConservationError
+from ..ledger import USD
+from .build import ArtifactError, load
+from .hook import Account, ChainError, ChainUnavailable
+
+if TYPE_CHECKING:
+    from ..economy import TokenEconomy
+
+BATCH = 200          # entries per contract call (each call stays well under the block gas limit)
+GAS = 29_000_000     # explicit gas per call: estimating it would double the calls
+
+
+def _pseudo_address(label: str) -> str:
+    from web3 import Web3
+
+    return Web3.to_checksum_address(Web3.keccak(text=f"depinsim:{label}")[-20:])
+
+
+class EvmChain:
+    """Contracts deployed for one run; subclasses send the queued calls."""
+
+    label = "evm"
+
+    def __init__(self, w3: Any) -> None:
+        self.w3 = w3
+        self.transactions = 0
+        self.gas_used = 0
+        self.seconds = 0.0
+        self._queue: list[tuple[str, Any, str, tuple[Any, ...]]] = []
+
+    # --- set-up ------------------------------------------------------------------------------------
+
+    def start(self, economy: TokenEconomy) -> None:
+        started = time.perf_counter()
+        w3 = self.w3
+        self.operator = w3.eth.accounts[0]
+        self.symbol = economy.token
+        max_supply = economy.initial_supply + economy.max_emission_base
+        self.usd = self._deploy("Token", "US dollar (simulated)", "USD", 6, 0)
+        self.token = self._deploy("Token", f"{economy.token} (depinsim)"[:32], economy.token[:16],
+                                  economy.tok.decimals, max_supply)
+        self.treasury = _pseudo_address("treasury")
+        self.market = self._deploy("Marketplace", self.usd.address, self.token.address, self.treasury,
+                                   economy.fee_ppm, economy.burn_ppm, not economy.fee_burn)
+        self.distributor = self._deploy("Distributor", self.token.address)
+        for contract in (self.usd, self.token):
+            for role in ("minter", "burner", "custodian"):
+                self._transact("grant role", contract.functions.set_role(self.operator, role, True))
+        self._transact("grant role", self.token.functions.set_role(self.distributor.address, "minter", True))
+        self.contracts = {USD: self.usd, economy.token: self.token}
+        self.providers = [_pseudo_address(f"provider:{p}") for p in range(economy.fleet.size)]
+        # where the ledger's named accounts live; the marketplace holds the buyers' money and the stakes
+        self._special = {(USD, BUYERS): self.market.address, (economy.token, STAKE): self.market.address}
+        self.seconds += time.perf_counter() - started
+
+    def _deploy(self, name: str, *args: Any) -> Any:
+        try:
+            artifact = load(name)
+        except ArtifactError as exc:
+            raise ChainUnavailable(str(exc)) from None
+        factory = self.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+        receipt = self._transact(f"deploy {name}", factory.constructor(*args))
+        return self.w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])
+
+    def _transact(self, what: str, call: Any, epoch: int | None = None) -> Any:
+        try:
+            tx_hash = call.transact({"from": self.operator, "gas": GAS})
+            self._mine(epoch)
+            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.01)
+        except Exception as exc:  # web3 and the providers raise many types; all mean the call failed
+            raise ChainError(f"{self.label}: {what} failed{_in_epoch(epoch)}: {exc}", epoch) from exc
+        if receipt["status"] != 1:
+            raise ChainError(f"{self.label}: {what} reverted{_in_epoch(epoch)}", epoch)
+        self.transactions += 1
+        self.gas_used += int(receipt["gasUsed"])
+        return receipt
+
+    # --- addresses -------------------------------------------------------------------------------------
+
+    def _addr(self, asset: str, account: Account) -> str:
+        kind, key = account
+        if kind == "provider":
+            return self.providers[int(key)]
+        return self._special.get((asset, str(key))) or _pseudo_address(str(key))
+
+    def _addrs(self, asset: str, accounts: list[Account]) -> list[str]:
+        return [self._addr(asset, a) for a in accounts]
+
+    # --- hook calls (queued) -----------------------------------------------------------------------------
+
+    def settle(self, epoch: int, providers: np.ndarray, gross: list[int]) -> None:
+        addrs = [self.providers[p] for p in providers.tolist()]
+        for i in range(0, len(addrs), BATCH):
+            last = i + BATCH >= len(addrs)
+            self._call(f"Marketplace.settle ({len(addrs)} providers)", self.market, "settle",
+                       epoch, addrs[i:i + BATCH], gross[i:i + BATCH], last)
+
+    def distribute(self, epoch: int, receivers: list[Account], amounts: list[int], cumulative_cap: int) -> None:
+        addrs = self._addrs(self.symbol, receivers)
+        for i in range(0, len(addrs), BATCH):
+            last = i + BATCH >= len(addrs)
+            self._call(f"Distributor.distribute ({len(addrs)} receivers)", self.distributor, "distribute",
+                       epoch, addrs[i:i + BATCH], amounts[i:i + BATCH], cumulative_cap, last)
+
+    def stake(self, providers: np.ndarray, amounts: list[int]) -> None:
+        addrs = [self.providers[p] for p in providers.tolist()]
+        for i in range(0, len(addrs), BATCH):
+            self._call("Marketplace.credit_stakes", self.market, "credit_stakes", addrs[i:i + BATCH],
+                       amounts[i:i + BATCH])
+
+    def slash(self, providers: np.ndarray, share_ppm: int) -> None:
+        addrs = [self.providers[p] for p in providers.tolist()]
+        for i in range(0, len(addrs), BATCH):
+            self._call("Marketplace.slash", self.market, "slash", addrs[i:i + BATCH], share_ppm)
+
+    def release(self, providers: np.ndarray, unit: int) -> None:
+        addrs = [self.providers[p] for p in providers.tolist()]
+        for i in range(0, len(addrs), BATCH):
+            self._call("Marketplace.release_stakes", self.market, "release_stakes", addrs[i:i + BATCH], unit)
+
+    def mint(self, asset: str, receivers: list[Account], amounts: list[int]) -> None:
+        addrs = self._addrs(asset, receivers)
+        for i in range(0, len(addrs), BATCH):
+            self._call(f"{asset}.mint_many", self.contracts[asset], "mint_many", addrs[i:i + BATCH],
+                       amounts[i:i + BATCH])
+
+    def burn(self, asset: str, holders: list[Account], amounts: list[int]) -> None:
+        addrs = self._addrs(asset, holders)
+        for i in range(0, len(addrs), BATCH):
+            self._call(f"{asset}.burn_many", self.contracts[asset], "burn_many", addrs[i:i + BATCH],
+                       amounts[i:i + BATCH])
+
+    def move(self, asset: str, senders: list[Account], receivers: list[Account], amounts: list[int]) -> None:
+        src, dst = self._addrs(asset, senders), self._addrs(asset, receivers)
+        for i in range(0, len(src), BATCH):
+            self._call(f"{asset}.move_many", self.contracts[asset], "move_many", src[i:i + BATCH], dst[i:i + BATCH],
+                       amounts[i:i + BATCH])
+
+    def end_epoch(self, epoch: int) -> None:
+        calls, self._queue = self._queue, []
+        started = time.perf_counter()
+        self._send(epoch, calls)
+        self.seconds += time.perf_counter() - started
+
+    def _call(self, what: str, contract: Any, fn: str, *args: Any) -> None:
+        self._queue.append((what, contract, fn, args))
+
+    def _send(self, epoch: int, calls: list[tuple[str, Any, str, tuple[Any, ...]]]) -> None:
+        for what, contract, fn, args in calls:
+            self._transact(what, contract.functions[fn](*args), epoch)
+
+    def _mine(self, epoch: int | None) -> None:
+        """Chains that mine every transaction as it comes (the embedded one) need nothing here."""
+
+    # --- reconciliation ------------------------------------------------------------------------------------
+
+    def reconcile(self, economy: TokenEconomy) -> dict[str, Any]:
+        """Every balance, supply and burn total on-chain against the ledger, in base units; raises on any
+        difference (a broken conservation law between the two books)."""
+        ledger = economy.ledger
+        mismatches: list[str] = []
+        checked = 0
+
+        def compare(what: str, on_chain: int, off_chain: int) -> None:
+            nonlocal checked
+            checked += 1
+            if on_chain != off_chain:
+                mismatches.append(f"{what}: chain {on_chain}, ledger {off_chain}")
+
+        for asset, contract in self.contracts.items():
+            compare(f"{asset} supply", contract.functions.totalSupply().call(), ledger.supply(asset))
+            compare(f"{asset} burned", contract.functions.burned().call(), ledger.burned[asset])
+            for name, balance in sorted(ledger.named_balances(asset).items()):
+                compare(f"{asset} {name}", contract.functions.balanceOf(self._addr(asset, ("name", name))).call(),
+                        balance)
+            books = ledger.provider_balances(asset)
+            for i in range(0, len(self.providers), BATCH):
+                chunk = contract.functions.balances_of(self.providers[i:i + BATCH]).call()
+                for j, value in enumerate(chunk):
+                    compare(f"{asset} provider {i + j}", value, int(books[i + j]))
+        for i in range(0, len(self.providers), BATCH):
+            stakes = self.market.functions.stakes_of(self.providers[i:i + BATCH]).call()
+            for j, value in enumerate(stakes):
+                compare(f"stake of provider {i + j}", value, int(economy.stake[i + j]))
+        compare("total stake", self.market.functions.total_stake().call(), ledger.balance(economy.token, STAKE))
+        if mismatches:
+            raise ConservationError(f"on-chain balances differ from the ledger ({len(mismatches)} of {checked}): "
+                                    + "; ".join(mismatches[:5]))
+        return {"chain": self.label, "exact": True, "values_compared": checked, "transactions": self.transactions,
+                "gas_used": self.gas_used, "chain_seconds": round(self.seconds, 3),
+                "transactions_per_second": round(self.transactions / self.seconds, 1) if self.seconds else None,
+                "contracts": {"usd": self.usd.address, "token": self.token.address,
+                              "marketplace": self.market.address, "distributor": self.distributor.address}}
+
+    def close(self) -> None:
+        pass
+
+
+def _in_epoch(epoch: int | None) -> str:
+    return "" if epoch is None else f" in epoch {epoch}"
+
+
+class EmbeddedChain(EvmChain):
+    """The in-process chain: web3's EthereumTesterProvider on py-evm (the ``chain`` extra)."""
+
+    label = "embedded"
+
+    def __init__(self) -> None:
+        try:
+            from web3 import EthereumTesterProvider, Web3
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise ChainUnavailable(f"the embedded chain needs web3 and eth-tester: pip install 'depinsim[chain]' "
+                                   f"({exc})") from None
+        super().__init__(Web3(EthereumTesterProvider()))
+
+
+class RpcChain(EvmChain):
+    """A JSON-RPC node (anvil, or any URL whose first account is unlocked): calls go in one batch per epoch."""
+
+    label = "rpc"
+
+    def __init__(self, url: str, timeout_s: float = 30.0, label: str = "rpc") -> None:
+        from web3 import HTTPProvider, Web3
+
+        self.url, self.timeout_s, self.label = url, timeout_s, label
+        self._selectors: dict[tuple[str, str], tuple[bytes, list[str]]] = {}
+        w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout_s}))
+        try:
+            accounts = w3.eth.accounts
+        except Exception as exc:  # connection refused, DNS, HTTP errors: all mean no node here
+            raise ChainUnavailable(f"no JSON-RPC node answers at {url} ({type(exc).__name__}: {exc}). Start one "
+                                   "(e.g. anvil) or use --chain embedded.") from None
+        if not accounts:
+            raise ChainUnavailable(f"the node at {url} has no unlocked account to send from: use a development "
+                                   "node (anvil, or one started with an unlocked account).")
+        super().__init__(w3)
+
+    def _send(self, epoch: int, calls: list[tuple[str, Any, str, tuple[Any, ...]]]) -> None:
+        if not calls:
+            return
+        nonce = self._rpc([("eth_getTransactionCount", [self.operator, "pending"])], epoch)[0]
+        requests = [("eth_sendTransaction", [{"from": self.operator, "to": contract.address,
+                                              "data": self._encode(contract, fn, args), "gas": hex(GAS),
+                                              "nonce": hex(int(nonce, 16) + i)}])
+                    for i, (_, contract, fn, args) in enumerate(calls)]
+        hashes = self._rpc(requests, epoch, [call[0] for call in calls])
+        self._mine(epoch)
+        # a node may take a batch's transactions in any order and hold later nonces until earlier ones
+        # are mined: wait until every receipt is in
+        receipts: list[Any] = [None] * len(hashes)
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            missing = [i for i, r in enumerate(receipts) if r is None]
+            if not missing:
+                break
+            if len(missing) < len(receipts):
+                time.sleep(0.01)  # some are in: the node is still mining the rest
+            if time.monotonic() > deadline:
+                raise ChainError(f"{self.label}: {calls[missing[0]][0]} not mined in epoch {epoch} after "
+                                 f"{self.timeout_s:g} s", epoch)
+            for i, r in zip(missing, self._rpc([("eth_getTransactionReceipt", [hashes[i]]) for i in missing], epoch),
+                            strict=True):
+                receipts[i] = r
+        for (what, *_), receipt in zip(calls, receipts, strict=True):
+            if int(receipt["status"], 16) != 1:
+                raise ChainError(f"{self.label}: {what} reverted in epoch {epoch}", epoch)
+            self.gas_used += int(receipt["gasUsed"], 16)
+        self.transactions += len(calls)
+
+    def _encode(self, contract: Any, fn: str, args: tuple[Any, ...]) -> str:
+        """Call data straight from eth_abi: web3's per-call encoding (checksums, ABI lookup) cost ten times
+        the node's own work."""
+        from eth_abi import encode
+        from eth_utils import keccak
+
+        key = (contract.address, fn)
+        if key not in self._selectors:
+            entry = next(e for e in contract.abi if e.get("type") == "function" and e["name"] == fn)
+            types = [i["type"] for i in entry["inputs"]]
+            self._selectors[key] = (keccak(text=f"{fn}({','.join(types)})")[:4], types)
+        selector, types = self._selectors[key]
+        return "0x" + (selector + encode(types, list(args))).hex()
+
+    def _mine(self, epoch: int | None) -> None:
+        """Mine the batch into a block on a development node (anvil started by depinsim does not mine on
+        its own, so one epoch is one block); a node that mines by itself or has no ``evm_mine`` is left be."""
+        try:
+            self._rpc([("evm_mine", [])], epoch)
+        except ChainError as exc:
+            if "stopped answering" in str(exc):
+                raise
+
+    def _rpc(self, calls: list[tuple[str, list[Any]]], epoch: int | None, labels: list[str] | None = None) -> list[Any]:
+        """One JSON-RPC batch; results in call order."""
+        body = json.dumps([{"jsonrpc": "2.0", "id": i, "method": m, "params": p}
+                           for i, (m, p) in enumerate(calls)]).encode()
+        request = urllib.request.Request(self.url, data=body, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                replies = json.loads(response.read())
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
+            raise ChainError(f"{self.label}: the node at {self.url} stopped answering{_in_epoch(epoch)} "
+                             f"({type(exc).__name__}: {exc})", epoch) from None
+        by_id = {r["id"]: r for r in replies}
+        out = []
+        for i in range(len(calls)):
+            reply = by_id.get(i, {"error": {"message": "no reply"}})
+            if "error" in reply:
+                what = labels[i] if labels else calls[i][0]
+                raise ChainError(f"{self.label}: {what} failed{_in_epoch(epoch)}: {reply['error'].get('message')}",
+                                 epoch)
+            out.append(reply["result"])
+        return out
