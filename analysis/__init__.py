@@ -1,5 +1,19 @@
-"""Analysis of depinsim results: pricing curves (and, later, tables, breakeven and the memo)."""
+"""Analysis of depinsim results: pricing curves, sweep figures, breakeven, sensitivity and the memo."""
 
+from .breakeven import Breakeven, breakeven, rank_sensitivity, sobol_sensitivity
 from .curves import pricing_curve
+from .memo import write_memo
+from .sweeps import months_vs_parameter, sweep_pricing_curves, tornado, undercut_heatmap
 
-__all__ = ["pricing_curve"]
+__all__ = [
+    "Breakeven",
+    "breakeven",
+    "months_vs_parameter",
+    "pricing_curve",
+    "rank_sensitivity",
+    "sobol_sensitivity",
+    "sweep_pricing_curves",
+    "tornado",
+    "undercut_heatmap",
+    "write_memo",
+]

@@ -1,7 +1,8 @@
 """depinsim: can a token-subsidised GPU network undercut AWS, and for how long?
 
-Library entry points: ``load_scenario`` (validated, frozen ``Scenario``) and ``run`` (a ``RunResult``
-of pandas DataFrames and a summary). Nothing here touches files except ``load_scenario``'s read.
+Library entry points: ``load_scenario`` (validated, frozen ``Scenario``), ``run`` (a ``RunResult`` of
+pandas DataFrames and a summary) and ``sweep`` (one row a run; ``sweep_epochs`` for the epoch series).
+``sim.sweep`` is the function; import helpers from the module with ``from sim.sweep import design``.
 """
 
 from .engine import run
@@ -9,6 +10,7 @@ from .errors import ConservationError, InputError
 from .loader import load_scenario, parse_scenario
 from .results import RunResult
 from .scenario import Scenario, scenario_hash
+from .sweep import sweep, sweep_epochs  # noqa: I001 - the function shadows the module name on purpose
 
 __all__ = [
     "ConservationError",
@@ -19,4 +21,6 @@ __all__ = [
     "parse_scenario",
     "run",
     "scenario_hash",
+    "sweep",
+    "sweep_epochs",
 ]

@@ -1,4 +1,4 @@
-"""The ``depinsim`` command line: run, validate, schema, contracts build.
+"""The ``depinsim`` command line: run, sweep, memo, validate, schema, contracts build.
 
 Bad input (a scenario, an override, an output folder, a chain that cannot be reached) prints one
 paragraph to stderr and exits 2; a broken conservation law, or a chain that fails mid-run, exits 1 with
@@ -23,7 +23,7 @@ from .engine import PartialRun
 from .engine import run as run_scenario
 from .errors import ConservationError, InputError
 from .loader import load_scenario
-from .output import RUN_FILES, check_target, write_run
+from .output import RUN_FILES, check_target, write_file, write_run
 from .results import RunResult
 from .scenario import json_schema
 
@@ -166,6 +166,68 @@ def schema(
         sys.stdout.write(text)
     else:
         out.write_text(text, encoding="utf-8")
+
+
+@app.command("sweep")
+def sweep_command(
+    spec: Annotated[Path, typer.Argument(help="Sweep file (sweeps/NAME.yaml): base scenario and parameter axes.")],
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Parallel runs: 1 runs serially; more start a "
+                                                                  "Dask LocalCluster of that many workers.")] = 1,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Use an existing Dask cluster at this "
+                                                                      "address (tcp://HOST:PORT).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Sweep folder (default runs/sweeps/<name>); re-running "
+                                                           "into it resumes from its cache.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+) -> None:
+    """Run a parameter sweep (resumable: finished runs are cached in the sweep folder)."""
+    from .sweep import sweep, sweep_epochs
+    from .sweep_spec import load_sweep_spec
+
+    try:
+        sp = load_sweep_spec(spec)
+        target = out if out is not None else Path("runs") / "sweeps" / sp.name
+        if target.exists() and not target.is_dir():
+            raise InputError(f"Output path {target} exists and is not a folder. Give --out a folder path.")
+        backend = "dask" if scheduler is not None or workers > 1 else "serial"
+        try:
+            runs = sweep(sp.base, sp.axes(), method=sp.method, n=sp.n, replications=sp.replications, seed=sp.seed,
+                         backend=backend, address=scheduler, cache_dir=target / "cache", progress=not quiet,
+                         workers=workers, fixed=sp.fixed(), common_random_numbers=sp.common_random_numbers)
+        except KeyboardInterrupt:
+            raise _fail(f"interrupted; finished runs are cached in {target / 'cache'}: run the same command to "
+                        "resume.", 130) from None
+        write_file(target / "sweep.yaml", lambda p: p.write_text(spec.read_text(encoding="utf-8"), encoding="utf-8"))
+        write_file(target / "runs.parquet", lambda p: runs.to_parquet(p, index=False))
+        epochs = sweep_epochs(runs)
+        write_file(target / "epochs.parquet", lambda p: epochs.to_parquet(p, index=False))
+    except InputError as exc:
+        raise _fail(str(exc), 2) from None
+    failed = runs[runs["status"] != "ok"]
+    if not quiet:
+        out_console.print(f"sweep {sp.name}: {len(runs):,} runs ({runs.attrs['from_cache']:,} from the cache), "
+                          f"{len(runs) - len(failed):,} ok, {len(failed):,} failed; wrote {target}/ (runs.parquet, "
+                          "epochs.parquet, sweep.yaml, cache/)", highlight=False)
+    for _, row in failed.head(5).iterrows():
+        err_console.print(f"run {row['run_id']} failed: {row['error']}", highlight=False, soft_wrap=True)
+    if len(failed) == len(runs):
+        raise typer.Exit(1)
+
+
+@app.command()
+def memo(
+    inputs: Annotated[list[Path], typer.Argument(help="Run folders (depinsim run) and sweep folders "
+                                                      "(depinsim sweep).")],
+    out: Annotated[Path, typer.Option("--out", help="Memo folder to create: memo.md, memo.html, figures/.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing memo folder.")] = False,
+) -> None:
+    """Write the investment memo (Markdown and self-contained HTML, figures as PNG and SVG)."""
+    from analysis import write_memo
+
+    try:
+        write_memo(inputs, out, force)
+    except InputError as exc:
+        raise _fail(str(exc), 2) from None
+    out_console.print(f"wrote {out}/ (memo.md, memo.html, figures/)", highlight=False)
 
 
 contracts_app = typer.Typer(no_args_is_help=True, help="The Vyper contracts the chain hooks deploy.")

@@ -389,9 +389,9 @@ class World:
         if not final:
             expected_price = self.economy.expected_price_usd
             stake_usd = self.scenario.tokenomics.staking.tokens_per_gpu * expected_price
-            self.dynamics.plan_entries(k, summary["utilisation"], summary["net_price_usd"],
-                                       summary["reward_usd_per_offered_hour"] * expected_price / max(price, 1e-300),
-                                       stake_usd)
+            with np.errstate(over="ignore"):  # rewards on a class with no hours offered: unbounded, inf
+                reward_usd = summary["reward_tokens_per_offered_hour"] * expected_price
+            self.dynamics.plan_entries(k, summary["utilisation"], summary["net_price_usd"], reward_usd, stake_usd)
 
     def _starts_of(self, jobs: np.ndarray) -> NetworkStarts:
         provider = np.frombuffer(self._rec_provider, dtype=np.int64)[jobs]

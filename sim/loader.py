@@ -6,11 +6,12 @@ analyst wrote: the file, the YAML line, the dotted field path, the field's meani
 
 from __future__ import annotations
 
+import copy
 import types
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
@@ -20,47 +21,81 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from .errors import InputError
 from .scenario import Scenario
 
+M = TypeVar("M", bound=BaseModel)
+
 MAX_REPORTED = 4
 
 
 def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
     """Read, override and validate a scenario file; raise InputError with one paragraph on bad input."""
-    source = str(path)
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"Scenario file {source} does not exist. Give the path of a YAML scenario, "
-                         "for example scenarios/baseline.yaml.")
-    if not p.is_file():
-        raise InputError(f"Scenario path {source} is not a file. Give the path of a YAML scenario file.")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"Scenario file {source} cannot be read as UTF-8 text ({exc}).") from None
-    return parse_scenario(text, source, overrides, base_dir=p.parent)
+    text = _read_text(path, "Scenario", "scenarios/baseline.yaml")
+    return parse_scenario(text, str(path), overrides, base_dir=Path(path).parent)
 
 
 def parse_scenario(text: str, source: str = "<string>", overrides: Sequence[str] = (),
                    base_dir: str | Path = ".") -> Scenario:
     """Validate scenario YAML text; ``source`` names it in error messages, ``base_dir`` anchors the
     relative paths it contains (a price CSV)."""
+    return scenario_factory(text, source, base_dir)(overrides)
+
+
+def scenario_factory(text: str, source: str = "<string>",
+                     base_dir: str | Path = ".") -> Callable[[Sequence[str]], Scenario]:
+    """Parse scenario text once; the returned function validates it under a set of overrides. A sweep
+    makes hundreds of variants of one file, and parsing the YAML is ten times the cost of validating."""
+    doc = _parse_doc(text, source, "scenario")
+
+    def make(overrides: Sequence[str] = ()) -> Scenario:
+        variant = copy.deepcopy(doc) if overrides else doc
+        set_paths = [_apply_override(variant, item, source) for item in overrides]
+        try:
+            return Scenario.model_validate(_plain(variant), context={"base_dir": str(base_dir)})
+        except ValidationError as exc:
+            raise InputError(_explain(exc, variant, source, set_paths)) from None
+
+    return make
+
+
+def load_input(path: str | Path, model: type[M], what: str, example: str) -> M:
+    """Another YAML input file (a sweep spec): read and validated with the scenario's messages; ``what``
+    names the kind of file and ``example`` a path that would do."""
+    text = _read_text(path, what.capitalize(), example)
+    doc = _parse_doc(text, str(path), what)
+    try:
+        return model.model_validate(_plain(doc), context={"base_dir": str(Path(path).parent)})
+    except ValidationError as exc:
+        raise InputError(_explain(exc, doc, str(path), [], model, what)) from None
+
+
+def _read_text(path: str | Path, what: str, example: str) -> str:
+    source, p = str(path), Path(path)
+    if not p.exists():
+        raise InputError(f"{what} file {source} does not exist. Give the path of a YAML {what.lower()} file, "
+                         f"for example {example}.")
+    if not p.is_file():
+        raise InputError(f"{what} path {source} is not a file. Give the path of a YAML {what.lower()} file.")
+    try:
+        return p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{what} file {source} cannot be read as UTF-8 text ({exc}).") from None
+
+
+def _parse_doc(text: str, source: str, what: str) -> CommentedMap:
     try:
         doc = YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f", line {mark.line + 1}" if mark is not None else ""
         problem = exc.problem or exc.context or "syntax error"
-        raise InputError(f"{source}{line}: not valid YAML ({problem}). A scenario is a YAML mapping of "
+        raise InputError(f"{source}{line}: not valid YAML ({problem}). A {what} is a YAML mapping of "
                          "fields; check indentation, colons and quoting there.") from None
     except YAMLError as exc:
         raise InputError(f"{source}: not valid YAML ({exc}).") from None
     if not isinstance(doc, dict):
-        raise InputError(f"{source}: the top level must be a mapping of scenario fields (name, providers, "
-                         f"workload, ...), not {type(doc).__name__}. Run `depinsim schema` for the fields.")
-    set_paths = [_apply_override(doc, item, source) for item in overrides]
-    try:
-        return Scenario.model_validate(_plain(doc), context={"base_dir": str(base_dir)})
-    except ValidationError as exc:
-        raise InputError(_explain(exc, doc, source, set_paths)) from None
+        fields = " (name, providers, workload, ...)" if what == "scenario" else ""
+        raise InputError(f"{source}: the top level must be a mapping of {what} fields{fields}, not "
+                         f"{type(doc).__name__}." + (" Run `depinsim schema` for the fields." if fields else ""))
+    return doc
 
 
 def _plain(node: Any) -> Any:
@@ -138,7 +173,10 @@ def _kinds() -> set[str]:
     return tags
 
 
-def _explain(exc: ValidationError, doc: CommentedMap, source: str, set_paths: list[tuple[str, ...]]) -> str:
+def _explain(exc: ValidationError, doc: CommentedMap, source: str, set_paths: list[tuple[str, ...]],
+             root: type[BaseModel] | None = None, what: str = "scenario") -> str:
+    """One paragraph for a validation error of ``root`` (the Scenario, or another input file's model)."""
+    root = root or Scenario
     tags = _kinds()
     errors = exc.errors(include_url=False)
     sentences = []
@@ -147,10 +185,10 @@ def _explain(exc: ValidationError, doc: CommentedMap, source: str, set_paths: li
         dotted = ".".join(path) or "(top level)"
         from_cli = any(tuple(path[: len(p)]) == p for p in set_paths)
         where = " (set with --set)" if from_cli else (f" (line {line})" if line else "")
-        sentences.append(f"{dotted}{where}: {_message(err, model_path, tags)}")
+        sentences.append(f"{dotted}{where}: {_message(err, model_path, root)}")
     more = len(errors) - MAX_REPORTED
     tail = f" ({more} more problem{'s' if more > 1 else ''} not shown.)" if more > 0 else ""
-    return (f"Invalid scenario {source}: " + "; ".join(sentences) + "." + tail +
+    return (f"Invalid {what} {source}: " + "; ".join(sentences) + "." + tail +
             " Run `depinsim schema` for every field, its unit and what it allows.")
 
 
@@ -190,20 +228,20 @@ def _line(node: Any, key: Any, default: int | None) -> int | None:
     return default
 
 
-def _message(err: dict[str, Any], model_path: list[Any], tags: set[str]) -> str:
+def _message(err: dict[str, Any], model_path: list[Any], root: type[BaseModel]) -> str:
     kind = err["type"]
     msg = str(err["msg"])
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
     if kind == "extra_forbidden":
-        parent = _model_at(model_path[:-1])
+        parent = _model_at(model_path[:-1], root)
         allowed = ", ".join(parent.model_fields) if parent else "see `depinsim schema`"
         return f"unknown field {model_path[-1]!r}; allowed here: {allowed}"
     if kind == "missing":
-        parent = _model_at(model_path[:-1])
+        parent = _model_at(model_path[:-1], root)
         return "required field is missing" + _describe(parent, model_path[-1])
     if kind == "union_tag_not_found":
-        return f"missing 'kind' (which mechanism this is); {_kinds_allowed(model_path)}"
+        return f"missing 'kind' (which mechanism this is); {_kinds_allowed(model_path, root)}"
     if kind == "union_tag_invalid":
         expected = err.get("ctx", {}).get("expected_tags", "")
         return f"unknown kind {err['input'].get('kind')!r}; allowed kinds: {expected}"
@@ -213,11 +251,11 @@ def _message(err: dict[str, Any], model_path: list[Any], tags: set[str]) -> str:
     if not fields:
         return f"{msg}{got}"
     last = fields[-1]
-    return f"{msg}{got}" + _describe(_model_at(model_path[:last]), model_path[last])
+    return f"{msg}{got}" + _describe(_model_at(model_path[:last], root), model_path[last])
 
 
-def _kinds_allowed(model_path: list[Any]) -> str:
-    parent = _model_at([p for p in model_path[:-1] if not isinstance(p, tuple)]) if model_path else None
+def _kinds_allowed(model_path: list[Any], root: type[BaseModel]) -> str:
+    parent = _model_at([p for p in model_path[:-1] if not isinstance(p, tuple)], root) if model_path else None
     field = model_path[-1] if model_path else None
     if parent is None or not isinstance(field, str) or field not in parent.model_fields:
         return "see `depinsim schema`"
@@ -233,9 +271,9 @@ def _describe(model: type[BaseModel] | None, field: Any) -> str:
     return f" (this field: {description.rstrip('.')})" if description else ""
 
 
-def _model_at(model_path: list[Any]) -> type[BaseModel] | None:
+def _model_at(model_path: list[Any], root: type[BaseModel]) -> type[BaseModel] | None:
     """The pydantic model class that a (tagged) error location points into, if any."""
-    current: Any = Scenario
+    current: Any = root
     for el in model_path:
         if isinstance(el, tuple):  # a union tag picks the member
             current = _unwrap(current, el[1])

@@ -79,7 +79,6 @@ class EpochRecorder:
         sold, token reward per GPU-hour offered)."""
         fleet = self._fleet
         medians, work, capacity, arriving = self._opened.pop(k)
-        price = flows.network["token_price_usd"]
         self._epochs.append((k, t0, t1, work, capacity))
         self._network.append([flows.network[c] for c in NETWORK_COLUMNS])
         sums = np.stack([
@@ -104,7 +103,7 @@ class EpochRecorder:
             return {
                 "utilisation": np.nan_to_num(row["gpu_hours_sold"] / row["offered_gpu_hours"]),
                 "net_price_usd": np.nan_to_num(row["usd_revenue"] / row["gpu_hours_sold"]),
-                "reward_usd_per_offered_hour": np.nan_to_num(row["reward_tokens"] * price / row["offered_gpu_hours"]),
+                "reward_tokens_per_offered_hour": np.nan_to_num(row["reward_tokens"] / row["offered_gpu_hours"]),
             }
 
     def table(self) -> pd.DataFrame:

@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,13 +50,13 @@ def write_run(result: RunResult, out: Path, force: bool = False) -> None:
         fig = pricing_curve(result.epochs, result.summary)
         fig.savefig(tmp / "pricing_curve.png", dpi=150)
         fig.savefig(tmp / "pricing_curve.svg")
-        _replace_dir(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
-def _replace_dir(new: Path, out: Path) -> None:
+def replace_dir(new: Path, out: Path) -> None:
     """Rename ``new`` to ``out``; an existing ``out`` is moved aside first and removed only after."""
     old = None
     if out.exists():
@@ -69,6 +70,18 @@ def _replace_dir(new: Path, out: Path) -> None:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def write_file(path: Path, write: Callable[[Path], object]) -> None:
+    """Write one file atomically: ``write`` fills a temporary file beside it, which then replaces it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.partial"
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _write_yaml(path: Path, result: RunResult) -> None:

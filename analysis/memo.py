@@ -1,0 +1,341 @@
+"""The investment memo: the question answered in numbers a reader can trace, from run and sweep folders.
+
+``write_memo`` reads what ``depinsim run`` and ``depinsim sweep`` wrote (never re-runs anything, so every
+number in the memo is one in ``summary.json`` or ``runs.parquet``) and writes ``memo.md``, a
+self-contained ``memo.html`` (figures embedded) and the figures as PNG and SVG. The memo is built once as
+a list of blocks and rendered twice, so the two files cannot disagree.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import io
+import json
+import shutil
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from ruamel.yaml import YAML
+
+from sim.errors import InputError
+from sim.metrics import package_version
+from sim.output import check_target, replace_dir
+
+from .breakeven import rank_sensitivity
+from .curves import pricing_curve
+from .sweeps import months_vs_parameter, tornado, undercut_heatmap
+
+OFFERS = (("on_demand", "AWS on-demand"), ("spot", "AWS spot"), ("reserved", "AWS reserved"))
+MONTHS = ("1", "12", "36", "60")
+DATA_DIR = Path(__file__).resolve().parents[1] / "sim" / "data"
+DATA_FILES = ("gpus.yaml", "cloud_aws.yaml", "regions.yaml")
+
+
+@dataclass
+class Heading:
+    text: str
+    level: int = 2
+
+
+@dataclass
+class Para:
+    text: str
+
+
+@dataclass
+class Table:
+    frame: pd.DataFrame
+    caption: str
+
+
+@dataclass
+class Fig:
+    name: str
+    figure: Figure
+    caption: str
+
+
+Block = Heading | Para | Table | Fig
+
+
+def _num(x: Any, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and not np.isfinite(x)):
+        return "-"
+    return f"{x:,.{digits}f}"
+
+
+def headline_table(summary: dict[str, Any]) -> pd.DataFrame:
+    """Network price / AWS price per GPU class and AWS offer: over the run, at months 1, 12, 36 and 60
+    (blank where the run is shorter), months of undercut and the month it first went below."""
+    rows = []
+    for cls, c in summary["by_class"].items():
+        if not c.get("gpu_hours_sold"):
+            continue
+        for offer, label in OFFERS:
+            at = c.get(f"undercut_ratio_{offer}_at_month") or {}
+            crossing = c.get(f"crossings_{offer}") or {}
+            rows.append({"GPU class": cls, "against": label,
+                         "whole run": _num(c.get(f"undercut_ratio_{offer}")),
+                         **{f"month {m}": _num(at.get(m)) for m in MONTHS},
+                         "months undercut": _num(c.get(f"months_undercut_{offer}"), 1),
+                         "first below (month)": _num(crossing.get("first_below_month"), 1)})
+    return pd.DataFrame(rows)
+
+
+def subsidy_table(summary: dict[str, Any]) -> pd.DataFrame:
+    """Per GPU class: what buyers paid, what providers would ask without tokens, their fully loaded cost,
+    and the share of provider revenue that came from token rewards."""
+    rows = []
+    for cls, c in summary["by_class"].items():
+        if not c.get("gpu_hours_sold"):
+            continue
+        rows.append({"GPU class": cls,
+                     "network $/GPU-h": _num(c.get("network_price_usd_per_gpu_hour")),
+                     "without subsidy $/GPU-h": _num(c.get("price_without_subsidy_usd_per_gpu_hour")),
+                     "fully loaded cost $/GPU-h": _num(c.get("fully_loaded_cost_usd_per_gpu_hour")),
+                     "AWS on-demand $/GPU-h": _num(c.get("aws_on_demand_usd_per_gpu_hour")),
+                     "subsidy share": _num(c.get("subsidy_share")),
+                     "utilisation": _num(c.get("utilisation"))})
+    return pd.DataFrame(rows)
+
+
+def sources_table(files: Sequence[str] = DATA_FILES) -> pd.DataFrame:
+    """Every sourced figure in the catalogs the runs use: file, item, value, source, as-of."""
+    yaml = YAML(typ="safe")
+    rows: list[dict[str, Any]] = []
+
+    def walk(node: Any, path: list[str], file: str) -> None:
+        if isinstance(node, dict) and {"value", "source"} <= set(node):
+            rows.append({"file": file, "item": ".".join(path), "value": node["value"],
+                         "source": node["source"], "as of": node.get("as_of", "")})
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, [*path, str(k)], file)
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, [*path, str(i)], file)
+
+    for name in files:
+        walk(yaml.load((DATA_DIR / name).read_text(encoding="utf-8")), [], f"sim/data/{name}")
+    frame = pd.DataFrame(rows)
+    frame["value"] = frame["value"].astype(str)
+    return frame
+
+
+def _run_blocks(folder: Path) -> Iterator[Block]:
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    epochs = pd.read_parquet(folder / "epochs.parquet")
+    name = summary["scenario"]
+    yield Heading(f"Run: {name}")
+    p = summary.get("partial")
+    if p:
+        yield Para(f"**Partial run**: stopped after {p['epochs_completed']} epochs ({p['reason']}).")
+    yield Para(f"{summary.get('description', '')} {summary['horizon_days']:g} days, seed {summary['seed']}, "
+               f"AWS prices {summary['cloud']['price_set']}, buyers compare against "
+               f"{summary['cloud']['buyer_price'].replace('_', '-')}.")
+    sentences = []
+    for cls, c in summary["by_class"].items():
+        if not c.get("gpu_hours_sold"):
+            continue
+        ratio = c.get("undercut_ratio_on_demand")
+        verdict = "undercut" if ratio is not None and ratio < 1 else "did not undercut"
+        sentences.append(f"{cls}: the network {verdict} AWS on-demand at {_num(ratio)} of its price "
+                         f"(${_num(c.get('network_price_usd_per_gpu_hour'))} vs "
+                         f"${_num(c.get('aws_on_demand_usd_per_gpu_hour'))} per GPU-hour) for "
+                         f"{_num(c.get('months_undercut_on_demand'), 1)} months, with "
+                         f"{_num(c.get('subsidy_share'))} of provider revenue from token rewards.")
+    if sentences:
+        yield Para("**Answer.** " + " ".join(sentences))
+    yield Table(headline_table(summary), f"{name}: network price / AWS price (below 1 is an undercut).")
+    econ = summary["provider_economics"]
+    tokens = summary["tokens"]
+    yield Para(f"**Subsidy dependence.** Providers earned ${econ['usd_revenue']:,.0f} from buyers and "
+               f"${econ['reward_usd']:,.0f} in token rewards (subsidy share {_num(econ['subsidy_share'])}); "
+               f"{tokens['emitted']:,.0f} {tokens['symbol']} were emitted and {tokens['burned']:,.0f} burned; the "
+               f"token went from ${tokens['price_start_usd']:,.4g} to ${tokens['price_end_usd']:,.4g}. "
+               f"Providers: {summary['providers']['start']} at the start, {summary['providers']['end']} at the end "
+               f"({summary['providers']['entries']} entries, {summary['providers']['exits']} exits).")
+    yield Table(subsidy_table(summary), f"{name}: prices, costs and subsidy share per GPU class.")
+    yield Fig(f"pricing_{name}", pricing_curve(epochs, summary), f"{name}: network price against AWS over time.")
+
+
+def _sweep_blocks(folder: Path) -> Iterator[Block]:
+    spec = YAML(typ="safe").load((folder / "sweep.yaml").read_text(encoding="utf-8"))
+    runs = pd.read_parquet(folder / "runs.parquet")
+    params = list(spec["params"])
+    runs.attrs["params"] = params
+    metric = spec.get("metric", "by_class.H100_SXM.undercut_ratio_on_demand")
+    target = float(spec.get("target_ratio", 0.5))
+    name = spec["name"]
+    ok = runs[runs["status"] == "ok"]
+    yield Heading(f"Sweep: {name}")
+    yield Para(f"{spec.get('description', '')} {len(runs)} runs ({runs['point'].nunique()} points x "
+               f"{runs['replication'].nunique()} replications, method {spec.get('method', 'grid')}, seed "
+               f"{spec.get('seed', 0)}); {len(ok)} succeeded. Parameters: {', '.join(params)}. Metric: {metric}.")
+    if metric not in ok.columns or ok[metric].isna().all():
+        yield Para(f"The runs have no values of {metric}; no sweep figures.")
+        return
+    numeric = [p for p in params if pd.api.types.is_numeric_dtype(runs[p])]
+    if len(numeric) >= 2:
+        yield Fig(f"heatmap_{name}", undercut_heatmap(ok, numeric[0], numeric[1], metric),
+                  f"{name}: mean {metric} over {numeric[0]} and {numeric[1]}.")
+    if numeric:
+        months = metric.replace("undercut_ratio_", "months_undercut_")
+        if months in ok.columns:
+            yield Fig(f"months_{name}", months_vs_parameter(ok, numeric[0], months),
+                      f"{name}: months of undercut against {numeric[0]}.")
+        means = ok.groupby(numeric[0], sort=True)[metric].mean()
+        yield Para(f"**Breakeven.** {_crossing(means, target, numeric[0], metric)}")
+        sens = rank_sensitivity(ok, metric, numeric)
+        yield Table(sens.assign(rank_correlation=sens["rank_correlation"].map(_num)),
+                    f"{name}: Spearman rank correlation of {metric} with each parameter.")
+        if sens["rank_correlation"].notna().any():
+            yield Fig(f"tornado_{name}", tornado(sens.fillna(0.0), f"Sensitivity of {metric}"),
+                      f"{name}: sensitivity (rank correlation) of {metric}.")
+
+
+def _crossing(means: pd.Series, target: float, param: str, metric: str) -> str:
+    """Where the mean metric crosses the target along the first parameter (linear interpolation between
+    the two swept values that bracket it), for a memo that reads only what was run."""
+    x, y = means.index.to_numpy(dtype=float), means.to_numpy(dtype=float)
+    for i in range(len(x) - 1):
+        bracketed = (y[i] - target) * (y[i + 1] - target) <= 0 and y[i] != y[i + 1]
+        if np.isfinite(y[i]) and np.isfinite(y[i + 1]) and bracketed:
+            at = x[i] + (target - y[i]) * (x[i + 1] - x[i]) / (y[i + 1] - y[i])
+            return (f"The mean {metric} reaches {target:g} at {param} = {at:,.4g} (interpolated between the swept "
+                    f"values {x[i]:,.4g} and {x[i + 1]:,.4g}; `analysis.breakeven` solves it exactly with brentq).")
+    span = f"{np.nanmin(y):.3f} to {np.nanmax(y):.3f}" if np.isfinite(y).any() else "undefined"
+    return f"The mean {metric} does not cross {target:g} within the swept range of {param} (it spans {span})."
+
+
+def _repro_rows(inputs: Sequence[Path]) -> pd.DataFrame:
+    rows = []
+    for folder in inputs:
+        if (folder / "summary.json").is_file():
+            s = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+            rows.append({"input": str(folder), "kind": "run", "scenario / sweep": s["scenario"],
+                         "sha256": s["scenario_hash"], "seed": s["seed"], "depinsim": s["package_version"]})
+        else:
+            text = (folder / "sweep.yaml").read_bytes()
+            spec = YAML(typ="safe").load(text)
+            runs = pd.read_parquet(folder / "runs.parquet", columns=["run_id"])
+            rows.append({"input": str(folder), "kind": f"sweep ({len(runs)} runs)", "scenario / sweep": spec["name"],
+                         "sha256": hashlib.sha256(text).hexdigest(), "seed": spec.get("seed", 0),
+                         "depinsim": package_version()})
+    return pd.DataFrame(rows)
+
+
+def memo_blocks(inputs: Sequence[Path]) -> list[Block]:
+    """The memo's content: one section per run and per sweep, then sources and reproducibility."""
+    blocks: list[Block] = [Heading("Can a token-subsidised GPU network undercut AWS, and for how long?", 1),
+                           Para("Figures from depinsim runs and sweeps. Undercut ratio = volume-weighted network "
+                                "price per GPU-hour / AWS price for the same GPU (or the same work); below 1 the "
+                                "network is cheaper. Months are 730 hours.")]
+    for folder in inputs:
+        if (folder / "summary.json").is_file():
+            blocks.extend(_run_blocks(folder))
+        elif (folder / "runs.parquet").is_file() and (folder / "sweep.yaml").is_file():
+            blocks.extend(_sweep_blocks(folder))
+        else:
+            raise InputError(f"{folder} is neither a run folder (summary.json, from depinsim run) nor a sweep "
+                             "folder (runs.parquet and sweep.yaml, from depinsim sweep).")
+    blocks.append(Heading("Assumptions and sources"))
+    blocks.append(Para("Every figure from the world that the model uses, with its source and date, as in the "
+                       "catalogs (sim/data). A source starting with 'assumption' has no primary figure."))
+    blocks.append(Table(sources_table(), "Catalog figures."))
+    blocks.append(Heading("Reproducibility"))
+    blocks.append(Para("Re-run a run with `depinsim run <run>/scenario.resolved.yaml`, a sweep with "
+                       "`depinsim sweep <sweep>/sweep.yaml`; the hashes identify the exact inputs."))
+    blocks.append(Table(_repro_rows(inputs), "Inputs of this memo."))
+    return blocks
+
+
+def _markdown(blocks: list[Block]) -> str:
+    parts = []
+    for b in blocks:
+        if isinstance(b, Heading):
+            parts.append(f"{'#' * b.level} {b.text}")
+        elif isinstance(b, Para):
+            parts.append(b.text)
+        elif isinstance(b, Table):
+            parts.append(f"*{b.caption}*\n\n" + b.frame.to_markdown(index=False, disable_numparse=True))
+        else:
+            parts.append(f"![{b.caption}](figures/{b.name}.png)\n\n*{b.caption}*")
+    return "\n\n".join(parts) + "\n"
+
+
+def _inline(text: str) -> str:
+    """Markdown's **bold** and `code`, the only inline markup the memo's paragraphs use."""
+    out, bold, code = [], False, False
+    for i, part in enumerate(html.escape(text).split("**")):
+        if i:
+            bold = not bold
+            out.append("<strong>" if bold else "</strong>")
+        pieces = part.split("`")
+        for j, piece in enumerate(pieces):
+            if j:
+                code = not code
+                out.append("<code>" if code else "</code>")
+            out.append(piece)
+    return "".join(out)
+
+
+def _html(blocks: list[Block], pngs: dict[str, bytes]) -> str:
+    body = []
+    for b in blocks:
+        if isinstance(b, Heading):
+            body.append(f"<h{b.level}>{html.escape(b.text)}</h{b.level}>")
+        elif isinstance(b, Para):
+            body.append(f"<p>{_inline(b.text)}</p>")
+        elif isinstance(b, Table):
+            body.append(f"<figure><figcaption>{html.escape(b.caption)}</figcaption>"
+                        f"{b.frame.to_html(index=False, border=0, escape=True)}</figure>")
+        else:
+            data = base64.b64encode(pngs[b.name]).decode()
+            body.append(f'<figure><img alt="{html.escape(b.caption)}" src="data:image/png;base64,{data}">'
+                        f"<figcaption>{html.escape(b.caption)}</figcaption></figure>")
+    style = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}"
+             "table{border-collapse:collapse;font-size:.85rem}td,th{padding:.2rem .5rem;border-bottom:1px solid #ddd;"
+             "text-align:right}img{max-width:100%}figcaption{font-style:italic;margin:.4rem 0}")
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>depinsim memo</title>"
+            f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def write_memo(inputs: Sequence[str | Path], out: str | Path, force: bool = False) -> Path:
+    """Write memo.md, memo.html and figures/*.png|svg into ``out``, atomically (a temporary folder renamed
+    into place); an existing folder is replaced only with ``force``."""
+    folders = [Path(p) for p in inputs]
+    for folder in folders:
+        if not folder.is_dir():
+            raise InputError(f"Memo input {folder} is not a folder: give run folders (depinsim run --out) or "
+                             "sweep folders (depinsim sweep --out).")
+    out = Path(out)
+    check_target(out, force)
+    blocks = memo_blocks(folders)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.{uuid.uuid4().hex[:12]}.partial"
+    (tmp / "figures").mkdir(parents=True)
+    try:
+        pngs = {}
+        for b in blocks:
+            if isinstance(b, Fig):
+                buf = io.BytesIO()
+                b.figure.savefig(buf, format="png", dpi=130)
+                pngs[b.name] = buf.getvalue()
+                (tmp / "figures" / f"{b.name}.png").write_bytes(pngs[b.name])
+                b.figure.savefig(tmp / "figures" / f"{b.name}.svg")
+        (tmp / "memo.md").write_text(_markdown(blocks), encoding="utf-8")
+        (tmp / "memo.html").write_text(_html(blocks, pngs), encoding="utf-8")
+        replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

@@ -1,0 +1,453 @@
+"""Parameter sweeps: one call, one long DataFrame, the same numbers on any backend and any number of workers.
+
+A sweep is a design (the points: a Cartesian grid by default, or zipped lists, or a Latin hypercube or
+scrambled Sobol sample from ``scipy.stats.qmc`` over ranges) times replications. Every run's seed is a
+child of ``numpy.random.SeedSequence(seed)``, drawn by its position in the sweep, never by the order in
+which workers finish; so serial, process-pool and Dask runs give equal DataFrames.
+
+Each finished point is cached (one file, written atomically) under a key that hashes the resolved
+scenario (its seed included) and the package version: an interrupted sweep, re-run, recomputes only
+what is missing. Failed points are recorded with their error and are not cached, so a re-run retries them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import itertools
+import math
+import os
+import pickle
+import tempfile
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from ruamel.yaml import YAML
+from scipy.stats import qmc
+
+from .errors import InputError
+from .loader import load_scenario, scenario_factory
+from .metrics import package_version
+from .scenario import Scenario, scenario_hash
+
+Method = Literal["grid", "lhs", "sobol", "zip"]
+Backend = Literal["serial", "processes", "dask"]
+METHODS = ("grid", "lhs", "sobol", "zip")
+BACKENDS = ("serial", "processes", "dask")
+ID_COLUMNS = ("run_id", "point", "replication", "seed")
+STATUS_COLUMNS = ("status", "error", "runtime_s")
+_SKIPPED = {"scenario", "description", "package_version", "schema_version", "conservation", "chain", "cloud",
+            "partial"}
+
+
+@dataclass(frozen=True)
+class Range:
+    """A continuous axis for ``lhs`` and ``sobol``: sampled uniformly (or log-uniformly) in [low, high];
+    ``integer`` rounds the sample (for counts)."""
+
+    low: float
+    high: float
+    scale: Literal["linear", "log"] = "linear"
+    integer: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.high > self.low:
+            raise InputError(f"A sweep range needs high > low, got low={self.low}, high={self.high}.")
+        if self.scale == "log" and self.low <= 0:
+            raise InputError(f"A log-scale sweep range needs low > 0, got low={self.low}.")
+
+    def at(self, u: np.ndarray) -> list[Any]:
+        """The axis values at unit-cube coordinates ``u``."""
+        if self.scale == "log":
+            x = np.exp(np.log(self.low) + u * (np.log(self.high) - np.log(self.low)))
+        else:
+            x = self.low + u * (self.high - self.low)
+        return [int(round(v)) for v in x] if self.integer else [float(v) for v in x]
+
+
+Axis = Sequence[Any] | Range | tuple[float, float]
+
+
+def design(params: Mapping[str, Axis], method: Method = "grid", n: int | None = None,
+           seed: int = 0) -> pd.DataFrame:
+    """The sweep's points, one row each, one column a parameter (its dotted scenario path).
+
+    ``grid`` is the Cartesian product of the value lists (the default); ``zip`` pairs lists of equal
+    length; ``lhs`` and ``sobol`` draw ``n`` points over ranges (``Range`` or a (low, high) pair), seeded
+    from ``seed`` (a Sobol ``n`` must be a power of two, which keeps the sample balanced).
+    """
+    if method not in METHODS:
+        raise InputError(f"Sweep method {method!r} is not one of {', '.join(METHODS)}.")
+    if not params:
+        raise InputError("A sweep needs at least one parameter axis.")
+    names = list(params)
+    if method in ("grid", "zip"):
+        axes: list[list[Any]] = []
+        for name, axis in params.items():
+            if isinstance(axis, Range) or isinstance(axis, str) or not isinstance(axis, Sequence) or not axis:
+                raise InputError(f"Sweep parameter {name}: method {method!r} takes a non-empty list of values, "
+                                 f"not {axis!r} (ranges are for lhs and sobol).")
+            axes.append(list(axis))
+        if method == "grid":
+            rows = list(itertools.product(*axes))
+        else:
+            lengths = {len(a) for a in axes}
+            if len(lengths) > 1:
+                raise InputError(f"Sweep method 'zip' needs value lists of one length; got lengths "
+                                 f"{dict(zip(names, map(len, axes), strict=True))}.")
+            rows = list(zip(*axes, strict=True))
+        return pd.DataFrame(rows, columns=names)
+    if n is None or n < 1:
+        raise InputError(f"Sweep method {method!r} needs n, the number of points (n >= 1).")
+    ranges = [_as_range(name, axis) for name, axis in params.items()]
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[0])
+    if method == "lhs":
+        unit = qmc.LatinHypercube(d=len(ranges), rng=rng).random(n)
+    else:
+        if n & (n - 1):
+            raise InputError(f"Sweep method 'sobol' needs n to be a power of two (balanced sample), got {n}.")
+        unit = qmc.Sobol(d=len(ranges), scramble=True, rng=rng).random_base2(int(math.log2(n)))
+    return pd.DataFrame({name: r.at(unit[:, i]) for i, (name, r) in enumerate(zip(names, ranges, strict=True))})
+
+
+def _as_range(name: str, axis: Axis) -> Range:
+    if isinstance(axis, Range):
+        return axis
+    if isinstance(axis, Mapping):
+        return Range(**axis)
+    if isinstance(axis, Sequence) and len(axis) == 2 and all(isinstance(v, int | float) for v in axis):
+        return Range(float(axis[0]), float(axis[1]))
+    raise InputError(f"Sweep parameter {name}: lhs and sobol take a range (low, high), not {axis!r}.")
+
+
+def run_seeds(seed: int, points: int, replications: int, common_random_numbers: bool = False) -> np.ndarray:
+    """Seeds, shape (points, replications): children of SeedSequence(seed), by position in the sweep.
+
+    With ``common_random_numbers`` every point shares replication r's seed, so differences between points
+    are the parameters' and not the noise's (what a root finder over a parameter needs)."""
+    children = np.random.SeedSequence(seed).spawn(2)[1]
+    count = replications if common_random_numbers else points * replications
+    states = [int(c.generate_state(1, dtype=np.uint32)[0]) for c in children.spawn(count)]
+    grid = np.array(states, dtype=np.int64).reshape(-1, replications)
+    return np.repeat(grid, points, axis=0) if common_random_numbers else grid
+
+
+@dataclass(frozen=True)
+class _Task:
+    run_id: int
+    point: int
+    replication: int
+    seed: int
+    values: dict[str, Any]
+    scenario: Scenario | None
+    error: str | None
+    key: str
+
+
+def _tasks(base: Scenario | str | Path, points: pd.DataFrame, seeds: np.ndarray,
+           fixed: Sequence[str] = ()) -> list[_Task]:
+    """Resolve every run's scenario (validation errors become that run's error, not the sweep's)."""
+    make = scenario_factory(*_base_text(base))
+    tasks = []
+    for i, row in enumerate(points.to_dict("records")):
+        for r in range(seeds.shape[1]):
+            seed = int(seeds[i, r])
+            overrides = [*fixed, *(f"{k}={_yaml_value(v)}" for k, v in row.items()), f"seed={seed}"]
+            scenario, error, key = None, None, ""
+            try:
+                scenario = make(overrides)
+                key = cache_key(scenario)
+            except InputError as exc:
+                error = str(exc)
+            tasks.append(_Task(len(tasks), i, r, seed, row, scenario, error, key))
+    return tasks
+
+
+def _base_text(base: Scenario | str | Path) -> tuple[str, str, str]:
+    if isinstance(base, Scenario):
+        yaml = YAML(typ="safe")
+        yaml.default_flow_style = False
+        from io import StringIO
+
+        buf = StringIO()
+        yaml.dump(base.model_dump(mode="json"), buf)
+        return buf.getvalue(), f"<scenario {base.name}>", "."
+    path = Path(base)
+    load_scenario(path)  # the base itself must be valid: one clear error, not one per point
+    return path.read_text(encoding="utf-8"), str(path), str(path.parent)
+
+
+def _yaml_value(value: Any) -> str:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def cache_key(scenario: Scenario) -> str:
+    """What a cached run depends on: the resolved scenario (seed included) and the code's version."""
+    return hashlib.sha256(f"{scenario_hash(scenario)}|{package_version()}".encode()).hexdigest()[:32]
+
+
+def summary_metrics(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's summary as flat columns (``by_class.H100_SXM.undercut_ratio_on_demand``): its numbers, flags
+    and the scenario hash; descriptive text and the conservation totals are left out."""
+    out: dict[str, Any] = {"scenario_hash": summary.get("scenario_hash")}
+
+    def walk(node: Mapping[str, Any], prefix: str) -> None:
+        for key, value in node.items():
+            name = f"{prefix}{key}"
+            if not prefix and key in _SKIPPED:
+                continue
+            if isinstance(value, Mapping):
+                walk(value, f"{name}.")
+            elif value is None or isinstance(value, bool | int | float):
+                out[name] = np.nan if value is None else value
+    walk(summary, "")
+    return out
+
+
+def _row(task: _Task, outcome: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's row: who it is (from the sweep) and what it gave (from the run or the cache)."""
+    return {"run_id": task.run_id, "point": task.point, "replication": task.replication, "seed": task.seed,
+            **task.values, **outcome}
+
+
+def _run_task(task: _Task) -> tuple[int, dict[str, Any], pd.DataFrame | None]:
+    """One run (in whatever process the backend chose): its outcome (status, error, runtime, the summary's
+    numbers) and its epoch series."""
+    from .engine import run
+
+    row: dict[str, Any] = {"status": "ok", "error": None, "runtime_s": 0.0}
+    started = time.perf_counter()
+    epochs = None
+    if task.scenario is None:
+        row.update(status="error", error=task.error)
+    else:
+        try:
+            result = run(task.scenario)
+            row.update(summary_metrics(result.summary))
+            epochs = result.epochs
+        except Exception as exc:  # a failing point is recorded and the others go on
+            last = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+            where = f" ({Path(last.filename).name}:{last.lineno})" if last else ""
+            row.update(status="error", error=f"{type(exc).__name__}: {exc}{where}")
+    row["runtime_s"] = time.perf_counter() - started
+    return task.run_id, row, epochs
+
+
+class _Cache:
+    """One pickle per finished run, named by its key; written to a temporary file then renamed, so an
+    entry is whole or absent, whatever kills the process."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: str) -> Path:
+        return self.folder / f"{key}.pkl"
+
+    def get(self, key: str) -> tuple[dict[str, Any], pd.DataFrame] | None:
+        path = self.path(key)
+        if not key or not path.is_file():
+            return None
+        with path.open("rb") as fh:
+            entry: tuple[dict[str, Any], pd.DataFrame] = pickle.load(fh)
+        return entry
+
+    def put(self, key: str, row: dict[str, Any], epochs: pd.DataFrame) -> None:
+        tmp = self.folder / f".{key}.{uuid.uuid4().hex[:8]}.tmp"
+        with tmp.open("wb") as fh:
+            pickle.dump((row, epochs), fh, protocol=pickle.HIGHEST_PROTOCOL)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path(key))
+
+
+def sweep(base: Scenario | str | Path, params: Mapping[str, Axis], method: Method = "grid", n: int | None = None,
+          replications: int = 1, seed: int = 0, backend: Backend = "serial", address: str | None = None,
+          cache_dir: str | Path | None = None, progress: bool = True, workers: int | None = None,
+          fixed: Sequence[str] = (), common_random_numbers: bool = False) -> pd.DataFrame:
+    """Run ``base`` at every point of a design and return one row a run (long format).
+
+    ``params`` maps dotted scenario paths (as in ``--set``: ``tokenomics.emission.tokens_per_day``,
+    ``providers.0.count``) to value lists (``grid``, the Cartesian product, is the default; ``zip``) or
+    ranges (``lhs``, ``sobol``; ``n`` points). Columns: ``run_id, point, replication, seed``, the
+    parameters, ``status`` (ok or error), ``error``, ``runtime_s``, then the summary's numbers, flattened
+    (``summary_metrics``). ``backend``: ``serial``, ``processes`` (a local process pool of ``workers``) or
+    ``dask`` (a LocalCluster of ``workers``, or the scheduler at ``address``). ``cache_dir`` makes the
+    sweep resumable; without one a temporary folder holds the runs. ``sweep_epochs`` loads every run's
+    epoch series. ``fixed`` are overrides applied to every run (``["horizon_days=30"]``).
+    """
+    if backend not in BACKENDS:
+        raise InputError(f"Sweep backend {backend!r} is not one of {', '.join(BACKENDS)}.")
+    if replications < 1:
+        raise InputError(f"A sweep needs replications >= 1, got {replications}.")
+    points = design(params, method, n, seed)
+    tasks = _tasks(base, points, run_seeds(seed, len(points), replications, common_random_numbers), fixed)
+    folder = Path(cache_dir) if cache_dir is not None else Path(tempfile.mkdtemp(prefix="depinsim-sweep-"))
+    cache = _Cache(folder)
+    rows: dict[int, dict[str, Any]] = {}
+    todo = []
+    for task in tasks:
+        cached = cache.get(task.key)
+        if cached is not None:
+            rows[task.run_id] = _row(task, cached[0])
+        else:
+            todo.append(task)
+    with _progress(progress, len(tasks), len(rows)) as advance:
+        for run_id, outcome, epochs in _execute(todo, backend, address, workers):
+            task = tasks[run_id]
+            if outcome["status"] == "ok" and epochs is not None:
+                cache.put(task.key, outcome, epochs)
+            rows[run_id] = _row(task, outcome)
+            advance()
+    frame = pd.DataFrame([rows[i] for i in range(len(tasks))])
+    frame.attrs["cache_dir"] = str(folder)
+    frame.attrs["keys"] = [t.key for t in tasks]
+    frame.attrs["params"] = list(points.columns)
+    frame.attrs["from_cache"] = len(tasks) - len(todo)
+    return frame
+
+
+def sweep_epochs(runs: pd.DataFrame, cache_dir: str | Path | None = None) -> pd.DataFrame:
+    """Every successful run's epoch series, stacked, with its ``run_id`` (and parameters) in front."""
+    folder = Path(cache_dir or runs.attrs.get("cache_dir", ""))
+    keys = runs.attrs.get("keys")
+    if not folder.is_dir() or keys is None:
+        raise InputError("sweep_epochs needs the DataFrame returned by sweep() (it carries its cache folder).")
+    cache = _Cache(folder)
+    frames = []
+    for run_id, key in zip(runs["run_id"], keys, strict=True):
+        entry = cache.get(key)
+        if entry is not None:
+            frames.append(entry[1].assign(run_id=run_id))
+    if not frames:
+        return pd.DataFrame()
+    params = [c for c in runs.attrs.get("params", []) if c in runs.columns]
+    ids = runs[["run_id", "point", "replication", "seed", *params]]
+    return ids.merge(pd.concat(frames, ignore_index=True), on="run_id", how="inner")
+
+
+def _execute(tasks: list[_Task], backend: Backend, address: str | None,
+             workers: int | None) -> Iterator[tuple[int, dict[str, Any], pd.DataFrame | None]]:
+    """Run tasks, yielding each result as it finishes (order is restored by run_id afterwards)."""
+    if not tasks:
+        return
+    if backend == "serial":
+        for task in tasks:
+            yield _run_task(task)
+    elif backend == "processes":
+        with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=pool_context()) as pool:
+            pending = {pool.submit(_run_task, t) for t in tasks}
+            try:
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        yield future.result()
+            finally:
+                for future in pending:
+                    future.cancel()
+    else:
+        yield from _dask(tasks, address, workers)
+
+
+def pool_context() -> Any:
+    """Worker processes forked from a forkserver that has imported the model once (importing scipy and
+    pandas costs a spawned worker over a second, a fork from the server milliseconds); the server lives
+    for the session, so later sweeps start at once. Not plain fork: the parent may hold threads (a
+    progress bar, a notebook kernel). Spawn where there is no forkserver (Windows)."""
+    import multiprocessing as mp
+
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    context = mp.get_context("forkserver")
+    preload = ["sim.engine", "sim.sweep"]
+    if importlib.util.find_spec("distributed") is not None:
+        preload.insert(0, "distributed")  # Dask's workers fork from the same server
+    context.set_forkserver_preload(preload)
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()  # started now, with this preload (Dask would otherwise start it with its own)
+    return context
+
+
+def _dask(tasks: list[_Task], address: str | None,
+          workers: int | None) -> Iterator[tuple[int, dict[str, Any], pd.DataFrame | None]]:
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:  # pragma: no cover - depends on the install
+        raise InputError("The dask backend needs dask.distributed: pip install 'depinsim[dask]'.") from None
+    import logging
+    from contextlib import ExitStack
+
+    cluster, stack = None, ExitStack()
+    try:
+        if address is None:
+            import dask
+
+            method = "forkserver" if pool_context().get_start_method() == "forkserver" else "spawn"
+            stack.enter_context(dask.config.set({"distributed.worker.multiprocessing-method": method}))
+            cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=logging.ERROR)
+            client = Client(cluster)
+        else:
+            try:
+                client = Client(address, timeout="10s")
+            except OSError as exc:
+                raise InputError(f"No Dask scheduler answers at {address} ({exc}). Start one "
+                                 "(dask scheduler; dask worker ADDRESS) or leave --scheduler out.") from None
+        with client:
+            futures = client.map(_run_task, tasks, pure=False)
+            try:
+                for future in as_completed(futures):
+                    yield future.result()
+            finally:
+                client.cancel(futures)
+    finally:
+        if cluster is not None:
+            cluster.close()
+        stack.close()
+
+
+class _progress:
+    """A rich progress bar on a terminal or in a notebook; silent otherwise."""
+
+    def __init__(self, enabled: bool, total: int, done: int) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        console = Console(stderr=True)
+        self.bar = Progress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                            console=console, transient=True,
+                            disable=not enabled or not (console.is_terminal or console.is_jupyter))
+        self.total, self.done = total, done
+
+    def __enter__(self) -> Callable[[], None]:
+        self.bar.__enter__()
+        task = self.bar.add_task("sweep", total=self.total, completed=self.done)
+        return lambda: self.bar.advance(task)
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(*exc)
+
+
+def replicated_means(runs: pd.DataFrame, metric: str, params: Iterable[str]) -> pd.DataFrame:
+    """Mean, standard error and count of ``metric`` over replications, per point (failed runs left out)."""
+    ok = runs[runs["status"] == "ok"]
+    cols = list(params)
+    grouped = ok.groupby(cols, sort=True)[metric]
+    out = grouped.agg(["mean", "std", "count"]).reset_index()
+    out["sem"] = out["std"] / np.sqrt(out["count"])
+    return out

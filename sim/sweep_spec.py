@@ -1,0 +1,116 @@
+"""The sweep file (``sweeps/NAME.yaml``): a base scenario plus parameter axes, validated like a scenario.
+
+    name: emission_vs_fleet
+    base: ../scenarios/baseline.yaml      # relative to this file
+    set: {horizon_days: 90}               # applied to every run
+    method: grid                          # grid (Cartesian product, the default) | zip | lhs | sobol
+    replications: 3
+    seed: 1
+    params:
+      tokenomics.emission.tokens_per_day: [20000, 40000, 80000]
+      providers.0.count: [10, 20]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from .base import StrictModel
+from .errors import InputError
+from .loader import load_input, load_scenario
+from .sweep import Range
+
+Scalar = int | float | bool | str
+
+
+class RangeSpec(StrictModel):
+    """A continuous axis for lhs and sobol."""
+
+    low: float = Field(description="Lowest value sampled.")
+    high: float = Field(description="Highest value sampled (above low).")
+    scale: Literal["linear", "log"] = Field("linear", description="Sample uniformly (linear) or log-uniformly.")
+    integer: bool = Field(False, description="Round samples to whole numbers (counts).")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RangeSpec:
+        if not self.high > self.low:
+            raise ValueError(f"high ({self.high}) must be above low ({self.low})")
+        if self.scale == "log" and self.low <= 0:
+            raise ValueError("a log-scale range needs low > 0")
+        return self
+
+    def to_range(self) -> Range:
+        return Range(self.low, self.high, self.scale, self.integer)
+
+
+class SweepSpec(StrictModel):
+    """A sweep: which scenario, which parameters over which values, how many replications, which seed."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Names the output folder (runs/sweeps/NAME).")
+    description: str = Field("", description="What the sweep asks, for the memo.")
+    base: Path = Field(description="Base scenario file, relative to this sweep file.")
+    set: dict[str, Scalar] = Field(default_factory=dict,
+                                   description="Overrides applied to every run (dotted scenario paths, as --set).")
+    method: Literal["grid", "zip", "lhs", "sobol"] = Field(
+        "grid", description="grid: Cartesian product of the value lists (default); zip: lists paired in order; "
+                            "lhs / sobol: n points sampled over ranges (scipy.stats.qmc).")
+    n: int | None = Field(None, ge=1, description="Points to sample (lhs and sobol; a power of two for sobol).")
+    replications: int = Field(1, ge=1, le=10_000, description="Runs per point, each with its own seed.")
+    seed: int = Field(0, ge=0, description="Root seed: every run's seed is a SeedSequence child by position.")
+    common_random_numbers: bool = Field(
+        False, description="Give replication r the same seed at every point (comparisons between points "
+                           "then see the parameters, not the noise).")
+    metric: str = Field("by_class.H100_SXM.undercut_ratio_on_demand",
+                        description="The headline summary column for the memo's heatmap and breakeven.")
+    target_ratio: float = Field(0.5, gt=0, description="Undercut ratio whose crossing the memo reports as the "
+                                                       "breakeven along the first parameter.")
+    params: dict[str, list[Scalar] | RangeSpec] = Field(
+        min_length=1, description="Dotted scenario path -> a list of values (grid, zip) or a range (lhs, sobol).")
+
+    @field_validator("base")
+    @classmethod
+    def _resolve(cls, value: Path, info: ValidationInfo) -> Path:
+        base_dir = Path((info.context or {}).get("base_dir", "."))
+        path = value if value.is_absolute() else base_dir / value
+        if not path.is_file():
+            raise ValueError(f"base scenario {path} does not exist")
+        return path
+
+    @model_validator(mode="after")
+    def _axes_fit_method(self) -> SweepSpec:
+        ranged = self.method in ("lhs", "sobol")
+        for name, axis in self.params.items():
+            if ranged and not isinstance(axis, RangeSpec):
+                raise ValueError(f"params.{name}: method {self.method!r} takes a range {{low, high}}, not a list")
+            if not ranged and isinstance(axis, RangeSpec):
+                raise ValueError(f"params.{name}: method {self.method!r} takes a list of values, not a range")
+            if not ranged and not axis:
+                raise ValueError(f"params.{name}: the list of values is empty")
+        if ranged and self.n is None:
+            raise ValueError(f"method {self.method!r} needs n, the number of points")
+        if self.method == "sobol" and self.n is not None and self.n & (self.n - 1):
+            raise ValueError(f"method 'sobol' needs n to be a power of two, got {self.n}")
+        if self.method == "zip" and len({len(a) for a in self.params.values() if isinstance(a, list)}) > 1:
+            raise ValueError("method 'zip' needs value lists of one length")
+        return self
+
+    def axes(self) -> dict[str, Any]:
+        return {k: v.to_range() if isinstance(v, RangeSpec) else v for k, v in self.params.items()}
+
+    def fixed(self) -> list[str]:
+        return [f"{k}={v}" for k, v in self.set.items()]
+
+
+def load_sweep_spec(path: str | Path) -> SweepSpec:
+    """Read and validate a sweep file, and check that every run's scenario would be valid at the axes'
+    first values (one clear error now rather than one per point later)."""
+    spec = load_input(path, SweepSpec, "sweep", "sweeps/emission_vs_fleet.yaml")
+    first = [f"{k}={v[0] if isinstance(v, list) else v.low}" for k, v in spec.params.items()]
+    try:
+        load_scenario(spec.base, [*spec.fixed(), *first])
+    except InputError as exc:
+        raise InputError(f"Sweep file {path}: its base scenario with the sweep's overrides is invalid: {exc}") from None
+    return spec

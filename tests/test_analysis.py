@@ -1,0 +1,138 @@
+"""Analysis: the memo's numbers are the run's, breakeven and sensitivity find what the model says."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from analysis import breakeven, rank_sensitivity, sobol_sensitivity
+from analysis.memo import OFFERS, sources_table
+from sim.cli import app
+from sim.errors import InputError
+from sim.sweep import Range
+
+from .helpers import SCENARIOS
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = SCENARIOS / "tiny.yaml"
+EMISSION = "tokenomics.emission.tokens_per_day"
+H100 = "by_class.H100_SXM.undercut_ratio_on_demand"
+
+
+def _md_table(text: str, caption_start: str) -> list[dict[str, str]]:
+    """The Markdown table under the caption that starts with ``caption_start``."""
+    block = text.split(f"*{caption_start}", 1)[1].split("\n\n", 2)[1]
+    lines = [ln for ln in block.splitlines() if ln.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    return [dict(zip(header, (c.strip() for c in ln.strip("|").split("|")), strict=True)) for ln in lines[2:]]
+
+
+def _value(cell: str) -> float | None:
+    return None if cell == "-" else float(cell.replace(",", ""))
+
+
+@pytest.fixture(scope="module")
+def memo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("memo")
+    runner = CliRunner()
+    run = runner.invoke(app, ["run", str(SCENARIOS / "baseline.yaml"), "--out", str(base / "baseline"), "--quiet"])
+    assert run.exit_code == 0, run.stderr
+    sweep = runner.invoke(app, ["sweep", str(ROOT / "sweeps" / "tiny_emission.yaml"), "--out", str(base / "sweep"),
+                                "--quiet"])
+    assert sweep.exit_code == 0, sweep.stderr
+    memo = runner.invoke(app, ["memo", str(base / "baseline"), str(base / "sweep"), "--out", str(base / "memo")])
+    assert memo.exit_code == 0, memo.stderr
+    return base
+
+
+def test_memo_headline_numbers_equal_the_run_summary(memo_dir: Path) -> None:
+    summary = json.loads((memo_dir / "baseline" / "summary.json").read_text())
+    text = (memo_dir / "memo" / "memo.md").read_text()
+    rows = _md_table(text, "baseline: network price / AWS price")
+    labels = dict((label, offer) for offer, label in OFFERS)
+    sold = [c for c, v in summary["by_class"].items() if v["gpu_hours_sold"]]
+    assert {r["GPU class"] for r in rows} == set(sold) and len(rows) == 3 * len(sold)
+    checked = 0
+    for r in rows:
+        c, offer = summary["by_class"][r["GPU class"]], labels[r["against"]]
+        expected = {"whole run": c[f"undercut_ratio_{offer}"],
+                    **{f"month {m}": c[f"undercut_ratio_{offer}_at_month"][m] for m in ("1", "12", "36", "60")}}
+        for column, value in expected.items():
+            shown = _value(r[column])
+            assert (shown is None) == (value is None), (r, column)
+            if value is not None:
+                assert shown == pytest.approx(round(value, 3), abs=1e-12), (r, column)
+                checked += 1
+        assert _value(r["months undercut"]) == pytest.approx(round(c[f"months_undercut_{offer}"], 1))
+    assert checked >= 12  # a one-year run has whole-run, month-1 and month-12 ratios per class and offer
+    answer = re.search(r"H100_SXM: the network (undercut|did not undercut) AWS on-demand at ([0-9.]+)", text)
+    assert answer and float(answer.group(2)) == pytest.approx(round(c_h100 := summary["by_class"]["H100_SXM"][
+        "undercut_ratio_on_demand"], 3))
+    assert (answer.group(1) == "undercut") == (c_h100 < 1)
+    subsidy = _md_table(text, "baseline: prices, costs and subsidy share")
+    for r in subsidy:
+        share = summary["by_class"][r["GPU class"]]["subsidy_share"]
+        assert _value(r["subsidy share"]) == pytest.approx(round(share, 3))
+    assert summary["scenario_hash"] in text and str(summary["seed"]) in text
+
+
+def test_memo_html_is_self_contained_and_figures_exist(memo_dir: Path) -> None:
+    memo = memo_dir / "memo"
+    page = (memo / "memo.html").read_text()
+    figures = sorted(p.name for p in (memo / "figures").iterdir())
+    pngs = [f for f in figures if f.endswith(".png")]
+    assert {"pricing_baseline.png", "heatmap_tiny_emission.png", "tornado_tiny_emission.png"} <= set(pngs)
+    assert len(pngs) == len([f for f in figures if f.endswith(".svg")])
+    assert page.count("data:image/png;base64,") == len(pngs)
+    assert "src=\"figures/" not in page and "<table" in page
+    text = (memo / "memo.md").read_text()
+    assert "## Assumptions and sources" in text and "skypilot" in text
+
+
+def test_memo_refuses_what_is_not_a_run_or_a_sweep(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["memo", str(tmp_path), "--out", str(tmp_path / "m")])
+    assert result.exit_code == 2 and "neither a run folder" in result.stderr
+
+
+def test_every_catalog_figure_has_a_source_and_a_date() -> None:
+    table = sources_table()
+    assert len(table) > 50
+    assert table["source"].str.len().gt(5).all() and table["as of"].astype(str).str.len().gt(3).all()
+
+
+def test_breakeven_finds_the_emission_for_a_target_ratio(tmp_path: Path) -> None:
+    fixed = ["horizon_days=8"]
+    found = breakeven(TINY, EMISSION, 0.15, (500.0, 8000.0), metric=H100, replications=2, seed=2, fixed=fixed,
+                      cache_dir=tmp_path)
+    assert 500 < found.value < 8000
+    # the replicated mean at the solution is the target (brentq's tolerance is a thousandth of the bracket)
+    table = found.table()
+    near = table.iloc[(table[EMISSION] - found.value).abs().argsort()[:1]]
+    assert float(near["mean"].iloc[0]) == pytest.approx(0.15, abs=0.02)
+    with pytest.raises(InputError, match="not between them"):
+        breakeven(TINY, EMISSION, 0.99, (500.0, 8000.0), metric=H100, replications=2, seed=2, fixed=fixed,
+                  cache_dir=tmp_path)
+
+
+def test_sensitivity_ranks_the_emission_above_an_inert_parameter(tmp_path: Path) -> None:
+    # the inert axis: a cloud field no buyer of the tiny scenario uses
+    ranges = {EMISSION: Range(500.0, 8000.0), "providers.1.count": Range(10, 20, integer=True)}
+    indices = sobol_sensitivity(TINY, ranges, metric=H100, n=16, seed=1, fixed=["horizon_days=5"],
+                                cache_dir=tmp_path)
+    by = indices.set_index("parameter")
+    assert by.loc[EMISSION, "total_order"] > 0.5
+    assert by.loc[EMISSION, "total_order"] > 3 * abs(by.loc["providers.1.count", "total_order"])
+    assert np.isfinite(indices[["first_order", "total_order"]].to_numpy()).all()
+
+
+def test_rank_sensitivity_of_a_sweep(memo_dir: Path) -> None:
+    import pandas as pd
+
+    runs = pd.read_parquet(memo_dir / "sweep" / "runs.parquet")
+    sens = rank_sensitivity(runs, H100, [EMISSION, "providers.0.count"]).set_index("parameter")
+    assert sens.loc[EMISSION, "rank_correlation"] < -0.8  # more emission, deeper undercut
