@@ -153,10 +153,11 @@ class _Task:
 
 
 def _tasks(base: Scenario | str | Path, points: pd.DataFrame, seeds: np.ndarray,
-           fixed: Sequence[str] = ()) -> list[_Task]:
-    """Resolve every run's scenario (validation errors become that run's error, not the sweep's)."""
+           fixed: Sequence[str] = ()) -> Iterator[_Task]:
+    """Resolve every run's scenario, lazily (workers start on the first while the rest are resolved);
+    a validation error becomes that run's error, not the sweep's."""
     make = scenario_factory(*_base_text(base))
-    tasks = []
+    run_id = 0
     for i, row in enumerate(points.to_dict("records")):
         for r in range(seeds.shape[1]):
             seed = int(seeds[i, r])
@@ -167,8 +168,8 @@ def _tasks(base: Scenario | str | Path, points: pd.DataFrame, seeds: np.ndarray,
                 key = cache_key(scenario)
             except InputError as exc:
                 error = str(exc)
-            tasks.append(_Task(len(tasks), i, r, seed, row, scenario, error, key))
-    return tasks
+            yield _Task(run_id, i, r, seed, row, scenario, error, key)
+            run_id += 1
 
 
 def _base_text(base: Scenario | str | Path) -> tuple[str, str, str]:
@@ -295,29 +296,38 @@ def sweep(base: Scenario | str | Path, params: Mapping[str, Axis], method: Metho
     if replications < 1:
         raise InputError(f"A sweep needs replications >= 1, got {replications}.")
     points = design(params, method, n, seed)
-    tasks = _tasks(base, points, run_seeds(seed, len(points), replications, common_random_numbers), fixed)
+    seeds = run_seeds(seed, len(points), replications, common_random_numbers)
     folder = Path(cache_dir) if cache_dir is not None else Path(tempfile.mkdtemp(prefix="depinsim-sweep-"))
     cache = _Cache(folder)
+    total = len(points) * replications
+    tasks: dict[int, _Task] = {}
     rows: dict[int, dict[str, Any]] = {}
-    todo = []
-    for task in tasks:
-        cached = cache.get(task.key)
-        if cached is not None:
-            rows[task.run_id] = _row(task, cached[0])
-        else:
-            todo.append(task)
-    with _progress(progress, len(tasks), len(rows)) as advance:
-        for run_id, outcome, epochs in _execute(todo, backend, address, workers):
+    from_cache = 0
+
+    with _progress(progress, total) as advance:
+        def uncached() -> Iterator[_Task]:
+            nonlocal from_cache
+            for task in _tasks(base, points, seeds, fixed):
+                tasks[task.run_id] = task
+                hit = cache.get(task.key)
+                if hit is None:
+                    yield task
+                else:
+                    rows[task.run_id] = _row(task, hit[0])
+                    from_cache += 1
+                    advance()
+
+        for run_id, outcome, epochs in _execute(uncached(), backend, address, workers):
             task = tasks[run_id]
             if outcome["status"] == "ok" and epochs is not None:
                 cache.put(task.key, outcome, epochs)
             rows[run_id] = _row(task, outcome)
             advance()
-    frame = pd.DataFrame([rows[i] for i in range(len(tasks))])
+    frame = pd.DataFrame([rows[i] for i in range(total)])
     frame.attrs["cache_dir"] = str(folder)
-    frame.attrs["keys"] = [t.key for t in tasks]
+    frame.attrs["keys"] = [tasks[i].key for i in range(total)]
     frame.attrs["params"] = list(points.columns)
-    frame.attrs["from_cache"] = len(tasks) - len(todo)
+    frame.attrs["from_cache"] = from_cache
     return frame
 
 
@@ -340,11 +350,14 @@ def sweep_epochs(runs: pd.DataFrame, cache_dir: str | Path | None = None) -> pd.
     return ids.merge(pd.concat(frames, ignore_index=True), on="run_id", how="inner")
 
 
-def _execute(tasks: list[_Task], backend: Backend, address: str | None,
+def _execute(tasks: Iterator[_Task], backend: Backend, address: str | None,
              workers: int | None) -> Iterator[tuple[int, dict[str, Any], pd.DataFrame | None]]:
-    """Run tasks, yielding each result as it finishes (order is restored by run_id afterwards)."""
-    if not tasks:
+    """Run tasks, yielding each result as it finishes (order is restored by run_id afterwards). Workers
+    start only if some task is left to run (a fully cached sweep starts no pool and no cluster)."""
+    first = next(tasks, None)
+    if first is None:
         return
+    tasks = itertools.chain([first], tasks)
     if backend == "serial":
         for task in tasks:
             yield _run_task(task)
@@ -383,7 +396,7 @@ def pool_context() -> Any:
     return context
 
 
-def _dask(tasks: list[_Task], address: str | None,
+def _dask(tasks: Iterator[_Task], address: str | None,
           workers: int | None) -> Iterator[tuple[int, dict[str, Any], pd.DataFrame | None]]:
     try:
         from distributed import Client, LocalCluster, as_completed
@@ -409,7 +422,7 @@ def _dask(tasks: list[_Task], address: str | None,
                 raise InputError(f"No Dask scheduler answers at {address} ({exc}). Start one "
                                  "(dask scheduler; dask worker ADDRESS) or leave --scheduler out.") from None
         with client:
-            futures = client.map(_run_task, tasks, pure=False)
+            futures = [client.submit(_run_task, task, pure=False) for task in tasks]
             try:
                 for future in as_completed(futures):
                     yield future.result()
@@ -424,7 +437,7 @@ def _dask(tasks: list[_Task], address: str | None,
 class _progress:
     """A rich progress bar on a terminal or in a notebook; silent otherwise."""
 
-    def __init__(self, enabled: bool, total: int, done: int) -> None:
+    def __init__(self, enabled: bool, total: int) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -432,11 +445,11 @@ class _progress:
         self.bar = Progress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                             console=console, transient=True,
                             disable=not enabled or not (console.is_terminal or console.is_jupyter))
-        self.total, self.done = total, done
+        self.total = total
 
     def __enter__(self) -> Callable[[], None]:
         self.bar.__enter__()
-        task = self.bar.add_task("sweep", total=self.total, completed=self.done)
+        task = self.bar.add_task("sweep", total=self.total)
         return lambda: self.bar.advance(task)
 
     def __exit__(self, *exc: object) -> None:

@@ -149,3 +149,20 @@ def test_bad_sweep_files_exit_2_with_the_field_named(tmp_path: Path) -> None:
     result = runner.invoke(app, ["sweep", str(bad)])
     assert result.exit_code == 2 and "colour" in result.stderr
     assert runner.invoke(app, ["sweep", str(tmp_path / "missing.yaml")]).exit_code == 2
+
+
+def test_cli_sweep_on_an_existing_dask_cluster(tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    spec = _spec(tmp_path, "on_cluster", values=2)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        result = CliRunner().invoke(app, ["sweep", str(spec), "--scheduler", cluster.scheduler_address,
+                                          "--out", str(tmp_path / "dask")])
+    assert result.exit_code == 0, result.stderr
+    assert "8 runs (0 from the cache), 8 ok" in " ".join(result.stdout.split())
+    serial = CliRunner().invoke(app, ["sweep", str(spec), "--out", str(tmp_path / "serial"), "--quiet"])
+    assert serial.exit_code == 0
+    _same(pd.read_parquet(tmp_path / "dask" / "runs.parquet"), pd.read_parquet(tmp_path / "serial" / "runs.parquet"))
+    bad = CliRunner().invoke(app, ["sweep", str(spec), "--scheduler", "tcp://127.0.0.1:9", "--out",
+                                   str(tmp_path / "nowhere")])
+    assert bad.exit_code == 2 and "No Dask scheduler answers at tcp://127.0.0.1:9" in bad.stderr
