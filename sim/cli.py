@@ -181,7 +181,7 @@ def sweep_command(
 ) -> None:
     """Run a parameter sweep (resumable: finished runs are cached in the sweep folder)."""
     from .sweep import sweep, sweep_epochs
-    from .sweep_spec import load_sweep_spec
+    from .sweep_spec import load_sweep_spec, rebased_spec
 
     try:
         sp = load_sweep_spec(spec)
@@ -196,7 +196,7 @@ def sweep_command(
         except KeyboardInterrupt:
             raise _fail(f"interrupted; finished runs are cached in {target / 'cache'}: run the same command to "
                         "resume.", 130) from None
-        write_file(target / "sweep.yaml", lambda p: p.write_text(spec.read_text(encoding="utf-8"), encoding="utf-8"))
+        write_file(target / "sweep.yaml", lambda p: p.write_text(rebased_spec(spec, target), encoding="utf-8"))
         write_file(target / "runs.parquet", lambda p: runs.to_parquet(p, index=False))
         epochs = sweep_epochs(runs)
         write_file(target / "epochs.parquet", lambda p: epochs.to_parquet(p, index=False))

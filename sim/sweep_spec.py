@@ -114,3 +114,21 @@ def load_sweep_spec(path: str | Path) -> SweepSpec:
     except InputError as exc:
         raise InputError(f"Sweep file {path}: its base scenario with the sweep's overrides is invalid: {exc}") from None
     return spec
+
+
+def rebased_spec(path: str | Path, folder: Path) -> str:
+    """The sweep file's text as it should read from ``folder`` (comments kept, ``base`` made relative to
+    the folder), so ``depinsim sweep <folder>/sweep.yaml`` re-runs the same sweep."""
+    import io
+    import os
+
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt")
+    doc = yaml.load(Path(path).read_text(encoding="utf-8"))
+    base = Path(doc["base"])
+    base = base if base.is_absolute() else Path(path).parent / base
+    doc["base"] = Path(os.path.relpath(base.resolve(), folder.resolve())).as_posix()
+    out = io.StringIO()
+    yaml.dump(doc, out)
+    return out.getvalue()

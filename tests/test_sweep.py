@@ -166,3 +166,11 @@ def test_cli_sweep_on_an_existing_dask_cluster(tmp_path: Path) -> None:
     bad = CliRunner().invoke(app, ["sweep", str(spec), "--scheduler", "tcp://127.0.0.1:9", "--out",
                                    str(tmp_path / "nowhere")])
     assert bad.exit_code == 2 and "No Dask scheduler answers at tcp://127.0.0.1:9" in bad.stderr
+
+
+def test_the_sweep_folder_copy_reruns_the_same_sweep(tmp_path: Path) -> None:
+    spec, out = _spec(tmp_path, "copy", values=2), tmp_path / "nested" / "out"
+    assert CliRunner().invoke(app, ["sweep", str(spec), "--out", str(out), "--quiet"]).exit_code == 0
+    again = CliRunner().invoke(app, ["sweep", str(out / "sweep.yaml"), "--out", str(out)])
+    assert again.exit_code == 0, again.stderr
+    assert "8 runs (8 from the cache)" in " ".join(again.stdout.split())
