@@ -138,7 +138,8 @@ def _run_blocks(folder: Path) -> Iterator[Block]:
     p = summary.get("partial")
     if p:
         yield Para(f"**Partial run**: stopped after {p['epochs_completed']} epochs ({p['reason']}).")
-    yield Para(f"{summary.get('description', '')} {summary['horizon_days']:g} days, seed {summary['seed']}, "
+    described = summary.get("description", "").rstrip(".")
+    yield Para(f"{described + '. ' if described else ''}{summary['horizon_days']:g} days, seed {summary['seed']}, "
                f"AWS prices {summary['cloud']['price_set']}, buyers compare against "
                f"{summary['cloud']['buyer_price'].replace('_', '-')}.")
     sentences = []
@@ -177,7 +178,8 @@ def _sweep_blocks(folder: Path) -> Iterator[Block]:
     name = spec["name"]
     ok = runs[runs["status"] == "ok"]
     yield Heading(f"Sweep: {name}")
-    yield Para(f"{spec.get('description', '')} {len(runs)} runs ({runs['point'].nunique()} points x "
+    described = spec.get("description", "").rstrip(".")
+    yield Para(f"{described + '. ' if described else ''}{len(runs)} runs ({runs['point'].nunique()} points x "
                f"{runs['replication'].nunique()} replications, method {spec.get('method', 'grid')}, seed "
                f"{spec.get('seed', 0)}); {len(ok)} succeeded. Parameters: {', '.join(params)}. Metric: {metric}.")
     if metric not in ok.columns or ok[metric].isna().all():

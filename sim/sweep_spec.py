@@ -35,11 +35,11 @@ class RangeSpec(StrictModel):
     integer: bool = Field(False, description="Round samples to whole numbers (counts).")
 
     @model_validator(mode="after")
-    def _ordered(self) -> RangeSpec:
-        if not self.high > self.low:
-            raise ValueError(f"high ({self.high}) must be above low ({self.low})")
-        if self.scale == "log" and self.low <= 0:
-            raise ValueError("a log-scale range needs low > 0")
+    def _valid(self) -> RangeSpec:
+        try:
+            self.to_range()
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
         return self
 
     def to_range(self) -> Range:
