@@ -24,10 +24,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.sweep import pool_context, sweep
+from sim.sweep import BACKENDS, pool_context, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
-BACKENDS = ("serial", "processes", "dask")
 
 
 def _noop(x: int) -> int:

@@ -42,8 +42,6 @@ Method = Literal["grid", "lhs", "sobol", "zip"]
 Backend = Literal["serial", "processes", "dask"]
 METHODS = ("grid", "lhs", "sobol", "zip")
 BACKENDS = ("serial", "processes", "dask")
-ID_COLUMNS = ("run_id", "point", "replication", "seed")
-STATUS_COLUMNS = ("status", "error", "runtime_s")
 _SKIPPED = {"scenario", "description", "package_version", "schema_version", "conservation", "chain", "cloud",
             "partial"}
 
