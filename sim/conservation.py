@@ -113,24 +113,29 @@ def _gpu_hours(world: World, jobs: pd.DataFrame, horizon: float) -> dict[str, An
     return {"delivered": float(delivered.sum()), "capacity": float(capacity.sum())}
 
 
-def _peak_gpus_in_use(starts: NetworkStarts, n_providers: int) -> np.ndarray:
+def _peak_gpus_in_use(starts: NetworkStarts, n_providers: int, block: int = 1024) -> np.ndarray:
     """Most GPUs each provider ran at any instant, from start/end records (ends before starts on ties).
 
-    Events are listed ends first, then stably sorted by time, then stably by provider (a radix sort
-    for fleets under 65,536 providers): cheaper than a three-key lexsort, same order.
+    Providers are taken ``block`` at a time, so the sorts stay a fraction of the run's size (at the end
+    of a million-job run the tables already hold most of the memory). Within a block, events are listed
+    ends first, then stably sorted by time, then stably by provider: the order of a three-key lexsort.
     """
-    t = np.concatenate([starts.end, starts.start])
-    by_time = np.argsort(t, kind="stable")
-    p = np.concatenate([starts.provider, starts.provider])[by_time]
-    p = p.astype(np.uint16) if n_providers <= 2**16 else p
-    order = by_time[np.argsort(p, kind="stable")]
-    p = np.concatenate([starts.provider, starts.provider])[order]
-    level = np.cumsum(np.concatenate([-starts.gpus, starts.gpus])[order])
-    first = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
-    base = np.r_[0, level[first[1:] - 1]]  # running total before each provider's first event
-    level -= np.repeat(base, np.diff(np.r_[first, p.size]))
-    peak = np.zeros(n_providers, dtype=level.dtype)
-    if p.size:
+    peak = np.zeros(n_providers, dtype=starts.gpus.dtype)
+    by_provider = np.argsort(starts.provider, kind="stable")
+    bounds = np.searchsorted(starts.provider[by_provider], np.arange(0, n_providers + block, block))
+    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        if lo == hi:
+            continue
+        rows = by_provider[lo:hi]
+        t = np.concatenate([starts.end[rows], starts.start[rows]])
+        p = np.concatenate([starts.provider[rows], starts.provider[rows]])
+        order = np.argsort(t, kind="stable")
+        order = order[np.argsort(p[order], kind="stable")]
+        p = p[order]
+        level = np.cumsum(np.concatenate([-starts.gpus[rows], starts.gpus[rows]])[order])
+        first = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
+        base = np.r_[0, level[first[1:] - 1]]  # running total before each provider's first event
+        level -= np.repeat(base, np.diff(np.r_[first, p.size]))
         peak[p[first]] = np.maximum.reduceat(level, first)
     return peak
 

@@ -292,14 +292,20 @@ def _useful_work(world: World, rec: NetworkStarts, first: np.ndarray, venue: np.
     useful[net] = work[net]
     for j, left in world.unfinished.items():
         useful[j] -= left
-    # the attempt running at the horizon: (start, restart overhead, planned wall hours, work it took on)
-    began, overhead, planned, taken = start.copy(), np.zeros_like(work), np.zeros_like(work), work.copy()
-    np.maximum.at(planned, rec.job[first], rec.hours[first])
+    # the attempt running at the horizon: (start, restart overhead, planned wall hours, work it took on),
+    # for the jobs still running only (a few thousand of a million)
+    running = np.flatnonzero(net & (end > horizon))
+    began, overhead, planned, taken = start[running], np.zeros(running.size), np.zeros(running.size), work[running]
+    at = np.searchsorted(running, rec.job)
+    mine = first & (at < running.size)
+    mine[mine] = running[at[mine]] == rec.job[mine]
+    np.maximum.at(planned, at[mine], rec.hours[mine])
     for j, (t, o, h, w) in world.attempt.items():
-        began[j], overhead[j], planned[j], taken[j] = t, o, h, w
-    running = net & (end > horizon)
+        i = int(np.searchsorted(running, j))
+        if i < running.size and running[i] == j:
+            began[i], overhead[i], planned[i], taken[i] = t, o, h, w
     share = np.clip((horizon - began - overhead) / np.maximum(planned - overhead, 1e-12), 0.0, 1.0)
-    useful[running] = work[running] - taken[running] * (1.0 - share[running])
+    useful[running] = work[running] - taken * (1.0 - share)
     useful[cld] = work[cld] * np.clip((horizon - start[cld]) / cloud_hours[cld], 0.0, 1.0)
     return useful
 
