@@ -1,29 +1,29 @@
-"""The event loop: SimPy orders epochs, failures, repairs and patience timeouts; departures and
-arrivals are merged in.
+"""The event loop: SimPy orders epochs, failures, repairs and patience timeouts; arrivals and departures
+run in a compiled loop (``fastloop``) between them.
 
 Speed matters (a year of a large network is a million jobs), so:
 - no SimPy process per job: patience timeouts, failures and repairs are SimPy timeouts with plain
   callbacks, and the epoch clock is the only process;
-- departures, one or more per job, are entries (time, provider, GPUs, job) in a plain heap: a SimPy
-  event per departure would cost several times as much;
-- arrivals were all drawn at build time, sorted, so they need no events at all: the driver loop takes
-  every departure and SimPy event due at or before the next arrival, in time order (ties: departures
-  first), then handles the arrival at its own time. Handlers use explicit times, never ``env.now``,
-  which may lag the arrival or departure being handled;
-- the hot path only records each start (provider, start, end and ask, in flat per-job arrays);
+- arrivals were all drawn at build time, sorted, so they need no events; departures, one or more per
+  job, sit in an array heap. ``fastloop.advance`` takes them in time order (departures first on ties,
+  then SimPy events, then the arrival) and matches each arriving job to the cheapest fitting node in
+  machine code; it hands back when a SimPy event is due, when a job finds no node (waiting, several
+  nodes, preemption, AWS: handled here, in Python) and when a release may serve a waiting job.
+  Handlers use explicit times, never ``env.now``, which may lag the event being handled;
+- the loop only records each start (provider, start, end and ask, in flat per-job arrays);
   GPU-hours, revenue, payments and rewards per provider are computed per epoch from those records,
   vectorised.
 Everything random was drawn at build time from seeded streams, so the loop itself is deterministic.
 """
-
 from __future__ import annotations
 
+import ctypes
+import functools
 import gc
-from array import array
+import platform
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from heapq import heappop, heappush
 
 import numpy as np
 import simpy
@@ -35,6 +35,7 @@ from .cloud import build_cloud
 from .conservation import check_ledgers, check_run
 from .dynamics import ProviderDynamics
 from .economy import TokenEconomy
+from .fastloop import ARRIVALS_DONE, EVENT, RELEASED, UNMATCHED, DepartureQueue, advance
 from .latency import deployment_latency
 from .ledger import MICRO
 from .market import MARKETS
@@ -45,8 +46,6 @@ from .results import RunResult
 from .scenario import Scenario
 from .topology import topology
 from .workload import build_jobs
-
-CHUNK = 65_536
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,34 @@ class NetworkStarts:
     def concat(parts: list[NetworkStarts]) -> NetworkStarts:
         return NetworkStarts(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(NetworkStarts)))
 
+
+class _AllocationLog:
+    """NetworkStarts appended epoch by epoch into columns that double when full, so the run ends with its
+    allocations in one piece: joining a year of epoch pieces at the end would hold both copies at once,
+    when the tables are built and memory peaks (unused capacity is never touched, so costs no memory)."""
+
+    def __init__(self) -> None:
+        self._columns = [np.empty(0, dtype=dtype) for dtype in (np.int64, np.int64, float, float, np.int64, float,
+                                                                  np.int64)]
+        self._size = 0
+
+    def append(self, starts: NetworkStarts) -> None:
+        n, size = starts.job.size, self._size
+        if size + n > self._columns[0].size:
+            capacity = max(2 * self._columns[0].size, size + n, 4096)
+            for i, column in enumerate(self._columns):
+                grown = np.empty(capacity, dtype=column.dtype)
+                grown[:size] = column[:size]
+                self._columns[i] = grown
+        for column, f in zip(self._columns, fields(NetworkStarts), strict=True):
+            column[size:size + n] = getattr(starts, f.name)
+        self._size = size + n
+
+    def view(self) -> NetworkStarts:
+        return NetworkStarts(*(column[:self._size] for column in self._columns))
+
 Progress = Callable[[float], None]
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
 
 
 class World:
@@ -79,6 +105,7 @@ class World:
 
     def __init__(self, scenario: Scenario, chain: ChainHook | None = None) -> None:
         """``chain``: settle every epoch on a chain too (its ledger operations are then journaled)."""
+        _fix_mmap_threshold()
         self.scenario = scenario
         self.chain = chain
         self.fleet = fleet = build_fleet(scenario)
@@ -91,14 +118,15 @@ class World:
         self.economy = TokenEconomy(scenario, fleet, self.grid, journal=chain is not None)
         self.dynamics = ProviderDynamics(fleet, scenario.epoch_hours, n_epochs)
 
-        sizes = [np.flatnonzero(np.bincount(row)).tolist() for row in jobs.net_gpus]
+        sizes = []  # per class, the GPU counts its jobs ask for
+        for c in range(len(fleet.classes)):
+            rows = jobs.class_rows(c, slice(None))
+            uses = np.flatnonzero(rows >= 0)
+            sizes.append(np.flatnonzero(np.bincount(jobs.net_gpus[rows[uses], uses], minlength=1)).tolist())
         self.market = MARKETS[scenario.market.kind](fleet.gpu_class.tolist(), fleet.gpus.tolist(), sizes,
                                                     tiebreak=fleet.asks_micro_usd(0.0, 0.0),
                                                     active=fleet.initially_active.tolist())
-        # bound once: the hot path calls these for every job
-        self._take, self._give_back = self.market.take, self.market.give_back
-        self._asks = self.market.ask  # updated in place by the market
-        self._departures: list[tuple[float, int, int, int]] = []  # heap of (time, provider, GPUs, job)
+        self._departures = DepartureQueue(int(fleet.gpus.sum()) + 1)
         self.recorder = EpochRecorder(fleet, self.cloud)
         self.closed_epochs = 0
 
@@ -110,34 +138,34 @@ class World:
         self._stream_kind = [0 if kind == "training" else 1 for kind in jobs.stream_kinds]
         self._link = _Links(fleet, np.array([g.fabric == "infiniband" for sl, g in fleet.group_slices
                                              for _ in range(sl.start, sl.stop)], dtype=bool))
-        self._class_order: list[tuple[int, ...]] = []  # per stream, updated in place every epoch
+        # per stream, its classes from the cheapest per unit of work (-1 pads), updated every epoch
+        self._class_order = np.full((len(jobs.stream_classes), len(fleet.classes)), -1, dtype=np.int64)
         # elastic demand: per stream, the share of its capped arrivals that the current prices draw
         streams = scenario.workload.streams
         self._demand = [getattr(s, "demand", None) for s in streams]
-        self._keep = [1.0] * len(streams)
+        self._keep = np.ones(len(streams))
         self.demand_multiplier = np.ones((n_epochs, len(streams)))  # per epoch, of the base arrival rate
         self._cloud_per_work = [min((self.cloud.buyer_prices[o] / self._throughput_of(self.cloud.offer_gpu[o], kind)
                                      for o in self.cloud.eligible(s.job.cloud_memory_gb())), default=np.inf)
                                 for s, kind in zip(streams, jobs.stream_kinds, strict=True)]
-        self.latent: list[int] = []  # arrivals the price did not draw (never submitted)
+        self._latent, self._n_latent = np.zeros(n, dtype=np.int64), np.zeros(1, dtype=np.int64)
         # interruptible (spot) buyers: pay a share of the ask, and may be preempted
         self._spot_job = np.asarray(jobs.stream_interruptible, dtype=bool)[jobs.stream]
         self._spot_share = 1.0 - scenario.market.spot_discount
         self.preempted = np.zeros(n, dtype=np.int64)  # times each spot job was preempted
         self.waiting: dict[int, tuple[int, ...]] = {}  # job -> classes it waits on
-        self.departed = 0
-        # per-job start records: stdlib arrays take scalar writes fast; NumPy views read them in bulk
-        self._rec_provider = array("q", bytes(8 * n))
-        self._rec_start = array("d", bytes(8 * n))
-        self._rec_end = array("d", bytes(8 * n))
-        self._rec_ask = array("q", bytes(8 * n))
-        self._started: list[int] = []                   # jobs started since the last epoch close
+        self._departed = np.zeros(1, dtype=np.int64)
+        # per-job start records (one start a job; restarts and spread jobs are in _spread)
+        self._rec_provider = np.zeros(n, dtype=np.int64)
+        self._rec_start = np.zeros(n)
+        self._rec_end = np.zeros(n)
+        self._rec_ask = np.zeros(n, dtype=np.int64)
+        self._started, self._n_started = np.zeros(n, dtype=np.int64), np.zeros(1, dtype=np.int64)  # this epoch
         # jobs on several nodes: one allocation per node, (job, provider, start, end, gpus, hours, ask)
         self._spread: list[tuple[int, int, float, float, int, float, int]] = []
-        self._settled: list[NetworkStarts] = []  # allocations as settled, epoch by epoch
+        self._settled = _AllocationLog()  # allocations as settled, epoch by epoch
         self.interconnect: dict[int, tuple[str, float]] = {}  # job -> (link, run-time factor), spread jobs
-        # reliability: allocations a failure ended (their departures are ignored), per-job outcomes
-        self._cancelled: dict[int, dict[float, int]] = {}  # job -> scheduled end -> allocations
+        # reliability: per-job outcomes
         self._billed_hours: dict[int, float] = {}            # single-node jobs cut short: hours billed
         self.attempt: dict[int, tuple[float, float, float, float]] = {}  # restarted jobs: start, overhead,
         #                                                        wall hours, reference work at the start
@@ -148,7 +176,6 @@ class World:
         self.cloud_remainder: dict[int, tuple[float, float]] = {}  # job -> (when, USD) finished on AWS
         self.unfinished: dict[int, float] = {}  # job -> reference work left undone (nowhere to restart)
         self._down = np.zeros(fleet.size, dtype=bool)
-        self._on: list[set[int]] = [set() for _ in range(fleet.size)]  # jobs with an allocation on each node
         self.failures = np.zeros(fleet.size, dtype=np.int64)  # this epoch
         self.failure_count = 0
         self._failure_times = FailureTimes(fleet, rngs.stream(scenario.seed, rngs.FAILURES))
@@ -163,81 +190,52 @@ class World:
 
     # --- arrivals ---------------------------------------------------------------------------------
 
-    def _load_chunk(self, base: int) -> None:
-        """Job attributes for jobs [base, base + CHUNK) as Python lists (fast scalar access)."""
-        sl = slice(base, min(base + CHUNK, self._n_matched))
-        j = self.jobs
-        # a buyer is matched once its order has waited the mechanism's delay (an auction's bid window)
-        self._c_submit = (j.submit_hours[sl] + self._delay).tolist()
-        self._c_stream = j.stream[sl].tolist()
-        # per class, flat lists (a 2-D tolist() costs a list object per row)
-        self._c_gpus = [row.tolist() for row in j.net_gpus[:, sl]]
-        self._c_hours = [row.tolist() for row in j.net_hours[:, sl]]
-        self._c_limit = [row.tolist() for row in j.net_limit_usd_per_gpu_hour[:, sl] * MICRO]
-        self._c_patience = np.maximum(j.patience_hours[sl] - self._delay, 0.0).tolist()
-        self._c_cloud_ok = self.cloud_ok[sl].tolist()
-        self._c_demand_u = j.demand_u[sl].tolist()
+    @property
+    def latent(self) -> np.ndarray:
+        """Arrivals the price did not draw (never submitted), in arrival order."""
+        return self._latent[:int(self._n_latent[0])]
 
-    def _wait(self, j: int, li: int, classes: tuple[int, ...], now: float) -> None:
+    @property
+    def departed(self) -> int:
+        """Allocations that ran to their end (not cut short by a failure)."""
+        return int(self._departed[0])
+
+    def _classes_of(self, j: int) -> tuple[int, ...]:
+        row = self._class_order[int(self.jobs.stream[j])]
+        return tuple(row[row >= 0].tolist())
+
+    def _need(self, j: int, c: int) -> tuple[int, float, float]:
+        """GPUs, hours and the highest ask (micro-USD per GPU-hour) job j takes on class c."""
+        g, hours, limit = self.jobs.on_class(c, j)
+        return g, hours, limit * MICRO
+
+    def _wait(self, j: int, classes: tuple[int, ...], now: float) -> None:
         """The network is cheaper than AWS but full: queue on every class the job fits, until patience ends."""
         self.waiting[j] = classes
         for c in classes:
-            g = self._c_gpus[c][li]
+            g, hours, limit = self._need(j, c)
             if g <= self.market.max_gpus[c]:
-                self.market.wait(c, g, self._c_limit[c][li], j, self._c_hours[c][li])
-        delay = now + self._c_patience[li] - self.env.now
+                self.market.wait(c, g, limit, j, hours)
+        delay = now + self._patience(j) - self.env.now
         self.env.timeout(delay, j).callbacks.append(self._expire)
+
+    def _patience(self, j: int) -> float:
+        """How long job j waits for the network once its order is matchable."""
+        return max(float(self.jobs.patience_hours[j]) - self._delay, 0.0)
 
     # --- network service --------------------------------------------------------------------------
 
     def _start(self, j: int, p: int, g: int, hours: float, now: float) -> None:
-        """Start job j on provider p (the driver loop inlines this for arriving jobs: keep them alike)."""
+        """Start job j on provider p (``fastloop.advance`` does this for arriving jobs: keep them alike)."""
         end = now + hours
-        self._take(p, g)
-        self._on[p].add(j)
-        self._started.append(j)
+        self.market.take(p, g)
+        self._started[self._n_started[0]] = j
+        self._n_started[0] += 1
         self._rec_provider[j] = p
         self._rec_start[j] = now
         self._rec_end[j] = end
-        self._rec_ask[j] = self._asks[p]
-        heappush(self._departures, (end, p, g, j))
-
-    def _depart(self, now: float, p: int, g: int, j: int) -> None:
-        if j in self._cancelled and self._cancel_hit(j, now):
-            return
-        self.departed += 1
-        self._on[p].discard(j)
-        self._give_back(p, g)
-        if self.waiting:
-            self._serve_waiting(p, now)
-
-    def _cancel_hit(self, j: int, now: float) -> bool:
-        """Whether this departure belongs to an allocation a failure already ended."""
-        ends = self._cancelled[j]
-        left = ends.get(now, 0)
-        if not left:
-            return False
-        if left > 1:
-            ends[now] = left - 1
-        elif len(ends) > 1:
-            del ends[now]
-        else:
-            del self._cancelled[j]
-        return True
-
-    def _until(self, t: float) -> None:
-        """Take every departure and SimPy event due at or before t, in time order (departures first)."""
-        departures, peek, step, depart = self._departures, self.env.peek, self.env.step, self._depart
-        while True:
-            due = departures[0][0] if departures else float("inf")
-            if due <= peek():
-                if due > t:
-                    return
-                depart(*heappop(departures))
-            elif peek() <= t:
-                step()
-            else:
-                return
+        self._rec_ask[j] = self.market.ask[p]
+        self._departures.push(end, p, g, j)
 
     def _serve_waiting(self, p: int, now: float) -> None:
         waiting = self.waiting
@@ -288,8 +286,8 @@ class World:
         """Per stream, eligible classes from the cheapest posted ask per unit of work: the first class
         tried usually wins, and the others are skipped on a bound without searching their books."""
         per_work = np.asarray(self.market.min_ask, dtype=float) / self._throughput
-        self._class_order[:] = [tuple(sorted(cs, key=lambda c: (per_work[kind, c], c)))
-                                for kind, cs in zip(self._stream_kind, self.jobs.stream_classes, strict=True)]
+        for si, (kind, cs) in enumerate(zip(self._stream_kind, self.jobs.stream_classes, strict=True)):
+            self._class_order[si, :len(cs)] = sorted(cs, key=lambda c: (per_work[kind, c], c))
 
     @staticmethod
     def _throughput_of(model: str, kind: str) -> float:
@@ -313,23 +311,24 @@ class World:
 
     def _rematch_waiting(self, now: float) -> None:
         """New asks may let waiting jobs in: try each, in arrival order."""
-        market, jobs = self.market, self.jobs
+        market = self.market
         for j in sorted(self.waiting):
             best_p, best_c, best_cost = -1, -1, float("inf")
             for c in self.waiting[j]:
-                g = int(jobs.net_gpus[c, j])
-                p = market.cheapest(c, g, float(jobs.net_limit_usd_per_gpu_hour[c, j]) * MICRO)
-                if p >= 0 and market.ask[p] * g * float(jobs.net_hours[c, j]) < best_cost:
-                    best_p, best_c, best_cost = p, c, market.ask[p] * g * float(jobs.net_hours[c, j])
+                g, hours, limit = self._need(j, c)
+                p = market.cheapest(c, g, limit)
+                if p >= 0 and market.ask[p] * g * hours < best_cost:
+                    best_p, best_c, best_cost = p, c, market.ask[p] * g * hours
             if best_p >= 0:
                 del self.waiting[j]
-                self._start(j, best_p, int(jobs.net_gpus[best_c, j]), float(jobs.net_hours[best_c, j]), now)
+                g, hours, _ = self._need(j, best_c)
+                self._start(j, best_p, g, hours, now)
 
     def _close_epoch(self, k: int) -> None:
         t0, t1 = float(self.grid[k]), float(self.grid[k + 1])
         final = k == len(self.grid) - 2
-        new = np.array(self._started, dtype=np.int64)
-        self._started.clear()
+        new = self._started[:int(self._n_started[0])].copy()
+        self._n_started[0] = 0
         spread = _as_starts(self._spread)
         self._spread.clear()
         active = NetworkStarts.concat([self._running, self._starts_of(new), spread])
@@ -394,13 +393,14 @@ class World:
             self.dynamics.plan_entries(k, summary["utilisation"], summary["net_price_usd"], reward_usd, stake_usd)
 
     def _starts_of(self, jobs: np.ndarray) -> NetworkStarts:
-        provider = np.frombuffer(self._rec_provider, dtype=np.int64)[jobs]
+        provider = self._rec_provider[jobs]
         cls = self.fleet.gpu_class[provider]
+        rows = self.jobs.class_rows(cls, jobs)
         starts = NetworkStarts(
             job=jobs, provider=provider,
-            start=np.frombuffer(self._rec_start)[jobs], end=np.frombuffer(self._rec_end)[jobs],
-            gpus=self.jobs.net_gpus[cls, jobs], hours=self.jobs.net_hours[cls, jobs],
-            ask_micro_usd=np.frombuffer(self._rec_ask, dtype=np.int64)[jobs],
+            start=self._rec_start[jobs], end=self._rec_end[jobs],
+            gpus=self.jobs.net_gpus[rows, jobs], hours=self.jobs.net_hours[rows, jobs],
+            ask_micro_usd=self._rec_ask[jobs],
         )
         spot = self._spot_job[jobs]
         if spot.any():  # the recorded ask is the provider's; spot buyers pay their share of it
@@ -413,9 +413,7 @@ class World:
     def network_starts(self) -> NetworkStarts:
         """Every allocation of network GPUs to a job, as settled up to the last closed epoch (a job spread
         over several nodes has one per node; a job restarted after a failure, one per attempt)."""
-        if len(self._settled) != 1:  # merged once, so the checks and tables that read it do not repeat it
-            self._settled = [NetworkStarts.concat([self._starts_of(np.empty(0, dtype=np.int64)), *self._settled])]
-        return self._settled[0]
+        return self._settled.view()
 
     # --- failures --------------------------------------------------------------------------------------
 
@@ -430,7 +428,7 @@ class World:
         self.failures[p] += 1
         self.failure_count += 1
         self._down[p] = True
-        for j in sorted(self._on[p]):
+        for j in self._departures.jobs_on(p):
             self._interrupt(j, now)
         self.market.deactivate(p)
         self.env.timeout(self._failure_times.repair(p), p).callbacks.append(self._repair)
@@ -444,7 +442,7 @@ class World:
 
     def _live(self, now: float) -> NetworkStarts:
         """Every allocation running at ``now`` (not yet settled)."""
-        current = self._starts_of(np.array(self._started, dtype=np.int64)) + _as_starts(self._spread)
+        current = self._starts_of(self._started[:int(self._n_started[0])].copy()) + _as_starts(self._spread)
         live = self._running + current
         return live[live.end > now]
 
@@ -470,12 +468,11 @@ class World:
             start, wall_hours = min(start, float(rows.start[i])), max(wall_hours, float(rows.hours[i]))
             rows.hours[i] = now - rows.start[i]
             rows.end[i] = now
-        if j in self._started and self._rec_end[j] > now and not running.size:
-            p = self._rec_provider[j]
-            g = int(self.jobs.net_gpus[self.fleet.gpu_class[p], j])
-            self._cut(j, p, self._rec_end[j], g)
-            start = self._rec_start[j]
-            wall_hours = float(self.jobs.net_hours[self.fleet.gpu_class[p], j])
+        if j in self._started[:int(self._n_started[0])] and self._rec_end[j] > now and not running.size:
+            p = int(self._rec_provider[j])
+            g, wall_hours, _ = self.jobs.on_class(int(self.fleet.gpu_class[p]), j)
+            self._cut(j, p, float(self._rec_end[j]), g)
+            start = float(self._rec_start[j])
             self._billed_hours[j] = now - start
             self._rec_end[j] = now
         if self.truncated == cuts_before:
@@ -498,17 +495,15 @@ class World:
             self._restart(j, now, left, restart)
 
     def _cut(self, j: int, p: int, end: float, g: int) -> None:
-        ends = self._cancelled.setdefault(j, {})
-        ends[end] = ends.get(end, 0) + 1
+        self._departures.cancel(j, p, end)
         self.truncated += 1
-        self._on[p].discard(j)
-        self._give_back(p, g)
+        self.market.give_back(p, g)
 
     def _ask_paid(self, j: int, ask: int) -> int:
         """What job j pays per GPU-hour on a node asking ``ask`` (spot buyers: their share, rounded down)."""
         return int(ask * self._spot_share) if self._spot_job[j] else ask
 
-    def _preempt(self, j: int, li: int, classes: tuple[int, ...], now: float) -> bool:
+    def _preempt(self, j: int, classes: tuple[int, ...], now: float) -> bool:
         """A full-price buyer found no free GPUs: take the cheapest node within its limit where preempting
         spot jobs frees enough, preempt them (they restart elsewhere from their last checkpoint, or finish
         on AWS) and start job j there. False if no node would do."""
@@ -522,8 +517,7 @@ class World:
         held = np.bincount(live.provider[on_spot], weights=live.gpus[on_spot], minlength=self.fleet.size)
         best: tuple[float, int, int, float] | None = None
         for c in classes:
-            g = self._c_gpus[c][li]
-            limit, hours = self._c_limit[c][li], self._c_hours[c][li]
+            g, hours, limit = self._need(j, c)
             for p in np.flatnonzero(held > 0).tolist():
                 if (market.cls[p] == c and market.ask[p] <= limit and market.free[p] + held[p] >= g
                         and (best is None or market.ask[p] * g * hours < best[0])):
@@ -546,9 +540,8 @@ class World:
         share = work / float(jobs.work_ref_gpu_hours[j])
         best: tuple[float, list[tuple[int, int]], float] | None = None
         for c in jobs.stream_classes[int(jobs.stream[j])]:
-            g = int(jobs.net_gpus[c, j])
-            hours = float(jobs.net_hours[c, j]) * share + overhead
-            limit = float(jobs.net_limit_usd_per_gpu_hour[c, j]) * MICRO
+            g, hours, limit = self._need(j, c)
+            hours = hours * share + overhead
             if g <= market.max_gpus[c]:
                 p = market.cheapest(c, g, limit)
                 parts = [(p, g)] if p >= 0 else None
@@ -578,7 +571,7 @@ class World:
 
     # --- jobs on several nodes ---------------------------------------------------------------------
 
-    def _start_spread(self, j: int, li: int, classes: tuple[int, ...], now: float) -> bool:
+    def _start_spread(self, j: int, classes: tuple[int, ...], now: float) -> bool:
         """Place a job too large for any node on several nodes of one class, if that beats its budget and
         AWS; training runs slower by the gradient exchange over the link between the nodes."""
         jobs, market = self.jobs, self.market
@@ -586,17 +579,17 @@ class World:
         ceiling = min(float(jobs.budget_usd[j]), float(jobs.cloud_cost_usd[j])) * MICRO
         best: tuple[float, list[tuple[int, int]], float, str, float] | None = None
         for c in classes:
-            g = self._c_gpus[c][li]
+            g, hours, limit = self._need(j, c)
             if g <= market.max_gpus[c]:
                 continue
-            parts = market.gang(c, g, self._c_limit[c][li])
+            parts = market.gang(c, g, limit)
             if parts is None:
                 continue
             link, bandwidth = self._link([p for p, _ in parts])
             factor = 1.0
             if stream.job.kind == "training":
                 factor = stream.job.slowdown(self._throughput[0, c], len(parts), bandwidth)
-            hours = self._c_hours[c][li] * factor
+            hours *= factor
             cost = sum(self._ask_paid(j, market.ask[p]) * k for p, k in parts) * hours
             if cost <= ceiling and (best is None or cost < best[0]):
                 best = (cost, parts, hours, link, factor)
@@ -611,10 +604,9 @@ class World:
         """Run job j on (provider, GPUs) parts for ``hours`` from ``now``: one allocation per part."""
         ask, end = self.market.ask, now + hours
         for p, k in parts:
-            self._take(p, k)
-            self._on[p].add(j)
+            self.market.take(p, k)
             self._spread.append((j, p, now, end, k, hours, self._ask_paid(j, ask[p])))
-            heappush(self._departures, (end, p, k, j))
+            self._departures.push(end, p, k, j)
 
     # --- run ---------------------------------------------------------------------------------------
 
@@ -662,81 +654,50 @@ class World:
                          providers=self.fleet.table(), summary=summary)
 
     def _simulate(self, progress: Progress | None) -> None:
-        """The driver loop. Arrival handling is inlined here, with everything it reads bound to locals:
-        it runs once per job, and method calls and attribute lookups are most of its cost."""
-        env, market = self.env, self.market
+        """The driver loop: ``fastloop.advance`` runs arrivals and departures until a SimPy event is due or
+        a job needs more than the cheapest free node; this loop does that part and hands back."""
+        env, market, jobs = self.env, self.market, self.jobs
         horizon = float(self.grid[-1])
         self.economy.buy_stakes(np.flatnonzero(self.fleet.initially_active))
         for p in np.flatnonzero(self.fleet.initially_active).tolist():
             self._schedule_failure(p)
         self._open_epoch(0)
         env.process(self._epochs(progress))
-        peek, until, departures = env.peek, self._until, self._departures
-        cheapest, ask, min_ask, max_gpus = market.cheapest, market.ask, market.min_ask, market.max_gpus
-        class_order, cloud_starts = self._class_order, self.cloud_starts
-        take, started = self._take, self._started.append
-        rec_provider, rec_start, rec_end, rec_ask = self._rec_provider, self._rec_start, self._rec_end, self._rec_ask
-        inf = float("inf")
-        elastic, keep, latent = any(d is not None for d in self._demand), self._keep, self.latent.append
-        spot, on = bool(self._spot_job.any()), self._on
-
-        def next_event() -> float:
-            return min(departures[0][0] if departures else inf, peek())
-
-        nxt = next_event()  # lowered locally when this loop schedules an earlier departure
         # orders whose match would fall after the horizon are still open at its end
-        self._n_matched = int(np.searchsorted(self.jobs.submit_hours + self._delay, horizon, side="right"))
-        for base in range(0, self._n_matched, CHUNK):
-            self._load_chunk(base)
-            stream, c_gpus, c_hours, c_limit = self._c_stream, self._c_gpus, self._c_hours, self._c_limit
-            patience, cloud_ok, demand_u = self._c_patience, self._c_cloud_ok, self._c_demand_u
-            for li, t in enumerate(self._c_submit):
-                if nxt <= t:
-                    until(t)
-                    nxt = next_event()
-                if elastic and demand_u[li] >= keep[stream[li]]:  # the price did not draw this buyer
-                    latent(base + li)
-                    continue
-                classes = class_order[stream[li]]
-                best_p, best_c, best_cost, could_wait, spread = -1, -1, inf, False, False
-                for c in classes:
-                    g, h = c_gpus[c][li], c_hours[c][li]
-                    if g > max_gpus[c]:  # no node is large enough: several nodes, if it comes to that
-                        spread = True
-                        continue
-                    if min_ask[c] * g * h >= best_cost:  # even the cheapest ask of c cannot win
-                        continue
-                    limit = c_limit[c][li]
-                    p = cheapest(c, g, limit)
-                    if p >= 0:
-                        best_p, best_c, best_cost = p, c, ask[p] * g * h
-                    elif min_ask[c] <= limit:
-                        could_wait = True
-                if best_p >= 0:  # self._start, inlined: the path nearly every job takes
-                    j, g = base + li, c_gpus[best_c][li]
-                    end = t + c_hours[best_c][li]
-                    take(best_p, g)
-                    on[best_p].add(j)
-                    started(j)
-                    rec_provider[j] = best_p
-                    rec_start[j] = t
-                    rec_end[j] = end
-                    rec_ask[j] = ask[best_p]
-                    heappush(departures, (end, best_p, g, j))
-                    if end < nxt:
-                        nxt = end
-                elif spread and self._start_spread(base + li, li, classes, t):
-                    nxt = next_event()
-                elif spot and self._preempt(base + li, li, classes, t):
-                    nxt = next_event()
-                elif could_wait and patience[li] > 0:
-                    self._wait(base + li, li, classes, t)
-                    nxt = next_event()
-                elif cloud_ok[li]:
-                    cloud_starts.append((base + li, t))
-        for j in range(self._n_matched, self.n_jobs):
-            self.waiting[j] = ()
-        until(horizon)  # events exactly at the horizon belong to this run
+        n_matched = int(np.searchsorted(jobs.submit_hours + self._delay, horizon, side="right"))
+        elastic, spot = any(d is not None for d in self._demand), bool(self._spot_job.any())
+        book = market.arrays
+        arrays = (jobs.submit_hours, jobs.stream, jobs.net_slot, jobs.net_gpus, jobs.net_hours,
+                  jobs.net_limit_usd_per_gpu_hour, jobs.demand_u, self._keep, self._class_order, market.max_gpus,
+                  market.min_ask,
+                  book.free, book.ask, book.cls, book.rank, book.sizes, book.n_sizes, book.heap_of, book.heap,
+                  book.heap_len, book.in_heap, book.ranked,
+                  self._rec_provider, self._rec_start, self._rec_end, self._rec_ask, self._started,
+                  self._n_started, self._latent, self._n_latent, self._departed, *self._departures.arrays)
+        i, final = 0, False
+        while True:
+            why, i, x, now, spread, could_wait = advance(i, final, n_matched, horizon, env.peek(), len(self.waiting),
+                                                         self._delay, elastic, *arrays)
+            if why == EVENT:
+                env.step()
+            elif why == RELEASED:
+                self._serve_waiting(x, now)
+            elif why == UNMATCHED:
+                classes = self._classes_of(x)
+                if spread and self._start_spread(x, classes, now):
+                    pass
+                elif spot and self._preempt(x, classes, now):
+                    pass
+                elif could_wait and self._patience(x) > 0:
+                    self._wait(x, classes, now)
+                elif self.cloud_ok[x]:
+                    self.cloud_starts.append((x, now))
+            elif why == ARRIVALS_DONE:
+                for j in range(n_matched, self.n_jobs):
+                    self.waiting[j] = ()
+                final = True  # events exactly at the horizon belong to this run
+            else:
+                break
         self._close_epoch(len(self.grid) - 2)
         if progress is not None:
             progress(1.0)
@@ -772,6 +733,19 @@ class _Links:
             return "infiniband", self._infiniband
         bw = self._bandwidth
         return "internet", min(bw[a][b] for a in regions for b in regions if a <= b)
+
+
+@functools.cache
+def _fix_mmap_threshold() -> None:
+    """Have glibc return freed large arrays to the system at once (once per process; no-op elsewhere).
+
+    glibc raises its mmap threshold to the size of every mapped block freed (up to 32 MB), so once a
+    table-sized array has been freed, later ones come from the heap, and freeing those leaves holes the
+    next phase of the run cannot use: about 100 MB of a million-job run's peak memory. Setting the
+    threshold (1 MB, far above the engine's per-epoch arrays) also stops the sliding.
+    """
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, 1 << 20)
 
 
 @contextmanager

@@ -13,10 +13,12 @@ accepts, then by job id (arrival order). Only the provider that just freed GPUs 
 from __future__ import annotations
 
 from collections.abc import Container, Sequence
+from dataclasses import dataclass
 from heapq import heappop, heappush
 from typing import Annotated, Literal
 
 import numpy as np
+from numba import njit
 from pydantic import Field
 
 from .base import StrictModel, default_kind
@@ -92,7 +94,10 @@ class PostedPriceBook:
     is pushed again when a release lifts it over g, unless its old entry is still in the heap (a flag per
     rank keeps one entry per provider, so the heaps stay small). A query is then one heap peek.
 
-    ``ask`` and ``min_ask`` are updated in place, so a caller may hold on to the lists.
+    The sell side lives in NumPy arrays and its queries are compiled (``BookArrays``), so the engine's
+    compiled loop matches and releases without leaving machine code; the methods here are the same
+    operations for the rare paths in Python. ``ask``, ``min_ask`` and ``free`` are updated in place, so
+    a caller may hold on to them.
     """
 
     def __init__(self, gpu_class: Sequence[int], gpus: Sequence[int], sizes: Sequence[Sequence[int]],
@@ -101,31 +106,37 @@ class PostedPriceBook:
         as the unsubsidised ask keeps the ranking stable when a subsidy pushes many asks to their floor.
         ``active``: which providers offer their GPUs now (default all); see activate/deactivate."""
         n_classes = len(sizes)
-        self._cls = np.asarray(gpu_class, dtype=np.int64)
-        self._tiebreak = np.zeros(len(self._cls), dtype=np.int64) if tiebreak is None else np.asarray(tiebreak)
-        self.cls = self._cls.tolist()
-        self._gpus = list(gpus)
+        self.cls = np.asarray(gpu_class, dtype=np.int64)
+        n = len(self.cls)
+        self._tiebreak = np.zeros(n, dtype=np.int64) if tiebreak is None else np.asarray(tiebreak)
+        self._gpus = np.asarray(gpus, dtype=np.int64)
+        self._offered = np.ones(n, dtype=bool) if active is None else np.asarray(active, dtype=bool).copy()
         # free = offered - busy: an inactive provider offers nothing, so its free count is <= 0
-        self.free = list(gpus) if active is None else [g if a else 0 for g, a in zip(gpus, active, strict=True)]
-        self._offered = [True] * len(self._gpus) if active is None else [bool(a) for a in active]
-        self.ask = [0] * len(self.cls)
-        self._rank = [0] * len(self.cls)
-        self.max_gpus = [0] * n_classes
-        for c, g in zip(self.cls, self._gpus, strict=True):
-            self.max_gpus[c] = max(self.max_gpus[c], g)
+        self.free = np.where(self._offered, self._gpus, 0)
+        self.ask = np.zeros(n, dtype=np.int64)
+        self.max_gpus = np.zeros(n_classes, dtype=np.int64)
+        np.maximum.at(self.max_gpus, self.cls, self._gpus)
         self._sizes = [sorted({int(g) for g in sz if 0 < g <= self.max_gpus[c]}) for c, sz in enumerate(sizes)]
-        # _lifted[c][old][new]: the sizes a provider newly fits when its free GPUs go from old to new
-        self._lifted = [[[tuple(g for g in self._sizes[c] if old < g <= new) for new in range(m + 1)]
-                         for old in range(m + 1)] for c, m in enumerate(self.max_gpus)]
-        self.min_ask = [float("inf")] * n_classes
-        self._ranked: list[list[int]] = [[] for _ in range(n_classes)]
-        self._fit: list[dict[int, tuple[list[int], bytearray]]] = [{} for _ in range(n_classes)]
-        # per provider, its class's tables (the dicts are updated in place, so these stay valid)
-        self._p_fit = [self._fit[c] for c in self.cls]
-        self._p_lifted = [self._lifted[c] for c in self.cls]
+        self.min_ask = np.full(n_classes, np.inf)
         self._order: np.ndarray | None = None  # provider ids by class, then ask, then id
-        self._counts = np.bincount(self._cls, minlength=n_classes)
-        self._starts = np.concatenate([[0], np.cumsum(self._counts)[:-1]])
+        self._counts = np.bincount(self.cls, minlength=n_classes)
+        self._starts = np.concatenate([[0], np.cumsum(self._counts)[:-1]]).astype(np.int64)
+        width = max(int(self._counts.max(initial=0)), 1)
+        n_heaps = sum(len(sz) for sz in self._sizes)
+        size_table = np.zeros((n_classes, max((len(sz) for sz in self._sizes), default=0) or 1), dtype=np.int64)
+        heap_of = np.full((n_classes, int(self.max_gpus.max(initial=0)) + 1), -1, dtype=np.int64)
+        h = 0
+        for c, sz in enumerate(self._sizes):
+            size_table[c, :len(sz)] = sz
+            for g in sz:
+                heap_of[c, g], h = h, h + 1
+        self.arrays = BookArrays(
+            free=self.free, ask=self.ask, cls=self.cls, rank=np.zeros(n, dtype=np.int64),
+            sizes=size_table, n_sizes=np.array([len(sz) for sz in self._sizes], dtype=np.int64), heap_of=heap_of,
+            heap=np.zeros((n_heaps, width), dtype=np.int64), heap_len=np.zeros(n_heaps, dtype=np.int64),
+            in_heap=np.zeros((n_heaps, width), dtype=np.uint8),
+            ranked=np.zeros((n_classes, width), dtype=np.int64), counts=self._counts.astype(np.int64))
+        self._parts = np.zeros((2, width), dtype=np.int64)  # gang's output buffer
         self._waiting: list[dict[int, list[tuple[float, int, float]]]] = [{} for _ in range(n_classes)]
 
     def post(self, asks: np.ndarray) -> None:
@@ -136,30 +147,32 @@ class PostedPriceBook:
         which hold ranks, stay valid as they are.
         """
         ask = np.asarray(asks, dtype=np.int64)
-        self.ask[:] = ask.tolist()
+        self.ask[:] = ask
         counts, starts = self._counts, self._starts
         order = self._order
         if order is None or not _still_sorted(ask[order], self._tiebreak[order], order, starts):
             self._rebuild(ask)
-        first = iter(ask[self._order[starts[counts > 0]]].tolist())
-        self.min_ask[:] = [next(first) if n else float("inf") for n in counts]
+        self.min_ask[:] = np.inf
+        self.min_ask[counts > 0] = ask[self._order[starts[counts > 0]]]
 
     def _rebuild(self, ask: np.ndarray) -> None:
-        cls, counts, starts = self._cls, self._counts, self._starts
+        a = self.arrays
+        cls, counts, starts = self.cls, self._counts, self._starts
         order = np.lexsort((np.arange(len(ask)), self._tiebreak, ask, cls))
-        rank = np.empty(len(ask), dtype=np.int64)
-        rank[order] = np.arange(len(ask)) - starts[cls[order]]
-        self._rank = rank.tolist()
+        a.rank[order] = np.arange(len(ask)) - starts[cls[order]]
         self._order = order
-        free = np.asarray(self.free)
         for c in range(len(counts)):
             ids = order[starts[c]:starts[c] + counts[c]]
-            self._ranked[c] = ids.tolist()
-            by_rank = free[ids]
-            # ranks in ascending order: each list is already a valid heap
-            self._fit[c].clear()
-            self._fit[c].update({g: (np.flatnonzero(by_rank >= g).tolist(), bytearray((by_rank >= g).tobytes()))
-                                 for g in self._sizes[c]})
+            a.ranked[c, :ids.size] = ids
+            by_rank = self.free[ids]
+            # ranks in ascending order: each row is already a valid heap
+            for g in self._sizes[c]:
+                h, fits = a.heap_of[c, g], by_rank >= g
+                ranks = np.flatnonzero(fits)
+                a.heap[h, :ranks.size] = ranks
+                a.heap_len[h] = ranks.size
+                a.in_heap[h, :] = 0
+                a.in_heap[h, :ids.size] = fits
 
     def median_ask(self, c: int) -> float:
         """Median posted ask of class c (micro-dollars per GPU-hour), read off the ranking."""
@@ -167,38 +180,19 @@ class PostedPriceBook:
         if n == 0:
             return float("nan")
         mid = self._order[first + (n - 1) // 2: first + n // 2 + 1]
-        return sum(self.ask[p] for p in mid.tolist()) / len(mid)
+        return int(self.ask[mid].sum()) / len(mid)
 
     def cheapest(self, c: int, g: int, limit: float) -> int:
         """Cheapest provider of class c with >= g free GPUs and ask <= limit, or -1."""
-        fit = self._fit[c].get(g)
-        if fit is None:
-            return -1
-        h, in_heap = fit
-        ranked = self._ranked[c]
-        free = self.free
-        while h:
-            p = ranked[h[0]]
-            if free[p] >= g:
-                return p if self.ask[p] <= limit else -1
-            in_heap[heappop(h)] = 0
-        return -1
+        return int(cheapest(c, g, float(limit), *self.arrays.fit))
 
     def gang(self, c: int, g: int, limit: float) -> list[tuple[int, int]] | None:
         """The cheapest way to gather g GPUs of class c from several providers with ask <= limit:
         (provider, GPUs) parts, cheapest first; None if there are not enough. A scan in ask order, for
         jobs too large for any one node."""
-        parts, need, free, ask = [], g, self.free, self.ask
-        for p in self._ranked[c]:
-            if ask[p] > limit:
-                return None
-            if free[p] > 0:
-                k = min(free[p], need)
-                parts.append((p, k))
-                need -= k
-                if not need:
-                    return parts
-        return None
+        a = self.arrays
+        m = _gang(c, g, float(limit), a.free, a.ask, a.ranked, a.counts, self._parts)
+        return None if m < 0 else list(zip(self._parts[0, :m].tolist(), self._parts[1, :m].tolist(), strict=True))
 
     def take(self, p: int, g: int) -> None:
         self.free[p] -= g  # heaps of sizes p no longer fits go stale; dropped lazily
@@ -207,7 +201,7 @@ class PostedPriceBook:
         """Provider p (back) offering its GPUs; a no-op if it already does."""
         if not self._offered[p]:
             self._offered[p] = True
-            self.give_back(p, self._gpus[p])
+            self.give_back(p, int(self._gpus[p]))
 
     def deactivate(self, p: int) -> None:
         """Provider p stops taking jobs (jobs it runs go on to their end); a no-op if it already has."""
@@ -216,21 +210,7 @@ class PostedPriceBook:
             self.free[p] -= self._gpus[p]
 
     def give_back(self, p: int, g: int) -> None:
-        free = self.free
-        old = free[p]
-        new = free[p] = old + g
-        if old < 0:  # an inactive provider: nothing is offered unless it was just activated
-            if new <= 0:
-                return
-            old = 0
-        lifted = self._p_lifted[p][old][new]
-        if lifted:
-            fit, r = self._p_fit[p], self._rank[p]
-            for size in lifted:
-                h, in_heap = fit[size]
-                if not in_heap[r]:
-                    in_heap[r] = 1
-                    heappush(h, r)
+        give_back(p, g, *self.arrays.release)
 
     def wait(self, c: int, g: int, limit: float, job: int, hours: float) -> None:
         """Put a job on the buy side of class c: it needs g GPUs for ``hours`` at ask <= limit."""
@@ -242,9 +222,9 @@ class PostedPriceBook:
         Best = highest accepted ask, then earliest arrival. Entries of jobs that left the queue
         (served elsewhere, or gone to the cloud) are dropped on the way.
         """
-        c = self.cls[p]
-        free = self.free[p]
-        ask = self.ask[p]
+        c = int(self.cls[p])
+        free = int(self.free[p])
+        ask = int(self.ask[p])
         best: list[tuple[float, int, float]] | None = None
         best_g = 0
         for g, h in self._waiting[c].items():
@@ -258,6 +238,130 @@ class PostedPriceBook:
             return None
         _, job, hours = heappop(best)
         return job, best_g, hours
+
+
+@dataclass(frozen=True)
+class BookArrays:
+    """The sell side as arrays, for compiled code. Per provider: free GPUs, ask, class, rank within its
+    class. Per class: its job sizes (padded), the heap of each (class, size) (``heap_of``, -1 where no
+    job asks that size), providers by rank (padded) and their count. Per heap: ranks, length, and a
+    flag per rank saying whether it is in the heap."""
+
+    free: np.ndarray
+    ask: np.ndarray
+    cls: np.ndarray
+    rank: np.ndarray
+    sizes: np.ndarray
+    n_sizes: np.ndarray
+    heap_of: np.ndarray
+    heap: np.ndarray
+    heap_len: np.ndarray
+    in_heap: np.ndarray
+    ranked: np.ndarray
+    counts: np.ndarray
+
+    @property
+    def fit(self) -> tuple[np.ndarray, ...]:
+        """The arguments of ``cheapest`` after (class, GPUs, limit)."""
+        return self.free, self.ask, self.heap_of, self.heap, self.heap_len, self.in_heap, self.ranked
+
+    @property
+    def release(self) -> tuple[np.ndarray, ...]:
+        """The arguments of ``give_back`` after (provider, GPUs)."""
+        return (self.free, self.cls, self.rank, self.sizes, self.n_sizes, self.heap_of, self.heap,
+                self.heap_len, self.in_heap)
+
+
+@njit(cache=True)
+def _heap_push(heap: np.ndarray, length: np.ndarray, h: int, r: int) -> None:
+    row, i = heap[h], length[h]
+    length[h] = i + 1
+    while i > 0:
+        parent = (i - 1) >> 1
+        if row[parent] <= r:
+            break
+        row[i] = row[parent]
+        i = parent
+    row[i] = r
+
+
+@njit(cache=True)
+def _heap_pop(heap: np.ndarray, length: np.ndarray, h: int) -> int:
+    row, n = heap[h], length[h] - 1
+    length[h] = n
+    top, last, i = row[0], row[n], 0
+    if n == 0:
+        return top
+    while True:
+        child = 2 * i + 1
+        if child >= n:
+            break
+        if child + 1 < n and row[child + 1] < row[child]:
+            child += 1
+        if row[child] >= last:
+            break
+        row[i] = row[child]
+        i = child
+    row[i] = last
+    return top
+
+
+@njit(cache=True)
+def cheapest(c: int, g: int, limit: float, free: np.ndarray, ask: np.ndarray, heap_of: np.ndarray,
+             heap: np.ndarray, heap_len: np.ndarray, in_heap: np.ndarray, ranked: np.ndarray) -> int:
+    """Compiled ``PostedPriceBook.cheapest``: pop stale tops, peek the cheapest provider that fits."""
+    if g <= 0 or g >= heap_of.shape[1]:
+        return -1
+    h = heap_of[c, g]
+    if h < 0:
+        return -1
+    while heap_len[h] > 0:
+        p = ranked[c, heap[h, 0]]
+        if free[p] >= g:
+            return p if ask[p] <= limit else -1
+        in_heap[h, _heap_pop(heap, heap_len, h)] = 0
+    return -1
+
+
+@njit(cache=True)
+def give_back(p: int, g: int, free: np.ndarray, cls: np.ndarray, rank: np.ndarray, sizes: np.ndarray,
+              n_sizes: np.ndarray, heap_of: np.ndarray, heap: np.ndarray, heap_len: np.ndarray,
+              in_heap: np.ndarray) -> None:
+    """Compiled ``PostedPriceBook.give_back``: p gets g GPUs back; it re-enters the heaps of the sizes it
+    fits again."""
+    old = free[p]
+    new = old + g
+    free[p] = new
+    if old < 0:  # an inactive provider: nothing is offered unless it was just activated
+        if new <= 0:
+            return
+        old = 0
+    c, r = cls[p], rank[p]
+    for i in range(n_sizes[c]):
+        size = sizes[c, i]
+        if old < size and size <= new:
+            h = heap_of[c, size]
+            if in_heap[h, r] == 0:
+                in_heap[h, r] = 1
+                _heap_push(heap, heap_len, h, r)
+
+
+@njit(cache=True)
+def _gang(c: int, g: int, limit: float, free: np.ndarray, ask: np.ndarray, ranked: np.ndarray,
+          counts: np.ndarray, parts: np.ndarray) -> int:
+    need, m = g, 0
+    for i in range(counts[c]):
+        p = ranked[c, i]
+        if ask[p] > limit:
+            return -1
+        if free[p] > 0:
+            k = min(free[p], need)
+            parts[0, m], parts[1, m] = p, k
+            m += 1
+            need -= k
+            if need == 0:
+                return m
+    return -1
 
 
 def _still_sorted(ask: np.ndarray, tiebreak: np.ndarray, order: np.ndarray, starts: np.ndarray) -> bool:

@@ -473,9 +473,11 @@ class RequestLog:
 class JobBatch:
     """Every job of a run, in submission order (index = job id). ``K`` = number of network classes.
 
-    ``net_*`` arrays are (K, n), one row per class: on class k a job needs ``net_gpus`` GPUs for
-    ``net_hours`` and accepts asks up to ``net_limit_usd_per_gpu_hour`` (its budget or the cloud cost,
-    whichever is lower, per GPU-hour of that class); ``net_gpus`` is 0 where the job cannot use the class.
+    ``net_*`` arrays are (S, n), one row per slot: slot i of a job holds the i-th class its stream accepts
+    (``net_slot``), where it needs ``net_gpus`` GPUs for ``net_hours`` and accepts asks up to
+    ``net_limit_usd_per_gpu_hour`` (its budget or the cloud cost, whichever is lower, per GPU-hour of that
+    class). Streams accept one or two of the K classes, so S rows rather than K (a million jobs on four
+    classes: 48 MB less); ``net_gpus`` is 0 in slots a stream does not use.
     """
 
     stream_names: tuple[str, ...]
@@ -498,6 +500,8 @@ class JobBatch:
     demand_u: np.ndarray
     """Elastic streams: a job is submitted only if this is below the share of the capped demand the
     price at its arrival draws; 0 for the rest."""
+    net_slot: np.ndarray
+    """(streams, K): the row of the ``net_*`` arrays holding class k for a stream's jobs; -1 if none."""
     net_gpus: np.ndarray
     net_hours: np.ndarray
     net_limit_usd_per_gpu_hour: np.ndarray
@@ -512,6 +516,16 @@ class JobBatch:
     cloud_extra_hours: np.ndarray
     cloud_lost_hours: np.ndarray
     """Wall hours of work lost to reclaims (a share of cloud_extra_hours)."""
+
+    def on_class(self, c: int, j: int) -> tuple[int, float, float]:
+        """What job j needs on class c: GPUs, hours, and the highest ask it takes (USD per GPU-hour)."""
+        row = int(self.net_slot[self.stream[j], c])
+        return (int(self.net_gpus[row, j]), float(self.net_hours[row, j]),
+                float(self.net_limit_usd_per_gpu_hour[row, j]))
+
+    def class_rows(self, c: np.ndarray | int, jobs: np.ndarray | slice) -> np.ndarray:
+        """The ``net_*`` row of each job in ``jobs`` for class c (one class, or one per job)."""
+        return self.net_slot[self.stream[jobs], c]
 
 
 def build_jobs(scenario: Scenario, fleet: Fleet, cloud: CloudBaseline) -> JobBatch:
@@ -555,14 +569,17 @@ def build_jobs(scenario: Scenario, fleet: Fleet, cloud: CloudBaseline) -> JobBat
     position[order] = np.arange(order.size)
 
     n, k = times.size, len(classes)
+    eligible_classes = [tuple(ci for ci, name in enumerate(classes) if s.job.accepts(name)) for s in streams]
+    slots = max((len(e) for e in eligible_classes), default=0) or 1
     out = {
         "submit_hours": times[order], "stream": stream_of[order],
         "size": np.zeros(n, dtype=np.int64), "work_ref_gpu_hours": np.zeros(n), "patience_hours": np.zeros(n),
         "budget_usd": np.zeros(n), "latency_slo_ms": np.zeros(n), "region": np.empty(n, dtype=object),
         "request_start": np.zeros(n, dtype=np.int64), "request_end": np.zeros(n, dtype=np.int64),
         "demand_u": np.zeros(n),
-        "net_gpus": np.zeros((k, n), dtype=np.int64), "net_hours": np.zeros((k, n)),
-        "net_limit_usd_per_gpu_hour": np.full((k, n), -np.inf),
+        "net_gpus": np.zeros((slots, n), dtype=np.int64), "net_hours": np.zeros((slots, n)),
+        "net_limit_usd_per_gpu_hour": np.full((slots, n), -np.inf),
+        "net_slot": np.full((len(streams), k), -1, dtype=np.int64),
         "cloud_offer": np.full(n, -1, dtype=np.int64), "cloud_gpus": np.zeros(n, dtype=np.int64),
         "cloud_hours": np.zeros(n), "cloud_cost_usd": np.full(n, np.inf),
         "cloud_reclaims": np.zeros(n, dtype=np.int64), "cloud_extra_hours": np.zeros(n),
@@ -599,14 +616,15 @@ def build_jobs(scenario: Scenario, fleet: Fleet, cloud: CloudBaseline) -> JobBat
         # what the job needs on each network class it accepts, and the highest ask it takes there (a spot
         # buyer pays a share of the ask, so takes higher asks)
         spot_price_share = 1.0 - scenario.market.spot_discount if job.interruptible else 1.0
-        eligible = tuple(ci for ci, name in enumerate(classes) if job.accepts(name))
-        for ci in eligible:
+        eligible = eligible_classes[si]
+        for slot, ci in enumerate(eligible):
             g, h = job.placement(models[classes[ci]], d)
             nodes = np.ceil(g / max(int(node_gpus[ci]), 1))
             expected_hours = h * (1.0 + nodes * failure_rate[ci] * job.hours_lost_per_interruption(h, 0.0))
-            out["net_gpus"][ci, at] = g
-            out["net_hours"][ci, at] = h
-            out["net_limit_usd_per_gpu_hour"][ci, at] = np.minimum(d["budget_usd"], c_cost) / (
+            out["net_slot"][si, ci] = slot
+            out["net_gpus"][slot, at] = g
+            out["net_hours"][slot, at] = h
+            out["net_limit_usd_per_gpu_hour"][slot, at] = np.minimum(d["budget_usd"], c_cost) / (
                 g * expected_hours * spot_price_share)
         stream_classes.append(eligible)
     return JobBatch(
