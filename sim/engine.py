@@ -61,6 +61,8 @@ class NetworkStarts:
     ask_micro_usd: np.ndarray
 
     def __getitem__(self, index: np.ndarray) -> NetworkStarts:
+        if index.dtype == bool:  # one scan of the mask, not one per column
+            index = np.flatnonzero(index)
         return NetworkStarts(*(getattr(self, f.name)[index] for f in fields(self)))
 
     def __add__(self, other: NetworkStarts) -> NetworkStarts:
@@ -585,12 +587,17 @@ class World:
             parts = market.gang(c, g, limit)
             if parts is None:
                 continue
-            link, bandwidth = self._link([p for p, _ in parts])
+            providers = [p for p, _ in parts]
+            per_hour = sum(self._ask_paid(j, a) * k for a, (_, k) in zip(market.ask[providers].tolist(), parts,
+                                                                            strict=True))
+            if per_hour * hours > ceiling:  # too dear before any slowdown (which only adds hours)
+                continue
+            link, bandwidth = self._link(providers)
             factor = 1.0
             if stream.job.kind == "training":
                 factor = stream.job.slowdown(self._throughput[0, c], len(parts), bandwidth)
             hours *= factor
-            cost = sum(self._ask_paid(j, market.ask[p]) * k for p, k in parts) * hours
+            cost = per_hour * hours
             if cost <= ceiling and (best is None or cost < best[0]):
                 best = (cost, parts, hours, link, factor)
         if best is None:

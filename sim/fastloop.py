@@ -47,8 +47,7 @@ class DepartureQueue:
 
     def jobs_on(self, provider: int) -> list[int]:
         """Jobs running on ``provider``, ascending."""
-        n = int(self.size[0])
-        return np.unique(self.job[:n][self.provider[:n] == provider]).tolist()
+        return _jobs_on(provider, self.provider, self.job, self.size).tolist()
 
 
 @njit(cache=True)
@@ -123,6 +122,17 @@ def _cancel(j: int, p: int, e: float, end: np.ndarray, prov: np.ndarray, gpus: n
             _remove(i, end, prov, gpus, job, size)
             return True
     return False
+
+
+@njit(cache=True)
+def _jobs_on(p: int, prov: np.ndarray, job: np.ndarray, size: np.ndarray) -> np.ndarray:
+    found = np.empty(size[0], dtype=np.int64)
+    n = 0
+    for i in range(size[0]):
+        if prov[i] == p:
+            found[n] = job[i]
+            n += 1
+    return np.unique(found[:n])
 
 
 @njit(cache=True)

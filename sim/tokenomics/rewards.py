@@ -146,10 +146,20 @@ def split_exact(total: int, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray
         extra, remainder = (scaled // denominator).astype(np.int64), scaled % denominator
     left = r - int(extra.sum())
     if left:
-        extra[np.argsort(-remainder, kind="stable")[:left]] += 1
+        extra[_largest(remainder, left)] += 1
     if total < 2**62:  # every share and their sum fit int64
         return idx, w * q + extra
     return idx, w.astype(object) * q + extra
+
+
+def _largest(values: np.ndarray, count: int) -> np.ndarray:
+    """Indices of the ``count`` largest values, ties to the lower index: the first ``count`` of a stable
+    descending sort, found with a partition (linear) instead of the sort."""
+    if values.dtype == object:  # Python integers: no partition for them
+        return np.argsort(-values, kind="stable")[:count]
+    kth = np.partition(values, values.size - count)[values.size - count]  # the count-th largest value
+    above = np.flatnonzero(values > kth)
+    return np.concatenate([above, np.flatnonzero(values == kth)[:count - above.size]])
 
 
 class LinearVesting:
