@@ -15,6 +15,7 @@ Speed matters (a year of a large network is a million jobs), so:
   vectorised.
 Everything random was drawn at build time from seeded streams, so the loop itself is deterministic.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -97,6 +98,7 @@ class _AllocationLog:
 
     def view(self) -> NetworkStarts:
         return NetworkStarts(*(column[:self._size] for column in self._columns))
+
 
 Progress = Callable[[float], None]
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
@@ -202,6 +204,10 @@ class World:
         """Allocations that ran to their end (not cut short by a failure)."""
         return int(self._departed[0])
 
+    def _started_this_epoch(self) -> np.ndarray:
+        """Jobs started since the last epoch close (a view of the buffer the compiled loop appends to)."""
+        return self._started[:int(self._n_started[0])]
+
     def _classes_of(self, j: int) -> tuple[int, ...]:
         row = self._class_order[int(self.jobs.stream[j])]
         return tuple(row[row >= 0].tolist())
@@ -238,6 +244,19 @@ class World:
         self._rec_end[j] = end
         self._rec_ask[j] = self.market.ask[p]
         self._departures.push(end, p, g, j)
+
+    def _place_unmatched(self, j: int, now: float, spread: bool, spot: bool, could_wait: bool) -> None:
+        """Job j found no free node: several nodes if some class needs them, else preempt spot jobs, else
+        wait if a class it fits asks within its limit, else AWS if that is within its budget."""
+        classes = self._classes_of(j)
+        if spread and self._start_spread(j, classes, now):
+            return
+        if spot and self._preempt(j, classes, now):
+            return
+        if could_wait and self._patience(j) > 0:
+            self._wait(j, classes, now)
+        elif self.cloud_ok[j]:
+            self.cloud_starts.append((j, now))
 
     def _serve_waiting(self, p: int, now: float) -> None:
         waiting = self.waiting
@@ -329,7 +348,7 @@ class World:
     def _close_epoch(self, k: int) -> None:
         t0, t1 = float(self.grid[k]), float(self.grid[k + 1])
         final = k == len(self.grid) - 2
-        new = self._started[:int(self._n_started[0])].copy()
+        new = self._started_this_epoch().copy()
         self._n_started[0] = 0
         spread = _as_starts(self._spread)
         self._spread.clear()
@@ -444,7 +463,7 @@ class World:
 
     def _live(self, now: float) -> NetworkStarts:
         """Every allocation running at ``now`` (not yet settled)."""
-        current = self._starts_of(self._started[:int(self._n_started[0])].copy()) + _as_starts(self._spread)
+        current = self._starts_of(self._started_this_epoch().copy()) + _as_starts(self._spread)
         live = self._running + current
         return live[live.end > now]
 
@@ -470,7 +489,7 @@ class World:
             start, wall_hours = min(start, float(rows.start[i])), max(wall_hours, float(rows.hours[i]))
             rows.hours[i] = now - rows.start[i]
             rows.end[i] = now
-        if j in self._started[:int(self._n_started[0])] and self._rec_end[j] > now and not running.size:
+        if j in self._started_this_epoch() and self._rec_end[j] > now and not running.size:
             p = int(self._rec_provider[j])
             g, wall_hours, _ = self.jobs.on_class(int(self.fleet.gpu_class[p]), j)
             self._cut(j, p, float(self._rec_end[j]), g)
@@ -672,7 +691,7 @@ class World:
         env.process(self._epochs(progress))
         # orders whose match would fall after the horizon are still open at its end
         n_matched = int(np.searchsorted(jobs.submit_hours + self._delay, horizon, side="right"))
-        elastic, spot = any(d is not None for d in self._demand), bool(self._spot_job.any())
+        elastic, spot = any(d is not None for d in self._demand), bool(self._spot_job.any())  # spot: may preempt
         book = market.arrays
         arrays = (jobs.submit_hours, jobs.stream, jobs.net_slot, jobs.net_gpus, jobs.net_hours,
                   jobs.net_limit_usd_per_gpu_hour, jobs.demand_u, self._keep, self._class_order, market.max_gpus,
@@ -690,15 +709,7 @@ class World:
             elif why == RELEASED:
                 self._serve_waiting(x, now)
             elif why == UNMATCHED:
-                classes = self._classes_of(x)
-                if spread and self._start_spread(x, classes, now):
-                    pass
-                elif spot and self._preempt(x, classes, now):
-                    pass
-                elif could_wait and self._patience(x) > 0:
-                    self._wait(x, classes, now)
-                elif self.cloud_ok[x]:
-                    self.cloud_starts.append((x, now))
+                self._place_unmatched(x, now, spread, spot, could_wait)
             elif why == ARRIVALS_DONE:
                 for j in range(n_matched, self.n_jobs):
                     self.waiting[j] = ()
@@ -759,9 +770,9 @@ def _fix_mmap_threshold() -> None:
 def _gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector during the event loop.
 
-    The loop allocates millions of short-lived tuples and events that reference counting frees; the
-    collector's generation-0 passes over them cost about a quarter of the loop's time and find nothing
-    (the loop creates no reference cycles). The previous state is restored on exit, errors included.
+    The loop's Python side allocates many short-lived objects (SimPy events, tuples, per-epoch arrays)
+    that reference counting frees; the collector's generation-0 passes over them find nothing (the loop
+    creates no reference cycles). The previous state is restored on exit, errors included.
     """
     was_enabled = gc.isenabled()
     gc.disable()

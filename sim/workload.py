@@ -476,8 +476,8 @@ class JobBatch:
     ``net_*`` arrays are (S, n), one row per slot: slot i of a job holds the i-th class its stream accepts
     (``net_slot``), where it needs ``net_gpus`` GPUs for ``net_hours`` and accepts asks up to
     ``net_limit_usd_per_gpu_hour`` (its budget or the cloud cost, whichever is lower, per GPU-hour of that
-    class). Streams accept one or two of the K classes, so S rows rather than K (a million jobs on four
-    classes: 48 MB less); ``net_gpus`` is 0 in slots a stream does not use.
+    class). S is the most classes any stream accepts, often one or two of the K (a million jobs on four
+    classes, two per stream at most: 48 MB less); ``net_gpus`` is 0 in slots a stream does not use.
     """
 
     stream_names: tuple[str, ...]
@@ -520,6 +520,8 @@ class JobBatch:
     def on_class(self, c: int, j: int) -> tuple[int, float, float]:
         """What job j needs on class c: GPUs, hours, and the highest ask it takes (USD per GPU-hour)."""
         row = int(self.net_slot[self.stream[j], c])
+        if row < 0:
+            raise ValueError(f"job {j} cannot run on GPU class {c}")
         return (int(self.net_gpus[row, j]), float(self.net_hours[row, j]),
                 float(self.net_limit_usd_per_gpu_hour[row, j]))
 
@@ -585,7 +587,6 @@ def build_jobs(scenario: Scenario, fleet: Fleet, cloud: CloudBaseline) -> JobBat
         "cloud_reclaims": np.zeros(n, dtype=np.int64), "cloud_extra_hours": np.zeros(n),
         "cloud_lost_hours": np.zeros(n),
     }
-    stream_classes = []
     offset = 0
     for si, (s, (t, d)) in enumerate(zip(streams, drawn, strict=True)):
         at = position[offset:offset + len(t)]
@@ -616,8 +617,7 @@ def build_jobs(scenario: Scenario, fleet: Fleet, cloud: CloudBaseline) -> JobBat
         # what the job needs on each network class it accepts, and the highest ask it takes there (a spot
         # buyer pays a share of the ask, so takes higher asks)
         spot_price_share = 1.0 - scenario.market.spot_discount if job.interruptible else 1.0
-        eligible = eligible_classes[si]
-        for slot, ci in enumerate(eligible):
+        for slot, ci in enumerate(eligible_classes[si]):
             g, h = job.placement(models[classes[ci]], d)
             nodes = np.ceil(g / max(int(node_gpus[ci]), 1))
             expected_hours = h * (1.0 + nodes * failure_rate[ci] * job.hours_lost_per_interruption(h, 0.0))
@@ -626,12 +626,11 @@ def build_jobs(scenario: Scenario, fleet: Fleet, cloud: CloudBaseline) -> JobBat
             out["net_hours"][slot, at] = h
             out["net_limit_usd_per_gpu_hour"][slot, at] = np.minimum(d["budget_usd"], c_cost) / (
                 g * expected_hours * spot_price_share)
-        stream_classes.append(eligible)
     return JobBatch(
         stream_names=tuple(s.name for s in streams),
         stream_kinds=tuple(s.job.kind for s in streams),
         stream_interruptible=tuple(s.job.interruptible for s in streams),
-        stream_classes=tuple(stream_classes),
+        stream_classes=tuple(eligible_classes),
         request_logs=tuple(logs),
         **out,
     )
