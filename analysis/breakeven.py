@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from sim.errors import InputError
-from sim.scenario import Scenario
+from sim.schema import Scenario
 from sim.sweep import Backend, Range, sweep
 
 H100_ON_DEMAND = "by_class.H100_SXM.undercut_ratio_on_demand"

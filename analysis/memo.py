@@ -12,9 +12,6 @@ import base64
 import hashlib
 import html
 import io
-import json
-import shutil
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +23,8 @@ from matplotlib.figure import Figure
 from ruamel.yaml import YAML
 
 from sim.errors import InputError
-from sim.metrics import package_version
-from sim.output import check_target, replace_dir
+from sim.folders import MemoFolder, RunFolder, SweepFolder
+from sim.summary import package_version
 
 from .breakeven import rank_sensitivity
 from .curves import pricing_curve
@@ -130,9 +127,9 @@ def sources_table(files: Sequence[str] = DATA_FILES) -> pd.DataFrame:
     return frame
 
 
-def _run_blocks(folder: Path) -> Iterator[Block]:
-    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-    epochs = pd.read_parquet(folder / "epochs.parquet")
+def _run_blocks(folder: RunFolder) -> Iterator[Block]:
+    summary = folder.summary()
+    epochs = folder.epochs()
     name = summary["scenario"]
     yield Heading(f"Run: {name}")
     p = summary.get("partial")
@@ -168,9 +165,9 @@ def _run_blocks(folder: Path) -> Iterator[Block]:
     yield Fig(f"pricing_{name}", pricing_curve(epochs, summary), f"{name}: network price against AWS over time.")
 
 
-def _sweep_blocks(folder: Path) -> Iterator[Block]:
-    spec = YAML(typ="safe").load((folder / "sweep.yaml").read_text(encoding="utf-8"))
-    runs = pd.read_parquet(folder / "runs.parquet")
+def _sweep_blocks(folder: SweepFolder) -> Iterator[Block]:
+    spec = folder.spec()
+    runs = folder.runs()
     params = list(spec["params"])
     runs.attrs["params"] = params
     metric = spec.get("metric", "by_class.H100_SXM.undercut_ratio_on_demand")
@@ -220,18 +217,19 @@ def _crossing(means: pd.Series, target: float, param: str, metric: str) -> str:
 
 def _repro_rows(inputs: Sequence[Path]) -> pd.DataFrame:
     rows = []
-    for folder in inputs:
-        if (folder / "summary.json").is_file():
-            s = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-            rows.append({"input": str(folder), "kind": "run", "scenario / sweep": s["scenario"],
+    for path in inputs:
+        run = RunFolder(path)
+        if run.is_run():
+            s = run.summary()
+            rows.append({"input": str(path), "kind": "run", "scenario / sweep": s["scenario"],
                          "sha256": s["scenario_hash"], "seed": s["seed"], "depinsim": s["package_version"]})
         else:
-            text = (folder / "sweep.yaml").read_bytes()
-            spec = YAML(typ="safe").load(text)
-            runs = pd.read_parquet(folder / "runs.parquet", columns=["run_id"])
-            rows.append({"input": str(folder), "kind": f"sweep ({len(runs)} runs)", "scenario / sweep": spec["name"],
-                         "sha256": hashlib.sha256(text).hexdigest(), "seed": spec.get("seed", 0),
-                         "depinsim": package_version()})
+            sweep = SweepFolder(path)
+            text = (sweep.spec_text() or "").encode()
+            spec = sweep.spec()
+            rows.append({"input": str(path), "kind": f"sweep ({len(sweep.runs())} runs)",
+                         "scenario / sweep": spec["name"], "sha256": hashlib.sha256(text).hexdigest(),
+                         "seed": spec.get("seed", 0), "depinsim": package_version()})
     return pd.DataFrame(rows)
 
 
@@ -242,10 +240,10 @@ def memo_blocks(inputs: Sequence[Path]) -> list[Block]:
                                 "price per GPU-hour / AWS price for the same GPU (or the same work); below 1 the "
                                 "network is cheaper. Months are 730 hours.")]
     for folder in inputs:
-        if (folder / "summary.json").is_file():
-            blocks.extend(_run_blocks(folder))
-        elif (folder / "runs.parquet").is_file() and (folder / "sweep.yaml").is_file():
-            blocks.extend(_sweep_blocks(folder))
+        if RunFolder(folder).is_run():
+            blocks.extend(_run_blocks(RunFolder(folder)))
+        elif SweepFolder(folder).is_sweep():
+            blocks.extend(_sweep_blocks(SweepFolder(folder)))
         else:
             raise InputError(f"{folder} is neither a run folder (summary.json, from depinsim run) nor a sweep "
                              "folder (runs.parquet and sweep.yaml, from depinsim sweep).")
@@ -312,32 +310,22 @@ def _html(blocks: list[Block], pngs: dict[str, bytes]) -> str:
 
 
 def write_memo(inputs: Sequence[str | Path], out: str | Path, force: bool = False) -> Path:
-    """Write memo.md, memo.html and figures/*.png|svg into ``out``, atomically (a temporary folder renamed
-    into place); an existing folder is replaced only with ``force``."""
+    """Write memo.md, memo.html and figures/*.png|svg into ``out``, atomically; an existing folder is
+    replaced only with ``force``, and only if it is a memo folder depinsim wrote."""
     folders = [Path(p) for p in inputs]
     for folder in folders:
         if not folder.is_dir():
             raise InputError(f"Memo input {folder} is not a folder: give run folders (depinsim run --out) or "
                              "sweep folders (depinsim sweep --out).")
-    out = Path(out)
-    check_target(out, force)
+    target = MemoFolder(out)
+    target.check_target(force)
     blocks = memo_blocks(folders)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.{uuid.uuid4().hex[:12]}.partial"
-    (tmp / "figures").mkdir(parents=True)
-    try:
-        pngs = {}
-        for b in blocks:
-            if isinstance(b, Fig):
-                buf = io.BytesIO()
-                b.figure.savefig(buf, format="png", dpi=130)
-                pngs[b.name] = buf.getvalue()
-                (tmp / "figures" / f"{b.name}.png").write_bytes(pngs[b.name])
-                b.figure.savefig(tmp / "figures" / f"{b.name}.svg")
-        (tmp / "memo.md").write_text(_markdown(blocks), encoding="utf-8")
-        (tmp / "memo.html").write_text(_html(blocks, pngs), encoding="utf-8")
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    figures = {}
+    for b in blocks:
+        if isinstance(b, Fig):
+            buf = io.BytesIO()
+            b.figure.savefig(buf, format="png", dpi=130)
+            figures[b.name] = (buf.getvalue(), b.figure)
+    pngs = {name: png for name, (png, _) in figures.items()}
+    target.write(_markdown(blocks), _html(blocks, pngs), figures, force)
+    return target.path

@@ -2,25 +2,39 @@
 
 Library entry points: ``load_scenario`` (validated, frozen ``Scenario``), ``run`` (a ``RunResult`` of
 pandas DataFrames and a summary) and ``sweep`` (one row a run; ``sweep_epochs`` for the epoch series).
-``sim.sweep`` is the function; import helpers from the module with ``from sim.sweep import design``.
+``sim.sweep`` is the sweep module, and calling it runs a sweep; import helpers from it with
+``from sim.sweep import design``.
+
+Names are imported when first used, so the command line starts without loading the model (numba,
+SciPy, pandas) it may not need.
 """
 
-from .engine import run
-from .errors import ConservationError, InputError
-from .loader import load_scenario, parse_scenario
-from .results import RunResult
-from .scenario import Scenario, scenario_hash
-from .sweep import sweep, sweep_epochs  # noqa: I001 - the function shadows the module name on purpose
+from __future__ import annotations
 
-__all__ = [
-    "ConservationError",
-    "InputError",
-    "RunResult",
-    "Scenario",
-    "load_scenario",
-    "parse_scenario",
-    "run",
-    "scenario_hash",
-    "sweep",
-    "sweep_epochs",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ConservationError": "sim.errors",
+    "InputError": "sim.errors",
+    "RunResult": "sim.results",
+    "Scenario": "sim.schema",
+    "load_scenario": "sim.loader",
+    "parse_scenario": "sim.loader",
+    "run": "sim.runner",
+    "scenario_hash": "sim.schema",
+    "sweep_epochs": "sim.sweep",
+}
+
+__all__ = sorted([*_EXPORTS, "sweep"])
+
+
+def __getattr__(name: str) -> Any:
+    if name == "sweep":
+        return importlib.import_module("sim.sweep")  # the module is callable: sim.sweep(...) runs a sweep
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sim' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,5 +1,3 @@
-"""``python -m sim``: the same command line as ``depinsim``."""
-
-from .cli import main
+from .entry import main
 
 main()

@@ -2,43 +2,45 @@
 
 Bad input (a scenario, an override, an output folder, a chain that cannot be reached) prints one
 paragraph to stderr and exits 2; a broken conservation law, or a chain that fails mid-run, exits 1 with
-the law or the epoch named. Tracebacks are for bugs only.
+the law or the epoch named; Ctrl-C prints one line (what was kept, how to resume) and exits 130.
+Tracebacks are for bugs only. Each command imports what it needs when it runs, so ``--help`` and
+``validate`` start quickly.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
+import click
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from .chain.hook import ChainError, ChainHook, ChainUnavailable
-from .engine import PartialRun
-from .engine import run as run_scenario
-from .errors import ConservationError, InputError
-from .loader import load_scenario
-from .output import RUN_FILES, check_target, write_file, write_run
-from .results import RunResult
-from .scenario import json_schema
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .chain.hook import ChainHook
+    from .results import RunResult
+    from .schema import Scenario
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Simulate a token-subsidised GPU marketplace against the AWS baseline.")
-out_console = Console()
-err_console = Console(stderr=True)
 
 SetOption = Annotated[list[str], typer.Option(
     "--set", help="Override a scenario field: path.to.field=value (repeatable), e.g. "
                   "--set tokenomics.emission.tokens_per_day=0 or --set providers.0.count=50.")]
+INTERRUPTED = 130
+
+
+def _console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr)
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    err_console.print(f"[bold red]depinsim:[/] {message}", highlight=False, soft_wrap=True)
+    _console(stderr=True).print(f"[bold red]depinsim:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -49,7 +51,8 @@ def run(
                    typer.Option("--out", help="Run folder to create (default runs/<scenario name>).")] = None,
     set_: SetOption = [],  # noqa: B006 - typer reads the default, never mutates it
     seed: Annotated[int | None, typer.Option("--seed", help="Root seed (same as --set seed=N).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing run folder.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing run folder (one depinsim wrote, "
+                                                        "holding nothing else).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary table.")] = False,
     chain: Annotated[str | None, typer.Option(
         "--chain", help="Also settle every epoch through the Vyper contracts on a local chain and reconcile it "
@@ -57,29 +60,48 @@ def run(
                         "here; `npm ci` installs it) or a JSON-RPC URL.")] = None,
 ) -> None:
     """Run a scenario and write its results into a run folder."""
+    from .chain.hook import ChainError, ChainUnavailable
+    from .errors import ConservationError, InputError
+    from .folders import RunFolder
+    from .loader import load_scenario
+    from .runner import PartialRun
+
     overrides = [*set_, *([f"seed={seed}"] if seed is not None else [])]
+    target: Path | None = None
     with ExitStack() as stack:
         try:
             sc = load_scenario(scenario, overrides)
             target = out if out is not None else Path("runs") / sc.name
-            check_target(target, force)
+            folder = RunFolder(target)
+            folder.check_target(force)
             hook = _open_chain(chain, stack) if chain is not None else None
             result = _run_with_progress(sc, quiet, hook)
-            write_run(result, target, force)
+            folder.write(result, _run_figures(result), force)
         except (InputError, ChainUnavailable) as exc:
             raise _fail(str(exc), 2) from None
         except ConservationError as exc:
             raise _fail(f"the run broke a conservation law, so no results were written: {exc}", 1) from None
         except PartialRun as exc:
-            write_run(exc.result, target, force)
+            RunFolder(target).write(exc.result, _run_figures(exc.result), force)  # type: ignore[arg-type]
             done = exc.result.summary["partial"]["epochs_completed"]
             raise _fail(f"the chain failed in epoch {exc.epoch}, so the run stopped there: {exc}. The off-chain "
                         f"results of the {done} epochs simulated by then are in {target}/, marked partial in "
                         "summary.json.", 1) from None
         except ChainError as exc:
             raise _fail(f"the chain failed, so no results were written: {exc}", 1) from None
+        except KeyboardInterrupt:
+            kept = f" ({target} is as it was)" if target is not None and target.exists() else ""
+            raise _fail(f"interrupted; nothing was written{kept}. A run folder is written only once its run "
+                        "has finished: run the same command again.", INTERRUPTED) from None
     if not quiet:
-        _print_summary(result, target)
+        _print_summary(result, target, folder)
+
+
+def _run_figures(result: RunResult) -> dict[str, object]:
+    """The figures of a run folder, drawn by analysis (the model draws nothing)."""
+    from analysis.curves import pricing_curve
+
+    return {"pricing_curve": pricing_curve(result.epochs, result.summary)}
 
 
 def _open_chain(spec: str, stack: ExitStack) -> ChainHook:
@@ -96,16 +118,25 @@ def _open_chain(spec: str, stack: ExitStack) -> ChainHook:
     return hook
 
 
-def _run_with_progress(sc, quiet: bool, chain: ChainHook | None = None) -> RunResult:  # type: ignore[no-untyped-def]
+def _run_with_progress(sc: Scenario, quiet: bool, chain: ChainHook | None = None) -> RunResult:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .runner import run as run_scenario
+
+    err = _console(stderr=True)
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                        TimeElapsedColumn(), console=err_console, transient=True,
-                        disable=quiet or not err_console.is_terminal)
+                        TimeElapsedColumn(), console=err, transient=True, disable=quiet or not err.is_terminal)
     with progress:
         task = progress.add_task(f"simulating {sc.name}" + (" (chain on)" if chain is not None else ""), total=1.0)
         return run_scenario(sc, progress=lambda frac: progress.update(task, completed=frac), chain=chain)
 
 
-def _print_summary(result: RunResult, target: Path) -> None:
+def _print_summary(result: RunResult, target: Path, folder: object) -> None:
+    from rich.table import Table
+
+    from .folders import MARKER, RunFolder
+
+    out = _console()
     s = result.summary
     table = Table(title=f"{s['scenario']}: {s['horizon_days']:g} days, seed {s['seed']}", title_justify="left")
     columns = ("GPU class", "network $/GPU-h", "w/o subsidy", "AWS on-demand", "ratio", "utilisation", "subsidy share")
@@ -115,21 +146,23 @@ def _print_summary(result: RunResult, target: Path) -> None:
         table.add_row(cls, _fmt(c["network_price_usd_per_gpu_hour"]), _fmt(c["price_without_subsidy_usd_per_gpu_hour"]),
                       _fmt(c["aws_on_demand_usd_per_gpu_hour"]), _fmt(c["undercut_ratio_on_demand"]),
                       _pct(c["utilisation"]), _pct(c["subsidy_share"]))
-    out_console.print(table)
+    out.print(table)
     jobs = s["jobs"]
     tokens, providers = s["tokens"], s["providers"]
-    out_console.print(f"jobs: {jobs['submitted']:,} submitted, {jobs['network']:,} network, {jobs['cloud']:,} AWS, "
-                      f"{jobs['abandoned']:,} abandoned, {jobs['queued_at_end']:,} still waiting; "
-                      f"providers {providers['start']:,} -> {providers['end']:,} ({providers['entries']:,} in, "
-                      f"{providers['exits']:,} out)")
-    out_console.print(f"tokens: {tokens['emitted']:,.0f} {tokens['symbol']} emitted (${tokens['reward_usd']:,.0f} "
-                      f"to providers), {tokens['burned']:,.0f} burned, price ${tokens['price_start_usd']:,.4g} -> "
-                      f"${tokens['price_end_usd']:,.4g}; conservation checks passed.")
+    out.print(f"jobs: {jobs['submitted']:,} submitted, {jobs['network']:,} network, {jobs['cloud']:,} AWS, "
+              f"{jobs['abandoned']:,} abandoned, {jobs['queued_at_end']:,} still waiting; "
+              f"providers {providers['start']:,} -> {providers['end']:,} ({providers['entries']:,} in, "
+              f"{providers['exits']:,} out)")
+    out.print(f"tokens: {tokens['emitted']:,.0f} {tokens['symbol']} emitted (${tokens['reward_usd']:,.0f} "
+              f"to providers), {tokens['burned']:,.0f} burned, price ${tokens['price_start_usd']:,.4g} -> "
+              f"${tokens['price_end_usd']:,.4g}; conservation checks passed.")
     if "chain" in s:
         c = s["chain"]
-        out_console.print(f"chain ({c['chain']}): {c['transactions']:,} transactions, {c['gas_used']:,} gas; "
-                          f"reconciliation exact ({c['values_compared']:,} balances compared).")
-    out_console.print(f"wrote {target}/ ({', '.join(RUN_FILES)})", highlight=False)
+        out.print(f"chain ({c['chain']}): {c['transactions']:,} transactions, {c['gas_used']:,} gas; "
+                  f"reconciliation exact ({c['values_compared']:,} balances compared).")
+    marker = RunFolder(target).marker() or {}
+    files = [name for name in marker.get("files", []) if name != MARKER]
+    out.print(f"wrote {target}/ ({', '.join(files)})", highlight=False)
 
 
 def _fmt(x: float | None) -> str:
@@ -146,26 +179,38 @@ def validate(
     set_: SetOption = [],  # noqa: B006
 ) -> None:
     """Check a scenario file (and overrides) without running it."""
+    from .errors import InputError
+    from .loader import load_scenario
+
     try:
         sc = load_scenario(scenario, set_)
     except InputError as exc:
         raise _fail(str(exc), 2) from None
     providers = sum(g.count for g in sc.providers)
-    out_console.print(f"{scenario}: valid (scenario {sc.name!r}, {providers:,} provider nodes in "
-                      f"{len(sc.providers)} groups, {len(sc.workload.streams)} job streams, "
-                      f"{sc.horizon_days:g} days).", highlight=False)
+    _console().print(f"{scenario}: valid (scenario {sc.name!r}, {providers:,} provider nodes in "
+                     f"{len(sc.providers)} groups, {len(sc.workload.streams)} job streams, "
+                     f"{sc.horizon_days:g} days).", highlight=False)
 
 
 @app.command()
 def schema(
     out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of stdout.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
 ) -> None:
     """Print the scenario JSON Schema (for editors: every field, its unit and what it allows)."""
+    import json
+
+    from .atomic import write_file
+    from .schema import json_schema
+
     text = json.dumps(json_schema(), indent=2) + "\n"
     if out is None:
         sys.stdout.write(text)
-    else:
-        out.write_text(text, encoding="utf-8")
+        return
+    if out.exists() and (out.is_dir() or not force):
+        what = "is a folder" if out.is_dir() else "already exists; pass --force to replace it"
+        raise _fail(f"Output file {out} {what}. Give --out a new file path.", 2)
+    write_file(out, lambda p: p.write_text(text, encoding="utf-8"))
 
 
 @app.command("sweep")
@@ -176,39 +221,43 @@ def sweep_command(
     scheduler: Annotated[str | None, typer.Option("--scheduler", help="Use an existing Dask cluster at this "
                                                                       "address (tcp://HOST:PORT).")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Sweep folder (default runs/sweeps/<name>); re-running "
-                                                           "into it resumes from its cache.")] = None,
+                                                           "the same sweep into it resumes from its cache.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the results of another sweep in that folder "
+                                                        "(one depinsim wrote, holding nothing else).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
 ) -> None:
     """Run a parameter sweep (resumable: finished runs are cached in the sweep folder)."""
+    from .errors import InputError
+    from .folders import SweepFolder
     from .sweep import sweep, sweep_epochs
     from .sweep_spec import load_sweep_spec, rebased_spec
 
+    target: Path | None = None
     try:
         sp = load_sweep_spec(spec)
         target = out if out is not None else Path("runs") / "sweeps" / sp.name
-        if target.exists() and not target.is_dir():
-            raise InputError(f"Output path {target} exists and is not a folder. Give --out a folder path.")
+        folder = SweepFolder(target)
+        folder.open(rebased_spec(spec, target), force)
         backend = "dask" if scheduler is not None or workers > 1 else "serial"
-        try:
-            runs = sweep(sp.base, sp.axes(), method=sp.method, n=sp.n, replications=sp.replications, seed=sp.seed,
-                         backend=backend, address=scheduler, cache_dir=target / "cache", progress=not quiet,
-                         workers=workers, fixed=sp.fixed(), common_random_numbers=sp.common_random_numbers)
-        except KeyboardInterrupt:
-            raise _fail(f"interrupted; finished runs are cached in {target / 'cache'}: run the same command to "
-                        "resume.", 130) from None
-        write_file(target / "sweep.yaml", lambda p: p.write_text(rebased_spec(spec, target), encoding="utf-8"))
-        write_file(target / "runs.parquet", lambda p: runs.to_parquet(p, index=False))
-        epochs = sweep_epochs(runs)
-        write_file(target / "epochs.parquet", lambda p: epochs.to_parquet(p, index=False))
+        runs = sweep(sp.base, sp.axes(), method=sp.method, n=sp.n, replications=sp.replications, seed=sp.seed,
+                     backend=backend, address=scheduler, cache_dir=folder.cache_dir, progress=not quiet,
+                     workers=workers, fixed=sp.fixed(), common_random_numbers=sp.common_random_numbers)
+        folder.write_results(runs, sweep_epochs(runs))
     except InputError as exc:
         raise _fail(str(exc), 2) from None
+    except KeyboardInterrupt:
+        if target is None:
+            raise _fail("interrupted before the sweep started; nothing was written.", INTERRUPTED) from None
+        raise _fail(f"interrupted; the finished runs are cached in {target / SweepFolder.CACHE}: run the same command "
+                    "to resume from them.", INTERRUPTED) from None
     failed = runs[runs["status"] != "ok"]
     if not quiet:
-        out_console.print(f"sweep {sp.name}: {len(runs):,} runs ({runs.attrs['from_cache']:,} from the cache), "
-                          f"{len(runs) - len(failed):,} ok, {len(failed):,} failed; wrote {target}/ (runs.parquet, "
-                          "epochs.parquet, sweep.yaml, cache/)", highlight=False)
+        _console().print(f"sweep {sp.name}: {len(runs):,} runs ({runs.attrs['from_cache']:,} from the cache), "
+                         f"{len(runs) - len(failed):,} ok, {len(failed):,} failed; wrote {target}/ (runs.parquet, "
+                         "epochs.parquet, sweep.yaml, cache/)", highlight=False)
+    err = _console(stderr=True)
     for _, row in failed.head(5).iterrows():
-        err_console.print(f"run {row['run_id']} failed: {row['error']}", highlight=False, soft_wrap=True)
+        err.print(f"run {row['run_id']} failed: {row['error']}", highlight=False, soft_wrap=True)
     if len(failed) == len(runs):
         raise typer.Exit(1)
 
@@ -218,16 +267,21 @@ def memo(
     inputs: Annotated[list[Path], typer.Argument(help="Run folders (depinsim run) and sweep folders "
                                                       "(depinsim sweep).")],
     out: Annotated[Path, typer.Option("--out", help="Memo folder to create: memo.md, memo.html, figures/.")],
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing memo folder.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing memo folder (one depinsim wrote, "
+                                                        "holding nothing else).")] = False,
 ) -> None:
     """Write the investment memo (Markdown and self-contained HTML, figures as PNG and SVG)."""
-    from analysis import write_memo
+    from .errors import InputError
 
     try:
+        from analysis.memo import write_memo
+
         write_memo(inputs, out, force)
     except InputError as exc:
         raise _fail(str(exc), 2) from None
-    out_console.print(f"wrote {out}/ (memo.md, memo.html, figures/)", highlight=False)
+    except KeyboardInterrupt:
+        raise _fail(f"interrupted; nothing was written ({out} is as it was before).", INTERRUPTED) from None
+    _console().print(f"wrote {out}/ (memo.md, memo.html, figures/)", highlight=False)
 
 
 contracts_app = typer.Typer(no_args_is_help=True, help="The Vyper contracts the chain hooks deploy.")
@@ -244,8 +298,17 @@ def contracts_build() -> None:
     except ArtifactError as exc:
         raise _fail(str(exc), 2) from None
     for path in written:
-        out_console.print(f"wrote {path}", highlight=False)
+        _console().print(f"wrote {path}", highlight=False)
 
 
 def main() -> None:
-    app()
+    """Run the command line; Ctrl-C while it parses or loads is one line and exit code 130 too."""
+    try:
+        code = app(standalone_mode=False)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        sys.stderr.write("\ndepinsim: interrupted; nothing was written.\n")
+        sys.exit(INTERRUPTED)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -11,43 +11,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, model_validator
 
-from .base import StrictModel
-from .catalog import CLOUD_PRICE_KINDS, CloudOffer, CloudPriceKind, cloud_catalog, gpu_catalog
-
-
-class CloudSettings(StrictModel):
-    """Which AWS prices the buyers can always fall back on."""
-
-    price_set: str = Field(
-        default="aws_2025_post_cut",
-        description="Name of the AWS price set in sim/data/cloud_aws.yaml "
-        "(aws_2025_pre_cut or aws_2025_post_cut: before/after the June 2025 P4/P5 price cut).",
-    )
-    buyer_price: CloudPriceKind = Field(
-        default="on_demand",
-        description="Which AWS price buyers compare the network against: on_demand, spot (midpoint of "
-        "the observed range), reserved (savings-plan price) or capacity_block.",
-    )
-
-    spot_interruptions_per_hour: float | None = Field(
-        default=None, ge=0,
-        description="When buyers use spot: reclaims per instance-hour, for every offer (default: the catalog's "
-        "per-offer figures, which are assumptions). A reclaim gives the catalog's notice (two minutes); a "
-        "job restarts on a new instance and loses the work since its last checkpoint unless the notice is "
-        "long enough to write one.")
-
-    @model_validator(mode="after")
-    def _known_set(self) -> CloudSettings:
-        sets = cloud_catalog().price_sets
-        if self.price_set not in sets:
-            raise ValueError(f"unknown price_set {self.price_set!r}; allowed: {', '.join(sets)}")
-        return self
+from .catalog import CLOUD_PRICE_KINDS, CloudOffer, CloudPriceKind, GpuModel, cloud_catalog, gpu_catalog
+from .schema.cloud import CloudSettings
 
 
 @dataclass(frozen=True)
 class CloudBaseline:
+    """The offers of one AWS price set, as arrays by offer."""
+
     price_set: str
     buyer_price: CloudPriceKind
     offers: tuple[str, ...]
@@ -62,6 +34,10 @@ class CloudBaseline:
     @property
     def buyer_prices(self) -> np.ndarray:
         return self.prices[self.buyer_price]
+
+    def offer_model(self, o: int) -> GpuModel:
+        """The GPU of offer o."""
+        return gpu_catalog().models[self.offer_gpu[o]]
 
     def eligible(self, min_memory_gb: float) -> list[int]:
         """Offers a job needing this much GPU memory can use, at the buyers' price kind."""
@@ -98,6 +74,7 @@ class CloudBaseline:
 
 
 def build_cloud(settings: CloudSettings) -> CloudBaseline:
+    """The scenario's price set, at the price kind its buyers compare against."""
     price_set = cloud_catalog().price_sets[settings.price_set]
     offers = tuple(price_set.offers)
     return CloudBaseline(

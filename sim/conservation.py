@@ -8,18 +8,17 @@ per-job payments), so a bug in either path shows up here rather than in a plausi
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numba import njit
 
-from .economy import ESCROW
+from .economy import ESCROW, TokenEconomy
+from .engine.state import NetworkStarts, RunState
 from .errors import ConservationError
+from .fleet import Fleet
 from .ledger import USD
-
-if TYPE_CHECKING:
-    from .engine import NetworkStarts, World
 
 REL_TOL = 1e-9
 
@@ -31,67 +30,70 @@ def _require(ok: bool, law: str, detail: str | Callable[[], str]) -> None:
         raise ConservationError(f"conservation of {law} violated: {text}")
 
 
-def check_run(world: World, jobs: pd.DataFrame, horizon: float) -> dict[str, Any]:
-    """Check jobs, GPU-hours, tokens and money; return the checked totals for the summary."""
+def check_run(state: RunState, jobs: pd.DataFrame, horizon: float, fleet: Fleet, offered_gpus: np.ndarray,
+              free_gpus: np.ndarray, economy: TokenEconomy, order_delay_hours: float) -> dict[str, Any]:
+    """Check jobs, GPU-hours, tokens and money; return the checked totals for the summary.
+
+    ``offered_gpus``: what each node offers now (its GPUs if active and up, else 0); ``free_gpus``: the
+    book's free GPUs, which must be that less what the jobs still running hold."""
     return {
-        "jobs": _jobs(world, jobs),
-        "gpu_hours": _gpu_hours(world, jobs, horizon),
-        "tokens": _tokens(world),
-        "usd": _money(world, jobs),
+        "jobs": _jobs(state, jobs, horizon, order_delay_hours),
+        "gpu_hours": _gpu_hours(state, jobs, horizon, fleet, offered_gpus, free_gpus),
+        "tokens": _tokens(economy),
+        "usd": _money(state, economy),
     }
 
 
-def check_ledgers(world: World) -> dict[str, Any]:
+def check_ledgers(economy: TokenEconomy) -> dict[str, Any]:
     """The token and money ledgers alone (they balance at every epoch end): for a run stopped early,
     whose job and GPU-hour checks need the whole horizon."""
-    world.economy.ledger.check(USD)
-    return {"tokens": _tokens(world), "usd": "ledger balanced; end-of-run checks not run (partial run)"}
+    economy.ledger.check(USD)
+    return {"tokens": _tokens(economy), "usd": "ledger balanced; end-of-run checks not run (partial run)"}
 
 
-def _jobs(world: World, jobs: pd.DataFrame) -> dict[str, Any]:
-    n = world.n_jobs
-    net = np.flatnonzero(np.bincount(world.network_starts().job, minlength=n))  # np.unique: 60x slower
-    cld = np.array([j for j, _ in world.cloud_starts], dtype=np.int64)
-    waiting = np.fromiter(world.waiting, dtype=np.int64, count=len(world.waiting))
+def _jobs(state: RunState, jobs: pd.DataFrame, horizon: float, order_delay_hours: float) -> dict[str, Any]:
+    n = state.n_jobs
+    net = np.flatnonzero(np.bincount(state.network_starts().job, minlength=n))  # np.unique: 60x slower
+    cld = np.array([j for j, _ in state.cloud_starts], dtype=np.int64)
+    waiting = np.fromiter(state.waiting, dtype=np.int64, count=len(state.waiting))
     placed = np.concatenate([net, cld, waiting])
     _require(np.bincount(placed, minlength=1).max(initial=0) <= 1, "jobs",
              "a job was started twice, or is both started and waiting")
     _require(len(jobs) == n, "jobs", f"the job log has {len(jobs)} rows for {n} submitted jobs")
     venue = jobs["venue"].cat.codes.to_numpy()   # none, network, cloud
-    state = jobs["state"].cat.codes.to_numpy()   # queued, running, completed, abandoned
-    counts = np.bincount(state[state >= 0], minlength=5)
+    status = jobs["state"].cat.codes.to_numpy()   # queued, running, completed, abandoned, latent
+    counts = np.bincount(status[status >= 0], minlength=5)
     _require(int(counts.sum()) == n, "jobs", f"states sum to {int(counts.sum())}, not {n}")
     served = venue > 0
-    _require(bool((served == ((state == 1) | (state == 2))).all()), "jobs", "a job's venue and state disagree")
+    _require(bool((served == ((status == 1) | (status == 2))).all()), "jobs", "a job's venue and state disagree")
     _require(int(counts[0]) == waiting.size, "jobs",
              f"{int(counts[0])} queued in the log, {waiting.size} in the market")
-    latent = np.asarray(world.latent, dtype=np.int64)
+    latent = np.asarray(state.latent, dtype=np.int64)
     _require(int(counts[4]) == latent.size and not np.isin(latent, placed).any(), "jobs",
              "an arrival the price did not draw was also placed, queued or counted twice")
-    horizon = float(world.grid[-1])
-    completed = int((world.network_starts().end <= horizon).sum())
-    _require(completed == world.departed + world.truncated, "jobs",
-             f"{world.departed} departures processed and {world.truncated} cut short by failures, but "
+    completed = int((state.network_starts().end <= horizon).sum())
+    _require(completed == state.departed + state.truncated, "jobs",
+             f"{state.departed} departures processed and {state.truncated} cut short by failures, but "
              f"{completed} network allocations ended in the run")
     _require(bool(((venue == 1) == (jobs["provider_id"].to_numpy() >= 0)).all()), "jobs",
              "a network job without a provider, or a provider on another venue")
     wait = jobs["wait_hours"].to_numpy()[served]
     _require(bool((wait >= -1e-9).all()), "jobs", "a job started before it was submitted")
-    longest = np.maximum(world.jobs.patience_hours[served], world.scenario.market.order_delay_hours)
+    longest = np.maximum(state.jobs.patience_hours[served], order_delay_hours)
     _require(bool((wait <= longest + 1e-9).all()), "jobs",
              "a job waited longer than its patience (or the market's order delay, where that is longer)")
     states = jobs["state"].cat.categories
     return {"submitted": n - latent.size, **{name: int(c) for name, c in zip(states, counts, strict=True)}}
 
 
-def _gpu_hours(world: World, jobs: pd.DataFrame, horizon: float) -> dict[str, Any]:
-    fleet = world.fleet
-    delivered = world.gh_total  # per provider, summed epoch by epoch
+def _gpu_hours(state: RunState, jobs: pd.DataFrame, horizon: float, fleet: Fleet, offered: np.ndarray,
+               free: np.ndarray) -> dict[str, Any]:
+    delivered = state.gh_total  # per provider, summed epoch by epoch
     capacity = fleet.gpus * horizon
     over = delivered > capacity * (1 + REL_TOL)
     _require(not over.any(), "GPU-hours", lambda:
              f"provider {int(np.argmax(over))} sold {delivered[over][0]:.6f} GPU-hours of {capacity[over][0]:.6f}")
-    starts = world.network_starts()
+    starts = state.network_starts()
     per_job = np.bincount(starts.provider, weights=starts.gpus * (np.minimum(starts.end, horizon) - starts.start),
                           minlength=fleet.size)
     net = jobs["venue"].cat.codes.to_numpy() == 1
@@ -107,9 +109,7 @@ def _gpu_hours(world: World, jobs: pd.DataFrame, horizon: float) -> dict[str, An
              f"provider {int(np.argmax(peak - fleet.gpus))} ran {int(peak.max())} GPUs at once")
     running = starts.end > horizon
     in_use = np.bincount(starts.provider[running], weights=starts.gpus[running], minlength=fleet.size)
-    free = np.asarray(world.market.free)
-    offered = fleet.gpus * (world.dynamics.active & ~world._down)  # a failed node offers nothing until repaired
-    _require(bool((free == offered - in_use).all()), "GPU-hours",
+    _require(bool((np.asarray(free) == offered - in_use).all()), "GPU-hours",
              "the market's free GPUs disagree with the active nodes and the jobs still running")
     return {"delivered": float(delivered.sum()), "capacity": float(capacity.sum())}
 
@@ -150,8 +150,7 @@ def _peak_levels(order: np.ndarray, provider: np.ndarray, start: np.ndarray, end
     return peak
 
 
-def _tokens(world: World) -> dict[str, Any]:
-    economy = world.economy
+def _tokens(economy: TokenEconomy) -> dict[str, Any]:
     ledger, token = economy.ledger, economy.token
     ledger.check(token)
     emitted = ledger.minted[token] - economy.initial_supply
@@ -162,11 +161,10 @@ def _tokens(world: World) -> dict[str, Any]:
             "supply_base_units": str(ledger.supply(token))}
 
 
-def _money(world: World, jobs: pd.DataFrame) -> dict[str, Any]:
-    economy = world.economy
+def _money(state: RunState, economy: TokenEconomy) -> dict[str, Any]:
     ledger, totals = economy.ledger, economy.totals
     ledger.check(USD)
-    paid = int(world.paid_micro.sum())
+    paid = int(state.paid_micro.sum())
     _require(paid == totals["buyers"], "money", f"jobs paid {paid} micro-USD, buyers deposited {totals['buyers']}")
     inflow = totals["buyers"] + totals["self_dealing"]
     outflow = totals["to_providers"] + totals["fees"] + totals["burn_share"]
@@ -178,8 +176,8 @@ def _money(world: World, jobs: pd.DataFrame) -> dict[str, Any]:
         net_in = totals["escrow_in"] - totals["escrow_refunds"]
         _require(net_in == paid, "money",
                  f"buyers put {net_in} micro-USD in escrow (net of refunds) but leases paid {paid}")
-    accrued = float(world.rev_total.sum())
-    n_rounded = world.network_starts().job.size  # each allocation's bill is rounded to the micro-USD once
+    accrued = float(state.rev_total.sum())
+    n_rounded = state.network_starts().job.size  # each allocation's bill is rounded to the micro-USD once
     _require(abs(accrued - paid) <= 0.5 * n_rounded + REL_TOL * max(paid, 1), "money",
              f"revenue accrued over time {accrued:.1f} and settled {paid} micro-USD differ by more than rounding")
     return {"paid_by_buyers_micro_usd": paid, "received_by_providers_micro_usd": totals["to_providers"],

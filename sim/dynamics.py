@@ -10,14 +10,11 @@ working after a hardware lead time, at most so many per epoch.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .providers import Fleet
-
-HOURS_PER_YEAR = 8760.0
+from .fleet import Fleet
+from .units import HOURS_PER_YEAR
 
 
 class ProviderDynamics:

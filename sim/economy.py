@@ -12,34 +12,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from . import rng as rngs
 from .errors import ConservationError
-from .ledger import MICRO, USD, Ledger
-from .tokenomics import (
-    AkashEmission,
-    AmmTokenPrice,
-    BurnAndMintEmission,
-    EmissionState,
-    LinearVesting,
-    RewardForecast,
-    TokenMarket,
-    allocate,
-    to_base_units,
-)
-from .tokenomics.price import HOLDERS, POOL
-from .tokenomics.rewards import split_exact
-
-if TYPE_CHECKING:
-    from .providers import Fleet
-    from .scenario import Scenario
+from .fleet import Fleet
+from .ledger import USD, Ledger
+from .schema.emission import EmissionState
+from .schema.market import MarketMechanism
+from .schema.tokenomics import Tokenomics
+from .tokens import HOLDERS, POOL, LinearVesting, RewardForecast, TokenMarket, allocate, split_exact, to_base_units
+from .units import HOURS_PER_DAY, MICRO
 
 TREASURY, BUYERS, VESTING, STAKE, STAKERS = "treasury", "buyers", "vesting", "stake", "stakers"
 SALES, FORFEIT, STAKE_BUYERS, ESCROW = "provider_sales", "forfeit", "stake_buyers", "escrow"
-HOURS_PER_DAY = 24.0
 
 
 def _ppm(share: float) -> int:
@@ -68,9 +56,11 @@ class EpochFlows:
 class TokenEconomy:
     """Ledger accounts, emission state, vesting, stakes and the token market of one run."""
 
-    def __init__(self, scenario: Scenario, fleet: Fleet, grid: np.ndarray, journal: bool = False) -> None:
-        """``journal``: record every ledger operation for a chain to replay (off unless a chain is on)."""
-        tok = scenario.tokenomics
+    def __init__(self, tok: Tokenomics, market: MarketMechanism, seed: int, fleet: Fleet, grid: np.ndarray,
+                 epoch_hours: float, journal: bool = False) -> None:
+        """``market``: the mechanism whose fee, burn destination and settlement the payments follow; ``seed``:
+        the run's root seed; ``grid``: epoch boundaries (hours); ``journal``: record every ledger operation
+        for a chain to replay (off unless a chain is on)."""
         self.tok, self.fleet, self.grid = tok, fleet, grid
         self.token, self.unit = tok.token_symbol, 10**tok.decimals
         n = fleet.size
@@ -89,34 +79,31 @@ class TokenEconomy:
         self.minted_base = 0  # emission minted so far, base units
 
         price = tok.token_price
-        prices = None if isinstance(price, AmmTokenPrice) else price.path(
-            grid, rngs.stream(scenario.seed, rngs.TOKEN_PRICE))
+        prices = None if price.endogenous else price.path(grid, rngs.stream(seed, rngs.TOKEN_PRICE))
         self.market = TokenMarket(self.ledger, self.token, self.unit, price, prices)
         self.market.set_epoch(0)  # stakes bought before the first epoch opens trade at its price
         if self.initial_supply:
             self.ledger.mint(self.token, HOLDERS, self.initial_supply)
-        if isinstance(price, AmmTokenPrice):
-            pool_tokens = to_base_units(price.pool_usd / price.initial_usd, tok.decimals)
-            self.ledger.transfer(self.token, HOLDERS, POOL, pool_tokens)
-            self.ledger.mint(USD, POOL, int(round(price.pool_usd * MICRO)))
+        pool = price.pool()
+        if pool is not None:  # the run's own market holds part of the initial supply
+            pool_usd, pool_tokens = pool
+            self.ledger.transfer(self.token, HOLDERS, POOL, to_base_units(pool_tokens, tok.decimals))
+            self.ledger.mint(USD, POOL, int(round(pool_usd * MICRO)))
 
-        market = scenario.market
         self.fee_ppm = _ppm(market.protocol_fee_share)
         self.fee_burn = market.fee_destination == "buy_and_burn"
-        self.burn_ppm = _ppm(self.schedule.burn_share) if isinstance(self.schedule, BurnAndMintEmission) else 0
-        self.provider_ppm = _ppm(self.schedule.provider_share) if isinstance(self.schedule, AkashEmission) else MICRO
+        self.burn_ppm = _ppm(self.schedule.payment_burn_share())
+        self.provider_ppm = _ppm(self.schedule.provider_reward_share())
         self.parts = [(basis, _ppm(share)) for basis, share in tok.reward_rule.parts()]
         self.sell_ppm = _ppm(tok.provider_sell_share)
         self.locked_ppm = _ppm(tok.vesting.locked_share)
-        vest_epochs = max(1, round(tok.vesting.linear_days * HOURS_PER_DAY / scenario.epoch_hours))
+        vest_epochs = max(1, round(tok.vesting.linear_days * HOURS_PER_DAY / epoch_hours))
         self.vesting = LinearVesting(n, vest_epochs) if self.locked_ppm else None
         self.stake = np.zeros(n, dtype=object)         # base units staked per provider
         self.stake_paid_usd = np.zeros(n)
-        self._caught_rng = rngs.stream(scenario.seed, rngs.SELF_DEALING)
-        flow = price.speculative_flow_usd_per_day if isinstance(price, AmmTokenPrice) else None
+        self._caught_rng = rngs.stream(seed, rngs.SELF_DEALING)
         # net speculative USD per day for every epoch, drawn up front from their own stream
-        self._speculation = (flow.sample(rngs.stream(scenario.seed, rngs.SPECULATION), len(grid) - 1)
-                             if flow is not None else None)
+        self._speculation = price.speculative_flows_usd_per_day(rngs.stream(seed, rngs.SPECULATION), len(grid) - 1)
         self.forecast = RewardForecast(tok.reward_expectation, float(fleet.gpus[fleet.initially_active].sum()))
         self.price_usd = self.expected_price_usd = 0.0
         # USD micro-dollars through the epoch settlements, for the end-of-run money check

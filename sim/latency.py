@@ -8,26 +8,23 @@ buyers' region to where it ran. That gives the deployment's p50/p99 latency and 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
 from .catalog import gpu_catalog
+from .jobs import JobBatch
 from .queueing import fcfs_waits
 from .topology import topology
-
-if TYPE_CHECKING:
-    from .engine import World
 
 SAMPLE = 2000  # requests simulated per deployment
 
 
-def deployment_latency(world: World, jobs: pd.DataFrame) -> pd.DataFrame:
-    """Per job: latency_p50_ms, latency_p99_ms, slo_attainment (NaN where no requests were served)."""
+def deployment_latency(batch: JobBatch, provider_region: np.ndarray, jobs: pd.DataFrame) -> pd.DataFrame:
+    """Per job of the job table ``jobs``: latency_p50_ms, latency_p99_ms, slo_attainment (NaN where no
+    requests were served); ``provider_region``: each provider's region."""
     n = len(jobs)
     out = {name: np.full(n, np.nan) for name in ("latency_p50_ms", "latency_p99_ms", "slo_attainment")}
-    batch, catalog, topo = world.jobs, gpu_catalog(), topology()
+    catalog, topo = gpu_catalog(), topology()
     if not (batch.request_start >= 0).any():
         return pd.DataFrame(out)
     served = (batch.request_start >= 0) & jobs["venue"].isin(["network", "cloud"]).to_numpy()
@@ -42,8 +39,8 @@ def deployment_latency(world: World, jobs: pd.DataFrame) -> pd.DataFrame:
             continue
         arrivals, context, generated = log.window(int(batch.request_start[j]), count)
         service = catalog.service_seconds(gpu_class[j], context, generated)
-        where = world.fleet.region[provider[j]] if venue[j] == "network" else topo.aws_region
-        rtt = topo.rtt_ms(str(batch.region[j]), str(where)) / 1000.0
+        where = provider_region[provider[j]] if venue[j] == "network" else topo.aws_region
+        rtt = topo.rtt_ms(batch.regions[batch.region[j]], str(where)) / 1000.0
         latency = fcfs_waits(arrivals, service, int(gpus[j])) + service + rtt
         p50, p99 = np.percentile(latency, [50, 99])
         out["latency_p50_ms"][j] = p50 * 1000.0

@@ -24,7 +24,6 @@ import numpy as np
 from .errors import ConservationError
 
 USD = "USD"
-MICRO = 1_000_000
 INT64_SAFE = 2**62
 
 

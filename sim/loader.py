@@ -19,7 +19,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from .errors import InputError
-from .scenario import Scenario
+from .schema import Registry, Scenario
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -155,22 +155,8 @@ def _index(node: list, key: str, path: tuple[str, ...], item: str) -> int:
 
 
 def _kinds() -> set[str]:
-    """Every ``kind`` tag in the schema; pydantic puts the tag into error locations of unions."""
-    tags: set[str] = set()
-
-    def walk(obj: Any) -> None:
-        if isinstance(obj, dict):
-            kind = obj.get("properties", {}).get("kind") if isinstance(obj.get("properties"), dict) else None
-            if isinstance(kind, dict) and "const" in kind:
-                tags.add(kind["const"])
-            for v in obj.values():
-                walk(v)
-        elif isinstance(obj, list):
-            for v in obj:
-                walk(v)
-
-    walk(Scenario.model_json_schema())
-    return tags
+    """Every ``kind`` tag of every mechanism family; pydantic puts the tag into error locations of unions."""
+    return {kind for registry in Registry.every for kind in registry.kinds}
 
 
 def _explain(exc: ValidationError, doc: CommentedMap, source: str, set_paths: list[tuple[str, ...]],

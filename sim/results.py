@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from .scenario import Scenario
+from .schema import Scenario
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,13 @@ scrambled Sobol sample from ``scipy.stats.qmc`` over ranges) times replications.
 child of ``numpy.random.SeedSequence(seed)``, drawn by its position in the sweep, never by the order in
 which workers finish; so serial, process-pool and Dask runs give equal DataFrames.
 
-Each finished point is cached (one file, written atomically) under a key that hashes the resolved
-scenario (its seed included) and the package version: an interrupted sweep, re-run, recomputes only
-what is missing. Failed points are recorded with their error and are not cached, so a re-run retries them.
+Each finished point is cached (one Parquet file, written atomically) under a key that hashes the
+resolved scenario (its seed included) and the package version: an interrupted sweep, re-run, recomputes
+only what is missing. Failed points are recorded with their error and are not cached, so a re-run retries
+them.
+
+``sim.sweep`` is this module, and calling it runs ``sweep`` (so ``sim.sweep(...)`` and
+``from sim.sweep import design`` both work while the package imports nothing until asked).
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import itertools
+import json
 import math
 import os
-import pickle
+import sys
 import tempfile
 import time
 import traceback
-import uuid
+import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -33,10 +38,11 @@ import pandas as pd
 from ruamel.yaml import YAML
 from scipy.stats import qmc
 
+from .atomic import write_file
 from .errors import InputError
 from .loader import load_scenario, scenario_factory
-from .metrics import package_version
-from .scenario import Scenario, scenario_hash
+from .schema import Scenario, scenario_hash
+from .summary import package_version
 
 Method = Literal["grid", "lhs", "sobol", "zip"]
 Backend = Literal["serial", "processes", "dask"]
@@ -226,7 +232,7 @@ def _row(task: _Task, outcome: Mapping[str, Any]) -> dict[str, Any]:
 def _run_task(task: _Task) -> tuple[int, dict[str, Any], pd.DataFrame | None]:
     """One run (in whatever process the backend chose): its outcome (status, error, runtime, the summary's
     numbers) and its epoch series."""
-    from .engine import run
+    from .runner import run
 
     row: dict[str, Any] = {"status": "ok", "error": None, "runtime_s": 0.0}
     started = time.perf_counter()
@@ -247,31 +253,44 @@ def _run_task(task: _Task) -> tuple[int, dict[str, Any], pd.DataFrame | None]:
 
 
 class _Cache:
-    """One pickle per finished run, named by its key; written to a temporary file then renamed, so an
-    entry is whole or absent, whatever kills the process."""
+    """One Parquet file per finished run, named by its key: the run's epoch table, with its summary row as
+    JSON in the file's metadata. A data format, so opening someone else's cache folder runs none of their
+    code; written to a temporary file and renamed, so an entry is whole or absent, whatever kills the
+    process."""
+
+    ROW = b"depinsim.row"
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
 
     def path(self, key: str) -> Path:
-        return self.folder / f"{key}.pkl"
+        return self.folder / f"{key}.parquet"
 
     def get(self, key: str) -> tuple[dict[str, Any], pd.DataFrame] | None:
+        import pyarrow.parquet as pq
+
         path = self.path(key)
         if not key or not path.is_file():
             return None
-        with path.open("rb") as fh:
-            entry: tuple[dict[str, Any], pd.DataFrame] = pickle.load(fh)
-        return entry
+        table = pq.read_table(path)
+        row = json.loads((table.schema.metadata or {})[self.ROW])
+        return row, table.to_pandas()
 
     def put(self, key: str, row: dict[str, Any], epochs: pd.DataFrame) -> None:
-        tmp = self.folder / f".{key}.{uuid.uuid4().hex[:8]}.tmp"
-        with tmp.open("wb") as fh:
-            pickle.dump((row, epochs), fh, protocol=pickle.HIGHEST_PROTOCOL)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path(key))
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(epochs, preserve_index=False)
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), self.ROW: json.dumps(row).encode()})
+
+        def write(tmp: Path) -> None:
+            with tmp.open("wb") as fh:
+                pq.write_table(table, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+
+        write_file(self.path(key), write)
 
 
 def sweep(base: Scenario | str | Path, params: Mapping[str, Axis], method: Method = "grid", n: int | None = None,
@@ -384,7 +403,7 @@ def pool_context() -> Any:
     if "forkserver" not in mp.get_all_start_methods():
         return mp.get_context("spawn")
     context = mp.get_context("forkserver")
-    preload = ["sim.engine", "sim.sweep"]
+    preload = ["sim.runner", "sim.sweep"]
     if importlib.util.find_spec("distributed") is not None:
         preload.insert(0, "distributed")  # Dask's workers fork from the same server
     context.set_forkserver_preload(preload)
@@ -465,3 +484,14 @@ def replicated_means(runs: pd.DataFrame, metric: str, params: Iterable[str]) -> 
     out = grouped.agg(["mean", "std", "count"]).reset_index()
     out["sem"] = out["std"] / np.sqrt(out["count"])
     return out
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as ``sweep``: ``import sim.sweep`` binds ``sim.sweep`` to the module (the
+    import system does that after the module runs), and the package's documented API is ``sim.sweep(...)``."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        return sweep(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

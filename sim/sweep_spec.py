@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from .base import StrictModel
 from .errors import InputError
 from .loader import load_input, load_scenario
+from .schema.core import StrictModel
 from .sweep import Range
 
 Scalar = int | float | bool | str

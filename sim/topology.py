@@ -2,7 +2,8 @@
 
 Inference latency adds the round trip from the buyer's region to where the deployment runs; multi-node
 training exchanges gradients over the slowest link between its nodes. Figures live in
-``sim/data/regions.yaml`` with their sources.
+``sim/data/regions.yaml`` with their sources. Validating a scenario only needs the region names
+(``region_data``); the graph is built the first time a run asks for a path.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 from itertools import pairwise
+from typing import Any
 
-import networkx as nx
 from pydantic import BaseModel, ConfigDict
 from ruamel.yaml import YAML
 
@@ -51,8 +52,10 @@ class Topology:
     """Shortest paths by round-trip time; a path's bandwidth is its slowest link."""
 
     def __init__(self, data: RegionData) -> None:
+        import networkx as nx
+
         self.data = data
-        self.graph = nx.Graph()
+        self.graph: Any = nx.Graph()
         self.graph.add_nodes_from(data.regions)
         for link in data.links:
             self.graph.add_edge(link.a, link.b, rtt=link.rtt_ms.value, bandwidth=link.bandwidth_gbps.value)
@@ -80,17 +83,23 @@ class Topology:
 
 
 @cache
-def topology() -> Topology:
+def region_data() -> RegionData:
+    """The bundled regions file, validated once per process."""
     text = resources.files("sim").joinpath("data", "regions.yaml").read_text(encoding="utf-8")
     data = RegionData.model_validate(YAML(typ="safe").load(text))
     unknown = {link.a for link in data.links} | {link.b for link in data.links} | {data.aws_region}
     if unknown - set(data.regions):
         raise ValueError(f"regions.yaml: links name unknown regions {sorted(unknown - set(data.regions))}")
-    return Topology(data)
+    return data
+
+
+@cache
+def topology() -> Topology:
+    return Topology(region_data())
 
 
 def check_regions(names: list[str], what: str) -> None:
-    known = topology().regions
+    known = region_data().regions
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ValueError(f"unknown region(s) {', '.join(unknown)} in {what}; allowed: {', '.join(known)}")

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 
 TraceFormat = Literal["azure_llm", "openb_pods"]
 
@@ -55,8 +54,30 @@ class Trace:
         return len(self.time_s)
 
 
+@dataclass(frozen=True)
+class RequestLog:
+    """One pass of a trace-driven inference stream's requests (arrival hours from the pass start, token
+    counts); passes repeat every ``span_hours``, so request i of the run is row i mod len."""
+
+    time_hours: np.ndarray
+    context_tokens: np.ndarray
+    generated_tokens: np.ndarray
+    span_hours: float
+
+    def window(self, start: int, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``count`` requests from row ``start`` on, wrapping into the next pass: (seconds from the first,
+        context tokens, generated tokens)."""
+        idx = np.arange(start, start + count)
+        hours = self.time_hours[idx % len(self.time_hours)] + (idx // len(self.time_hours)) * self.span_hours
+        return ((hours - hours[0]) * 3600.0, self.context_tokens[idx % len(self.time_hours)],
+                self.generated_tokens[idx % len(self.time_hours)])
+
+
 def parse_trace(text: str, fmt: TraceFormat, source: str) -> Trace:
-    """Parse a trace; every problem is a TraceError naming ``source`` and the line."""
+    """Parse a trace; every problem is a TraceError naming ``source`` and the line (pandas is imported
+    here: validating a scenario without a trace file never needs it)."""
+    import pandas as pd
+
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in COLUMNS[fmt] if c not in (reader.fieldnames or [])]
     if missing:

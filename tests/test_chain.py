@@ -22,8 +22,8 @@ from sim.chain import ChainUnavailable, open_chain  # noqa: E402
 from sim.chain.anvil import anvil_node, find_anvil  # noqa: E402
 from sim.chain.build import CONTRACTS, CONTRACTS_DIR, build, load  # noqa: E402
 from sim.cli import app  # noqa: E402
-from sim.engine import PartialRun  # noqa: E402
-from sim.output import json_safe  # noqa: E402
+from sim.folders import json_safe  # noqa: E402
+from sim.runner import PartialRun  # noqa: E402
 
 from .helpers import SCENARIOS  # noqa: E402
 

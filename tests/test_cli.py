@@ -9,15 +9,16 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import sim.cli
-import sim.output
+import sim.folders
+import sim.runner
 from sim import ConservationError, load_scenario, scenario_hash
 from sim.cli import app
 
 from .helpers import SCENARIOS
 
 TINY = str(SCENARIOS / "tiny.yaml")
-RUN_FILES = {"scenario.resolved.yaml", "jobs.parquet", "epochs.parquet", "providers.parquet", "summary.json",
+RUN_FILES = {".depinsim.json", "scenario.resolved.yaml", "jobs.parquet", "epochs.parquet", "providers.parquet",
+             "summary.json",
              "pricing_curve.png", "pricing_curve.svg"}
 
 
@@ -63,7 +64,7 @@ def test_failed_write_leaves_the_old_run_intact(tmp_path: Path, monkeypatch: pyt
     def broken_figure(*_args, **_kwargs):  # type: ignore[no-untyped-def]
         raise OSError("disk full")
 
-    monkeypatch.setattr("analysis.pricing_curve", broken_figure)
+    monkeypatch.setattr("analysis.curves.pricing_curve", broken_figure)
     result = invoke("run", TINY, "--out", str(out), "--force", "--seed", "9", "-q")
     assert result.exit_code != 0
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
@@ -74,7 +75,7 @@ def test_conservation_failure_exits_1_and_writes_nothing(tmp_path: Path, monkeyp
     def broken_run(*_args, **_kwargs):  # type: ignore[no-untyped-def]
         raise ConservationError("conservation of money violated: test")
 
-    monkeypatch.setattr(sim.cli, "run_scenario", broken_run)
+    monkeypatch.setattr(sim.runner, "run", broken_run)
     result = invoke("run", TINY, "--out", str(tmp_path / "run"))
     assert result.exit_code == 1 and "conservation of money" in result.output
     assert "Traceback" not in result.output
@@ -101,4 +102,4 @@ def test_default_out_is_runs_slash_name(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_json_safe_turns_nan_into_null() -> None:
-    assert sim.output.json_safe({"a": [float("nan"), 1.0, float("inf")]}) == {"a": [None, 1.0, None]}
+    assert sim.folders.json_safe({"a": [float("nan"), 1.0, float("inf")]}) == {"a": [None, 1.0, None]}

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from sim import InputError, Scenario, load_scenario, parse_scenario, run
 from sim.cli import app
-from sim.tokenomics import LinearVesting
+from sim.tokens import LinearVesting
 
 from .helpers import SCENARIOS, scenario_dict
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from sim.tokenomics import (
+from sim.schema.emission import (
     AkashEmission,
     BurnAndMintEmission,
     ConstantEmission,
@@ -116,7 +116,7 @@ def test_akash_inflation_compounds_on_supply() -> None:
     {"kind": "filecoin", "baseline_initial_gpus": 0},
 ])
 def test_impossible_parameters_are_rejected(bad: dict) -> None:
-    from sim.tokenomics import Tokenomics
+    from sim.schema.tokenomics import Tokenomics
 
     with pytest.raises(ValidationError):
         Tokenomics.model_validate({"emission": bad})

@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim import ConservationError, Scenario, run
-from sim.conservation import check_run
-from sim.engine import World
-from sim.output import json_safe
+from sim.engine.world import World
+from sim.folders import json_safe
 from sim.results import RunResult
+from sim.runner import check_conservation, finish
 
 from .helpers import ROOT, scenario_dict, with_changes
 
@@ -104,28 +104,30 @@ def test_expensive_aws_and_cheap_network_keeps_work_on_the_network() -> None:
 
 def _world_after_run(scenario: Scenario) -> tuple[World, RunResult]:
     world = World(scenario)
-    return world, world.run()
+    world.simulate()
+    return world, finish(world)
 
 
 @pytest.mark.parametrize(("tamper", "law"), [("money", "money"), ("tokens", "tokens"), ("jobs", "jobs"),
                                              ("gpu_hours", "GPU-hours")])
 def test_conservation_violations_are_caught(tiny: Scenario, tamper: str, law: str) -> None:
     world, result = _world_after_run(tiny)
+    state = world.state
     if tamper == "money":
-        world.paid_micro[np.flatnonzero(world.paid_micro)[0]] += 1
+        state.paid_micro[np.flatnonzero(state.paid_micro)[0]] += 1
     elif tamper == "tokens":
         world.economy.ledger.mint(world.economy.token, "treasury", 1)
     elif tamper == "jobs":
-        world.cloud_starts.append(world.cloud_starts[0])
+        state.cloud_starts.append(state.cloud_starts[0])
     else:  # an 8-GPU allocation moved onto a provider, at a time it was already running another 8-GPU job
-        settled = world.network_starts()  # a view: the edits below change what the check reads
+        settled = state.network_starts()  # a view: the edits below change what the check reads
         big = np.flatnonzero(settled.gpus == 8)
         first = int(big[0])
         second = int(next(i for i in big[1:] if settled.provider[i] != settled.provider[first]))
         settled.provider[second] = settled.provider[first]
         settled.start[second], settled.end[second] = settled.start[first], settled.end[first]
     with pytest.raises(ConservationError, match=f"conservation of {law}"):
-        check_run(world, result.jobs, float(world.grid[-1]))
+        check_conservation(world, result.jobs)
 
 
 provider_groups = st.lists(

@@ -9,20 +9,14 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sim.book import PostedPriceBook
 from sim.conservation import _peak_gpus_in_use
-from sim.engine import NetworkStarts
-from sim.fastloop import DepartureQueue, _remove
-from sim.market import PostedPriceBook
-from sim.tokenomics.rewards import _largest
+from sim.engine.fastloop import DepartureQueue
+from sim.engine.state import NetworkStarts
+from sim.tokens import _largest
 
 entries = st.lists(st.tuples(st.sampled_from([0.5, 1.0, 2.25, 7.0]), st.integers(0, 3), st.integers(1, 8),
                              st.integers(0, 50)), min_size=1, max_size=60, unique_by=lambda e: (e[0], e[1], e[3]))
-
-
-def _pop(queue: DepartureQueue) -> tuple[float, int, int, int]:
-    top = (float(queue.end[0]), int(queue.provider[0]), int(queue.gpus[0]), int(queue.job[0]))
-    _remove(0, *queue.arrays)
-    return top
 
 
 @settings(max_examples=100, deadline=None)
@@ -36,8 +30,8 @@ def test_departures_leave_in_tuple_order_and_cancel_exactly(items: list[tuple[fl
     for end, p, _, j in cancelled:
         queue.cancel(j, p, end)
     left = [e for e in items if e not in cancelled]
-    assert [_pop(queue) for _ in range(len(left))] == sorted(left)  # heapq's order on the same tuples
-    assert queue.size[0] == 0
+    assert [queue.pop() for _ in range(len(left))] == sorted(left)  # heapq's order on the same tuples
+    assert len(queue) == 0
 
 
 def test_departure_queue_refuses_unknown_cancellation_and_overflow() -> None:
@@ -62,7 +56,7 @@ def test_gang_takes_cheapest_free_gpus_within_the_limit() -> None:
     book = PostedPriceBook([0, 0, 0, 0], [8, 8, 8, 8], sizes=[[8]])
     book.post([300, 100, 200, 400])
     book.take(1, 5)  # 3 left on the cheapest node
-    assert book.gang(0, 12, 1000) == [(1, 3), (2, 8), (0, 1)]
+    assert book.gang(0, 12, 1000) == ([(1, 3), (2, 8), (0, 1)], 100 * 3 + 200 * 8 + 300 * 1)
     assert book.gang(0, 12, 250) is None     # node 0 asks above the limit before 12 are found
     assert book.gang(0, 40, 1000) is None    # not enough GPUs in the class
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sim import Scenario, run
-from sim.market import PostedPriceBook
+from sim.book import PostedPriceBook
 
 
 def _hand_scenario(emission: float = 0.0) -> Scenario:

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from sim import run
 from sim.cli import app
-from sim.engine import World
+from sim.engine.world import World
+from sim.runner import finish
 from sim.traces import bundled_trace
 
 from .helpers import SCENARIOS, scenario_dict, with_changes
@@ -65,7 +66,7 @@ def test_training_heavy_replays_every_openb_pod_in_the_horizon() -> None:
     passes = int(np.ceil(sc.horizon_hours / span_h))
     expected = sum(int((t + i * span_h < sc.horizon_hours).sum()) for i in range(passes))
     world = World(sc)
-    assert world.n_jobs == expected
+    assert world.state.n_jobs == expected
     gpus = np.array([int(r["num_gpu"]) for r in data])[ran]
     assert sorted(set(world.jobs.size.tolist())) == sorted({int(g) * 8 for g in gpus})  # gpu_multiplier 8
 
@@ -267,7 +268,7 @@ def test_aws_spot_reclaims_follow_the_rate() -> None:
 
 def test_aws_spot_notice_saves_the_work_when_a_checkpoint_fits() -> None:
     world = _spot_world(save_minutes=1.0)
-    training = np.asarray(world.jobs.stream_kinds)[world.jobs.stream] == "training"
+    training = np.asarray(world.jobs.stream_kinds)[world.jobs.stream] == "training"  # the stream's label
     assert world.jobs.cloud_reclaims[training].sum() > 0
     assert world.jobs.cloud_lost_hours[training].sum() == 0
 
@@ -332,8 +333,8 @@ def test_elastic_demand_draws_more_work_when_the_network_is_cheaper() -> None:
 
 def test_demand_multiplier_follows_the_price_ratio() -> None:
     world = World(with_changes(_elastic(0.5), horizon_days=10))
-    world.run()
-    m = world.demand_multiplier
+    world.simulate()
+    m = world.demand.multiplier
     assert ((m >= 1.0) & (m <= 3.0)).all()
     assert (m > 1.0).any()  # the network undercuts AWS here, so demand grows
 
@@ -384,8 +385,9 @@ def test_a_failure_costs_the_work_since_the_checkpoint_and_the_restart() -> None
         def repair(self, p: int) -> float:
             return 1e9
 
-    world._failure_times = Scripted()  # type: ignore[assignment]
-    job = world.run().jobs.iloc[0]
+    world.reliability.clock = Scripted()
+    world.simulate()
+    job = finish(world).jobs.iloc[0]
     assert job["attempts"] == 2 and job["provider_id"] == 0
     assert job["lost_work_ref_gpu_hours"] == pytest.approx(0.5)        # 2.5 h run, checkpoint at 2 h
     assert job["end_hours"] == pytest.approx(2.5 + 0.25 + 8.0)         # restart + the 8 h left

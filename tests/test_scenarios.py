@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from sim import load_scenario, run
 from sim.cli import app
-from sim.output import json_safe
+from sim.folders import json_safe
 
 from .helpers import SCENARIOS
 

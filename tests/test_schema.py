@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from sim import InputError, load_scenario, parse_scenario, scenario_hash
 from sim.cli import app
-from sim.scenario import json_schema
+from sim.schema import json_schema
 
 from .helpers import SCENARIOS
 

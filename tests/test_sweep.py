@@ -86,7 +86,7 @@ def test_a_failing_point_is_recorded_and_the_others_go_on(tmp_path: Path) -> Non
     assert runs["status"].tolist() == ["ok", "error", "ok"]
     assert "providers.0.count" in runs.loc[1, "error"] and np.isnan(runs.loc[1, "jobs.submitted"])
     assert runs.loc[[0, 2], "jobs.submitted"].gt(0).all()
-    assert len(list(tmp_path.glob("*.pkl"))) == 2  # failures are not cached: a re-run retries them
+    assert len(list(tmp_path.glob("*.parquet"))) == 2  # failures are not cached: a re-run retries them
 
 
 def test_the_cache_is_reused_and_keyed_by_the_resolved_scenario(tmp_path: Path) -> None:
@@ -113,19 +113,19 @@ def test_kill_9_then_resume_recomputes_nothing_finished(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "sim", "sweep", str(spec), "--out", str(out), "--quiet"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
-    while len(list(cache.glob("*.pkl"))) < 6:
+    while len(list(cache.glob("*.parquet"))) < 6:
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
         assert time.monotonic() < deadline
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    before = {p.name: p.stat().st_mtime_ns for p in cache.glob("*.pkl")}
+    before = {p.name: p.stat().st_mtime_ns for p in cache.glob("*.parquet")}
     assert 6 <= len(before) < 48 and not (out / "runs.parquet").exists()
 
     result = CliRunner().invoke(app, ["sweep", str(spec), "--out", str(out)])
     assert result.exit_code == 0, result.stderr
     assert f"48 runs ({len(before)} from the cache)" in " ".join(result.stdout.split())
-    after = {p.name: p.stat().st_mtime_ns for p in cache.glob("*.pkl")}
+    after = {p.name: p.stat().st_mtime_ns for p in cache.glob("*.parquet")}
     assert len(after) == 48 and all(after[name] == mtime for name, mtime in before.items())
 
     fresh = tmp_path / "fresh"

@@ -7,17 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.tokenomics import (
-    ConstantEmission,
-    ConstantTokenPrice,
-    GbmTokenPrice,
-    MixedRewards,
-    RewardExpectation,
-    RewardForecast,
-    WorkProportionalRewards,
-    allocate,
-    to_base_units,
-)
+from sim.schema.emission import ConstantEmission
+from sim.schema.price import ConstantTokenPrice, GbmTokenPrice
+from sim.schema.rewards import MixedRewards, RewardExpectation, WorkProportionalRewards
+from sim.tokens import RewardForecast, allocate, to_base_units
 
 
 @settings(max_examples=300, deadline=None)

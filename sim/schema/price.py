@@ -1,35 +1,59 @@
-"""Token price: exogenous paths (constant, seeded GBM, a CSV series) or an endogenous AMM pool.
+"""Token price models: exogenous paths (constant, seeded GBM, a CSV series) or an endogenous AMM pool.
 
 Exogenous models fix the price at every epoch boundary before the run; trades happen against an
 external market at that price. The endogenous model is a constant-product pool (token/USD) whose
 reserves move with provider sales, buy-and-burn purchases and speculative flows; its price is the ratio
-of the reserves. Trades settle through the integer ledger, rounding in the pool's favour, so the
-product of the reserves never falls.
+of the reserves (the pool itself is the run's, in ``sim.tokens``).
 """
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, ValidationInfo, model_validator
-from scipy import stats
 
-from ..base import StrictModel
-from ..distributions import Dist
-from ..ledger import MICRO, USD, Ledger
-
-HOURS_PER_DAY = 24.0
-HOURS_PER_YEAR = 8760.0
-POOL = "pool"
-HOLDERS = "holders"  # everyone outside the model who holds or trades the token
+from ..units import HOURS_PER_DAY, HOURS_PER_YEAR
+from .core import Mechanism, Registry, examples
+from .distributions import Dist
 
 
-class ConstantTokenPrice(StrictModel):
+class TokenPriceModel(Mechanism):
+    """How the token price moves: a path fixed before the run, or a market the run's flows move."""
+
+    registry: ClassVar[Registry] = Registry("token price model")
+
+    @property
+    def endogenous(self) -> bool:
+        """Whether the run's own flows set the price (an AMM pool) rather than a path fixed beforehand."""
+        return False
+
+    def path(self, t_hours: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Price at each time of the grid, USD (exogenous models)."""
+        raise NotImplementedError
+
+    def pool(self) -> tuple[float, float] | None:
+        """The market the run trades in, if it is the run's own: (USD reserve, token reserve) at t = 0."""
+        return None
+
+    def speculative_flows_usd_per_day(self, rng: np.random.Generator, epochs: int) -> np.ndarray | None:
+        """Net speculative buying per epoch (USD per day), if the model has any."""
+        return None
+
+    def tokens_for_stakes(self, initial_supply_tokens: float) -> tuple[float, str]:
+        """How many tokens the initial nodes can buy for their stakes, and from whom (for the error)."""
+        return initial_supply_tokens, "the initial supply (held outside the network)"
+
+    def check_supply(self, initial_supply_tokens: float) -> None:
+        """Raise ValueError if the model cannot work with this initial supply."""
+
+
+class ConstantTokenPrice(TokenPriceModel):
     """A fixed token price: isolates the market from token volatility."""
 
+    model_config = examples({"kind": "constant", "usd": 0.5})
     kind: Literal["constant"] = "constant"
     usd: float = Field(gt=0, description="Token price, USD.")
 
@@ -38,9 +62,10 @@ class ConstantTokenPrice(StrictModel):
         return np.full(len(t_hours), self.usd)
 
 
-class GbmTokenPrice(StrictModel):
+class GbmTokenPrice(TokenPriceModel):
     """Geometric Brownian motion sampled at epoch boundaries from its own seeded stream."""
 
+    model_config = examples({"kind": "gbm", "initial_usd": 0.5, "drift_per_year": -0.5, "volatility_per_year": 1.2})
     kind: Literal["gbm"] = "gbm"
     initial_usd: float = Field(gt=0, description="Price at t = 0, USD.")
     drift_per_year: float = Field(default=0.0, description="Drift mu of the price per year (expected growth rate).")
@@ -48,6 +73,8 @@ class GbmTokenPrice(StrictModel):
 
     def path(self, t_hours: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Exact GBM on the grid (t_hours[0] must be 0): log-increments are normal with the GBM moments."""
+        from scipy import stats
+
         dt = np.diff(np.asarray(t_hours, dtype=float)) / HOURS_PER_YEAR
         z = stats.norm.rvs(size=len(dt), random_state=rng)
         sigma = self.volatility_per_year
@@ -55,13 +82,14 @@ class GbmTokenPrice(StrictModel):
         return self.initial_usd * np.exp(np.concatenate([[0.0], np.cumsum(steps)]))
 
 
-class CsvTokenPrice(StrictModel):
+class CsvTokenPrice(TokenPriceModel):
     """A price series from a CSV file (columns day and USD), linearly interpolated, flat after the last row.
 
     The file is read when the scenario is loaded (``file`` relative to the scenario file) and its rows are
     kept in ``points``, so a resolved scenario carries its own series and reruns without the file.
     """
 
+    model_config = examples({"kind": "csv", "file": "prices.csv", "points": [[0, 0.5], [10, 0.2]]})
     kind: Literal["csv"] = "csv"
     file: str = Field(description="CSV file, relative to the scenario file.")
     day_column: str = Field(default="day", description="Column with days since the start (increasing).")
@@ -112,13 +140,15 @@ def read_price_csv(path: Path, day_column: str, usd_column: str) -> tuple[tuple[
     return tuple(points)
 
 
-class AmmTokenPrice(StrictModel):
+class AmmTokenPrice(TokenPriceModel):
     """Endogenous price: a constant-product token/USD pool of the given depth.
 
     Provider sales push the price down, buy-and-burn purchases and speculative buying push it up; a deeper
     pool moves less for the same flow.
     """
 
+    model_config = examples({"kind": "amm", "initial_usd": 0.25, "pool_usd": 100000,
+                             "speculative_flow_usd_per_day": 1000})
     kind: Literal["amm"] = "amm"
     initial_usd: float = Field(gt=0, description="Price at t = 0, USD per token.")
     pool_usd: float = Field(gt=0,
@@ -126,67 +156,29 @@ class AmmTokenPrice(StrictModel):
     speculative_flow_usd_per_day: Dist = Field(  # type: ignore[valid-type]
         default=0.0, description="Net speculative buying, USD per day (negative: net selling), drawn per epoch.")
 
+    @property
+    def endogenous(self) -> bool:
+        return True
+
     def path(self, t_hours: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         raise TypeError("an AMM price is endogenous: it has no path before the run")
 
+    def pool(self) -> tuple[float, float] | None:
+        return self.pool_usd, self.pool_usd / self.initial_usd
 
-TokenPrice = Annotated[ConstantTokenPrice | GbmTokenPrice | CsvTokenPrice | AmmTokenPrice,
-                       Field(discriminator="kind")]
+    def speculative_flows_usd_per_day(self, rng: np.random.Generator, epochs: int) -> np.ndarray | None:
+        return self.speculative_flow_usd_per_day.sample(rng, epochs)
+
+    def tokens_for_stakes(self, initial_supply_tokens: float) -> tuple[float, str]:
+        return 0.5 * self.pool_usd / self.initial_usd, "half the AMM pool's tokens"
+
+    def check_supply(self, initial_supply_tokens: float) -> None:
+        pool_tokens = self.pool_usd / self.initial_usd
+        if pool_tokens > initial_supply_tokens:
+            raise ValueError(f"the AMM pool needs {pool_tokens:,.0f} tokens (pool_usd / initial_usd) but "
+                             f"initial_supply_tokens is {initial_supply_tokens:,.0f}")
 
 
-class TokenMarket:
-    """Where tokens are bought and sold during a run: the AMM pool, or the outside market at a given price.
+TokenPrice = TokenPriceModel.registry.union()
 
-    Amounts are integers: USD micro-dollars and token base units (``unit`` per token). Trades move
-    balances between named ledger accounts; who trades on behalf of providers is the caller's business.
-    """
 
-    def __init__(self, ledger: Ledger, token: str, unit: int, model: Any, prices: np.ndarray | None) -> None:
-        self.ledger, self.token, self.unit = ledger, token, unit
-        self.amm = isinstance(model, AmmTokenPrice)
-        self._prices = prices
-        self._price_micro = 0
-
-    def set_epoch(self, k: int) -> None:
-        """Exogenous prices: the price at epoch k's start applies to its trades."""
-        if not self.amm:
-            self._price_micro = max(1, round(float(self._prices[k]) * MICRO))
-
-    def price_usd(self) -> float:
-        if self.amm:
-            tokens = self.ledger.balance(self.token, POOL)
-            return (self.ledger.balance(USD, POOL) / MICRO) / (tokens / self.unit) if tokens else float("inf")
-        return self._price_micro / MICRO
-
-    def sell(self, seller: str, tokens: int) -> int:
-        """``seller`` sells tokens; returns the USD micro-dollars it receives."""
-        if tokens <= 0:
-            return 0
-        if self.amm:
-            usd_reserve, token_reserve = self.ledger.balance(USD, POOL), self.ledger.balance(self.token, POOL)
-            usd = usd_reserve * tokens // (token_reserve + tokens)
-            self.ledger.transfer(self.token, seller, POOL, tokens)
-            self.ledger.transfer(USD, POOL, seller, usd)
-            return usd
-        usd = tokens * self._price_micro // self.unit
-        self.ledger.transfer(self.token, seller, HOLDERS, tokens)
-        self.ledger.mint(USD, HOLDERS, usd)  # outside money
-        self.ledger.transfer(USD, HOLDERS, seller, usd)
-        return usd
-
-    def buy(self, buyer: str, usd: int) -> int:
-        """``buyer`` spends USD micro-dollars on tokens; returns the tokens it receives (the outside market
-        sells only what its holders have)."""
-        if usd <= 0:
-            return 0
-        if self.amm:
-            usd_reserve, token_reserve = self.ledger.balance(USD, POOL), self.ledger.balance(self.token, POOL)
-            tokens = token_reserve * usd // (usd_reserve + usd)
-            self.ledger.transfer(USD, buyer, POOL, usd)
-            self.ledger.transfer(self.token, POOL, buyer, tokens)
-            return tokens
-        tokens = min(usd * self.unit // self._price_micro, self.ledger.balance(self.token, HOLDERS))
-        paid = -(-tokens * self._price_micro // self.unit)  # what those tokens cost, rounded up
-        self.ledger.transfer(USD, buyer, HOLDERS, min(paid, usd))
-        self.ledger.transfer(self.token, HOLDERS, buyer, tokens)
-        return tokens

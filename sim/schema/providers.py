@@ -1,4 +1,4 @@
-"""Provider nodes: attributes drawn from their groups, costs, and asks.
+"""Provider groups: who supplies GPUs, at what cost, how they set asks, and when they join or leave.
 
 A provider is one node of identical GPUs. Its cost per GPU-hour has a marginal part (power while busy)
 and a fixed part (capex written off over the amortisation period, plus other opex per installed hour);
@@ -8,33 +8,39 @@ expected token reward into a posted price.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import ClassVar, Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import Field, model_validator
 
-from . import rng as rngs
-from .base import AtLeastOne, NonNegative, Positive, StrictModel, check_gpu_models, default_kind
-from .catalog import gpu_catalog
-from .distributions import Categorical, CountChoice, sample_choice
-from .topology import check_regions
-
-if TYPE_CHECKING:
-    from .scenario import Scenario
-
-HOURS_PER_YEAR = 8760.0
-MICRO = 1_000_000  # asks are integer USD micro-dollars per GPU-hour
+from ..topology import check_regions
+from ..units import MICRO
+from .core import Mechanism, Registry, StrictModel, check_gpu_models, examples
+from .distributions import AtLeastOne, Categorical, CountChoice, NonNegative, Positive
 
 
-class CostPlusAsk(StrictModel):
+class AskPolicy(Mechanism):
+    """How a node turns its costs and the token rewards it expects into the ask it posts each epoch."""
+
+    registry: ClassVar[Registry] = Registry("ask policy", default="cost_plus")
+
+    def asks_micro_usd(self, marginal: np.ndarray, fixed: np.ndarray, work_reward_usd: float,
+                       capacity_reward_usd: float) -> np.ndarray:
+        """Asks in USD micro-dollars per GPU-hour for a group's nodes, given their marginal and fixed cost
+        per GPU-hour and the rewards they expect per GPU-hour sold (work) and offered (capacity)."""
+        raise NotImplementedError
+
+
+class CostPlusAsk(AskPolicy):
     """Ask = fully loaded cost x (1 + markup) - pass_through x expected token reward per GPU-hour.
 
     This is the subsidy channel: a provider that expects token rewards for each GPU-hour it sells can
-    accept less cash, as Filecoin storage providers did with block rewards.
+    accept less cash, as Filecoin storage providers did with block rewards. The pass-through is an
+    assumption of this policy, not an outcome.
     """
 
+    model_config = examples({"kind": "cost_plus", "markup": 0.3, "target_utilisation": 0.6,
+                             "subsidy_pass_through": 0.5})
     kind: Literal["cost_plus"] = "cost_plus"
     markup: float = Field(default=0.2, ge=0, description="Margin over fully loaded cost, as a fraction (0.2 = 20%).")
     target_utilisation: float = Field(
@@ -53,9 +59,7 @@ class CostPlusAsk(StrictModel):
 
     def asks_micro_usd(self, marginal: np.ndarray, fixed: np.ndarray, work_reward_usd: float,
                        capacity_reward_usd: float) -> np.ndarray:
-        """Asks in USD micro-dollars per GPU-hour, from cost per GPU-hour and the expected rewards.
-
-        A work reward comes with every GPU-hour sold; a capacity reward with every GPU-hour offered, so
+        """A work reward comes with every GPU-hour sold; a capacity reward with every GPU-hour offered, so
         per hour sold it is spread over the target utilisation, like the fixed costs it offsets. The
         subsidy is one integer shift for the whole group, so asks move together and keep their order
         from epoch to epoch (the market then need not re-rank them).
@@ -69,7 +73,7 @@ class CostPlusAsk(StrictModel):
         return np.maximum(unsubsidised - shift, int(round(self.floor_usd_per_gpu_hour * MICRO)))
 
 
-AskPolicy = Annotated[CostPlusAsk, Field(discriminator="kind"), default_kind("cost_plus")]
+AskPolicyUnion = AskPolicy.registry.union()
 
 
 class Entry(StrictModel):
@@ -137,7 +141,8 @@ class ProviderGroup(StrictModel):
         default="exponential", description="Distribution of the time between failures, with mean mtbf_hours.")
     weibull_shape: float = Field(
         default=1.5, gt=0, description="Shape k of the Weibull distribution (k > 1: failures rise with age).")
-    ask_policy: AskPolicy = Field(default_factory=CostPlusAsk, description="How the node sets its ask.")
+    ask_policy: AskPolicyUnion = Field(  # type: ignore[valid-type]
+        default_factory=CostPlusAsk, description=f"How the node sets its ask ({AskPolicy.registry.describe()}).")
     fabric: Literal["none", "infiniband"] = Field(
         default="none",
         description="Network between the group's nodes in one region: infiniband for a datacentre fabric "
@@ -156,110 +161,10 @@ class ProviderGroup(StrictModel):
         """Nodes drawn for the group: the initial ones plus every possible entrant."""
         return self.max_count or self.count
 
+    def failure_shape(self) -> float:
+        """Weibull shape of the time between failures (1: exponential)."""
+        return self.weibull_shape if self.failure_distribution == "weibull" else 1.0
 
-@dataclass(frozen=True)
-class Fleet:
-    """Every provider node as columns (index = provider id), built once per run."""
-
-    classes: tuple[str, ...]
-    group: np.ndarray
-    gpu_class: np.ndarray
-    gpus: np.ndarray
-    region: np.ndarray
-    capex_usd_per_gpu: np.ndarray
-    amortisation_years: np.ndarray
-    electricity_usd_per_kwh: np.ndarray
-    pue: np.ndarray
-    other_opex_usd_per_gpu_hour: np.ndarray
-    mtbf_hours: np.ndarray
-    marginal_usd_per_gpu_hour: np.ndarray
-    fixed_usd_per_gpu_hour: np.ndarray
-    initially_active: np.ndarray
-    group_index: np.ndarray
-    group_slices: tuple[tuple[slice, ProviderGroup], ...]
-    """Each group's nodes: the first ``count`` start active, the rest are its possible entrants."""
-
-    @property
-    def size(self) -> int:
-        return len(self.gpus)
-
-    def unsubsidised_asks(self) -> np.ndarray:
-        """The asks (USD per GPU-hour) every provider would post with no token reward: the counterfactual."""
-        return self.asks_micro_usd(0.0, 0.0) / MICRO
-
-    def asks_micro_usd(self, work_reward_usd: float, capacity_reward_usd: float) -> np.ndarray:
-        """Posted asks, USD micro-dollars per GPU-hour, given the rewards providers expect (USD per GPU-hour
-        sold and per GPU-hour offered)."""
-        out = np.empty(self.size, dtype=np.int64)
-        for sl, group in self.group_slices:
-            out[sl] = group.ask_policy.asks_micro_usd(self.marginal_usd_per_gpu_hour[sl],
-                                                      self.fixed_usd_per_gpu_hour[sl], work_reward_usd,
-                                                      capacity_reward_usd)
-        return out
-
-    def table(self) -> pd.DataFrame:
-        """One row per provider, for results and analysis."""
-        names = np.asarray(self.classes, dtype=object)
-        return pd.DataFrame({
-            "provider_id": np.arange(self.size),
-            "group": self.group,
-            "gpu_class": names[self.gpu_class],
-            "gpus": self.gpus,
-            "region": self.region,
-            "capex_usd_per_gpu": self.capex_usd_per_gpu,
-            "amortisation_years": self.amortisation_years,
-            "electricity_usd_per_kwh": self.electricity_usd_per_kwh,
-            "pue": self.pue,
-            "other_opex_usd_per_gpu_hour": self.other_opex_usd_per_gpu_hour,
-            "mtbf_hours": self.mtbf_hours,
-            "marginal_usd_per_gpu_hour": self.marginal_usd_per_gpu_hour,
-            "fixed_usd_per_gpu_hour": self.fixed_usd_per_gpu_hour,
-            "unsubsidised_ask_usd_per_gpu_hour": self.unsubsidised_asks(),
-            "initially_active": self.initially_active,
-        })
-
-
-def build_fleet(scenario: Scenario) -> Fleet:
-    """Draw every node of every group from the group's own seeded stream."""
-    catalog = gpu_catalog().models
-    present = {m for g in scenario.providers for m, w in g.gpu_model.items() if w > 0}
-    classes = tuple(m for m in catalog if m in present)
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in (
-        "group", "gpu_class", "gpus", "region", "capex", "years", "elec", "pue", "opex", "mtbf", "tdp", "active")}
-    slices = []
-    start = 0
-    for gi, group in enumerate(scenario.providers):
-        rng = rngs.stream(scenario.seed, rngs.PROVIDERS, gi)
-        n = group.capacity_nodes
-        models = sample_choice(group.gpu_model, rng, n)
-        gpus = sample_choice(group.gpus_per_node, rng, n).astype(np.int64)
-        region = sample_choice(group.region, rng, n)
-        if group.capex_usd_per_gpu is None:
-            capex = np.array([catalog[m].purchase_usd.value for m in models])
-        else:
-            capex = group.capex_usd_per_gpu.sample(rng, n)
-        cols["group"].append(np.full(n, group.name, dtype=object))
-        cols["gpu_class"].append(np.array([classes.index(m) for m in models], dtype=np.int64))
-        cols["gpus"].append(gpus)
-        cols["region"].append(region)
-        cols["capex"].append(capex)
-        cols["years"].append(np.full(n, group.amortisation_years))
-        cols["elec"].append(group.electricity_usd_per_kwh.sample(rng, n))
-        cols["pue"].append(group.pue.sample(rng, n))
-        cols["opex"].append(group.other_opex_usd_per_gpu_hour.sample(rng, n))
-        cols["mtbf"].append(group.mtbf_hours.sample(rng, n))
-        cols["tdp"].append(np.array([catalog[m].tdp_watts.value for m in models]))
-        cols["active"].append(np.arange(n) < group.count)
-        slices.append((slice(start, start + n), group))
-        start += n
-    c = {k: np.concatenate(v) for k, v in cols.items()}
-    marginal = c["tdp"] / 1000.0 * c["pue"] * c["elec"]
-    fixed = c["capex"] / (c["years"] * HOURS_PER_YEAR) + c["opex"]
-    return Fleet(
-        classes=classes, group=c["group"], gpu_class=c["gpu_class"], gpus=c["gpus"], region=c["region"],
-        capex_usd_per_gpu=c["capex"], amortisation_years=c["years"], electricity_usd_per_kwh=c["elec"],
-        pue=c["pue"], other_opex_usd_per_gpu_hour=c["opex"], mtbf_hours=c["mtbf"],
-        marginal_usd_per_gpu_hour=marginal, fixed_usd_per_gpu_hour=fixed, initially_active=c["active"],
-        group_index=np.repeat(np.arange(len(slices)), [sl.stop - sl.start for sl, _ in slices]),
-        group_slices=tuple(slices),
-    )
+    def offered_models(self) -> list[str]:
+        """GPU models this group's nodes can have (weight above zero)."""
+        return [m for m, w in self.gpu_model.items() if w > 0]

@@ -1,26 +1,26 @@
 """The scenario: everything a run depends on, validated, frozen and documented field by field.
 
 The schema is the documentation an analyst reads (``depinsim schema`` exports it as JSON Schema), so
-every field states its unit and meaning. Each concern module owns the configuration of its policies;
-pluggable policies are discriminated unions keyed by ``kind``, so a new mechanism adds one class to its
-union and nothing else in the core changes.
+every field states its unit and meaning. Pluggable mechanisms are families keyed by ``kind``
+(``sim.schema.core``): a new mechanism is one class in its family's module.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from .base import StrictModel
-from .catalog import catalog_fingerprint
+from ..catalog import catalog_fingerprint
+from ..topology import region_data
+from ..units import HOURS_PER_DAY
 from .cloud import CloudSettings
-from .market import Market, PostedPriceMarket
+from .core import StrictModel
+from .market import Market, MarketMechanism, PostedPriceMarket
 from .providers import ProviderGroup
-from .tokenomics import AmmTokenPrice, Tokenomics
-from .topology import topology
+from .tokenomics import Tokenomics
 from .workload import Workload
 
 SCHEMA_VERSION = 1
@@ -40,18 +40,17 @@ class Scenario(StrictModel):
     cloud: CloudSettings = Field(default_factory=CloudSettings, description="The AWS baseline.")
     providers: tuple[ProviderGroup, ...] = Field(min_length=1, description="Provider node groups.")
     workload: Workload = Field(description="Demand.")
-    market: Market = Field(default_factory=PostedPriceMarket,
-                           description="Market mechanism (kind: posted_price or reverse_auction).")
+    market: Market = Field(  # type: ignore[valid-type]
+        default_factory=PostedPriceMarket,
+        description=f"Market mechanism ({MarketMechanism.registry.describe()}).")
     tokenomics: Tokenomics = Field(default_factory=Tokenomics, description="Token rewards and price.")
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
-        if self.epoch_hours > self.horizon_days * 24:
-            raise ValueError(
-                f"epoch_hours ({self.epoch_hours}) must not exceed the horizon ({self.horizon_days * 24} hours)"
-            )
-        emission = self.tokenomics.emission
-        burn = getattr(emission, "burn_share", 0.0)
+        if self.epoch_hours > self.horizon_days * HOURS_PER_DAY:
+            raise ValueError(f"epoch_hours ({self.epoch_hours}) must not exceed the horizon "
+                             f"({self.horizon_days * HOURS_PER_DAY} hours)")
+        burn = self.tokenomics.emission.payment_burn_share()
         if self.market.protocol_fee_share + burn > 1:
             raise ValueError(f"market.protocol_fee_share ({self.market.protocol_fee_share}) + emission.burn_share "
                              f"({burn}) must not exceed 1: they are both taken out of each payment")
@@ -70,11 +69,7 @@ class Scenario(StrictModel):
             return
         gpus = sum(g.count * max(g.gpus_per_node) for g in self.providers)
         need = per_gpu * gpus
-        price = tok.token_price
-        if isinstance(price, AmmTokenPrice):
-            available, where = 0.5 * price.pool_usd / price.initial_usd, "half the AMM pool's tokens"
-        else:
-            available, where = tok.initial_supply_tokens, "the initial supply (held outside the network)"
+        available, where = tok.token_price.tokens_for_stakes(tok.initial_supply_tokens)
         if need > available:
             raise ValueError(f"the initial nodes' stakes need up to {need:,.0f} tokens (staking.tokens_per_gpu x "
                              f"their GPUs) but {where} is {available:,.0f}; deepen the pool, raise the supply, "
@@ -82,20 +77,24 @@ class Scenario(StrictModel):
 
     @property
     def horizon_hours(self) -> float:
-        return self.horizon_days * 24.0
+        return self.horizon_days * HOURS_PER_DAY
+
+    @property
+    def n_epochs(self) -> int:
+        """Epochs in the horizon (the last may be shorter)."""
+        import math
+
+        return int(math.ceil(self.horizon_hours / self.epoch_hours - 1e-9))
 
 
 def scenario_hash(scenario: Scenario) -> str:
     """SHA-256 of the resolved scenario and the catalogs it reads: the identity of a result."""
-    payload = {"scenario": scenario.model_dump(mode="json"), "catalogs": catalog_fingerprint(),
-               "regions": topology().data.model_dump(mode="json")}
+    payload: dict[str, Any] = {"scenario": scenario.model_dump(mode="json"), "catalogs": catalog_fingerprint(),
+                               "regions": region_data().model_dump(mode="json")}
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()
 
 
-def json_schema() -> dict:
+def json_schema() -> dict[str, Any]:
     """JSON Schema of the scenario file, for editors and documentation."""
     return Scenario.model_json_schema()
-
-
-__all__ = ["SCHEMA_VERSION", "Scenario", "json_schema", "scenario_hash"]

@@ -1,25 +1,30 @@
 """Parameter distributions for scenario fields.
 
 A scenario describes populations (providers, jobs), so most numeric fields accept either a plain number
-or a distribution. Each distribution is a small pydantic model discriminated by ``kind`` and draws with
+or a distribution. Each distribution is a member of the ``distribution`` family, drawing with
 ``scipy.stats`` from a caller-supplied generator, so every draw is tied to one seeded stream.
+(``scipy.stats`` is imported where a draw happens: it costs most of a second to import, and
+validating a scenario never draws.)
 """
 
 from __future__ import annotations
 
 import math
 from functools import partial
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
-from scipy import stats
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+
+from .core import Mechanism, Registry, examples
 
 _TINY = math.ulp(0.0)  # infimum of an open (0, inf) support: positive, arbitrarily close to 0
 
 
-class _Dist(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Distribution(Mechanism):
+    """A distribution of one field's values."""
+
+    registry: ClassVar[Registry] = Registry("distribution")
 
     def support(self) -> tuple[float, float]:
         """Smallest and largest value the distribution can produce (used to check field bounds)."""
@@ -28,23 +33,32 @@ class _Dist(BaseModel):
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         raise NotImplementedError
 
+    def bounds_hint(self) -> str:
+        """How to keep this distribution inside a field's bounds, for the error message."""
+        return " (bound it: a normal takes low: and high:)"
 
-class Constant(_Dist):
+
+class Constant(Distribution):
     """Always the same value; a bare number in YAML means this."""
 
+    model_config = examples({"kind": "constant", "value": 1.0})
     kind: Literal["constant"] = "constant"
     value: float = Field(description="The value.")
 
     def support(self) -> tuple[float, float]:
         return (self.value, self.value)
 
+    def bounds_hint(self) -> str:
+        return ""
+
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         return np.full(n, self.value, dtype=float)
 
 
-class Uniform(_Dist):
+class Uniform(Distribution):
     """Uniform on [low, high]."""
 
+    model_config = examples({"kind": "uniform", "low": 0.5, "high": 1.5})
     kind: Literal["uniform"]
     low: float = Field(description="Lower bound (same unit as the field).")
     high: float = Field(description="Upper bound (same unit as the field), >= low.")
@@ -59,12 +73,15 @@ class Uniform(_Dist):
         return (self.low, self.high)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        from scipy import stats
+
         return stats.uniform(loc=self.low, scale=self.high - self.low).rvs(size=n, random_state=rng)
 
 
-class Normal(_Dist):
+class Normal(Distribution):
     """Normal, optionally truncated to [low, high] (truncation keeps bounded fields valid)."""
 
+    model_config = examples({"kind": "normal", "mean": 1.0, "sd": 0.2, "low": 0.1, "high": 2.0})
     kind: Literal["normal"]
     mean: float = Field(description="Mean (same unit as the field).")
     sd: float = Field(gt=0, description="Standard deviation (same unit as the field), > 0.")
@@ -81,14 +98,17 @@ class Normal(_Dist):
         return (self.low, self.high)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        from scipy import stats
+
         a = (self.low - self.mean) / self.sd
         b = (self.high - self.mean) / self.sd
         return stats.truncnorm(a, b, loc=self.mean, scale=self.sd).rvs(size=n, random_state=rng)
 
 
-class LogNormal(_Dist):
+class LogNormal(Distribution):
     """Log-normal given by its median and the sd of log(x): right-skewed sizes such as job work."""
 
+    model_config = examples({"kind": "lognormal", "median": 1.0, "sigma": 0.5})
     kind: Literal["lognormal"]
     median: float = Field(gt=0, description="Median (same unit as the field), > 0.")
     sigma: float = Field(gt=0, description="Standard deviation of log(x), > 0.")
@@ -97,12 +117,15 @@ class LogNormal(_Dist):
         return (_TINY, math.inf)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        from scipy import stats
+
         return stats.lognorm(s=self.sigma, scale=self.median).rvs(size=n, random_state=rng)
 
 
-class Exponential(_Dist):
+class Exponential(Distribution):
     """Exponential with the given mean."""
 
+    model_config = examples({"kind": "exponential", "mean": 1.0})
     kind: Literal["exponential"]
     mean: float = Field(gt=0, description="Mean (same unit as the field), > 0.")
 
@@ -110,6 +133,8 @@ class Exponential(_Dist):
         return (_TINY, math.inf)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        from scipy import stats
+
         return stats.expon(scale=self.mean).rvs(size=n, random_state=rng)
 
 
@@ -119,19 +144,15 @@ def _number_as_constant(value: Any) -> Any:
     return value
 
 
-Dist = Annotated[
-    Constant | Uniform | Normal | LogNormal | Exponential,
-    Field(discriminator="kind"),
-    BeforeValidator(_number_as_constant),
-]
-"""A number, or a mapping with ``kind: uniform | normal | lognormal | exponential``."""
+Dist = Annotated[Distribution.registry.union(), BeforeValidator(_number_as_constant)]
+"""A number, or a mapping with ``kind`` (see the distribution family)."""
 
 
-def _check_support(dist: _Dist, *, ge: float | None = None, gt: float | None = None,
-                   le: float | None = None) -> _Dist:
+def _check_support(dist: Distribution, *, ge: float | None = None, gt: float | None = None,
+                   le: float | None = None) -> Distribution:
     """Reject distributions that could draw values outside a field's allowed range."""
     lo, hi = dist.support()
-    hint = "" if isinstance(dist, Constant) else " (bound it: a normal takes low: and high:)"
+    hint = dist.bounds_hint()
     if ge is not None and lo < ge:
         raise ValueError(f"values must be >= {ge}, but this can produce {lo}{hint}")
     if gt is not None and lo <= gt:
@@ -146,18 +167,29 @@ def bounded(*, ge: float | None = None, gt: float | None = None, le: float | Non
     return Annotated[Dist, AfterValidator(partial(_check_support, ge=ge, gt=gt, le=le))]
 
 
+NonNegative = bounded(ge=0)
+Positive = bounded(gt=0)
+AtLeastOne = bounded(ge=1)
+
+
 def _scalar_as_choice(value: Any) -> Any:
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return {value: 1.0}
     return value
 
 
+def sample_index(weights: dict[Any, float], rng: np.random.Generator, n: int) -> np.ndarray:
+    """Draw n positions in ``weights`` (keys in the mapping's order) with probabilities proportional to them."""
+    from scipy import stats
+
+    p = np.asarray(list(weights.values()), dtype=float)
+    idx = stats.rv_discrete(values=(np.arange(len(p)), p / p.sum())).rvs(size=n, random_state=rng)
+    return np.asarray(idx, dtype=np.int64)
+
+
 def sample_choice(weights: dict[Any, float], rng: np.random.Generator, n: int) -> np.ndarray:
-    """Draw n categories with probabilities proportional to ``weights`` (keys in insertion order)."""
-    keys = list(weights)
-    p = np.asarray([weights[k] for k in keys], dtype=float)
-    idx = stats.rv_discrete(values=(np.arange(len(keys)), p / p.sum())).rvs(size=n, random_state=rng)
-    return np.asarray(keys, dtype=object)[np.asarray(idx, dtype=np.int64)]
+    """Draw n categories with probabilities proportional to ``weights`` (keys in the mapping's order)."""
+    return np.asarray(list(weights), dtype=object)[sample_index(weights, rng, n)]
 
 
 def _validate_weights(weights: dict[Any, float]) -> dict[Any, float]:
@@ -173,6 +205,7 @@ Categorical = Annotated[
 ]
 """A single category, or a mapping category -> weight."""
 
+
 def _validate_counts(weights: dict[int, float]) -> dict[int, float]:
     if any(k < 1 for k in weights):
         raise ValueError("counts must be integers >= 1")
@@ -183,16 +216,3 @@ CountChoice = Annotated[
     dict[int, float], BeforeValidator(_scalar_as_choice), AfterValidator(_validate_counts)
 ]
 """A count >= 1, or a mapping count -> weight (e.g. ``{8: 0.7, 4: 0.3}``)."""
-
-__all__ = [
-    "Categorical",
-    "Constant",
-    "CountChoice",
-    "Dist",
-    "Exponential",
-    "LogNormal",
-    "Normal",
-    "Uniform",
-    "bounded",
-    "sample_choice",
-]

@@ -1,9 +1,9 @@
-"""Failures and what they cost: node failures and repairs, checkpoints, AWS spot interruptions.
+"""Random failures: when nodes fail and are repaired, and when AWS reclaims spot runs.
 
 A node fails after a time drawn from its group's distribution (exponential or Weibull, with mean MTBF)
-and comes back after an exponential repair time (mean MTTR). Its jobs stop: training keeps the work up
-to its last checkpoint and restarts elsewhere, paying a restart overhead; inference fails over. Draws
-come from one seeded stream in event order, which SimPy makes deterministic.
+and comes back after an exponential repair time (mean MTTR); what a failure does to the jobs it stops
+is the engine's reliability phase (``sim.engine.reliability``). Draws come from one seeded stream in
+event order, which SimPy makes deterministic.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import math
 import numpy as np
 from scipy import stats
 
-from .providers import Fleet
+from .fleet import Fleet
 
 
 class FailureTimes:
@@ -32,8 +32,7 @@ class FailureTimes:
         self._shape = np.ones(fleet.size)
         for sl, group in fleet.group_slices:
             self._mttr[sl] = group.mttr_hours.sample(rng, sl.stop - sl.start)
-            if group.failure_distribution == "weibull":
-                self._shape[sl] = group.weibull_shape
+            self._shape[sl] = group.failure_shape()
         # Weibull with mean MTBF: scale = MTBF / Gamma(1 + 1/k) (k = 1 is the exponential)
         self._scale = self._mtbf / np.array([math.gamma(1.0 + 1.0 / k) for k in self._shape])
         self._block: list[float] = []
@@ -50,15 +49,6 @@ class FailureTimes:
 
     def repair(self, p: int) -> float:
         return float(self._mttr[p] * self._standard())
-
-
-def useful_hours(elapsed: float, overhead: float, checkpoint_interval: float) -> float:
-    """Hours of an interrupted attempt that count: the work up to its last checkpoint (the attempt first
-    spends ``overhead`` restarting, then checkpoints every ``checkpoint_interval`` hours)."""
-    running = elapsed - overhead
-    if running <= 0:
-        return 0.0
-    return math.floor(running / checkpoint_interval) * checkpoint_interval
 
 
 def spot_reclaims(rng: np.random.Generator, rate_per_hour: np.ndarray, hours: np.ndarray,

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
 
-from ..base import StrictModel
-
-HOURS_PER_DAY = 24.0
-HOURS_PER_YEAR = 8760.0
+from ..units import HOURS_PER_DAY, HOURS_PER_YEAR
+from .core import Mechanism, Registry, StrictModel, examples
 
 
 @dataclass(frozen=True)
@@ -29,7 +27,11 @@ class EmissionState:
     capped_capacity_gpu_years: float = 0.0
 
 
-class _Schedule(StrictModel):
+class EmissionSchedule(Mechanism):
+    """How many new tokens exist by time t, and who they are for."""
+
+    registry: ClassVar[Registry] = Registry("emission schedule")
+
     def cumulative_tokens(self, t_hours: np.ndarray, state: EmissionState | None = None,
                           initial_supply_tokens: float = 0.0) -> np.ndarray:
         """Tokens minted by each time t (hours since start)."""
@@ -39,10 +41,22 @@ class _Schedule(StrictModel):
         """The state after an epoch in which the network offered ``capacity_gpus``; most schedules ignore it."""
         return state
 
+    def payment_burn_share(self) -> float:
+        """Share of every buyer payment (USD) that buys tokens and burns them (burn-and-mint); default none."""
+        return 0.0
 
-class ConstantEmission(_Schedule):
+    def provider_reward_share(self) -> float:
+        """Share of the emission paid to providers; the rest goes to stakers. Default: all of it."""
+        return 1.0
+
+    def check_supply(self, initial_supply_tokens: float) -> None:
+        """Raise ValueError if the schedule cannot work with this initial supply."""
+
+
+class ConstantEmission(EmissionSchedule):
     """The same number of new tokens every day: M(t) = rate x t."""
 
+    model_config = examples({"kind": "constant", "tokens_per_day": 5000})
     kind: Literal["constant"] = "constant"
     tokens_per_day: float = Field(ge=0, description="Tokens minted per day for rewards.")
 
@@ -51,9 +65,10 @@ class ConstantEmission(_Schedule):
         return self.tokens_per_day * np.asarray(t_hours, dtype=float) / HOURS_PER_DAY
 
 
-class ExponentialDecayEmission(_Schedule):
+class ExponentialDecayEmission(EmissionSchedule):
     """A fixed total released with a half-life: M(t) = total x (1 - exp(-ln2 t / half_life))."""
 
+    model_config = examples({"kind": "exponential_decay", "total_tokens": 1000000, "half_life_years": 0.5})
     kind: Literal["exponential_decay"] = "exponential_decay"
     total_tokens: float = Field(gt=0, description="Tokens released as t -> infinity.")
     half_life_years: float = Field(gt=0, description="Years for half of what remains to be released.")
@@ -74,9 +89,10 @@ def _stepped(years: np.ndarray, first_period_tokens: float, period_years: float,
     return total if cap is None else np.minimum(total, cap)
 
 
-class HalvingEmission(_Schedule):
+class HalvingEmission(EmissionSchedule):
     """The rate halves every period (Bitcoin: 4 years; Helium HIP-20: 2 years), up to a cap."""
 
+    model_config = examples({"kind": "halving", "initial_tokens_per_day": 5000, "period_years": 0.05})
     kind: Literal["halving"] = "halving"
     initial_tokens_per_day: float = Field(gt=0, description="Tokens per day in the first period.")
     period_years: float = Field(gt=0, description="Years between halvings.")
@@ -90,7 +106,7 @@ class HalvingEmission(_Schedule):
         return _stepped(years, first, self.period_years, 0.5, self.max_tokens)
 
 
-class IoNetEmission(_Schedule):
+class IoNetEmission(EmissionSchedule):
     """io.net: hourly emission; each year's emission is a falling inflation rate on the launch supply.
 
     Year k emits launch_supply x initial_inflation x (1 - yearly_disinflation)**k, spread evenly over its
@@ -98,6 +114,7 @@ class IoNetEmission(_Schedule):
     ~12% a year, 300M over 20 years, first hour 4,566.21 IO).
     """
 
+    model_config = examples({"kind": "ionet", "launch_supply_tokens": 10000000})
     kind: Literal["ionet"] = "ionet"
     launch_supply_tokens: float = Field(default=500e6, gt=0,
         description="Supply the first year's inflation applies to.")
@@ -113,7 +130,7 @@ class IoNetEmission(_Schedule):
         return _stepped(years, first, 1.0, 1.0 - self.yearly_disinflation, self.max_emission_tokens)
 
 
-class FilecoinEmission(_Schedule):
+class FilecoinEmission(EmissionSchedule):
     """Filecoin: simple minting on a half-life plus baseline minting on effective network time.
 
     Simple: M_S(t) = S (1 - exp(-lambda t)), lambda = ln2 / half_life. Baseline: b(t) = b0 exp(g t) is the
@@ -123,6 +140,8 @@ class FilecoinEmission(_Schedule):
     block_reward_minting.md). Here capacity R is the network's active GPUs and b0 is in GPUs.
     """
 
+    model_config = examples({"kind": "filecoin", "simple_tokens": 1000000, "baseline_tokens": 2000000,
+                             "baseline_initial_gpus": 50})
     kind: Literal["filecoin"] = "filecoin"
     simple_tokens: float = Field(default=330e6, ge=0, description="Tokens released by simple minting (Filecoin: 330M).")
     baseline_tokens: float = Field(default=770e6, ge=0,
@@ -166,7 +185,7 @@ class FilecoinEmission(_Schedule):
         return EmissionState(state.capped_capacity_gpu_years + added)
 
 
-class BurnAndMintEmission(_Schedule):
+class BurnAndMintEmission(EmissionSchedule):
     """Render-style burn-and-mint equilibrium: a fixed mint per day; buyers burn tokens worth their payment.
 
     The mint is split between availability and work rewards by the reward rule (kind: mixed). A share of
@@ -174,6 +193,7 @@ class BurnAndMintEmission(_Schedule):
     supply settles where burns match the mint.
     """
 
+    model_config = examples({"kind": "burn_and_mint", "tokens_per_day": 5000, "burn_share": 0.8})
     kind: Literal["burn_and_mint"] = "burn_and_mint"
     tokens_per_day: float = Field(ge=0,
         description="Tokens minted per day (Render year 1: ~43,758 per 7-day epoch = 6,251).")
@@ -184,13 +204,16 @@ class BurnAndMintEmission(_Schedule):
                           initial_supply_tokens: float = 0.0) -> np.ndarray:
         return self.tokens_per_day * np.asarray(t_hours, dtype=float) / HOURS_PER_DAY
 
+    def payment_burn_share(self) -> float:
+        return self.burn_share
+
 
 class InflationStep(StrictModel):
     from_year: float = Field(ge=0, description="Year from which this rate applies.")
     rate_per_year: float = Field(ge=0, le=2, description="Continuous inflation rate on the supply, per year.")
 
 
-class AkashEmission(_Schedule):
+class AkashEmission(EmissionSchedule):
     """Akash-style: supply inflates at a governance-set rate (steps down over time), paid to stakers.
 
     With a piecewise-constant continuous rate i(t), supply S(t) = S0 exp(integral of i) and the emission is
@@ -198,6 +221,7 @@ class AkashEmission(_Schedule):
     market's take rate (market.protocol_fee_share, Akash default 20%) is the other revenue of the chain.
     """
 
+    model_config = examples({"kind": "akash", "provider_share": 0.5})
     kind: Literal["akash"] = "akash"
     inflation_steps: tuple[InflationStep, ...] = Field(
         default=(InflationStep(from_year=0, rate_per_year=0.53), InflationStep(from_year=1, rate_per_year=0.40),
@@ -213,6 +237,13 @@ class AkashEmission(_Schedule):
             raise ValueError("inflation_steps must start at from_year 0 and increase")
         return self
 
+    def provider_reward_share(self) -> float:
+        return self.provider_share
+
+    def check_supply(self, initial_supply_tokens: float) -> None:
+        if initial_supply_tokens <= 0:
+            raise ValueError("akash emission inflates the supply: initial_supply_tokens must be > 0")
+
     def cumulative_tokens(self, t_hours: np.ndarray, state: EmissionState | None = None,
                           initial_supply_tokens: float = 0.0) -> np.ndarray:
         years = np.asarray(t_hours, dtype=float) / HOURS_PER_YEAR
@@ -223,9 +254,4 @@ class AkashEmission(_Schedule):
         return initial_supply_tokens * np.expm1(integral)
 
 
-Emission = Annotated[
-    ConstantEmission | ExponentialDecayEmission | HalvingEmission | IoNetEmission | FilecoinEmission
-    | BurnAndMintEmission | AkashEmission,
-    Field(discriminator="kind"),
-]
-EMISSION_KINDS = "constant, exponential_decay, halving, ionet, filecoin, burn_and_mint, akash"
+Emission = EmissionSchedule.registry.union()

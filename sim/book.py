@@ -1,88 +1,26 @@
-"""Market mechanisms. A mechanism keeps the order books and answers "who serves this job?".
+"""The order book: the sell side (providers' asks and free GPUs) and the buy side (waiting jobs).
 
-The posted-price book is indexed by GPU class and price: providers of a class are ranked by ask (asks
-only change at epoch boundaries, and are re-ranked only if their order changed), and for each job size
-g a heap holds the ranks of providers with at least g GPUs free, so the cheapest fitting provider is
-the top of one heap, whatever the fleet size.
+The sell side is indexed by GPU class and price: providers of a class are ranked by ask (asks only
+change at epoch boundaries, and are re-ranked only if their order changed), and for each job size g a
+heap holds the ranks of providers with at least g GPUs free, so the cheapest fitting provider is the top
+of one heap, whatever the fleet size.
 
 Waiting buyers form the buy side: per class and job size, a heap ordered by the highest ask the job
 accepts, then by job id (arrival order). Only the provider that just freed GPUs can serve a waiting job
 (every other provider was already tried), so a release looks at that provider only.
+
+Every market mechanism ranks the sell side alike (an auction's sealed bids at window close are the
+bidders' asks); mechanisms differ in timing and settlement (``sim.schema.market``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Container, Sequence
-from dataclasses import dataclass
 from heapq import heappop, heappush
-from typing import Annotated, Literal
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
-from pydantic import Field
-
-from .base import StrictModel, default_kind
-
-
-class _Mechanism(StrictModel):
-    """What every mechanism tells the engine: how long an order waits before it is matched, and how leases
-    are paid. The sell side is the same book for all of them: providers' asks are their bids."""
-
-    protocol_fee_share: float = Field(
-        default=0.0, ge=0, lt=1, description="Share of each network payment taken by the protocol (take rate)."
-    )
-    fee_destination: Literal["treasury", "buy_and_burn"] = Field(
-        default="treasury",
-        description="What the protocol does with its fee: keep it in the treasury (USD), or buy tokens "
-        "and burn them (io.net: revenue buys and burns IO).")
-    spot_discount: float = Field(
-        default=0.4, ge=0, lt=1,
-        description="Share off the ask that interruptible (spot) buyers pay. Marketplaces show 0.3 to 0.45 "
-        "(Vast.ai RTX 4090 interruptible $0.31 vs $0.45, 2026-05; RunPod H100 spot $2.69 vs $4.76, 2026-03; "
-        "shared/reference/facts.md).")
-
-    @property
-    def order_delay_hours(self) -> float:
-        """Time from a buyer's arrival to its match."""
-        return 0.0
-
-    @property
-    def escrow(self) -> bool:
-        """Whether buyers deposit a lease's price up front and the lease pays out of it every epoch
-        (otherwise a job pays once, when it ends)."""
-        return False
-
-
-class PostedPriceMarket(_Mechanism):
-    """Providers post asks; a buyer takes the cheapest free capacity whose ask fits its limit at once."""
-
-    kind: Literal["posted_price"] = "posted_price"
-
-
-class ReverseAuctionMarket(_Mechanism):
-    """Akash-like: a buyer posts an order with its maximum price, providers with free capacity bid during a
-    window, the lowest bid wins and is paid as bid; the lease is paid per epoch from the buyer's escrow,
-    the protocol keeps its take rate. Providers bid their ask policy's price (pay-as-bid: the markup of
-    the ask policy is the bid shading)."""
-
-    kind: Literal["reverse_auction"] = "reverse_auction"
-    bid_window_minutes: float = Field(
-        default=1.0, ge=0,
-        description="How long an order collects bids before the lowest wins (assumption: Akash tenants "
-        "usually accept a bid within a minute of creating the deployment). Every auction buyer waits it, "
-        "and bids are taken from the capacity free when it closes.")
-
-    @property
-    def order_delay_hours(self) -> float:
-        return self.bid_window_minutes / 60.0
-
-    @property
-    def escrow(self) -> bool:
-        return True
-
-
-Market = Annotated[PostedPriceMarket | ReverseAuctionMarket, Field(discriminator="kind"),
-                   default_kind("posted_price")]
 
 
 class PostedPriceBook:
@@ -135,7 +73,8 @@ class PostedPriceBook:
             sizes=size_table, n_sizes=np.array([len(sz) for sz in self._sizes], dtype=np.int64), heap_of=heap_of,
             heap=np.zeros((n_heaps, width), dtype=np.int64), heap_len=np.zeros(n_heaps, dtype=np.int64),
             in_heap=np.zeros((n_heaps, width), dtype=np.uint8),
-            ranked=np.zeros((n_classes, width), dtype=np.int64), counts=self._counts.astype(np.int64))
+            ranked=np.zeros((n_classes, width), dtype=np.int64), counts=self._counts.astype(np.int64),
+            max_gpus=self.max_gpus, min_ask=self.min_ask)
         self._parts = np.zeros((2, width), dtype=np.int64)  # gang's output buffer
         self._waiting: list[dict[int, list[tuple[float, int, float]]]] = [{} for _ in range(n_classes)]
 
@@ -184,15 +123,17 @@ class PostedPriceBook:
 
     def cheapest(self, c: int, g: int, limit: float) -> int:
         """Cheapest provider of class c with >= g free GPUs and ask <= limit, or -1."""
-        return int(cheapest(c, g, float(limit), *self.arrays.fit))
+        return int(_cheapest_flat(c, g, float(limit), *self.arrays))
 
-    def gang(self, c: int, g: int, limit: float) -> list[tuple[int, int]] | None:
+    def gang(self, c: int, g: int, limit: float, share: float = 1.0) -> tuple[list[tuple[int, int]], int] | None:
         """The cheapest way to gather g GPUs of class c from several providers with ask <= limit:
-        (provider, GPUs) parts, cheapest first; None if there are not enough. A scan in ask order, for
-        jobs too large for any one node."""
-        a = self.arrays
-        m = _gang(c, g, float(limit), a.free, a.ask, a.ranked, a.counts, self._parts)
-        return None if m < 0 else list(zip(self._parts[0, :m].tolist(), self._parts[1, :m].tolist(), strict=True))
+        (provider, GPUs) parts, cheapest first, and what they cost per hour to a buyer paying ``share`` of
+        each ask (rounded down per GPU-hour, as a spot buyer pays); None if there are not enough. A scan in
+        ask order, for jobs too large for any one node."""
+        m, per_hour = _gang_flat(c, g, float(limit), float(share), self._parts, *self.arrays)
+        if m < 0:
+            return None
+        return list(zip(self._parts[0, :m].tolist(), self._parts[1, :m].tolist(), strict=True)), int(per_hour)
 
     def take(self, p: int, g: int) -> None:
         self.free[p] -= g  # heaps of sizes p no longer fits go stale; dropped lazily
@@ -210,7 +151,7 @@ class PostedPriceBook:
             self.free[p] -= self._gpus[p]
 
     def give_back(self, p: int, g: int) -> None:
-        give_back(p, g, *self.arrays.release)
+        _give_back_flat(p, g, *self.arrays)
 
     def wait(self, c: int, g: int, limit: float, job: int, hours: float) -> None:
         """Put a job on the buy side of class c: it needs g GPUs for ``hours`` at ask <= limit."""
@@ -240,12 +181,12 @@ class PostedPriceBook:
         return job, best_g, hours
 
 
-@dataclass(frozen=True)
-class BookArrays:
-    """The sell side as arrays, for compiled code. Per provider: free GPUs, ask, class, rank within its
-    class. Per class: its job sizes (padded), the heap of each (class, size) (``heap_of``, -1 where no
-    job asks that size), providers by rank (padded) and their count. Per heap: ranks, length, and a
-    flag per rank saying whether it is in the heap."""
+class BookArrays(NamedTuple):
+    """The sell side as arrays, for compiled code (numba takes a named tuple of arrays whole). Per
+    provider: free GPUs, ask, class, rank within its class. Per class: its job sizes (padded), the heap of
+    each (class, size) (``heap_of``, -1 where no job asks that size), providers by rank (padded), their
+    count, the largest node and the lowest ask. Per heap: ranks, length, and a flag per rank saying
+    whether it is in the heap."""
 
     free: np.ndarray
     ask: np.ndarray
@@ -259,17 +200,8 @@ class BookArrays:
     in_heap: np.ndarray
     ranked: np.ndarray
     counts: np.ndarray
-
-    @property
-    def fit(self) -> tuple[np.ndarray, ...]:
-        """The arguments of ``cheapest`` after (class, GPUs, limit)."""
-        return self.free, self.ask, self.heap_of, self.heap, self.heap_len, self.in_heap, self.ranked
-
-    @property
-    def release(self) -> tuple[np.ndarray, ...]:
-        """The arguments of ``give_back`` after (provider, GPUs)."""
-        return (self.free, self.cls, self.rank, self.sizes, self.n_sizes, self.heap_of, self.heap,
-                self.heap_len, self.in_heap)
+    max_gpus: np.ndarray
+    min_ask: np.ndarray
 
 
 @njit(cache=True)
@@ -307,9 +239,10 @@ def _heap_pop(heap: np.ndarray, length: np.ndarray, h: int) -> int:
 
 
 @njit(cache=True)
-def cheapest(c: int, g: int, limit: float, free: np.ndarray, ask: np.ndarray, heap_of: np.ndarray,
-             heap: np.ndarray, heap_len: np.ndarray, in_heap: np.ndarray, ranked: np.ndarray) -> int:
+def cheapest(c: int, g: int, limit: float, book: BookArrays) -> int:
     """Compiled ``PostedPriceBook.cheapest``: pop stale tops, peek the cheapest provider that fits."""
+    free, ask, heap_of, heap, heap_len, in_heap, ranked = (book.free, book.ask, book.heap_of, book.heap,
+                                                           book.heap_len, book.in_heap, book.ranked)
     if g <= 0 or g >= heap_of.shape[1]:
         return -1
     h = heap_of[c, g]
@@ -324,11 +257,11 @@ def cheapest(c: int, g: int, limit: float, free: np.ndarray, ask: np.ndarray, he
 
 
 @njit(cache=True)
-def give_back(p: int, g: int, free: np.ndarray, cls: np.ndarray, rank: np.ndarray, sizes: np.ndarray,
-              n_sizes: np.ndarray, heap_of: np.ndarray, heap: np.ndarray, heap_len: np.ndarray,
-              in_heap: np.ndarray) -> None:
+def give_back(p: int, g: int, book: BookArrays) -> None:
     """Compiled ``PostedPriceBook.give_back``: p gets g GPUs back; it re-enters the heaps of the sizes it
     fits again."""
+    free, cls, rank, sizes, n_sizes, heap_of = book.free, book.cls, book.rank, book.sizes, book.n_sizes, book.heap_of
+    heap, heap_len, in_heap = book.heap, book.heap_len, book.in_heap
     old = free[p]
     new = old + g
     free[p] = new
@@ -347,21 +280,22 @@ def give_back(p: int, g: int, free: np.ndarray, cls: np.ndarray, rank: np.ndarra
 
 
 @njit(cache=True)
-def _gang(c: int, g: int, limit: float, free: np.ndarray, ask: np.ndarray, ranked: np.ndarray,
-          counts: np.ndarray, parts: np.ndarray) -> int:
-    need, m = g, 0
+def _gang(c: int, g: int, limit: float, share: float, book: BookArrays, parts: np.ndarray) -> tuple[int, int]:
+    free, ask, ranked, counts = book.free, book.ask, book.ranked, book.counts
+    need, m, per_hour = g, 0, 0
     for i in range(counts[c]):
         p = ranked[c, i]
         if ask[p] > limit:
-            return -1
+            return -1, 0
         if free[p] > 0:
             k = min(free[p], need)
             parts[0, m], parts[1, m] = p, k
+            per_hour += np.int64(ask[p] * share) * k
             m += 1
             need -= k
             if need == 0:
-                return m
-    return -1
+                return m, per_hour
+    return -1, 0
 
 
 def _still_sorted(ask: np.ndarray, tiebreak: np.ndarray, order: np.ndarray, starts: np.ndarray) -> bool:
@@ -375,6 +309,21 @@ def _still_sorted(ask: np.ndarray, tiebreak: np.ndarray, order: np.ndarray, star
     return bool(ok.all())
 
 
-MARKETS = {"posted_price": PostedPriceBook, "reverse_auction": PostedPriceBook}
-"""Order books keyed by the scenario's ``market.kind``: an auction's sealed bids at window close are the
-bidders' asks, so both mechanisms rank the sell side alike and differ in timing and settlement."""
+# Entry points from Python: the book's arrays flat, regrouped here (numba unboxes a named tuple about
+# twice as slowly as its arrays one by one, and a run calls these tens of thousands of times).
+
+
+@njit(cache=True)
+def _cheapest_flat(c: int, g: int, limit: float, *book: np.ndarray) -> int:
+    return cheapest(c, g, limit, BookArrays(*book))
+
+
+@njit(cache=True)
+def _give_back_flat(p: int, g: int, *book: np.ndarray) -> None:
+    give_back(p, g, BookArrays(*book))
+
+
+@njit(cache=True)
+def _gang_flat(c: int, g: int, limit: float, share: float, parts: np.ndarray, *book: np.ndarray) -> tuple[int, int]:
+    return _gang(c, g, limit, share, BookArrays(*book), parts)
+

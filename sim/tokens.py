@@ -1,105 +1,23 @@
-"""Rewards: how an epoch's emission is split, vested, staked and forecast; exact integer splitting.
+"""The token's runtime: exact integer splits and conversions, vesting, reward forecasts, and the market
+where tokens trade during a run (an AMM pool, or the outside market at a given price).
 
-Reward rules weigh providers by work (delivered GPU-hours, proof of work), by capacity (GPU-hours offered,
-idle or not: proof of capacity), or a mix. Under work-proportional rewards a provider earns by selling
-to itself when the reward per GPU-hour beats its cost: the self-dealing option models that choice,
-with a detection probability and a slash.
+Trades settle through the integer ledger, rounding in the pool's favour, so the product of a pool's
+reserves never falls.
 """
 
 from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import Field, model_validator
 
-from ..base import StrictModel, default_kind
+from .ledger import USD, Ledger
+from .schema.price import TokenPriceModel
+from .schema.rewards import RewardExpectation, RewardRule
+from .units import MICRO
 
-
-class WorkProportionalRewards(StrictModel):
-    """Emission split pro rata to GPU-hours delivered to buyers (proof of work)."""
-
-    kind: Literal["work_proportional"] = "work_proportional"
-
-    def parts(self) -> tuple[tuple[str, float], ...]:
-        """(weight basis, share of the emission) pairs."""
-        return (("work", 1.0),)
-
-
-class CapacityProportionalRewards(StrictModel):
-    """Emission split pro rata to GPU-hours offered, busy or idle (proof of capacity)."""
-
-    kind: Literal["capacity_proportional"] = "capacity_proportional"
-
-    def parts(self) -> tuple[tuple[str, float], ...]:
-        return (("capacity", 1.0),)
-
-
-class MixedRewards(StrictModel):
-    """A share of the emission by work, the rest by capacity (Render: work and availability rewards)."""
-
-    kind: Literal["mixed"] = "mixed"
-    work_share: float = Field(ge=0, le=1, description="Share of each epoch's emission split by delivered GPU-hours.")
-    capacity_share: float = Field(ge=0, le=1, description="Share split by GPU-hours offered (availability).")
-
-    @model_validator(mode="after")
-    def _sums_to_one(self) -> MixedRewards:
-        if abs(self.work_share + self.capacity_share - 1.0) > 1e-9:
-            raise ValueError(f"work_share + capacity_share must be 1, got {self.work_share + self.capacity_share:g}")
-        return self
-
-    def parts(self) -> tuple[tuple[str, float], ...]:
-        return (("work", self.work_share), ("capacity", self.capacity_share))
-
-
-RewardRule = Annotated[WorkProportionalRewards | CapacityProportionalRewards | MixedRewards,
-                       Field(discriminator="kind"), default_kind("work_proportional")]
-
-
-class Vesting(StrictModel):
-    """A share of every reward is locked and released linearly (Filecoin: 75% over 180 days)."""
-
-    locked_share: float = Field(default=0.0, ge=0, le=1,
-        description="Share of each reward locked at payout (0 = none).")
-    linear_days: float = Field(default=180.0, gt=0,
-        description="Days over which a locked reward is released, linearly.")
-
-
-class Staking(StrictModel):
-    """Providers post a stake when they join; a failure slashes part of it (burned)."""
-
-    tokens_per_gpu: float = Field(default=0.0, ge=0,
-        description="Stake per GPU, tokens, bought when a node joins (0 = none).")
-    slash_share_on_failure: float = Field(
-        default=0.0, ge=0, le=1, description="Share of a node's stake burned when it fails (failures at its MTBF).")
-
-
-class SelfDealing(StrictModel):
-    """Providers may buy their own idle capacity when the reward per GPU-hour beats its cost."""
-
-    enabled: bool = Field(default=False, description="Whether providers consider self-dealing.")
-    detection_probability: float = Field(
-        default=0.1, ge=0, le=1, description="Chance, per epoch, that a self-dealing provider is caught.")
-    slash_share: float = Field(default=0.5, ge=0, le=1, description="Share of a caught provider's stake burned.")
-
-
-class RewardExpectation(StrictModel):
-    """How providers forecast the reward per GPU-hour they fold into their asks and entry decisions."""
-
-    smoothing: float = Field(
-        default=0.5, gt=0, le=1,
-        description="Weight of the last epoch in the moving average of network GPU-hours served per "
-        "hour (1 = last epoch only).",
-    )
-    initial_utilisation: float = Field(
-        default=0.5, gt=0, le=1,
-        description="Network utilisation providers assume before the first epoch has been observed.",
-    )
-    price: Literal["myopic", "adaptive"] = Field(
-        default="myopic", description="Token price expectation: the current price, or a moving average of it.")
-    price_smoothing: float = Field(
-        default=0.2, gt=0, le=1, description="Weight of the latest price in the adaptive expectation.")
+POOL = "pool"
+HOLDERS = "holders"  # everyone outside the model who holds or trades the token
 
 
 def to_base_units(amount: float, decimals: int) -> int:
@@ -221,3 +139,63 @@ class RewardForecast:
         work = usd_per_hour * shares.get("work", 0.0) / max(self._delivered_per_hour, 1e-9)
         capacity = usd_per_hour * shares.get("capacity", 0.0) / max(self._offered_per_hour, 1e-9)
         return work, capacity
+
+
+class TokenMarket:
+    """Where tokens are bought and sold during a run: the AMM pool, or the outside market at a given price.
+
+    Amounts are integers: USD micro-dollars and token base units (``unit`` per token). Trades move
+    balances between named ledger accounts; who trades on behalf of providers is the caller's business.
+    """
+
+    def __init__(self, ledger: Ledger, token: str, unit: int, model: TokenPriceModel,
+                 prices: np.ndarray | None) -> None:
+        """``prices``: the exogenous path at epoch starts (None for an endogenous model)."""
+        self.ledger, self.token, self.unit = ledger, token, unit
+        self.amm = model.endogenous
+        self._prices = prices
+        self._price_micro = 0
+
+    def set_epoch(self, k: int) -> None:
+        """Exogenous prices: the price at epoch k's start applies to its trades."""
+        if not self.amm:
+            self._price_micro = max(1, round(float(self._prices[k]) * MICRO))
+
+    def price_usd(self) -> float:
+        if self.amm:
+            tokens = self.ledger.balance(self.token, POOL)
+            return (self.ledger.balance(USD, POOL) / MICRO) / (tokens / self.unit) if tokens else float("inf")
+        return self._price_micro / MICRO
+
+    def sell(self, seller: str, tokens: int) -> int:
+        """``seller`` sells tokens; returns the USD micro-dollars it receives."""
+        if tokens <= 0:
+            return 0
+        if self.amm:
+            usd_reserve, token_reserve = self.ledger.balance(USD, POOL), self.ledger.balance(self.token, POOL)
+            usd = usd_reserve * tokens // (token_reserve + tokens)
+            self.ledger.transfer(self.token, seller, POOL, tokens)
+            self.ledger.transfer(USD, POOL, seller, usd)
+            return usd
+        usd = tokens * self._price_micro // self.unit
+        self.ledger.transfer(self.token, seller, HOLDERS, tokens)
+        self.ledger.mint(USD, HOLDERS, usd)  # outside money
+        self.ledger.transfer(USD, HOLDERS, seller, usd)
+        return usd
+
+    def buy(self, buyer: str, usd: int) -> int:
+        """``buyer`` spends USD micro-dollars on tokens; returns the tokens it receives (the outside market
+        sells only what its holders have)."""
+        if usd <= 0:
+            return 0
+        if self.amm:
+            usd_reserve, token_reserve = self.ledger.balance(USD, POOL), self.ledger.balance(self.token, POOL)
+            tokens = token_reserve * usd // (usd_reserve + usd)
+            self.ledger.transfer(USD, buyer, POOL, usd)
+            self.ledger.transfer(self.token, POOL, buyer, tokens)
+            return tokens
+        tokens = min(usd * self.unit // self._price_micro, self.ledger.balance(self.token, HOLDERS))
+        paid = -(-tokens * self._price_micro // self.unit)  # what those tokens cost, rounded up
+        self.ledger.transfer(USD, buyer, HOLDERS, min(paid, usd))
+        self.ledger.transfer(self.token, HOLDERS, buyer, tokens)
+        return tokens

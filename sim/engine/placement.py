@@ -1,0 +1,228 @@
+"""Placement: where a job that the compiled loop could not place goes, and where waiting jobs start.
+
+A job finds no single free node within its limit: it may span several nodes of one class (data-parallel
+training slows down by the gradient exchange over the link between them), wait for the network up to
+its patience if some class asks within its limit, or go to AWS if that is within its budget (else it
+is abandoned). A released node serves the best waiting job it fits; new asks at an epoch's start may
+let waiting jobs in. An interrupted job's remainder is placed again (``restart``).
+
+Handlers use explicit times, never ``env.now``, which may lag the event being handled.
+"""
+
+from __future__ import annotations
+
+import simpy
+
+from ..book import PostedPriceBook
+from ..fleet import Fleet
+from ..jobs import JobBatch
+from ..topology import topology
+from ..units import MICRO
+from .demand import Demand
+from .phases import Epoch, EpochPhase
+from .state import RunState
+
+
+class Links:
+    """The link between a spread job's nodes and its bandwidth (Gbps): a datacentre fabric when every node
+    is in one InfiniBand group and region, else the internet path between their regions (slowest pair).
+    Region-pair bandwidths are looked up once per run (placement asks for every candidate gang)."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        topo = topology()
+        regions = sorted(set(fleet.region.tolist()))
+        index = {r: i for i, r in enumerate(regions)}
+        self._region = [index[r] for r in fleet.region.tolist()]
+        self._group = fleet.group_index.tolist()
+        self._fabric = [g.fabric == "infiniband" for sl, g in fleet.group_slices for _ in range(sl.start, sl.stop)]
+        self._bandwidth = [[topo.bandwidth_gbps(a, b) for b in regions] for a in regions]
+        self._infiniband = topo.data.interconnect.infiniband_gbps_per_gpu.value
+
+    def __call__(self, providers: list[int]) -> tuple[str, float]:
+        region, group = self._region, self._group
+        regions = sorted({region[p] for p in providers})
+        first = providers[0]
+        if len(regions) == 1 and self._fabric[first] and all(group[p] == group[first] for p in providers):
+            return "infiniband", self._infiniband
+        bw = self._bandwidth
+        return "internet", min(bw[a][b] for a in regions for b in regions if a <= b)
+
+
+class Placement(EpochPhase):
+    """Starts, waits, multi-node placements and restarts, on the shared book and run state."""
+
+    def __init__(self, state: RunState, book: PostedPriceBook, jobs: JobBatch, fleet: Fleet, demand: Demand,
+                 env: simpy.Environment, order_delay_hours: float) -> None:
+        self.state, self.book, self.jobs, self.env = state, book, jobs, env
+        self._demand = demand
+        self._delay = order_delay_hours
+        self._links = Links(fleet)
+        self.cloud_ok = jobs.cloud_cost_usd <= jobs.budget_usd
+
+    def open_epoch(self, epoch: Epoch) -> None:
+        self.rematch_waiting(epoch.t0)
+
+    # --- single nodes -----------------------------------------------------------------------------
+
+    def classes_of(self, j: int) -> tuple[int, ...]:
+        """Job j's classes, cheapest per unit of work first."""
+        return self._demand.classes[int(self.jobs.stream[j])]
+
+    def need(self, j: int, c: int) -> tuple[int, float, float]:
+        """GPUs, hours and the highest ask (micro-USD per GPU-hour) job j takes on class c."""
+        g, hours, limit = self.jobs.on_class(c, j)
+        return g, hours, limit * MICRO
+
+    def start(self, j: int, p: int, g: int, hours: float, now: float) -> None:
+        """Start job j on provider p (``fastloop.advance`` does this for arriving jobs: keep them alike)."""
+        state, log = self.state, self.state.log
+        end = now + hours
+        self.book.take(p, g)
+        log.started[log.n_started[0]] = j
+        log.n_started[0] += 1
+        log.provider[j], log.start[j], log.end[j], log.ask[j] = p, now, end, self.book.ask[p]
+        state.departures.push(end, p, g, j)
+
+    def patience(self, j: int) -> float:
+        """How long job j waits for the network once its order is matchable."""
+        return max(float(self.jobs.patience_hours[j]) - self._delay, 0.0)
+
+    def wait_or_leave(self, j: int, classes: tuple[int, ...], now: float, could_wait: bool) -> None:
+        """Wait if a class it fits asks within its limit (and it has patience), else AWS if that is within
+        its budget, else nothing: the job is abandoned."""
+        if could_wait and self.patience(j) > 0:
+            self._wait(j, classes, now)
+        elif self.cloud_ok[j]:
+            self.state.cloud_starts.append((j, now))
+
+    def _wait(self, j: int, classes: tuple[int, ...], now: float) -> None:
+        """The network is cheaper than AWS but full: queue on every class the job fits, until patience ends."""
+        self.state.waiting[j] = classes
+        for c in classes:
+            g, hours, limit = self.need(j, c)
+            if g <= self.book.max_gpus[c]:
+                self.book.wait(c, g, limit, j, hours)
+        delay = now + self.patience(j) - self.env.now
+        self.env.timeout(delay, j).callbacks.append(self._expire)
+
+    def _expire(self, event: simpy.Event) -> None:
+        j = event.value
+        waiting = self.state.waiting
+        if j in waiting:
+            del waiting[j]
+            if self.cloud_ok[j]:
+                self.state.cloud_starts.append((j, self.env.now))
+
+    def serve_waiting(self, p: int, now: float) -> None:
+        """Provider p freed GPUs: start the best waiting jobs it can serve."""
+        waiting = self.state.waiting
+        while waiting:
+            match = self.book.waiting_job_for(p, waiting)
+            if match is None:
+                return
+            j, g, hours = match
+            del waiting[j]
+            self.start(j, p, g, hours, now)
+
+    def rematch_waiting(self, now: float) -> None:
+        """New asks may let waiting jobs in: try each, in arrival order."""
+        book, waiting = self.book, self.state.waiting
+        for j in sorted(waiting):
+            best_p, best_c, best_cost = -1, -1, float("inf")
+            for c in waiting[j]:
+                g, hours, limit = self.need(j, c)
+                p = book.cheapest(c, g, limit)
+                if p >= 0 and book.ask[p] * g * hours < best_cost:
+                    best_p, best_c, best_cost = p, c, book.ask[p] * g * hours
+            if best_p >= 0:
+                del waiting[j]
+                g, hours, _ = self.need(j, best_c)
+                self.start(j, best_p, g, hours, now)
+
+    # --- several nodes ----------------------------------------------------------------------------
+
+    def start_spread(self, j: int, classes: tuple[int, ...], now: float) -> bool:
+        """Place a job too large for any node on several nodes of one class, if that beats its budget and
+        AWS; its work may run slower by what it exchanges over the link between the nodes."""
+        jobs, book, state = self.jobs, self.book, self.state
+        si = int(jobs.stream[j])
+        job = jobs.stream_jobs[si]
+        ceiling = min(float(jobs.budget_usd[j]), float(jobs.cloud_cost_usd[j])) * MICRO
+        share = state.spot_share if state.spot_job[j] else 1.0
+        best: tuple[float, list[tuple[int, int]], float, str, float] | None = None
+        for c in classes:
+            g, hours, limit = self.need(j, c)
+            if g <= book.max_gpus[c]:
+                continue
+            found = book.gang(c, g, limit, share)
+            if found is None:
+                continue
+            parts, per_hour = found
+            if per_hour * hours > ceiling:  # too dear before any slowdown (which only adds hours)
+                continue
+            link, bandwidth = self._links([p for p, _ in parts])
+            factor = job.slowdown(float(jobs.stream_speed[si, c]), len(parts), bandwidth)
+            hours *= factor
+            cost = per_hour * hours
+            if cost <= ceiling and (best is None or cost < best[0]):
+                best = (cost, parts, hours, link, factor)
+        if best is None:
+            return False
+        _, parts, hours, link, factor = best
+        state.interconnect[j] = (link, factor)
+        self.place_parts(j, parts, hours, now)
+        return True
+
+    def place_parts(self, j: int, parts: list[tuple[int, int]], hours: float, now: float) -> None:
+        """Run job j on (provider, GPUs) parts for ``hours`` from ``now``: one allocation per part."""
+        state, ask, end = self.state, self.book.ask, now + hours
+        mine = state.spread_of.setdefault(j, [])
+        for p, k in parts:
+            self.book.take(p, k)
+            mine.append(len(state.spread))
+            state.spread.append((j, p, now, end, k, hours, state.ask_paid(j, ask[p])))
+            state.departures.push(end, p, k, j)
+
+    # --- after an interruption ----------------------------------------------------------------------
+
+    def restart(self, j: int, now: float, work: float, overhead: float) -> None:
+        """Put the rest of job j back on the network (the cheapest fitting node, or several), or on AWS."""
+        jobs, book, state = self.jobs, self.book, self.state
+        state.attempts[j] += 1
+        share = work / float(jobs.work_ref_gpu_hours[j])
+        si = int(jobs.stream[j])
+        job = jobs.stream_jobs[si]
+        best: tuple[float, list[tuple[int, int]], float, tuple[str, float] | None] | None = None
+        for c in jobs.stream_classes[si]:
+            g, hours, limit = self.need(j, c)
+            hours = hours * share + overhead
+            link = None
+            if g <= book.max_gpus[c]:
+                p = book.cheapest(c, g, limit)
+                parts = [(p, g)] if p >= 0 else None
+            else:
+                found = book.gang(c, g, limit)
+                parts = None if found is None else found[0]
+                if parts is not None:
+                    name, bandwidth = self._links([q for q, _ in parts])
+                    factor = job.slowdown(float(jobs.stream_speed[si, c]), len(parts), bandwidth)
+                    if factor != 1.0:
+                        hours = (hours - overhead) * factor + overhead
+                    link = (name, factor)
+            if parts is None:
+                continue
+            cost = sum(book.ask[p] * k for p, k in parts) * hours
+            if best is None or cost < best[0]:
+                best = (cost, parts, hours, link)
+        if best is None:  # finish on AWS, if it still pays
+            cost = float(jobs.cloud_cost_usd[j]) * share
+            if self.cloud_ok[j]:
+                state.cloud_remainder[j] = (now, cost)
+            else:
+                state.unfinished[j] = work
+            return
+        _, parts, hours, link = best
+        if link is not None:
+            state.interconnect[j] = link
+        state.attempt[j] = (now, overhead, hours, work)
+        self.place_parts(j, parts, hours, now)

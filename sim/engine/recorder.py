@@ -1,0 +1,148 @@
+"""The epoch table, recorded as the run goes: per epoch and GPU class, the pricing curve and the token side.
+
+Per epoch and class: the volume-weighted network price buyers paid, the price the same providers would
+have asked without token rewards, and AWS's prices, with the token side (price, emission, reward per
+GPU-hour, subsidy share of provider revenue) beside them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..catalog import CLOUD_PRICE_KINDS
+from ..cloud import CloudBaseline
+from ..fleet import Fleet
+from ..units import MICRO
+from .phases import Epoch, EpochPhase
+from .state import RunState
+
+RATIO_KINDS = ("on_demand", "spot", "reserved")
+NETWORK_COLUMNS = ("token_price_usd", "minted_tokens", "burned_tokens", "supply_tokens", "circulating_tokens",
+                   "locked_tokens", "pool_usd", "pool_tokens", "burn_usd", "self_dealers", "self_dealers_caught",
+                   "self_dealt_gpu_hours", "forfeited_tokens", "failures", "slashed_tokens", "escrow_usd")
+# per-class sums kept for every epoch, in this order
+SUMS = ("providers", "gpus", "entries", "exits", "offered_gpu_hours", "gpu_hours_sold", "buyers_usd",
+        "usd_revenue", "reward_tokens", "energy_usd", "fixed_usd", "unsubsidised_usd", "self_dealing_usd",
+        "median_ask_usd_per_gpu_hour")
+
+
+def ratio(num: np.ndarray | float, den: np.ndarray | float) -> np.ndarray | float:
+    """num / den, NaN or inf where den is 0 (no warning: an epoch may sell nothing)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.divide(num, den)
+
+
+class EpochRecorder(EpochPhase):
+    """Collects per-epoch, per-class sums as the run closes each epoch; ``table()`` derives the rest.
+
+    Closing an epoch only sums provider arrays by class; prices, ratios and shares are computed once,
+    vectorised over all epochs, when the table is built.
+    """
+
+    def __init__(self, state: RunState, fleet: Fleet, cloud: CloudBaseline) -> None:
+        self._state = state
+        self._fleet = fleet
+        self._k = len(fleet.classes)
+        self._reference = cloud.reference(fleet.classes)
+        self._unsubsidised = fleet.unsubsidised_asks()
+        self._epochs: list[tuple[float, ...]] = []
+        self._network: list[list[float]] = []
+        self._sums: list[np.ndarray] = []
+
+    def _by_class(self, values: np.ndarray) -> np.ndarray:
+        return np.bincount(self._fleet.gpu_class, weights=values, minlength=self._k)
+
+    def close_epoch(self, epoch: Epoch) -> None:
+        """Record the epoch; leave in ``epoch.economics`` the per-class economics entrants look at
+        (utilisation, USD kept per GPU-hour sold, token reward per GPU-hour offered)."""
+        fleet, flows = self._fleet, epoch.flows
+        assert flows is not None
+        k, medians, arriving, leaving, active = (epoch.k, epoch.median_asks_usd, epoch.arriving, epoch.leaving,
+                                                 epoch.was_active)
+        gpu_hours, offered, buyers_usd = epoch.gpu_hours, epoch.offered_gpu_hours, epoch.revenue_micro_usd / MICRO
+        self._epochs.append((k, epoch.t0, epoch.t1, epoch.work_reward_usd, epoch.capacity_reward_usd))
+        self._network.append([flows.network[c] for c in NETWORK_COLUMNS])
+        sums = np.stack([
+            self._by_class(active.astype(float)),
+            self._by_class(fleet.gpus * active),
+            np.bincount(fleet.gpu_class[arriving], minlength=self._k),
+            np.bincount(fleet.gpu_class[leaving], minlength=self._k),
+            self._by_class(offered),
+            self._by_class(gpu_hours),
+            self._by_class(buyers_usd),
+            self._by_class(flows.usd_received),
+            self._by_class(flows.reward_tokens),
+            self._by_class(gpu_hours * fleet.marginal_usd_per_gpu_hour),
+            self._by_class(offered * fleet.fixed_usd_per_gpu_hour),
+            self._by_class(gpu_hours * self._unsubsidised),
+            self._by_class(flows.self_dealing_paid_usd),
+            medians,
+        ])
+        self._sums.append(sums)
+        row = dict(zip(SUMS, sums, strict=True))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            epoch.economics = {
+                "utilisation": np.nan_to_num(row["gpu_hours_sold"] / row["offered_gpu_hours"]),
+                "net_price_usd": np.nan_to_num(row["usd_revenue"] / row["gpu_hours_sold"]),
+                "reward_tokens_per_offered_hour": np.nan_to_num(row["reward_tokens"] / row["offered_gpu_hours"]),
+            }
+        self._state.closed_epochs = k + 1
+
+    def table(self) -> pd.DataFrame:
+        """One row per epoch and GPU class (epoch-major), every column in its unit."""
+        fleet, k = self._fleet, self._k
+        ep = np.array(self._epochs).reshape(-1, 5)
+        net = np.array(self._network).reshape(-1, len(NETWORK_COLUMNS))
+        sums = np.array(self._sums).reshape(-1, len(SUMS), k)
+
+        def per_epoch(values: np.ndarray) -> np.ndarray:
+            return np.repeat(values, k)
+
+        def per_class(values: np.ndarray) -> np.ndarray:
+            return np.tile(np.asarray(values), len(ep))
+
+        col = {name: sums[:, i, :].ravel() for i, name in enumerate(SUMS)}
+        length = per_epoch(ep[:, 2] - ep[:, 1])
+        gh, revenue = col["gpu_hours_sold"], col["usd_revenue"]
+        token_price = per_epoch(net[:, NETWORK_COLUMNS.index("token_price_usd")])
+        reward_usd = col["reward_tokens"] * token_price
+        cost = col["energy_usd"] + col["fixed_usd"]
+        price = ratio(col["buyers_usd"], gh)
+        ref = self._reference
+        df = pd.DataFrame({
+            "epoch": per_epoch(ep[:, 0]).astype(np.int64),
+            "t_start_hours": per_epoch(ep[:, 1]),
+            "t_end_hours": per_epoch(ep[:, 2]),
+            "gpu_class": pd.Categorical.from_codes(per_class(np.arange(k)), categories=list(fleet.classes)),
+            "providers": col["providers"].astype(np.int64),
+            "gpus": col["gpus"].astype(np.int64),
+            "entries": col["entries"].astype(np.int64),
+            "exits": col["exits"].astype(np.int64),
+            "gpu_hours_sold": gh,
+            "utilisation": ratio(gh, col["offered_gpu_hours"]),
+            "network_price_usd_per_gpu_hour": price,
+            "price_without_subsidy_usd_per_gpu_hour": ratio(col["unsubsidised_usd"], gh),
+            "median_ask_usd_per_gpu_hour": col["median_ask_usd_per_gpu_hour"],
+            "expected_work_reward_usd_per_gpu_hour": per_epoch(ep[:, 3]),
+            "expected_capacity_reward_usd_per_gpu_hour": per_epoch(ep[:, 4]),
+            "aws_reference_offer": pd.Categorical(per_class(ref["aws_reference_offer"].to_numpy())),
+        })
+        for kind in CLOUD_PRICE_KINDS:
+            df[f"aws_{kind}_usd_per_gpu_hour"] = per_class(ref[f"aws_{kind}_usd_per_gpu_hour"].to_numpy())
+        for kind in RATIO_KINDS:
+            df[f"undercut_ratio_{kind}"] = ratio(price, df[f"aws_{kind}_usd_per_gpu_hour"].to_numpy())
+        df["reward_tokens"] = col["reward_tokens"]
+        df["reward_usd"] = reward_usd
+        df["reward_usd_per_gpu_hour"] = ratio(reward_usd, gh)
+        df["buyers_usd"] = col["buyers_usd"]
+        df["usd_revenue"] = revenue
+        df["subsidy_share"] = ratio(reward_usd, reward_usd + revenue)
+        df["cost_usd"] = cost
+        df["fully_loaded_cost_usd_per_gpu_hour"] = ratio(cost, gh)
+        df["self_dealing_usd"] = col["self_dealing_usd"]
+        df["provider_profit_usd"] = revenue + reward_usd - cost - col["self_dealing_usd"]
+        for i, name in enumerate(NETWORK_COLUMNS):
+            df[name] = per_epoch(net[:, i])
+        df["length_hours"] = length
+        return df

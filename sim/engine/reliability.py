@@ -1,0 +1,144 @@
+"""Reliability: node failures and repairs, and what an interruption (a failure, a preemption) does to a job.
+
+A failed node's jobs stop: every allocation is cut short and its GPUs come back; the job keeps what its
+kind keeps (training: the work up to its last checkpoint; serving: the hours served) and the rest is
+placed again after the kind's restart overhead (``Placement.restart``), or finished on AWS. A
+full-price buyer who finds no free GPUs may preempt interruptible (spot) jobs on a node within its
+limit. Failure and repair times come from ``FailureTimes``, drawn in event order.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import simpy
+
+from ..book import PostedPriceBook
+from ..dynamics import ProviderDynamics
+from ..jobs import JobBatch
+from ..schema.market import MarketMechanism
+from .placement import Placement
+from .state import RunState
+
+
+class FailureClock(Protocol):
+    """Time to a node's next failure and its repair (``sim.failures.FailureTimes``; tests script one)."""
+
+    def until_failure(self, p: int) -> float: ...
+
+    def repair(self, p: int) -> float: ...
+
+
+class Reliability:
+    """Failures, repairs, interruptions and preemption, on the shared book and run state."""
+
+    def __init__(self, state: RunState, book: PostedPriceBook, jobs: JobBatch, placement: Placement,
+                 dynamics: ProviderDynamics, mechanism: MarketMechanism, clock: FailureClock,
+                 env: simpy.Environment) -> None:
+        self.state, self.book, self.jobs, self.placement = state, book, jobs, placement
+        self._dynamics, self._mechanism, self.clock, self.env = dynamics, mechanism, clock, env
+
+    # --- failures -----------------------------------------------------------------------------------
+
+    def schedule_failure(self, p: int) -> None:
+        self.env.timeout(self.clock.until_failure(p), p).callbacks.append(self._fail)
+
+    def _fail(self, event: simpy.Event) -> None:
+        """A node fails: its jobs stop (and restart elsewhere), it offers nothing until repaired."""
+        p, now = event.value, self.env.now
+        if not self._dynamics.active[p]:
+            return  # it left the network meanwhile
+        state = self.state
+        state.failures[p] += 1
+        state.failure_count += 1
+        state.down[p] = True
+        for j in state.departures.jobs_on(p):
+            self.interrupt(j, now)
+        self.book.deactivate(p)
+        self.env.timeout(self.clock.repair(p), p).callbacks.append(self._repair)
+
+    def _repair(self, event: simpy.Event) -> None:
+        p = event.value
+        self.state.down[p] = False
+        if self._dynamics.active[p]:
+            self.book.activate(p)
+            self.schedule_failure(p)
+
+    # --- preemption ---------------------------------------------------------------------------------
+
+    def preempt(self, j: int, classes: tuple[int, ...], now: float) -> bool:
+        """A full-price buyer found no free GPUs: take the cheapest node within its limit where preempting
+        spot jobs frees enough, preempt them (they restart elsewhere from their last checkpoint, or finish
+        on AWS) and start job j there. False if no node would do."""
+        state, book = self.state, self.book
+        if state.spot_job[j]:
+            return False
+        live = state.live(now)
+        on_spot = state.spot_job[live.job]
+        if not on_spot.any():
+            return False
+        held = np.bincount(live.provider[on_spot], weights=live.gpus[on_spot], minlength=state.n_providers)
+        best: tuple[float, int, int, float] | None = None
+        for c in classes:
+            g, hours, limit = self.placement.need(j, c)
+            for p in np.flatnonzero(held > 0).tolist():
+                if (book.cls[p] == c and book.ask[p] <= limit and book.free[p] + held[p] >= g
+                        and (best is None or book.ask[p] * g * hours < best[0])):
+                    best = (book.ask[p] * g * hours, p, g, hours)
+        if best is None:
+            return False
+        _, p, g, hours = best
+        book.deactivate(p)  # the preempted jobs must not restart on the node they are leaving
+        for victim in sorted(set(live.job[on_spot & (live.provider == p)].tolist())):
+            state.preempted[victim] += 1
+            self.interrupt(victim, now)
+        book.activate(p)
+        self.placement.start(j, p, g, hours, now)
+        return True
+
+    # --- interruptions ------------------------------------------------------------------------------
+
+    def interrupt(self, j: int, now: float) -> None:
+        """End every allocation of job j now; keep what its kind keeps; restart the rest."""
+        state = self.state
+        # cut the allocations short: their departures are cancelled, their GPUs come back now
+        start, wall_hours, cuts_before = now, 0.0, state.truncated
+        for i in state.spread_of.get(j, ()):
+            row = state.spread[i]
+            if row[3] > now:
+                self._cut(j, row[1], row[3], row[4])
+                start, wall_hours = min(start, row[2]), max(wall_hours, row[5])
+                state.spread[i] = (j, row[1], row[2], now, row[4], now - row[2], row[6])
+        rows = state.running
+        running = np.flatnonzero((rows.job == j) & (rows.end > now))
+        for i in running.tolist():
+            self._cut(j, int(rows.provider[i]), float(rows.end[i]), int(rows.gpus[i]))
+            # a lease from an earlier epoch may have paid for its planned hours up front
+            state.refunds += self._mechanism.refund_on_cut(int(rows.ask_micro_usd[i] * rows.gpus[i]),
+                                                           float(rows.hours[i]), float(now - rows.start[i]))
+            start, wall_hours = min(start, float(rows.start[i])), max(wall_hours, float(rows.hours[i]))
+            rows.hours[i] = now - rows.start[i]
+            rows.end[i] = now
+        log = state.log
+        if j in state.started_this_epoch() and log.end[j] > now and not running.size:
+            p = int(log.provider[j])
+            g, wall_hours, _ = self.jobs.on_class(int(state.provider_class[p]), j)
+            self._cut(j, p, float(log.end[j]), g)
+            start = float(log.start[j])
+            state.billed_hours[j] = now - start
+            log.end[j] = now
+        if state.truncated == cuts_before:
+            return  # its allocations end at this very time: the departures finish it
+        began, overhead, planned, work = state.attempt.get(
+            j, (start, 0.0, wall_hours, float(self.jobs.work_ref_gpu_hours[j])))
+        cut = self.jobs.job_of(j).interruption(now - began, overhead, planned, work)
+        state.lost_work[j] += cut.lost_work
+        state.downtime_hours[j] += cut.downtime_hours
+        if cut.left_work > 1e-12:
+            self.placement.restart(j, now, cut.left_work, cut.restart_overhead_hours)
+
+    def _cut(self, j: int, p: int, end: float, g: int) -> None:
+        self.state.departures.cancel(j, p, end)
+        self.state.truncated += 1
+        self.book.give_back(p, g)

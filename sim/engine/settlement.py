@@ -1,0 +1,79 @@
+"""Settlement: at every epoch's close, what each allocation delivered and paid, and the epoch's flows.
+
+The loop only recorded starts; here the epoch's allocations (those still running from earlier epochs,
+this epoch's single-node starts and its other allocations) are clipped to the epoch, vectorised:
+GPU-hours and revenue accrued per provider, and what buyers pay by the market's rule
+(``MarketMechanism.lease_payments``). The token economy then settles the payments, the emission, the
+stakes and the trades in the integer ledger; with a chain on, the epoch's journal is replayed on it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..chain.hook import ChainHook, replay
+from ..dynamics import ProviderDynamics
+from ..economy import TokenEconomy
+from ..fleet import Fleet
+from ..schema.market import MarketMechanism
+from .phases import Epoch, EpochPhase
+from .state import NetworkStarts, RunState
+
+
+class Settlement(EpochPhase):
+    """Closes each epoch's books: payments per allocation, then the token economy's flows."""
+
+    def __init__(self, state: RunState, fleet: Fleet, mechanism: MarketMechanism, economy: TokenEconomy,
+                 dynamics: ProviderDynamics) -> None:
+        self.state, self.fleet, self.mechanism, self.economy, self.dynamics = state, fleet, mechanism, economy, dynamics
+
+    def close_epoch(self, epoch: Epoch) -> None:
+        state, fleet = self.state, self.fleet
+        t0, t1, final = epoch.t0, epoch.t1, epoch.final
+        new = state.started_this_epoch().copy()
+        state.log.n_started[0] = 0
+        spread = NetworkStarts.of(state.spread)
+        state.spread.clear()
+        state.spread_of.clear()
+        previous = state.running.job.size
+        active = NetworkStarts.concat([state.running, state.starts_of(new), spread])
+        state.billed_hours.clear()  # read by starts_of(new) just now; these jobs are all in running next
+        p, g, ask, start, end = active.provider, active.gpus, active.ask_micro_usd, active.start, active.end
+        overlap = np.clip(np.minimum(end, t1) - np.maximum(start, t0), 0.0, None)
+        gh = np.bincount(p, weights=g * overlap, minlength=fleet.size)
+        revenue_micro = np.bincount(p, weights=ask * g * overlap, minlength=fleet.size)
+        state.gh_total += gh
+        state.rev_total += revenue_micro
+
+        done = end <= t1
+        payments = self.mechanism.lease_payments(ask * g, active.hours, start, done,
+                                                 np.arange(start.size) >= previous, t0, t1, final)
+        amounts = payments.amounts
+        refunds = state.refunds + payments.refunds
+        state.refunds = 0
+        paying = np.flatnonzero(amounts)
+        np.add.at(state.paid_micro, active.job[paying], amounts[paying].astype(np.int64))  # a job may hold several
+        # integer sums below 2**53 are exact in float64 (and bincount is far faster than np.add.at)
+        due = np.bincount(p, weights=amounts, minlength=fleet.size)
+        if due.sum() >= 2**53:
+            raise OverflowError("an epoch's payments exceed exact float64 integer range")
+        state.running = active[~done]
+        state.settled.append(active[done | final])
+
+        was_active = self.dynamics.active.copy()
+        offered = fleet.gpus * was_active * (t1 - t0)
+        epoch.flows = self.economy.close_epoch(epoch.k, gh, offered, due.astype(np.int64), epoch.asks_micro_usd,
+                                               epoch.dealers, was_active, state.failures, payments.deposits, refunds)
+        state.failures = np.zeros_like(state.failures)
+        epoch.gpu_hours, epoch.revenue_micro_usd, epoch.offered_gpu_hours, epoch.was_active = (
+            gh, revenue_micro, offered, was_active)
+
+
+class ChainReplay(EpochPhase):
+    """With a chain on, every closed epoch's ledger journal is settled on the chain too."""
+
+    def __init__(self, chain: ChainHook, economy: TokenEconomy) -> None:
+        self.chain, self.economy = chain, economy
+
+    def close_epoch(self, epoch: Epoch) -> None:
+        replay(self.chain, epoch.k, self.economy.ledger.take_journal())

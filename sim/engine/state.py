@@ -1,0 +1,204 @@
+"""A run's state: every per-job and per-provider array the phases change, and the allocation log.
+
+The phases of a run (placement, reliability, settlement, demand) share one ``RunState``; the tables and
+checks at the end read it. The compiled loop appends to the start log (``StartLog``) and pops the
+departure queue in place, so Python and machine code always see the same arrays.
+
+The loop only records each start (provider, start, end and ask, in flat per-job arrays); GPU-hours,
+revenue and payments per provider are computed per epoch from those records, vectorised, as
+``NetworkStarts``: one row an allocation of GPUs to a job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from ..jobs import JobBatch
+from .fastloop import DepartureQueue, StartLog
+
+Allocation = tuple[int, int, float, float, int, float, int]
+"""(job, provider, start, end, GPUs, hours billed, ask paid in micro-USD per GPU-hour)."""
+
+
+@dataclass(frozen=True)
+class NetworkStarts:
+    """Allocations of network GPUs to jobs, with where, when and at what ask (micro-USD per GPU-hour)."""
+
+    job: np.ndarray
+    provider: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    gpus: np.ndarray
+    hours: np.ndarray
+    ask_micro_usd: np.ndarray
+
+    def __getitem__(self, index: np.ndarray) -> NetworkStarts:
+        if index.dtype == bool:  # one scan of the mask, not one per column
+            index = np.flatnonzero(index)
+        return NetworkStarts(*(getattr(self, f.name)[index] for f in fields(self)))
+
+    def __add__(self, other: NetworkStarts) -> NetworkStarts:
+        return NetworkStarts.concat([self, other])
+
+    @staticmethod
+    def concat(parts: list[NetworkStarts]) -> NetworkStarts:
+        return NetworkStarts(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(NetworkStarts)))
+
+    @staticmethod
+    def of(rows: list[Allocation]) -> NetworkStarts:
+        a = np.array(rows, dtype=float).reshape(-1, 7)
+        return NetworkStarts(job=a[:, 0].astype(np.int64), provider=a[:, 1].astype(np.int64), start=a[:, 2],
+                             end=a[:, 3], gpus=a[:, 4].astype(np.int64), hours=a[:, 5],
+                             ask_micro_usd=a[:, 6].astype(np.int64))
+
+
+class AllocationLog:
+    """NetworkStarts appended epoch by epoch into columns that double when full, so the run ends with its
+    allocations in one piece: joining a year of epoch pieces at the end would hold both copies at once,
+    when the tables are built and memory peaks (unused capacity is never touched, so costs no memory)."""
+
+    def __init__(self) -> None:
+        self._columns = [np.empty(0, dtype=dtype) for dtype in (np.int64, np.int64, float, float, np.int64, float,
+                                                                  np.int64)]
+        self._size = 0
+
+    def append(self, starts: NetworkStarts) -> None:
+        n, size = starts.job.size, self._size
+        if size + n > self._columns[0].size:
+            capacity = max(2 * self._columns[0].size, size + n, 4096)
+            for i, column in enumerate(self._columns):
+                grown = np.empty(capacity, dtype=column.dtype)
+                grown[:size] = column[:size]
+                self._columns[i] = grown
+        for column, f in zip(self._columns, fields(NetworkStarts), strict=True):
+            column[size:size + n] = getattr(starts, f.name)
+        self._size = size + n
+
+    def view(self) -> NetworkStarts:
+        return NetworkStarts(*(column[:self._size] for column in self._columns))
+
+
+@dataclass
+class RunState:
+    """Everything a run changes as it goes, by job and by provider."""
+
+    jobs: JobBatch
+    provider_class: np.ndarray
+    """Each provider's GPU class (to read a job's GPUs and hours on it)."""
+    spot_share: float
+    """Share of the ask an interruptible (spot) buyer pays."""
+    n_providers: int
+    n_gpus: int
+    log: StartLog = field(init=False)
+    departures: DepartureQueue = field(init=False)
+    spot_job: np.ndarray = field(init=False)
+    waiting: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    """Jobs waiting for the network -> the classes they wait on."""
+    cloud_starts: list[tuple[int, float]] = field(default_factory=list)
+    """(job, start) of the jobs sent to AWS."""
+    spread: list[Allocation] = field(default_factory=list)
+    """This epoch's allocations other than single-node starts: jobs on several nodes, and restarts."""
+    spread_of: dict[int, list[int]] = field(default_factory=dict)
+    """Job -> positions of its allocations in ``spread``."""
+    running: NetworkStarts = field(init=False)
+    """Allocations still running at the last epoch close."""
+    settled: AllocationLog = field(default_factory=AllocationLog)
+    billed_hours: dict[int, float] = field(default_factory=dict)
+    """Single-node starts of this epoch that a failure cut short: the hours they ran."""
+    attempt: dict[int, tuple[float, float, float, float]] = field(default_factory=dict)
+    """Restarted jobs: the current attempt's start, overhead, wall hours and reference work."""
+    interconnect: dict[int, tuple[str, float]] = field(default_factory=dict)
+    """Jobs on several nodes: (link, run-time factor)."""
+    cloud_remainder: dict[int, tuple[float, float]] = field(default_factory=dict)
+    """Interrupted jobs finished on AWS: (when, USD)."""
+    unfinished: dict[int, float] = field(default_factory=dict)
+    """Interrupted jobs nowhere could take: reference work left undone."""
+    truncated: int = 0
+    """Allocations a failure or preemption cut short."""
+    refunds: int = 0
+    """Escrow owed back to buyers, since the last close, for leases a failure cut short (micro-USD)."""
+    failure_count: int = 0
+    closed_epochs: int = 0
+    # per job
+    preempted: np.ndarray = field(init=False)
+    """Times each spot job was preempted."""
+    attempts: np.ndarray = field(init=False)
+    lost_work: np.ndarray = field(init=False)
+    """Reference GPU-hours of work lost since a checkpoint."""
+    downtime_hours: np.ndarray = field(init=False)
+    """Inference hours not served (failover)."""
+    paid_micro: np.ndarray = field(init=False)
+    """What each network job has paid (settled), micro-USD."""
+    # per provider
+    down: np.ndarray = field(init=False)
+    """Failed and not yet repaired."""
+    failures: np.ndarray = field(init=False)
+    """Failures this epoch."""
+    gh_total: np.ndarray = field(init=False)
+    """GPU-hours delivered, up to the last close."""
+    rev_total: np.ndarray = field(init=False)
+    """Revenue accrued (micro-USD), up to the last close."""
+
+    def __post_init__(self) -> None:
+        n, m = self.jobs.submit_hours.size, self.n_providers
+        self.log = StartLog.empty(n)
+        self.departures = DepartureQueue(self.n_gpus + 1)
+        self.spot_job = np.asarray(self.jobs.stream_interruptible, dtype=bool)[self.jobs.stream]
+        self.running = self.starts_of(np.empty(0, dtype=np.int64))
+        self.preempted, self.attempts = np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64)
+        self.lost_work, self.downtime_hours = np.zeros(n), np.zeros(n)
+        self.paid_micro = np.zeros(n, dtype=np.int64)
+        self.down, self.failures = np.zeros(m, dtype=bool), np.zeros(m, dtype=np.int64)
+        self.gh_total, self.rev_total = np.zeros(m), np.zeros(m)
+
+    @property
+    def n_jobs(self) -> int:
+        return int(self.jobs.submit_hours.size)
+
+    @property
+    def latent(self) -> np.ndarray:
+        """Arrivals the price did not draw (never submitted), in arrival order."""
+        return self.log.latent[:int(self.log.n_latent[0])]
+
+    @property
+    def departed(self) -> int:
+        """Allocations that ran to their end (not cut short by a failure)."""
+        return int(self.log.departed[0])
+
+    def started_this_epoch(self) -> np.ndarray:
+        """Jobs started on one node since the last epoch close (a view of the loop's buffer)."""
+        return self.log.started[:int(self.log.n_started[0])]
+
+    def ask_paid(self, j: int, ask: int) -> int:
+        """What job j pays per GPU-hour on a node asking ``ask`` (spot buyers: their share, rounded down)."""
+        return int(ask * self.spot_share) if self.spot_job[j] else ask
+
+    def starts_of(self, jobs: np.ndarray) -> NetworkStarts:
+        """The single-node starts of ``jobs`` as allocations."""
+        log = self.log
+        provider = log.provider[jobs]
+        rows = self.jobs.class_rows(self.provider_class[provider], jobs)
+        starts = NetworkStarts(
+            job=jobs, provider=provider, start=log.start[jobs], end=log.end[jobs],
+            gpus=self.jobs.net_gpus[rows, jobs], hours=self.jobs.net_hours[rows, jobs], ask_micro_usd=log.ask[jobs],
+        )
+        spot = self.spot_job[jobs]
+        if spot.any():  # the recorded ask is the provider's; spot buyers pay their share of it
+            starts.ask_micro_usd[spot] = np.floor(starts.ask_micro_usd[spot] * self.spot_share).astype(np.int64)
+        if self.billed_hours:  # jobs a failure cut short bill the hours they ran
+            for i in np.flatnonzero(np.isin(jobs, list(self.billed_hours))).tolist():
+                starts.hours[i] = self.billed_hours[int(jobs[i])]
+        return starts
+
+    def live(self, now: float) -> NetworkStarts:
+        """Every allocation running at ``now`` (not yet settled)."""
+        current = self.starts_of(self.started_this_epoch().copy()) + NetworkStarts.of(self.spread)
+        live = self.running + current
+        return live[live.end > now]
+
+    def network_starts(self) -> NetworkStarts:
+        """Every allocation of network GPUs to a job, as settled up to the last closed epoch (a job spread
+        over several nodes has one per node; a job restarted after a failure, one per attempt)."""
+        return self.settled.view()

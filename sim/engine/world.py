@@ -1,0 +1,206 @@
+"""The driver: SimPy orders epochs, failures, repairs and patience timeouts; arrivals and departures run
+in a compiled loop (``fastloop``) between them.
+
+Speed matters (a year of a large network is a million jobs), so:
+- no SimPy process per job: patience timeouts, failures and repairs are SimPy timeouts with plain
+  callbacks, and the epoch clock is the only process;
+- arrivals were all drawn at build time, sorted, so they need no events; departures, one or more per
+  job, sit in an array heap. ``fastloop.advance`` takes them in time order (departures first on ties,
+  then SimPy events, then the arrival) and matches each arriving job to the cheapest fitting node in
+  machine code; it hands back when a SimPy event is due, when a job finds no node (several nodes,
+  preemption, waiting, AWS: the placement and reliability phases, in Python) and when a release may
+  serve a waiting job;
+- at every epoch boundary the phases (``self.phases``) are called in one listed order.
+Everything random was drawn at build time from seeded streams, so the loop itself is deterministic.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import gc
+import platform
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import simpy
+
+from .. import rng as rngs
+from ..book import PostedPriceBook
+from ..chain.hook import ChainHook
+from ..cloud import build_cloud
+from ..dynamics import ProviderDynamics
+from ..economy import TokenEconomy
+from ..failures import FailureTimes
+from ..fleet import Fleet, build_fleet
+from ..jobs import JobBatch, build_jobs
+from ..schema import Scenario
+from .demand import Demand
+from .fastloop import ARRIVALS_DONE, EVENT, RELEASED, UNMATCHED, advance
+from .phases import Epoch, EpochPhase
+from .placement import Placement
+from .recorder import EpochRecorder
+from .reliability import Reliability
+from .settlement import ChainReplay, Settlement
+from .state import RunState
+from .supply import Entries, Pricing, Supply
+
+Progress = Callable[[float], None]
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
+
+
+class World:
+    """One run's model, built from a scenario and simulated once (``simulate``)."""
+
+    def __init__(self, scenario: Scenario, chain: ChainHook | None = None) -> None:
+        """``chain``: settle every epoch on a chain too (its ledger operations are then journaled)."""
+        _fix_mmap_threshold()
+        self.scenario, self.chain = scenario, chain
+        seed, market = scenario.seed, scenario.market
+        self.fleet = fleet = build_fleet(scenario.providers, seed)
+        self.cloud = build_cloud(scenario.cloud)
+        self.jobs = jobs = build_jobs(scenario.workload, seed, scenario.horizon_hours, fleet, self.cloud,
+                                      market.spot_discount)
+        self.env = simpy.Environment()
+        n_epochs = scenario.n_epochs
+        self.grid = np.minimum(np.arange(n_epochs + 1) * scenario.epoch_hours, scenario.horizon_hours)
+        self.economy = TokenEconomy(scenario.tokenomics, market, seed, fleet, self.grid, scenario.epoch_hours,
+                                    journal=chain is not None)
+        self.dynamics = ProviderDynamics(fleet, scenario.epoch_hours, n_epochs)
+        self.book = PostedPriceBook(fleet.gpu_class.tolist(), fleet.gpus.tolist(), _job_sizes(jobs, fleet),
+                                    tiebreak=fleet.asks_micro_usd(0.0, 0.0), active=fleet.initially_active.tolist())
+        self.state = state = RunState(jobs, fleet.gpu_class, 1.0 - market.spot_discount, fleet.size,
+                                      int(fleet.gpus.sum()))
+        self.demand = Demand(scenario.workload.streams, jobs, self.cloud, self.book, n_epochs)
+        self.placement = Placement(state, self.book, jobs, fleet, self.demand, self.env, market.order_delay_hours)
+        self.reliability = Reliability(state, self.book, jobs, self.placement, self.dynamics, market,
+                                       FailureTimes(fleet, rngs.stream(seed, rngs.FAILURES)), self.env)
+        self.recorder = EpochRecorder(state, fleet, self.cloud)
+        chain_phase = [ChainReplay(chain, self.economy)] if chain is not None else []
+        # one order for both hooks: an epoch's open runs supply, asks, demand and waiting jobs; its close
+        # settles payments, lets nodes leave, records the epoch, replays it on a chain, plans entries
+        self.phases: tuple[EpochPhase, ...] = (
+            Settlement(state, fleet, market, self.economy, self.dynamics),
+            Supply(fleet, self.book, self.dynamics, self.economy, self.reliability),
+            Pricing(fleet, self.book, self.dynamics, self.economy),
+            self.demand,
+            self.placement,
+            self.recorder,
+            *chain_phase,
+            Entries(self.dynamics, self.economy, scenario.tokenomics.staking.tokens_per_gpu),
+        )
+        self._epoch: Epoch | None = None
+
+    def simulate(self, progress: Progress | None = None) -> None:
+        """Run the horizon (with a chain, started by the caller, settling every epoch on it too); the
+        results are in the state, the economy and the recorder. A chain that fails mid-run raises
+        ChainError after the epochs closed off-chain before it."""
+        with _gc_paused():
+            self._drive(progress)
+
+    def _drive(self, progress: Progress | None) -> None:
+        """``fastloop.advance`` runs arrivals and departures until a SimPy event is due or a job needs more
+        than the cheapest free node; this loop hands that to the phase it belongs to, and back."""
+        env, state, jobs = self.env, self.state, self.jobs
+        horizon = float(self.grid[-1])
+        initial = np.flatnonzero(self.fleet.initially_active)
+        self.economy.buy_stakes(initial)
+        for p in initial.tolist():
+            self.reliability.schedule_failure(p)
+        self._open(0)
+        env.process(self._epochs(progress))
+        delay = self.scenario.market.order_delay_hours
+        # orders whose match would fall after the horizon are still open at its end
+        n_matched = int(np.searchsorted(jobs.submit_hours + delay, horizon, side="right"))
+        elastic, may_preempt = self.demand.elastic, bool(state.spot_job.any())
+        loop = (*jobs.loop, *self.demand.routing, *self.book.arrays, *state.log, *state.departures.arrays)
+        i, final = 0, False
+        while True:
+            why, i, x, now, spread, could_wait = advance(i, final, n_matched, horizon, env.peek(), len(state.waiting),
+                                                         delay, elastic, *loop)
+            if why == EVENT:
+                env.step()
+            elif why == RELEASED:
+                self.placement.serve_waiting(x, now)
+            elif why == UNMATCHED:
+                self._unmatched(x, now, spread, may_preempt, could_wait)
+            elif why == ARRIVALS_DONE:
+                for j in range(n_matched, state.n_jobs):
+                    state.waiting[j] = ()
+                final = True  # events exactly at the horizon belong to this run
+            else:
+                break
+        self._close(len(self.grid) - 2)
+        if progress is not None:
+            progress(1.0)
+
+    def _unmatched(self, j: int, now: float, spread: bool, may_preempt: bool, could_wait: bool) -> None:
+        """Job j found no free node: several nodes if some class needs them, else preempt spot jobs, else
+        wait if a class it fits asks within its limit, else AWS if that is within its budget."""
+        classes = self.placement.classes_of(j)
+        if spread and self.placement.start_spread(j, classes, now):
+            return
+        if may_preempt and self.reliability.preempt(j, classes, now):
+            return
+        self.placement.wait_or_leave(j, classes, now, could_wait)
+
+    def _epochs(self, progress: Progress | None) -> Generator[simpy.Event, None, None]:
+        """The one SimPy process: closes epoch k-1 and opens epoch k at every inner boundary."""
+        for k in range(1, len(self.grid) - 1):
+            yield self.env.timeout(self.grid[k] - self.env.now)
+            self._close(k - 1)
+            self._open(k)
+            if progress is not None:
+                progress(k / (len(self.grid) - 1))
+
+    def _open(self, k: int) -> None:
+        self._epoch = Epoch(k, float(self.grid[k]), float(self.grid[k + 1]), k == len(self.grid) - 2)
+        for phase in self.phases:
+            phase.open_epoch(self._epoch)
+
+    def _close(self, k: int) -> None:
+        epoch = self._epoch
+        assert epoch is not None and epoch.k == k, (k, epoch)
+        for phase in self.phases:
+            phase.close_epoch(epoch)
+
+
+def _job_sizes(jobs: JobBatch, fleet: Fleet) -> list[list[int]]:
+    """Per GPU class, the GPU counts its jobs ask for (the book keeps a fit heap for each)."""
+    sizes = []
+    for c in range(len(fleet.classes)):
+        rows = jobs.class_rows(c, slice(None))
+        uses = np.flatnonzero(rows >= 0)
+        sizes.append(np.flatnonzero(np.bincount(jobs.net_gpus[rows[uses], uses], minlength=1)).tolist())
+    return sizes
+
+
+@functools.cache
+def _fix_mmap_threshold() -> None:
+    """Have glibc return freed large arrays to the system at once (once per process; no-op elsewhere).
+
+    glibc raises its mmap threshold to the size of every mapped block freed (up to 32 MB), so once a
+    table-sized array has been freed, later ones come from the heap, and freeing those leaves holes the
+    next phase of the run cannot use: about 100 MB of a million-job run's peak memory. Setting the
+    threshold (1 MB, far above the engine's per-epoch arrays) also stops the sliding.
+    """
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, 1 << 20)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector during the event loop.
+
+    The loop's Python side allocates many short-lived objects (SimPy events, tuples, per-epoch arrays)
+    that reference counting frees; the collector's generation-0 passes over them find nothing (the loop
+    creates no reference cycles). The previous state is restored on exit, errors included.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -1,0 +1,227 @@
+"""The jobs of a run: every stream's draws, merged in time, and priced on every venue.
+
+All jobs of a run are drawn up front, vectorised, each stream from its own seeded generator, and merged
+in time order. For every job the builder also works out what it would need on each network GPU class
+(GPUs, hours, the highest ask it accepts) and what the cheapest AWS alternative costs, so the event loop
+only compares numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from . import rng as rngs
+from .catalog import gpu_catalog
+from .cloud import CloudBaseline
+from .failures import spot_reclaims
+from .fleet import Fleet
+from .schema.distributions import sample_index
+from .schema.jobs import JobKind
+from .schema.workload import Workload
+from .traces import RequestLog
+
+
+@dataclass(frozen=True)
+class JobBatch:
+    """Every job of a run, in submission order (index = job id). ``K`` = number of network classes.
+
+    ``net_*`` arrays are (S, n), one row per slot: slot i of a job holds the i-th class its stream accepts
+    (``net_slot``), where it needs ``net_gpus`` GPUs for ``net_hours`` and accepts asks up to
+    ``net_limit_usd_per_gpu_hour`` (its budget or the cloud cost, whichever is lower, per GPU-hour of that
+    class). S is the most classes any stream accepts, often one or two of the K (a million jobs on four
+    classes, two per stream at most: 48 MB less); ``net_gpus`` is 0 in slots a stream does not use.
+    """
+
+    stream_names: tuple[str, ...]
+    stream_kinds: tuple[str, ...]
+    """Each stream's job kind, as a label for tables."""
+    stream_jobs: tuple[JobKind, ...]
+    """Each stream's job kind: how its work behaves (speed, slowdown across nodes, interruptions)."""
+    stream_interruptible: tuple[bool, ...]
+    stream_classes: tuple[tuple[int, ...], ...]
+    stream_speed: np.ndarray
+    """(streams, K): throughput of one GPU of each network class for the stream's kind of work."""
+    request_logs: tuple[RequestLog | None, ...]
+    """Per stream; a job's requests are rows request_start:request_end of its stream's log."""
+    submit_hours: np.ndarray
+    regions: tuple[str, ...]
+    """Every buyer region of the streams, sorted."""
+    region: np.ndarray
+    """Buyer region of each job, as its position in ``regions``."""
+    request_start: np.ndarray
+    request_end: np.ndarray
+    stream: np.ndarray
+    size: np.ndarray
+    work_ref_gpu_hours: np.ndarray
+    patience_hours: np.ndarray
+    budget_usd: np.ndarray
+    latency_slo_ms: np.ndarray
+    demand_u: np.ndarray
+    """Elastic streams: a job is submitted only if this is below the share of the capped demand the
+    price at its arrival draws; 0 for the rest."""
+    net_slot: np.ndarray
+    """(streams, K): the row of the ``net_*`` arrays holding class k for a stream's jobs; -1 if none."""
+    net_gpus: np.ndarray
+    net_hours: np.ndarray
+    net_limit_usd_per_gpu_hour: np.ndarray
+    cloud_offer: np.ndarray
+    cloud_gpus: np.ndarray
+    cloud_hours: np.ndarray
+    """Hours on AWS without interruptions; ``cloud_extra_hours`` more with the spot reclaims drawn."""
+    cloud_cost_usd: np.ndarray
+    """Expected cost on AWS, what buyers compare with (list price x hours, times the expected extra hours
+    of spot reclaims)."""
+    cloud_reclaims: np.ndarray
+    cloud_extra_hours: np.ndarray
+    cloud_lost_hours: np.ndarray
+    """Wall hours of work lost to reclaims (a share of cloud_extra_hours)."""
+
+    def on_class(self, c: int, j: int) -> tuple[int, float, float]:
+        """What job j needs on class c: GPUs, hours, and the highest ask it takes (USD per GPU-hour)."""
+        row = int(self.net_slot[self.stream[j], c])
+        if row < 0:
+            raise ValueError(f"job {j} cannot run on GPU class {c}")
+        return (int(self.net_gpus[row, j]), float(self.net_hours[row, j]),
+                float(self.net_limit_usd_per_gpu_hour[row, j]))
+
+    def class_rows(self, c: np.ndarray | int, jobs: np.ndarray | slice) -> np.ndarray:
+        """The ``net_*`` row of each job in ``jobs`` for class c (one class, or one per job)."""
+        return self.net_slot[self.stream[jobs], c]
+
+    def job_of(self, j: int) -> JobKind:
+        """Job j's kind (its stream's)."""
+        return self.stream_jobs[int(self.stream[j])]
+
+    @property
+    def loop(self) -> JobArrays:
+        """The arrays the compiled loop reads."""
+        return JobArrays(self.submit_hours, self.stream, self.net_slot, self.net_gpus, self.net_hours,
+                         self.net_limit_usd_per_gpu_hour, self.demand_u)
+
+
+class JobArrays(NamedTuple):
+    """What the compiled loop needs of every job (see ``JobBatch``)."""
+
+    submit: np.ndarray
+    stream: np.ndarray
+    net_slot: np.ndarray
+    net_gpus: np.ndarray
+    net_hours: np.ndarray
+    net_limit: np.ndarray
+    demand_u: np.ndarray
+
+
+def build_jobs(workload: Workload, seed: int, horizon_hours: float, fleet: Fleet, cloud: CloudBaseline,
+               spot_discount: float) -> JobBatch:
+    """Draw every stream's jobs and price each one on every network class and on AWS.
+
+    Prices are what the buyer expects to pay for the work done: on AWS spot, and on network nodes that
+    fail, a run is interrupted at some rate and each interruption costs the restart and the work since the
+    last checkpoint, so the expected price is the list price times the expected extra hours. A job accepts
+    a network ask up to its budget or the expected AWS cost, divided by the network's expected hours.
+
+    Streams are drawn one by one (each from its own generator), then scattered straight into the
+    time-ordered arrays (ties: stream order, then draw order), so no per-stream copy of the (n, K)
+    arrays is ever made. ``spot_discount``: the market's, off the ask for interruptible buyers.
+    """
+    models = gpu_catalog().models
+    classes = fleet.classes
+    horizon = horizon_hours
+    streams = workload.streams
+    # per network class: node failures per node-hour (mean over its nodes) and the largest node
+    failure_rate = np.bincount(fleet.gpu_class, weights=1.0 / fleet.mtbf_hours, minlength=len(classes)) / \
+        np.maximum(np.bincount(fleet.gpu_class, minlength=len(classes)), 1)
+    node_gpus = np.zeros(len(classes), dtype=np.int64)
+    np.maximum.at(node_gpus, fleet.gpu_class, fleet.gpus)
+    regions = tuple(sorted({r for s in streams for r in s.region}))
+    drawn = []
+    logs: list[RequestLog | None] = []
+    for si, s in enumerate(streams):
+        rng = rngs.stream(seed, rngs.WORKLOAD, si)
+        t, d, log = s.draw(rng, horizon)
+        d["patience_hours"] = s.job.patience_hours.sample(rng, len(t))
+        d["budget_usd"] = s.job.reservation_usd_per_gpu_hour.sample(rng, len(t)) * d["work_ref_gpu_hours"]
+        d["region"] = np.array([regions.index(r) for r in s.region], dtype=np.int64)[
+            sample_index(s.region, rng, len(t))]
+        d.setdefault("request_start", np.full(len(t), -1, dtype=np.int64))
+        d.setdefault("request_end", np.full(len(t), -1, dtype=np.int64))
+        d.setdefault("demand_u", np.zeros(len(t)))  # 0: never thinned
+        logs.append(log)
+        drawn.append((t, d))
+    times = np.concatenate([t for t, _ in drawn])
+    stream_of = np.concatenate([np.full(len(t), si, dtype=np.int64) for si, (t, _) in enumerate(drawn)])
+    order = np.lexsort((np.arange(times.size), stream_of, times))  # within a stream, draw order = time order
+    position = np.empty_like(order)
+    position[order] = np.arange(order.size)
+
+    n, k = times.size, len(classes)
+    eligible_classes = [tuple(ci for ci, name in enumerate(classes) if s.job.accepts(name)) for s in streams]
+    slots = max((len(e) for e in eligible_classes), default=0) or 1
+    out = {
+        "submit_hours": times[order], "stream": stream_of[order],
+        "size": np.zeros(n, dtype=np.int64), "work_ref_gpu_hours": np.zeros(n), "patience_hours": np.zeros(n),
+        "budget_usd": np.zeros(n), "latency_slo_ms": np.zeros(n), "region": np.zeros(n, dtype=np.int64),
+        "request_start": np.zeros(n, dtype=np.int64), "request_end": np.zeros(n, dtype=np.int64),
+        "demand_u": np.zeros(n),
+        "net_gpus": np.zeros((slots, n), dtype=np.int64), "net_hours": np.zeros((slots, n)),
+        "net_limit_usd_per_gpu_hour": np.full((slots, n), -np.inf),
+        "net_slot": np.full((len(streams), k), -1, dtype=np.int64),
+        "cloud_offer": np.full(n, -1, dtype=np.int64), "cloud_gpus": np.zeros(n, dtype=np.int64),
+        "cloud_hours": np.zeros(n), "cloud_cost_usd": np.full(n, np.inf),
+        "cloud_reclaims": np.zeros(n, dtype=np.int64), "cloud_extra_hours": np.zeros(n),
+        "cloud_lost_hours": np.zeros(n),
+    }
+    offset = 0
+    for si, (s, (t, d)) in enumerate(zip(streams, drawn, strict=True)):
+        at = position[offset:offset + len(t)]
+        offset += len(t)
+        job = s.job
+        for key in ("size", "work_ref_gpu_hours", "patience_hours", "budget_usd", "latency_slo_ms", "region",
+                    "request_start", "request_end", "demand_u"):
+            out[key][at] = d[key]
+        # the cheapest AWS offer for the same job, in expected cost
+        c_cost, c_rate = np.full(len(t), np.inf), np.zeros(len(t))
+        for o in cloud.eligible(job.cloud_memory_gb()):
+            g, h = job.placement(models[cloud.offer_gpu[o]], d)
+            rate = cloud.interruptions_per_hour[o] * np.ceil(g / cloud.instance_gpus[o])
+            cost = cloud.buyer_prices[o] * g * h * (1.0 + rate * job.hours_lost_per_interruption(h, cloud.notice_hours))
+            better = cost < c_cost
+            c_cost[better], c_rate[better] = cost[better], rate[better]
+            out["cloud_offer"][at[better]] = o
+            out["cloud_gpus"][at[better]] = g[better]
+            out["cloud_hours"][at[better]] = h[better]
+        out["cloud_cost_usd"][at] = c_cost
+        if c_rate.any():  # spot: the reclaims each run will meet, from the stream's own generator
+            hours = out["cloud_hours"][at]
+            count, lost = spot_reclaims(rngs.stream(seed, rngs.CLOUD_SPOT, si), c_rate, hours,
+                                        job.work_lost_cap_hours(hours, cloud.notice_hours))
+            out["cloud_reclaims"][at] = count
+            out["cloud_lost_hours"][at] = lost
+            out["cloud_extra_hours"][at] = count * job.interruption_overhead_hours + lost
+        # what the job needs on each network class it accepts, and the highest ask it takes there (a spot
+        # buyer pays a share of the ask, so takes higher asks)
+        spot_price_share = 1.0 - spot_discount if job.interruptible else 1.0
+        for slot, ci in enumerate(eligible_classes[si]):
+            g, h = job.placement(models[classes[ci]], d)
+            nodes = np.ceil(g / max(int(node_gpus[ci]), 1))
+            expected_hours = h * (1.0 + nodes * failure_rate[ci] * job.hours_lost_per_interruption(h, 0.0))
+            out["net_slot"][si, ci] = slot
+            out["net_gpus"][slot, at] = g
+            out["net_hours"][slot, at] = h
+            out["net_limit_usd_per_gpu_hour"][slot, at] = np.minimum(d["budget_usd"], c_cost) / (
+                g * expected_hours * spot_price_share)
+    return JobBatch(
+        stream_names=tuple(s.name for s in streams),
+        regions=regions,
+        stream_kinds=tuple(s.job.kind for s in streams),
+        stream_jobs=tuple(s.job for s in streams),
+        stream_interruptible=tuple(s.job.interruptible for s in streams),
+        stream_classes=tuple(eligible_classes),
+        stream_speed=np.array([[s.job.speed(models[c]) for c in classes] for s in streams]).reshape(
+            len(streams), len(classes)),
+        request_logs=tuple(logs),
+        **out,
+    )

@@ -1,0 +1,112 @@
+"""Rewards: how an epoch's emission is split, vested and staked, and how providers forecast it.
+
+Reward rules weigh providers by work (delivered GPU-hours, proof of work), by capacity (GPU-hours offered,
+idle or not: proof of capacity), or a mix. Under work-proportional rewards a provider earns by selling
+to itself when the reward per GPU-hour beats its cost: the self-dealing option models that choice,
+with a detection probability and a slash.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from .core import Mechanism, Registry, StrictModel, examples
+
+
+class RewardRule(Mechanism):
+    """How an epoch's emission is split among providers."""
+
+    registry: ClassVar[Registry] = Registry("reward rule", default="work_proportional")
+
+    def parts(self) -> tuple[tuple[str, float], ...]:
+        """(weight basis, share of the emission) pairs; a basis is "work" (GPU-hours delivered) or
+        "capacity" (GPU-hours offered)."""
+        raise NotImplementedError
+
+
+class WorkProportionalRewards(RewardRule):
+    """Emission split pro rata to GPU-hours delivered to buyers (proof of work)."""
+
+    kind: Literal["work_proportional"] = "work_proportional"
+
+    def parts(self) -> tuple[tuple[str, float], ...]:
+        return (("work", 1.0),)
+
+
+class CapacityProportionalRewards(RewardRule):
+    """Emission split pro rata to GPU-hours offered, busy or idle (proof of capacity)."""
+
+    kind: Literal["capacity_proportional"] = "capacity_proportional"
+
+    def parts(self) -> tuple[tuple[str, float], ...]:
+        return (("capacity", 1.0),)
+
+
+class MixedRewards(RewardRule):
+    """A share of the emission by work, the rest by capacity (Render: work and availability rewards)."""
+
+    model_config = examples({"kind": "mixed", "work_share": 0.3, "capacity_share": 0.7})
+    kind: Literal["mixed"] = "mixed"
+    work_share: float = Field(ge=0, le=1, description="Share of each epoch's emission split by delivered GPU-hours.")
+    capacity_share: float = Field(ge=0, le=1, description="Share split by GPU-hours offered (availability).")
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> MixedRewards:
+        if abs(self.work_share + self.capacity_share - 1.0) > 1e-9:
+            raise ValueError(f"work_share + capacity_share must be 1, got {self.work_share + self.capacity_share:g}")
+        return self
+
+    def parts(self) -> tuple[tuple[str, float], ...]:
+        return (("work", self.work_share), ("capacity", self.capacity_share))
+
+
+RewardRuleUnion = RewardRule.registry.union()
+
+
+class Vesting(StrictModel):
+    """A share of every reward is locked and released linearly (Filecoin: 75% over 180 days)."""
+
+    locked_share: float = Field(default=0.0, ge=0, le=1,
+        description="Share of each reward locked at payout (0 = none).")
+    linear_days: float = Field(default=180.0, gt=0,
+        description="Days over which a locked reward is released, linearly.")
+
+
+class Staking(StrictModel):
+    """Providers post a stake when they join; a failure slashes part of it (burned)."""
+
+    tokens_per_gpu: float = Field(default=0.0, ge=0,
+        description="Stake per GPU, tokens, bought when a node joins (0 = none).")
+    slash_share_on_failure: float = Field(
+        default=0.0, ge=0, le=1, description="Share of a node's stake burned when it fails (failures at its MTBF).")
+
+
+class SelfDealing(StrictModel):
+    """Providers may buy their own idle capacity when the reward per GPU-hour beats its cost."""
+
+    enabled: bool = Field(default=False, description="Whether providers consider self-dealing.")
+    detection_probability: float = Field(
+        default=0.1, ge=0, le=1, description="Chance, per epoch, that a self-dealing provider is caught.")
+    slash_share: float = Field(default=0.5, ge=0, le=1, description="Share of a caught provider's stake burned.")
+
+
+class RewardExpectation(StrictModel):
+    """How providers forecast the reward per GPU-hour they fold into their asks and entry decisions."""
+
+    smoothing: float = Field(
+        default=0.5, gt=0, le=1,
+        description="Weight of the last epoch in the moving average of network GPU-hours served per "
+        "hour (1 = last epoch only).",
+    )
+    initial_utilisation: float = Field(
+        default=0.5, gt=0, le=1,
+        description="Network utilisation providers assume before the first epoch has been observed.",
+    )
+    price: Literal["myopic", "adaptive"] = Field(
+        default="myopic", description="Token price expectation: the current price, or a moving average of it.")
+    price_smoothing: float = Field(
+        default=0.2, gt=0, le=1, description="Weight of the latest price in the adaptive expectation.")
+
+

@@ -1,0 +1,175 @@
+"""The headline numbers of a run: where the work went, what it cost, how far under AWS and for how long,
+and what it took in tokens (``summary.json``)."""
+
+from __future__ import annotations
+
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .catalog import CLOUD_PRICE_KINDS
+from .economy import TokenEconomy
+from .engine.recorder import RATIO_KINDS
+from .latency import latency_summary
+from .schema import Scenario, scenario_hash
+from .units import HOURS_PER_MONTH, MICRO
+
+
+def package_version() -> str:
+    try:
+        return metadata.version("depinsim")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def _weighted(values: pd.Series, weights: pd.Series) -> float:
+    ok = values.notna() & (weights > 0)
+    w = weights[ok].sum()
+    return float((values[ok] * weights[ok]).sum() / w) if w > 0 else float("nan")
+
+
+def _crossings(e: pd.DataFrame, kind: str) -> dict[str, Any]:
+    """When the network price first went below AWS (of one price kind), and first came back above."""
+    ratio = e[f"undercut_ratio_{kind}"].to_numpy()
+    months = e["t_start_hours"].to_numpy() / HOURS_PER_MONTH
+    below = np.flatnonzero(ratio < 1.0)
+    first_below = float(months[below[0]]) if below.size else None
+    above = np.flatnonzero((ratio >= 1.0) & (np.arange(ratio.size) > below[0])) if below.size else np.empty(0, int)
+    return {"first_below_month": first_below, "back_above_month": float(months[above[0]]) if above.size else None}
+
+
+def _ratio_in_month(e: pd.DataFrame, kind: str, month: int) -> float | None:
+    """Volume-weighted undercut ratio over the 30-day window ending at month ``month``; None past the horizon."""
+    end_hours = month * HOURS_PER_MONTH
+    if e["t_end_hours"].max() < end_hours - 1e-6:
+        return None
+    window = e[(e["t_end_hours"] > end_hours - HOURS_PER_MONTH) & (e["t_start_hours"] < end_hours)]
+    value = _weighted(window[f"undercut_ratio_{kind}"], window["gpu_hours_sold"])
+    return None if value != value else value
+
+
+def build_summary(scenario: Scenario, jobs: pd.DataFrame, epochs: pd.DataFrame, economy: TokenEconomy,
+                  conservation: dict[str, Any]) -> dict[str, Any]:
+    """Headline numbers: where the work went, what it cost, how far under AWS and for how long, and what
+    it took in tokens."""
+    venue = jobs["venue"]
+    state = jobs["state"]
+    net = venue == "network"
+    cld = venue == "cloud"
+    reward_usd = float(epochs["reward_usd"].sum())
+    revenue = float(epochs["usd_revenue"].sum())
+    first = epochs[epochs["epoch"] == 0]
+    network = epochs.drop_duplicates("epoch")
+    rate = (network["minted_tokens"] / network["length_hours"]).to_numpy()
+    halved = np.flatnonzero(rate <= 0.5 * rate[0]) if rate.size and rate[0] > 0 else np.empty(0, int)
+    decay_hours = float(network["t_start_hours"].to_numpy()[halved[0]]) if halved.size else None
+    by_class: dict[str, Any] = {}
+    for cls, e in epochs.groupby("gpu_class", observed=True, sort=False):
+        gh = e["gpu_hours_sold"]
+        entry: dict[str, Any] = {
+            "gpu_hours_sold": float(gh.sum()),
+            "utilisation": float(_safe(gh.sum(), (e["gpus"] * (e["t_end_hours"] - e["t_start_hours"])).sum())),
+            "network_price_usd_per_gpu_hour": _weighted(e["network_price_usd_per_gpu_hour"], gh),
+            "price_without_subsidy_usd_per_gpu_hour": _weighted(e["price_without_subsidy_usd_per_gpu_hour"], gh),
+            "fully_loaded_cost_usd_per_gpu_hour": float(_safe(e["cost_usd"].sum(), gh.sum())),
+            "aws_reference_offer": str(e["aws_reference_offer"].iloc[0]),
+            "providers_start": int(e["providers"].iloc[0]),
+            "providers_end": int(e["providers"].iloc[-1] - e["exits"].iloc[-1]),
+            "entries": int(e["entries"].sum()),
+            "exits": int(e["exits"].sum()),
+        }
+        for kind in CLOUD_PRICE_KINDS:
+            entry[f"aws_{kind}_usd_per_gpu_hour"] = float(e[f"aws_{kind}_usd_per_gpu_hour"].iloc[0])
+        for kind in RATIO_KINDS:
+            entry[f"undercut_ratio_{kind}"] = _weighted(e[f"undercut_ratio_{kind}"], gh)
+            below = e[f"undercut_ratio_{kind}"] < 1.0
+            entry[f"months_undercut_{kind}"] = float(
+                ((e["t_end_hours"] - e["t_start_hours"])[below]).sum() / HOURS_PER_MONTH)
+            entry[f"crossings_{kind}"] = _crossings(e, kind)
+            entry[f"undercut_ratio_{kind}_at_month"] = {str(m): _ratio_in_month(e, kind, m) for m in (1, 12, 36, 60)}
+            if decay_hours is not None:
+                after = e[e["t_start_hours"] >= decay_hours]
+                late = _weighted(after[f"undercut_ratio_{kind}"], after["gpu_hours_sold"])
+                entry[f"undercut_survives_emission_decay_{kind}"] = None if late != late else bool(late < 1.0)
+        entry["subsidy_share"] = float(_safe(e["reward_usd"].sum(), e["reward_usd"].sum() + e["usd_revenue"].sum()))
+        entry["provider_profit_usd"] = float(e["provider_profit_usd"].sum())
+        by_class[str(cls)] = entry
+    ledger, token, unit = economy.ledger, economy.token, economy.unit
+    prices = network["token_price_usd"]
+    return {
+        "scenario": scenario.name,
+        "description": scenario.description,
+        "scenario_hash": scenario_hash(scenario),
+        "seed": scenario.seed,
+        "package_version": package_version(),
+        "schema_version": scenario.schema_version,
+        "horizon_days": scenario.horizon_days,
+        "epoch_hours": scenario.epoch_hours,
+        "epochs": int(epochs["epoch"].nunique()),
+        "cloud": {"price_set": scenario.cloud.price_set, "buyer_price": scenario.cloud.buyer_price},
+        "jobs": {
+            "submitted": int((state != "latent").sum()),
+            "latent": int((state == "latent").sum()),
+            "network": int(net.sum()),
+            "cloud": int(cld.sum()),
+            "abandoned": int((state == "abandoned").sum()),
+            "queued_at_end": int((state == "queued").sum()),
+            "running_at_end": int((state == "running").sum()),
+            "completed": int((state == "completed").sum()),
+        },
+        "gpu_hours": {
+            "network": float(jobs.loc[net, "delivered_gpu_hours"].sum()),
+            "cloud": float(jobs.loc[cld, "delivered_gpu_hours"].sum()),
+            "network_share_of_work": float(_safe(jobs.loc[net, "work_ref_gpu_hours"].sum(),
+                                                 jobs.loc[net | cld, "work_ref_gpu_hours"].sum())),
+        },
+        "spend_usd": {
+            "network": float(jobs.loc[net, "price_paid_usd"].sum()),
+            "cloud": float(jobs.loc[cld, "price_paid_usd"].sum()),
+            "protocol_fees": economy.totals["fees"] / MICRO,
+            "bought_and_burned": economy.totals["burn_usd"] / MICRO,
+        },
+        "tokens": {
+            "symbol": token,
+            "emitted": int(conservation["tokens"]["emitted_base_units"]) / unit,
+            "burned": ledger.burned[token] / unit,
+            "supply_end": ledger.supply(token) / unit,
+            "circulating_end": float(network["circulating_tokens"].iloc[-1]),
+            "locked_end": float(network["locked_tokens"].iloc[-1]),
+            "reward_usd": reward_usd,
+            "price_start_usd": float(prices.iloc[0]),
+            "price_end_usd": float(economy.market.price_usd()),
+            "price_min_usd": float(prices.min()),
+            "price_max_usd": float(prices.max()),
+            "emission_halved_month": None if decay_hours is None else decay_hours / HOURS_PER_MONTH,
+        },
+        "providers": {
+            "start": int(first["providers"].sum()),
+            "end": int(epochs.loc[epochs["epoch"] == epochs["epoch"].max(), "providers"].sum()
+                       - epochs.loc[epochs["epoch"] == epochs["epoch"].max(), "exits"].sum()),
+            "entries": int(epochs["entries"].sum()),
+            "exits": int(epochs["exits"].sum()),
+            "failures": int(network["failures"].sum()),
+            "slashed_tokens": float(network["slashed_tokens"].sum()),
+            "self_dealt_gpu_hours": float(network["self_dealt_gpu_hours"].sum()),
+            "self_dealer_epochs": int(network["self_dealers"].sum()),
+            "self_dealers_caught": int(network["self_dealers_caught"].sum()),
+            "forfeited_tokens": float(network["forfeited_tokens"].sum()),
+        },
+        "provider_economics": {
+            "usd_revenue": revenue,
+            "reward_usd": reward_usd,
+            "subsidy_share": float(_safe(reward_usd, reward_usd + revenue)),
+            "cost_usd": float(epochs["cost_usd"].sum()),
+            "profit_usd": float(epochs["provider_profit_usd"].sum()),
+        },
+        "by_class": by_class,
+        "latency": latency_summary(jobs),
+        "conservation": conservation,
+    }
+
+
+def _safe(num: float, den: float) -> float:
+    return num / den if den else float("nan")

@@ -1,0 +1,166 @@
+"""The job log of a run: one row a job, where it ran, when, on what, what it paid and what it got done."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .catalog import gpu_catalog
+from .cloud import CloudBaseline
+from .engine.recorder import ratio
+from .engine.state import NetworkStarts, RunState
+from .fleet import Fleet
+from .schema.jobs import job_types as job_kinds
+from .units import MICRO
+
+VENUES = ("none", "network", "cloud")
+LINKS = ("none", "nvlink", "infiniband", "cloud", "internet")  # how a job's GPUs talk to each other
+STATES = ("queued", "running", "completed", "abandoned", "latent")  # latent: elastic demand the price did not draw
+
+
+def build_jobs_table(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizon: float) -> pd.DataFrame:
+    """One row a job: where it ran, when, on what, and what it paid for the hours delivered."""
+    jobs = state.jobs
+    n = state.n_jobs
+    rec = state.network_starts()
+    net = np.flatnonzero(np.bincount(rec.job, minlength=n))  # the jobs it ran (np.unique: 60x slower)
+    cloud_started = np.array(state.cloud_starts, dtype=float).reshape(-1, 2)
+    cld = cloud_started[:, 0].astype(np.int64)
+    cld_offer = jobs.cloud_offer[cld]
+
+    venue = np.zeros(n, dtype=np.int64)
+    venue[net] = 1
+    venue[cld] = 2
+    start = np.full(n, np.nan)
+    end = np.full(n, np.nan)
+    gpus = np.zeros(n, dtype=np.int64)
+    provider = np.full(n, -1, dtype=np.int64)
+    # a job spread over several nodes has one allocation per node: its span, GPUs and hours add up
+    delivered = np.zeros(n)
+    start[net], end[net] = np.inf, -np.inf
+    np.minimum.at(start, rec.job, rec.start)
+    np.maximum.at(end, rec.job, rec.end)
+    first = rec.start == start[rec.job]  # the first attempt's allocations: a restart starts later
+    np.add.at(gpus, rec.job[first], rec.gpus[first])
+    np.add.at(delivered, rec.job, rec.gpus * (np.minimum(rec.end, horizon) - rec.start))
+    provider[rec.job[::-1]] = rec.provider[::-1]  # the first allocation's provider
+    start[cld] = cloud_started[:, 1]
+    cloud_hours = jobs.cloud_hours[cld] + jobs.cloud_extra_hours[cld]  # spot reclaims make runs longer
+    end[cld] = start[cld] + cloud_hours
+    gpus[cld] = jobs.cloud_gpus[cld]
+    delivered[cld] = gpus[cld] * (np.minimum(end[cld], horizon) - start[cld])
+    interconnect = np.where(venue == 1, 1, np.where(venue == 2, 3, 0))  # nvlink on one node; cloud; none
+    slowdown = np.ones(n)
+    for j, (link, factor) in state.interconnect.items():
+        interconnect[j], slowdown[j] = LINKS.index(link), factor
+
+    # GPU class codes over the fleet's classes then AWS's other GPUs; -1 (missing) where nothing ran
+    class_names = list(dict.fromkeys([*fleet.classes, *cloud.offer_gpu]))
+    offer_class = np.array([class_names.index(g) for g in cloud.offer_gpu], dtype=np.int64)
+    gpu_class = np.full(n, -1, dtype=np.int64)
+    gpu_class[net] = fleet.gpu_class[provider[net]]
+    gpu_class[cld] = offer_class[cld_offer]
+
+    paid = np.zeros(n)
+    paid[net] = state.paid_micro[net] / MICRO
+    paid[cld] = cloud.buyer_prices[cld_offer] * gpus[cld] * np.minimum(cloud_hours, horizon - start[cld])
+    unit_price = np.full(n, np.nan)
+    weighted = np.zeros(n)
+    np.add.at(weighted, rec.job[first], rec.ask_micro_usd[first] * rec.gpus[first])
+    unit_price[net] = weighted[net] / gpus[net] / MICRO  # GPU-weighted over a spread job's nodes
+    unit_price[cld] = cloud.buyer_prices[cld_offer]
+
+    # quality: what a job paid per unit of work it got done, after slowdowns, lost work, restarts, downtime
+    models = gpu_catalog().models
+    speed = np.full(n, np.nan)
+    known = gpu_class >= 0
+    speeds = np.array([[job.speed(models[c]) for c in class_names] for job in jobs.stream_jobs]).reshape(
+        len(jobs.stream_jobs), len(class_names))  # per stream and class
+    speed[known] = speeds[jobs.stream[known], gpu_class[known]]
+    attempts, lost_work, downtime = state.attempts.copy(), state.lost_work.copy(), state.downtime_hours.copy()
+    attempts[cld] += jobs.cloud_reclaims[cld]
+    lost_work[cld] = jobs.cloud_lost_hours[cld] * gpus[cld] * speed[cld]
+    per_reclaim = np.array([job.downtime_per_interruption_hours for job in jobs.stream_jobs])[jobs.stream]
+    downtime[cld] = jobs.cloud_reclaims[cld] * per_reclaim[cld]
+    useful = _useful_work(state, rec, first, venue, start, end, horizon,
+                          jobs.cloud_hours + jobs.cloud_extra_hours)
+    remainder = np.zeros(n)
+    for j, (_, usd) in state.cloud_remainder.items():
+        remainder[j] = usd
+    waiting = np.zeros(n, dtype=bool)
+    waiting[list(state.waiting)] = True
+    status = np.where(venue == 0, np.where(waiting, 0, 3), np.where(end > horizon, 1, 2))
+    status[state.latent] = 4
+    job_types = job_kinds()
+    kind_codes = np.array([job_types.index(k) for k in jobs.stream_kinds], dtype=np.int64)
+    df = pd.DataFrame({
+        "job_id": np.arange(n),
+        "stream": pd.Categorical.from_codes(jobs.stream, categories=list(jobs.stream_names)),
+        "job_type": pd.Categorical.from_codes(kind_codes[jobs.stream], categories=list(job_types)),
+        "submit_hours": jobs.submit_hours,
+        "start_hours": start,
+        "end_hours": end,
+        "wait_hours": start - jobs.submit_hours,
+        "venue": pd.Categorical.from_codes(venue, categories=list(VENUES)),
+        "state": pd.Categorical.from_codes(status, categories=list(STATES)),
+        "gpu_class": pd.Categorical.from_codes(gpu_class, categories=class_names),
+        "gpus": gpus,
+        "provider_id": provider,
+        "price_paid_usd": paid,
+        "price_usd_per_gpu_hour": unit_price,
+        "delivered_gpu_hours": delivered,
+        "interconnect": pd.Categorical.from_codes(interconnect, categories=list(LINKS)),
+        "slowdown": slowdown,
+        "attempts": attempts,
+        "preemptions": state.preempted,
+        "lost_work_ref_gpu_hours": lost_work,
+        "downtime_hours": downtime,
+        "cloud_remainder_usd": remainder,
+        "useful_work_ref_gpu_hours": useful,
+        "price_per_work_usd": unit_price / speed,
+        "quality_adjusted_usd_per_work": ratio(paid + remainder, useful),
+        "work_ref_gpu_hours": jobs.work_ref_gpu_hours,
+        "budget_usd": jobs.budget_usd,
+        "cloud_alternative_usd": jobs.cloud_cost_usd,
+        "latency_slo_ms": jobs.latency_slo_ms,
+        "region": _categorical(jobs.region, jobs.regions),
+    }, copy=False)  # the arrays are ours: no second copy of a million-row table
+    return df
+
+
+def _useful_work(state: RunState, rec: NetworkStarts, first: np.ndarray, venue: np.ndarray, start: np.ndarray,
+                 end: np.ndarray, horizon: float, cloud_hours: np.ndarray) -> np.ndarray:
+    """Reference GPU-hours of work each job got done, by the engine's own account of its attempts: a job
+    that ended got all its work done (the rest of an interrupted one on AWS), less any that nowhere could
+    take; one running at the horizon, its work up to where its current attempt has got."""
+    work = state.jobs.work_ref_gpu_hours
+    useful = np.zeros_like(work)
+    net, cld = venue == 1, venue == 2
+    useful[net] = work[net]
+    for j, left in state.unfinished.items():
+        useful[j] -= left
+    # the attempt running at the horizon: (start, restart overhead, planned wall hours, work it took on),
+    # for the jobs still running only (a few thousand of a million)
+    running = np.flatnonzero(net & (end > horizon))
+    began, overhead, planned, taken = start[running], np.zeros(running.size), np.zeros(running.size), work[running]
+    at = np.searchsorted(running, rec.job)
+    mine = first & (at < running.size)
+    mine[mine] = running[at[mine]] == rec.job[mine]
+    np.maximum.at(planned, at[mine], rec.hours[mine])
+    for j, (t, o, h, w) in state.attempt.items():
+        i = int(np.searchsorted(running, j))
+        if i < running.size and running[i] == j:
+            began[i], overhead[i], planned[i], taken[i] = t, o, h, w
+    share = np.clip((horizon - began - overhead) / np.maximum(planned - overhead, 1e-12), 0.0, 1.0)
+    useful[running] = work[running] - taken * (1.0 - share)
+    useful[cld] = work[cld] * np.clip((horizon - start[cld]) / cloud_hours[cld], 0.0, 1.0)
+    return useful
+
+
+def _categorical(codes: np.ndarray, names: tuple[str, ...]) -> pd.Categorical:
+    """Codes into ``names`` as a categorical of the names that occur (sorted, as pandas would make them)."""
+    used = np.flatnonzero(np.bincount(codes, minlength=len(names)))
+    recode = np.full(len(names), -1, dtype=np.int64)
+    recode[used] = np.arange(used.size)
+    return pd.Categorical.from_codes(recode[codes], categories=[names[i] for i in used])
+
