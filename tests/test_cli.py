@@ -44,6 +44,15 @@ def test_run_writes_the_run_folder(tmp_path: Path) -> None:
     assert "conservation checks passed" in result.output
 
 
+def test_rerunning_the_resolved_scenario_reproduces_the_tables(tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert invoke("run", TINY, "--out", str(first), "-q").exit_code == 0
+    assert invoke("run", str(first / "scenario.resolved.yaml"), "--out", str(second), "-q").exit_code == 0
+    for table in ("jobs.parquet", "epochs.parquet", "providers.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(first / table), pd.read_parquet(second / table), check_exact=True)
+    assert (first / "summary.json").read_text() == (second / "summary.json").read_text()
+
+
 def test_existing_run_is_kept_without_force(tmp_path: Path) -> None:
     out = tmp_path / "run"
     assert invoke("run", TINY, "--out", str(out), "-q").exit_code == 0

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim import ConservationError, Scenario, run
+from sim import ConservationError, Scenario, run, scenario_hash
 from sim.engine.world import World
 from sim.folders import json_safe
 from sim.results import RunResult
@@ -75,6 +75,18 @@ def test_same_frames_in_a_fresh_process(tiny_result: RunResult) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == frame_hash(tiny_result)
+
+
+def test_a_weight_mapping_means_the_same_however_it_is_written() -> None:
+    """Same scenario hash <=> same results: the order a mapping is written in changes neither."""
+    data = scenario_dict("tiny")
+    written = {"RTX_4090": 0.75, "RTX_3090": 0.25}
+    a = with_changes(data, **{"providers.1.gpu_model": written,
+                              "providers.1.gpus_per_node": {4: 0.5, 1: 0.25, 2: 0.25}})
+    b = with_changes(data, **{"providers.1.gpu_model": dict(reversed(written.items())),
+                              "providers.1.gpus_per_node": {1: 0.25, 2: 0.25, 4: 0.5}})
+    assert scenario_hash(a) == scenario_hash(b)
+    assert frame_hash(run(a)) == frame_hash(run(b))
 
 
 def test_subsidy_lowers_the_network_price() -> None:

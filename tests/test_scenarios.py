@@ -1,4 +1,5 @@
-"""Golden summaries of the bundled scenarios: a change in any headline number is a visible diff.
+"""Golden summaries of the bundled scenarios: a change in any headline number is a visible diff; and each
+run's own resolved scenario reproduces it exactly.
 
 Regenerate after an intended model change with ``DEPINSIM_UPDATE_GOLDEN=1 pytest tests/test_scenarios.py``
 and review the diff of tests/golden/ like code.
@@ -12,12 +13,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from sim import load_scenario, run
+from sim import load_scenario, run, scenario_hash
 from sim.cli import app
-from sim.folders import json_safe
+from sim.folders import RunFolder, json_safe
+from sim.results import RunResult
 
 from .helpers import SCENARIOS
 
@@ -42,14 +45,28 @@ def _close(a: Any, b: Any, path: str = "") -> list[str]:
     return [] if a == b else [f"{path}: {a!r} != {b!r}"]
 
 
+def assert_same_run(a: RunResult, b: RunResult) -> None:
+    """Identical tables and summary (the summary's package version and hash included)."""
+    for table in ("jobs", "epochs", "providers"):
+        pd.testing.assert_frame_equal(getattr(a, table), getattr(b, table), check_exact=True)
+    assert json.dumps(json_safe(a.summary), sort_keys=True) == json.dumps(json_safe(b.summary), sort_keys=True)
+
+
 @pytest.mark.parametrize("name", BUNDLED)
-def test_golden_summary(name: str) -> None:
-    summary = _headline(run(load_scenario(SCENARIOS / f"{name}.yaml")).summary)
+def test_golden_summary_and_the_resolved_scenario_reproduces_the_run(name: str, tmp_path: Path) -> None:
+    result = run(load_scenario(SCENARIOS / f"{name}.yaml"))
+    summary = _headline(result.summary)
     path = GOLDEN / f"{name}.json"
     if os.environ.get("DEPINSIM_UPDATE_GOLDEN"):
         path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     expected = json.loads(path.read_text())
     assert not _close(summary, expected), _close(summary, expected)
+    # the run folder's scenario.resolved.yaml, run again, is the same scenario and gives the same run
+    folder = RunFolder(tmp_path / name)
+    folder.write(result, {})
+    again = run(load_scenario(folder.scenario_file))
+    assert scenario_hash(again.scenario) == result.summary["scenario_hash"]
+    assert_same_run(again, result)
 
 
 def test_every_bundled_scenario_has_a_golden_file() -> None:

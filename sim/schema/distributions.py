@@ -192,18 +192,27 @@ def sample_choice(weights: dict[Any, float], rng: np.random.Generator, n: int) -
     return np.asarray(list(weights), dtype=object)[sample_index(weights, rng, n)]
 
 
+WEIGHT_SUM_TOLERANCE = 1e-6
+
+
 def _validate_weights(weights: dict[Any, float]) -> dict[Any, float]:
+    """Weights are probabilities: >= 0 and summing to 1. They are kept in the order of their keys, so a
+    mapping means the same draws however it is written (and the scenario hash, which sorts keys,
+    identifies them)."""
     if not weights:
         raise ValueError("needs at least one value")
-    if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
-        raise ValueError("weights must be >= 0 and sum to more than 0")
-    return weights
+    if any(w < 0 for w in weights.values()):
+        raise ValueError("weights must be >= 0")
+    total = sum(weights.values())
+    if abs(total - 1.0) > WEIGHT_SUM_TOLERANCE:
+        raise ValueError(f"weights are probabilities and must sum to 1, but these sum to {total:g}")
+    return dict(sorted(weights.items()))
 
 
 Categorical = Annotated[
     dict[str, float], BeforeValidator(_scalar_as_choice), AfterValidator(_validate_weights)
 ]
-"""A single category, or a mapping category -> weight."""
+"""A single category, or a mapping category -> probability (summing to 1)."""
 
 
 def _validate_counts(weights: dict[int, float]) -> dict[int, float]:
@@ -215,4 +224,4 @@ def _validate_counts(weights: dict[int, float]) -> dict[int, float]:
 CountChoice = Annotated[
     dict[int, float], BeforeValidator(_scalar_as_choice), AfterValidator(_validate_counts)
 ]
-"""A count >= 1, or a mapping count -> weight (e.g. ``{8: 0.7, 4: 0.3}``)."""
+"""A count >= 1, or a mapping count -> probability (summing to 1, e.g. ``{8: 0.7, 4: 0.3}``)."""

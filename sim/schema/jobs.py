@@ -238,7 +238,8 @@ class TrainingJob(SyntheticJob, TrainingWork):
     model_config = examples({"kind": "training", "gpu_models": ["H100_SXM"], "gpus": {4: 0.5, 8: 0.5},
                              "work_gpu_hours": 32, "reservation_usd_per_gpu_hour": 8})
     kind: Literal["training"] = "training"
-    gpus: CountChoice = Field(default={8: 1.0}, description="GPUs per job: an integer or count -> weight.")
+    gpus: CountChoice = Field(
+        default={8: 1.0}, description="GPUs per job: an integer, or a mapping count -> probability (summing to 1).")
     work_gpu_hours: Positive = Field(  # type: ignore[valid-type]
         description="Work per job in reference GPU-hours (H100 SXM training throughput = 1)."
     )
@@ -262,8 +263,8 @@ class InferenceJob(SyntheticJob, ServingWork):
     kind: Literal["inference"] = "inference"
     replicas: CountChoice = Field(
         default={1: 1.0},
-        description="Replicas needed on the reference GPU; on a GPU with inference throughput r "
-        "the deployment takes ceil(replicas / r) GPUs.",
+        description="Replicas needed on the reference GPU (an integer, or a mapping count -> probability "
+        "summing to 1); on a GPU with inference throughput r the deployment takes ceil(replicas / r) GPUs.",
     )
     duration_hours: Positive = Field(description="How long the deployment runs, hours.")  # type: ignore[valid-type]
     latency_slo_ms: float = Field(default=2000.0, gt=0, description="Latency objective per request, ms.")

@@ -102,13 +102,14 @@ class ProviderGroup(StrictModel):
         "rewards - power - other opex; sunk capex does not count). Default: never.")
     gpu_model: Categorical = Field(
         description="GPU model of each node: a model name from the GPU catalog, or a mapping "
-        "model -> weight (e.g. {H100_SXM: 0.7, A100_80GB: 0.3})."
+        "model -> probability (summing to 1, e.g. {H100_SXM: 0.7, A100_80GB: 0.3})."
     )
     gpus_per_node: CountChoice = Field(
-        default={8: 1.0}, description="GPUs per node: an integer, or a mapping count -> weight."
+        default={8: 1.0}, description="GPUs per node: an integer, or a mapping count -> probability (summing to 1)."
     )
     region: Categorical = Field(
-        default={"us-east": 1.0}, description="Region label of each node, or a mapping region -> weight."
+        default={"us-east": 1.0},
+        description="Region label of each node, or a mapping region -> probability (summing to 1)."
     )
     capex_usd_per_gpu: NonNegative | None = Field(  # type: ignore[valid-type]
         default=None,

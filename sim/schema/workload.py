@@ -36,7 +36,9 @@ class Stream(Mechanism):
 
     registry: ClassVar[Registry] = Registry("stream", default="synthetic")
     name: str = Field(min_length=1, description="Label for this stream (unique in the scenario).")
-    region: Categorical = Field(default={"us-east": 1.0}, description="Region of the buyers, or region -> weight.")
+    region: Categorical = Field(
+        default={"us-east": 1.0},
+        description="Region of the buyers, or a mapping region -> probability (summing to 1).")
 
     @model_validator(mode="after")
     def _regions(self) -> Stream:
