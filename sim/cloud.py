@@ -14,6 +14,7 @@ import pandas as pd
 
 from .catalog import CLOUD_PRICE_KINDS, CloudOffer, CloudPriceKind, GpuModel, cloud_catalog, gpu_catalog
 from .schema.cloud import CloudSettings
+from .schema.jobs import JobKind
 
 
 @dataclass(frozen=True)
@@ -39,11 +40,9 @@ class CloudBaseline:
         """The GPU of offer o."""
         return gpu_catalog().models[self.offer_gpu[o]]
 
-    def eligible(self, min_memory_gb: float) -> list[int]:
-        """Offers a job needing this much GPU memory can use, at the buyers' price kind."""
-        models = gpu_catalog().models
-        return [i for i, gpu in enumerate(self.offer_gpu)
-                if models[gpu].memory_gb.value >= min_memory_gb and np.isfinite(self.buyer_prices[i])]
+    def eligible(self, job: JobKind) -> list[int]:
+        """Offers whose GPU the job accepts (its GPU models, its memory), at the buyers' price kind."""
+        return [i for i, gpu in enumerate(self.offer_gpu) if job.accepts(gpu) and np.isfinite(self.buyer_prices[i])]
 
     def reference(self, classes: tuple[str, ...]) -> pd.DataFrame:
         """Per network GPU class, the AWS prices to compare against (USD per GPU-hour of that class)."""

@@ -184,7 +184,7 @@ def build_jobs(workload: Workload, seed: int, horizon_hours: float, fleet: Fleet
             out[key][at] = d[key]
         # the cheapest AWS offer for the same job, in expected cost
         c_cost, c_rate = np.full(len(t), np.inf), np.zeros(len(t))
-        for o in cloud.eligible(job.cloud_memory_gb()):
+        for o in cloud.eligible(job):
             g, h = job.placement(models[cloud.offer_gpu[o]], d)
             rate = cloud.interruptions_per_hour[o] * np.ceil(g / cloud.instance_gpus[o])
             cost = cloud.buyer_prices[o] * g * h * (1.0 + rate * job.hours_lost_per_interruption(h, cloud.notice_hours))

@@ -16,6 +16,9 @@ from .units import MICRO
 VENUES = ("none", "network", "cloud")
 LINKS = ("none", "nvlink", "infiniband", "cloud", "internet")  # how a job's GPUs talk to each other
 STATES = ("queued", "running", "completed", "abandoned", "latent")  # latent: elastic demand the price did not draw
+ABANDONED = ("no", "over_budget", "no_cloud_offer")
+"""Why a job was abandoned: AWS costs more than its budget, or AWS offers none of the GPUs it accepts
+(either way the network had no capacity within its limit before its patience ran out)."""
 
 
 def build_jobs_table(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizon: float) -> pd.DataFrame:
@@ -91,6 +94,7 @@ def build_jobs_table(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizo
     waiting[list(state.waiting)] = True
     status = np.where(venue == 0, np.where(waiting, 0, 3), np.where(end > horizon, 1, 2))
     status[state.latent] = 4
+    abandoned = np.where(status == 3, np.where(np.isfinite(jobs.cloud_cost_usd), 1, 2), 0)
     job_types = job_kinds()
     kind_codes = np.array([job_types.index(k) for k in jobs.stream_kinds], dtype=np.int64)
     df = pd.DataFrame({
@@ -103,6 +107,7 @@ def build_jobs_table(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizo
         "wait_hours": start - jobs.submit_hours,
         "venue": pd.Categorical.from_codes(venue, categories=list(VENUES)),
         "state": pd.Categorical.from_codes(status, categories=list(STATES)),
+        "abandoned_because": pd.Categorical.from_codes(abandoned, categories=list(ABANDONED)),
         "gpu_class": pd.Categorical.from_codes(gpu_class, categories=class_names),
         "gpus": gpus,
         "provider_id": provider,

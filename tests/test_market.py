@@ -152,3 +152,44 @@ def test_book_with_an_empty_class() -> None:
     book.post([6, 4, 2])  # same order: the fast path checks class boundaries
     assert book.cheapest(0, 8, 10) == 1 and book.cheapest(1, 8, 10) == -1 and book.cheapest(2, 8, 10) == 2
     assert book.median_ask(1) != book.median_ask(1)  # NaN
+
+
+def _restricted(models: list[str], rate: float, budget: float | None = None) -> Scenario:
+    """tiny with its inference stream restricted to ``models`` (and paying up to ``budget``)."""
+    from .helpers import scenario_dict, with_changes
+
+    data = scenario_dict("tiny")
+    job = data["workload"]["streams"][1]["job"]
+    job.pop("min_gpu_memory_gb")
+    job["gpu_models"] = models
+    if budget is not None:
+        job["reservation_usd_per_gpu_hour"] = budget
+    data["workload"]["streams"][1]["arrivals"] = {"kind": "poisson", "rate_per_hour": rate}
+    return with_changes(data, horizon_days=10)
+
+
+def test_the_cloud_fallback_respects_the_gpus_a_job_accepts() -> None:
+    # no A100 on the network: the stream's jobs go to AWS's A100 (p4de, $5.12/GPU-h at 0.45 of an H100's
+    # inference speed), never to AWS's H100, which is cheaper for the same work ($6.88 at 1.0)
+    jobs = run(_restricted(["A100_80GB"], 1.0, budget=20.0)).jobs
+    mine = jobs[jobs["stream"] == "inference"]
+    assert len(mine) > 100 and (mine["venue"] == "cloud").all()
+    assert set(mine["gpu_class"].astype(str)) == {"A100_80GB"}
+    assert np.allclose(mine["price_usd_per_gpu_hour"], 40.96575 / 8)
+    # at budgets below the A100's cost for the work, they are abandoned, and say why
+    poor = run(_restricted(["A100_80GB"], 1.0, budget=8.0)).jobs
+    poor = poor[poor["stream"] == "inference"]
+    assert (poor["venue"] == "none").all() and (poor["abandoned_because"] == "over_budget").all()
+
+
+def test_a_job_with_no_cloud_alternative_is_abandoned_with_the_reason() -> None:
+    # only RTX 4090s will do, and AWS has none: buyers the busy network cannot take are abandoned, and say why
+    jobs = run(_restricted(["RTX_4090"], 8.0)).jobs
+    mine = jobs[jobs["stream"] == "inference"]
+    assert (mine["venue"] != "cloud").all()
+    assert set(mine.loc[mine["venue"] == "network", "gpu_class"].astype(str)) == {"RTX_4090"}
+    gone = mine[mine["state"] == "abandoned"]
+    assert len(gone) > 10 and (gone["abandoned_because"] == "no_cloud_offer").all()
+    others = jobs[(jobs["state"] == "abandoned") & (jobs["stream"] != "inference")]
+    assert (others["abandoned_because"] == "over_budget").all()
+    assert (jobs.loc[jobs["state"] != "abandoned", "abandoned_because"] == "no").all()

@@ -32,7 +32,7 @@ class Demand(EpochPhase):
         self.classes: list[tuple[int, ...]] = [() for _ in streams]
         """Per stream, this epoch's class order (as in ``routing.class_order``)."""
         self._cloud_per_work = [min((cloud.buyer_prices[o] / s.job.speed(cloud.offer_model(o))
-                                     for o in cloud.eligible(s.job.cloud_memory_gb())), default=np.inf)
+                                     for o in cloud.eligible(s.job)), default=np.inf)
                                 for s in streams]
 
     @property

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from pydantic import Field, model_validator
 
 from ..catalog import CloudPriceKind, cloud_catalog
@@ -28,6 +30,12 @@ class CloudSettings(StrictModel):
         "per-offer figures, which are assumptions). A reclaim gives the catalog's notice (two minutes); a "
         "job restarts on a new instance and loses the work since its last checkpoint unless the notice is "
         "long enough to write one.")
+
+    def offered_models(self) -> list[str]:
+        """The GPU models of the price set's offers that have a price of the buyers' kind."""
+        price_set = cloud_catalog().price_sets[self.price_set]
+        return [o.gpu_model for name, o in price_set.offers.items()
+                if math.isfinite(price_set.price(name, self.buyer_price))]
 
     @model_validator(mode="after")
     def _known_set(self) -> CloudSettings:

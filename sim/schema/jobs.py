@@ -77,12 +77,12 @@ class JobKind(Mechanism):
         memory = gpu_catalog().models[model].memory_gb.value
         return self.min_gpu_memory_gb is None or memory >= self.min_gpu_memory_gb
 
-    def cloud_memory_gb(self) -> float:
-        """Memory an AWS GPU must have to stand in for this job's GPUs."""
+    def requirement(self) -> str:
+        """What the job asks of a GPU, in words (for messages)."""
+        parts = [f"GPU models {', '.join(self.gpu_models)}"] if self.gpu_models is not None else []
         if self.min_gpu_memory_gb is not None:
-            return self.min_gpu_memory_gb
-        models = gpu_catalog().models
-        return min(models[m].memory_gb.value for m in self.gpu_models or ())
+            parts.append(f"at least {self.min_gpu_memory_gb:g} GB of GPU memory")
+        return " with ".join(parts)
 
     # --- how the kind of work behaves (defined by TrainingWork and ServingWork) ---------------------
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from ..catalog import catalog_fingerprint
+from ..catalog import catalog_fingerprint, gpu_catalog
 from ..topology import region_data
 from ..units import HOURS_PER_DAY
 from .cloud import CloudSettings
@@ -55,11 +55,27 @@ class Scenario(StrictModel):
             raise ValueError(f"market.protocol_fee_share ({self.market.protocol_fee_share}) + emission.burn_share "
                              f"({burn}) must not exceed 1: they are both taken out of each payment")
         self._check_stakes()
+        self._check_streams_servable()
         names = [g.name for g in self.providers]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"provider group names must be unique; repeated: {', '.join(dupes)}")
         return self
+
+    def _check_streams_servable(self) -> None:
+        """A stream whose jobs no provider group and no AWS offer could ever run means nothing: refuse it."""
+        network = sorted({m for g in self.providers for m in g.offered_models()})
+        cloud = sorted(set(self.cloud.offered_models()))
+        for i, stream in enumerate(self.workload.streams):
+            job = stream.job
+            if not any(job.accepts(m) for m in [*network, *cloud]):
+                memory = gpu_catalog().models
+                listed = ", ".join(f"{m} ({memory[m].memory_gb.value:g} GB)" for m in network)
+                raise ValueError(
+                    f"workload.streams.{i} ({stream.name!r}) needs {job.requirement()}, but no provider group offers "
+                    f"such a GPU (they offer {listed}) and no AWS offer in {self.cloud.price_set} at its "
+                    f"{self.cloud.buyer_price} price does either ({', '.join(cloud) or 'none'}): its jobs could "
+                    "never run anywhere. Relax the job's requirement or add a provider group with such GPUs")
 
     def _check_stakes(self) -> None:
         """The initial nodes must be able to buy their stakes without draining the market."""
