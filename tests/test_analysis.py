@@ -136,3 +136,16 @@ def test_rank_sensitivity_of_a_sweep(memo_dir: Path) -> None:
     runs = pd.read_parquet(memo_dir / "sweep" / "runs.parquet")
     sens = rank_sensitivity(runs, H100, [EMISSION, "providers.0.count"]).set_index("parameter")
     assert sens.loc[EMISSION, "rank_correlation"] < -0.8  # more emission, deeper undercut
+
+
+def test_memo_replaces_only_its_own_folder(memo_dir: Path, tmp_path: Path) -> None:
+    args = ["memo", str(memo_dir / "baseline"), "--out"]
+    out = tmp_path / "memo"
+    assert CliRunner().invoke(app, [*args, str(out)]).exit_code == 0
+    again = CliRunner().invoke(app, [*args, str(out)])
+    assert again.exit_code == 2 and "--force" in again.stderr
+    assert CliRunner().invoke(app, [*args, str(out), "--force"]).exit_code == 0
+    (out / "draft.md").write_text("my edits")
+    forced = CliRunner().invoke(app, [*args, str(out), "--force"])
+    assert forced.exit_code == 2 and "draft.md" in forced.stderr
+    assert (out / "draft.md").read_text() == "my edits"

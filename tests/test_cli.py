@@ -112,3 +112,49 @@ def test_default_out_is_runs_slash_name(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_json_safe_turns_nan_into_null() -> None:
     assert sim.folders.json_safe({"a": [float("nan"), 1.0, float("inf")]}) == {"a": [None, 1.0, None]}
+
+
+# --- nothing the user has is lost -------------------------------------------------------------------------
+
+
+def test_force_never_replaces_a_folder_depinsim_did_not_write(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    result = invoke("run", TINY, "--out", str(mine), "--force", "-q")
+    assert result.exit_code == 2 and "not a run folder depinsim wrote" in result.output
+    assert "Traceback" not in result.output
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"] and (mine / "notes.txt").read_text() == "keep me"
+
+
+def test_force_never_replaces_a_run_folder_holding_something_else(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert invoke("run", TINY, "--out", str(out), "-q").exit_code == 0
+    (out / "notes.txt").write_text("my notes")
+    result = invoke("run", TINY, "--out", str(out), "--force", "--seed", "3", "-q")
+    assert result.exit_code == 2 and "notes.txt" in result.output and "did not write" in result.output
+    assert (out / "notes.txt").read_text() == "my notes"
+    assert json.loads((out / "summary.json").read_text())["seed"] == 7  # the old run is untouched
+
+
+@pytest.mark.parametrize("where", [".", ".."])
+def test_the_working_folder_and_its_parents_are_never_replaced(tmp_path: Path, where: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "data.csv").write_text("1,2\n")
+    monkeypatch.chdir(work)
+    result = invoke("run", TINY, "--out", where, "--force", "-q")
+    assert result.exit_code == 2 and "folder you are working in" in result.output
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["work"], "no .old or .partial folder left"
+    assert [p.name for p in work.iterdir()] == ["data.csv"]
+
+
+def test_schema_out_keeps_an_existing_file_without_force(tmp_path: Path) -> None:
+    target = tmp_path / "schema.json"
+    target.write_text("mine")
+    result = invoke("schema", "--out", str(target))
+    assert result.exit_code == 2 and "--force" in result.output and target.read_text() == "mine"
+    assert invoke("schema", "--out", str(target), "--force").exit_code == 0
+    assert json.loads(target.read_text())["title"] == "Scenario"

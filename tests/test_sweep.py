@@ -168,6 +168,40 @@ def test_cli_sweep_on_an_existing_dask_cluster(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "No Dask scheduler answers at tcp://127.0.0.1:9" in bad.stderr
 
 
+def test_another_sweep_never_replaces_a_sweep_folder_without_force(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first, other = _spec(tmp_path, "first", values=1), _spec(tmp_path, "other", values=2)
+    assert CliRunner().invoke(app, ["sweep", str(first), "--out", str(out), "--quiet"]).exit_code == 0
+    before = (out / "runs.parquet").read_bytes()
+    result = CliRunner().invoke(app, ["sweep", str(other), "--out", str(out), "--quiet"])
+    assert result.exit_code == 2 and "holds another sweep" in result.stderr and "--force" in result.stderr
+    assert (out / "runs.parquet").read_bytes() == before
+    (out / "notes.txt").write_text("mine")
+    result = CliRunner().invoke(app, ["sweep", str(other), "--out", str(out), "--force", "--quiet"])
+    assert result.exit_code == 2 and "notes.txt" in result.stderr
+    (out / "notes.txt").unlink()
+    result = CliRunner().invoke(app, ["sweep", str(other), "--out", str(out), "--force", "--quiet"])
+    assert result.exit_code == 0, result.stderr
+    assert len(pd.read_parquet(out / "runs.parquet")) == 8 and "name: other" in (out / "sweep.yaml").read_text()
+    # a folder that is not a sweep's is never written into, forced or not
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "data.csv").write_text("1\n")
+    for extra in ([], ["--force"]):
+        result = CliRunner().invoke(app, ["sweep", str(first), "--out", str(plain), "--quiet", *extra])
+        assert result.exit_code == 2 and [p.name for p in plain.iterdir()] == ["data.csv"]
+
+
+def test_cache_entries_are_data_not_code(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    runs = sweep(TINY, {"providers.0.count": [3]}, fixed=["horizon_days=3"], cache_dir=tmp_path, progress=False)
+    (entry,) = list(tmp_path.iterdir())
+    assert entry.suffix == ".parquet" and b"depinsim.row" in pq.read_metadata(entry).metadata
+    pd.testing.assert_frame_equal(runs, sweep(TINY, {"providers.0.count": [3]}, fixed=["horizon_days=3"],
+                                              cache_dir=tmp_path, progress=False))
+
+
 def test_the_sweep_folder_copy_reruns_the_same_sweep(tmp_path: Path) -> None:
     spec, out = _spec(tmp_path, "copy", values=2), tmp_path / "nested" / "out"
     assert CliRunner().invoke(app, ["sweep", str(spec), "--out", str(out), "--quiet"]).exit_code == 0
