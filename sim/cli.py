@@ -9,6 +9,7 @@ Tracebacks are for bugs only. Each command imports what it needs when it runs, s
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -31,6 +32,7 @@ SetOption = Annotated[list[str], typer.Option(
     "--set", help="Override a scenario field: path.to.field=value (repeatable), e.g. "
                   "--set tokenomics.emission.tokens_per_day=0 or --set providers.0.count=50.")]
 INTERRUPTED = 130
+_reported: list[str] = []  # what _fail printed, so main adds nothing to a reported interrupt
 
 
 def _console(stderr: bool = False) -> Console:
@@ -41,6 +43,7 @@ def _console(stderr: bool = False) -> Console:
 
 def _fail(message: str, code: int) -> typer.Exit:
     _console(stderr=True).print(f"[bold red]depinsim:[/] {message}", highlight=False, soft_wrap=True)
+    _reported.append(message)
     return typer.Exit(code)
 
 
@@ -62,14 +65,15 @@ def run(
     """Run a scenario and write its results into a run folder."""
     from .chain.hook import ChainError, ChainUnavailable
     from .errors import ConservationError, InputError
-    from .folders import RunFolder
-    from .loader import load_scenario
     from .runner import PartialRun
 
     overrides = [*set_, *([f"seed={seed}"] if seed is not None else [])]
     target: Path | None = None
     with ExitStack() as stack:
         try:
+            from .folders import RunFolder
+            from .loader import load_scenario
+
             sc = load_scenario(scenario, overrides)
             target = out if out is not None else Path("runs") / sc.name
             folder = RunFolder(target)
@@ -229,11 +233,12 @@ def sweep_command(
     """Run a parameter sweep (resumable: finished runs are cached in the sweep folder)."""
     from .errors import InputError
     from .folders import SweepFolder
-    from .sweep import sweep, sweep_epochs
-    from .sweep_spec import load_sweep_spec, rebased_spec
 
     target: Path | None = None
     try:
+        from .sweep import sweep, sweep_epochs
+        from .sweep_spec import load_sweep_spec, rebased_spec
+
         sp = load_sweep_spec(spec)
         target = out if out is not None else Path("runs") / "sweeps" / sp.name
         folder = SweepFolder(target)
@@ -302,13 +307,27 @@ def contracts_build() -> None:
 
 
 def main() -> None:
-    """Run the command line; Ctrl-C while it parses or loads is one line and exit code 130 too."""
+    """Run the command line. Ctrl-C outside a command's own handler (while the command line parses or
+    loads) is one line and exit code 130 too: typer turns it into a silent exit 130."""
     try:
         code = app(standalone_mode=False)
     except (KeyboardInterrupt, click.exceptions.Abort):
-        sys.stderr.write("\ndepinsim: interrupted; nothing was written.\n")
-        sys.exit(INTERRUPTED)
+        code = INTERRUPTED
     except click.exceptions.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    if code == INTERRUPTED:
+        if not _reported:
+            sys.stderr.write("depinsim: interrupted before anything was written.\n")
+        interrupted_exit()
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def interrupted_exit() -> None:
+    """Exit with code 130. Every resource was released by the handlers on the way out; CPython would
+    otherwise turn the exit into a death by SIGINT (-2 to a parent process) when the KeyboardInterrupt
+    passed through compiled code (pydantic's validators, numba), so the code would depend on where
+    Ctrl-C landed."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(INTERRUPTED)

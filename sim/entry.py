@@ -3,6 +3,7 @@ start-up is one line and exit code 130, not a traceback."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -10,6 +11,7 @@ def main() -> None:
     try:
         from .cli import main as cli_main
     except KeyboardInterrupt:
-        sys.stderr.write("\ndepinsim: interrupted; nothing was written.\n")
-        sys.exit(130)
+        sys.stderr.write("depinsim: interrupted before anything was written.\n")
+        sys.stderr.flush()
+        os._exit(130)  # as sim.cli.interrupted_exit: nothing is open yet
     cli_main()

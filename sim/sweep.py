@@ -29,6 +29,7 @@ import traceback
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -397,8 +398,14 @@ def pool_context() -> Any:
     """Worker processes forked from a forkserver that has imported the model once (importing scipy and
     pandas costs a spawned worker over a second, a fork from the server milliseconds); the server lives
     for the session, so later sweeps start at once. Not plain fork: the parent may hold threads (a
-    progress bar, a notebook kernel). Spawn where there is no forkserver (Windows)."""
+    progress bar, a notebook kernel). Spawn where there is no forkserver (Windows).
+
+    The server is started with Ctrl-C ignored, which its children (process-pool and Dask workers) inherit:
+    a terminal's Ctrl-C reaches every process of the foreground group, and workers interrupted mid-task
+    print pages of tracebacks; the parent gets the KeyboardInterrupt and cancels them instead."""
     import multiprocessing as mp
+    import signal
+    import threading
 
     if "forkserver" not in mp.get_all_start_methods():
         return mp.get_context("spawn")
@@ -409,7 +416,14 @@ def pool_context() -> Any:
     context.set_forkserver_preload(preload)
     from multiprocessing import forkserver
 
-    forkserver.ensure_running()  # started now, with this preload (Dask would otherwise start it with its own)
+    # Python keeps SIGINT ignored in a process that starts with it ignored; only the main thread may set it
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        forkserver.ensure_running()  # now, with this preload (Dask would otherwise start it with its own)
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
     return context
 
 
@@ -424,23 +438,24 @@ def _dask(tasks: Iterator[_Task], address: str | None,
 
     cluster, stack = None, ExitStack()
     try:
-        if address is None:
-            import dask
+        with _interrupt_held():  # a cluster cut off while it starts cannot be closed cleanly
+            if address is None:
+                import dask
 
-            # workers fork from the model-preloaded server; Dask's statistical profiler (a sample of every
-            # worker thread each 10 ms) slowed these pure-Python runs by about a quarter, so it is off
-            method = "forkserver" if pool_context().get_start_method() == "forkserver" else "spawn"
-            stack.enter_context(dask.config.set({"distributed.worker.multiprocessing-method": method,
-                                                 "distributed.worker.profile.enabled": False}))
-            cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=logging.ERROR)
-            client = Client(cluster)
-        else:
-            try:
-                client = Client(address, timeout="10s")
-            except OSError as exc:
-                raise InputError(f"No Dask scheduler answers at {address} ({exc}). Start one "
-                                 "(dask scheduler; dask worker ADDRESS) or leave --scheduler out.") from None
+                # workers fork from the model-preloaded server; Dask's statistical profiler (a sample of every
+                # worker thread each 10 ms) slowed these pure-Python runs by about a quarter, so it is off
+                method = "forkserver" if pool_context().get_start_method() == "forkserver" else "spawn"
+                stack.enter_context(dask.config.set({"distributed.worker.multiprocessing-method": method,
+                                                     "distributed.worker.profile.enabled": False}))
+                cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                                       processes=True, dashboard_address=None, silence_logs=logging.ERROR)
+                client = Client(cluster)
+            else:
+                try:
+                    client = Client(address, timeout="10s")
+                except OSError as exc:
+                    raise InputError(f"No Dask scheduler answers at {address} ({exc}). Start one "
+                                     "(dask scheduler; dask worker ADDRESS) or leave --scheduler out.") from None
         with client:
             futures = [client.submit(_run_task, task, pure=False) for task in tasks]
             try:
@@ -452,6 +467,26 @@ def _dask(tasks: Iterator[_Task], address: str | None,
         if cluster is not None:
             cluster.close()
         stack.close()
+
+
+@contextmanager
+def _interrupt_held() -> Iterator[None]:
+    """Hold a Ctrl-C that arrives inside until the block has finished, then raise it (main thread only:
+    elsewhere no signal arrives)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
 
 
 class _progress:

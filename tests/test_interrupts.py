@@ -1,0 +1,78 @@
+"""Ctrl-C at any point: one line saying what was kept and how to resume, exit code 130, no traceback.
+
+Each command runs in its own process group, and SIGINT goes to the whole group, as a terminal sends it
+(a sweep's Dask workers and forkserver get it too).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sim.cli import app
+
+from .helpers import ROOT, SCENARIOS
+
+pytestmark = pytest.mark.slow
+
+
+def _interrupt(args: list[str], cwd: Path, when: float | Path) -> tuple[int, list[str]]:
+    """Run ``python -m sim ARGS``; send SIGINT to its group ``when`` seconds after the start, or once the
+    file pattern ``when`` matches; return the exit code and the lines on stderr. Waits until every process
+    of the group is gone."""
+    proc = subprocess.Popen([sys.executable, "-m", "sim", *args], cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if isinstance(when, Path):
+        deadline = time.monotonic() + 180
+        while not list(when.parent.glob(when.name)):
+            assert proc.poll() is None and time.monotonic() < deadline, "the command ended before the signal"
+            time.sleep(0.02)
+    else:
+        time.sleep(when)
+    assert proc.poll() is None, "the command ended before the signal"
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # workers and the forkserver leave with it
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError("processes of the interrupted command were left running")
+    return proc.returncode, err.decode().splitlines()
+
+
+@pytest.mark.parametrize("delay", [0.15, 0.6, 2.5])
+def test_ctrl_c_during_start_up_or_a_run(tmp_path: Path, delay: float) -> None:
+    out = tmp_path / "run"
+    code, lines = _interrupt(["run", str(SCENARIOS / "baseline.yaml"), "--set", "horizon_days=730", "--out",
+                              str(out), "--quiet"], tmp_path, delay)
+    assert code == 130 and len(lines) == 1, lines
+    assert lines[0].startswith("depinsim: interrupted") and "written" in lines[0] and "Traceback" not in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "no run folder, partial or not"
+
+
+def test_ctrl_c_mid_sweep_on_dask_keeps_the_finished_runs_and_resumes(tmp_path: Path) -> None:
+    spec = tmp_path / "long.yaml"
+    spec.write_text(f"name: long\nbase: {SCENARIOS / 'tiny.yaml'}\nset: {{horizon_days: 20}}\nreplications: 20\n"
+                    "params:\n  tokenomics.emission.tokens_per_day: [500, 1000, 1500, 2000, 2500, 3000]\n")
+    out = tmp_path / "out"
+    code, lines = _interrupt(["sweep", str(spec), "--out", str(out), "--workers", "2", "--quiet"], tmp_path,
+                             out / "cache" / "*.parquet")
+    assert code == 130 and len(lines) == 1, lines
+    assert f"cached in {out / 'cache'}" in lines[0] and "same command to resume" in lines[0]
+    kept = len(list((out / "cache").glob("*.parquet")))
+    assert 0 < kept < 120
+    result = CliRunner().invoke(app, ["sweep", str(spec), "--out", str(out)])
+    assert result.exit_code == 0, result.stderr
+    assert f"120 runs ({kept} from the cache)" in " ".join(result.stdout.split())
