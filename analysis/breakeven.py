@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from sim.backends import Backend
 from sim.errors import InputError
 from sim.schema import Scenario
-from sim.sweep import Backend, Range, sweep
+from sim.sweep import Range, sweep
 
 H100_ON_DEMAND = "by_class.H100_SXM.undercut_ratio_on_demand"
 

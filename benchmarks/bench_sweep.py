@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.sweep import BACKENDS, pool_context, sweep
+from sim.backends import BACKENDS, pool_context
+from sim.sweep import sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 
