@@ -155,6 +155,13 @@ def training_heavy() -> pd.DataFrame:
     return run(with_changes(scenario_dict("training_heavy"))).jobs
 
 
+@pytest.fixture(scope="module")
+def training_heavy_unsubsidised() -> pd.DataFrame:
+    """training_heavy without its emission: the subsidy pushes most asks to zero, and a job that paid
+    nothing has no price to adjust for quality."""
+    return run(with_changes(scenario_dict("training_heavy"), **{"tokenomics.emission.tokens_per_day": 0})).jobs
+
+
 def test_training_heavy_shows_interconnect_slowdown(training_heavy: pd.DataFrame) -> None:
     net = training_heavy[training_heavy["venue"] == "network"]
     by_link = net.groupby("interconnect", observed=True)["slowdown"]
@@ -178,9 +185,9 @@ def test_training_heavy_shows_restart_losses(training_heavy: pd.DataFrame) -> No
     assert (per_gpu_failure <= 1.0 + 1e-9).all()  # checkpoint_interval_hours: 1, throughput <= 1
 
 
-def test_training_heavy_quality_adjusted_price_differs_from_paid(training_heavy: pd.DataFrame) -> None:
-    jobs = training_heavy
-    # (jobs on GPUs whose asks the subsidy pushed to zero paid nothing, whatever their quality)
+def test_training_heavy_quality_adjusted_price_differs_from_paid(
+        training_heavy_unsubsidised: pd.DataFrame) -> None:
+    jobs = training_heavy_unsubsidised
     net = jobs[(jobs["venue"] == "network") & (jobs["state"] == "completed") & (jobs["price_paid_usd"] > 0)]
     qa, nominal = net["quality_adjusted_usd_per_work"], net["price_per_work_usd"]
     slowed = (net["slowdown"] > 1) & (net["attempts"] == 1)
@@ -304,14 +311,15 @@ def test_unreliable_nodes_lower_what_buyers_accept() -> None:
 
 
 def test_unreliable_network_sends_buyers_to_aws() -> None:
+    """Pooled over three seeds, the same seeds at both reliabilities (one seed's ratio ranges 1.5 to 2.5)."""
     data = scenario_dict("tiny")
-    share = {}
+    cloud = {}
     for mtbf in (1e9, 2.0):
         for g in data["providers"]:
             g["mtbf_hours"] = mtbf
-        jobs = run(with_changes(data)).jobs
-        share[mtbf] = float((jobs["venue"] == "cloud").mean())
-    assert share[2.0] > 1.5 * share[1e9] > 0
+        jobs = pd.concat([run(with_changes(data, seed=seed)).jobs for seed in (7, 8, 9)])
+        cloud[mtbf] = float((jobs["venue"] == "cloud").mean())
+    assert cloud[2.0] > 1.5 * cloud[1e9] > 0
 
 
 def _elastic(elasticity: float) -> dict:  # type: ignore[type-arg]
