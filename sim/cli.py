@@ -98,7 +98,7 @@ def run(
             raise _fail(f"interrupted; nothing was written{kept}. A run folder is written only once its run "
                         "has finished: run the same command again.", INTERRUPTED) from None
     if not quiet:
-        _print_summary(result, target, folder)
+        _print_summary(result, target)
 
 
 def _run_figures(result: RunResult) -> dict[str, object]:
@@ -135,7 +135,7 @@ def _run_with_progress(sc: Scenario, quiet: bool, chain: ChainHook | None = None
         return run_scenario(sc, progress=lambda frac: progress.update(task, completed=frac), chain=chain)
 
 
-def _print_summary(result: RunResult, target: Path, folder: object) -> None:
+def _print_summary(result: RunResult, target: Path) -> None:
     from rich.table import Table
 
     from .folders import MARKER, RunFolder
@@ -251,7 +251,7 @@ def sweep_command(
     except InputError as exc:
         raise _fail(str(exc), 2) from None
     except KeyboardInterrupt:
-        if target is None:
+        if target is None or not SweepFolder(target).cache_dir.is_dir():
             raise _fail("interrupted before the sweep started; nothing was written.", INTERRUPTED) from None
         raise _fail(f"interrupted; the finished runs are cached in {target / SweepFolder.CACHE}: run the same command "
                     "to resume from them.", INTERRUPTED) from None

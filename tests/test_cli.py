@@ -13,6 +13,7 @@ import sim.folders
 import sim.runner
 from sim import ConservationError, load_scenario, scenario_hash
 from sim.cli import app
+from sim.folders import RunFolder
 
 from .helpers import SCENARIOS
 
@@ -45,12 +46,13 @@ def test_run_writes_the_run_folder(tmp_path: Path) -> None:
 
 
 def test_rerunning_the_resolved_scenario_reproduces_the_tables(tmp_path: Path) -> None:
-    first, second = tmp_path / "first", tmp_path / "second"
-    assert invoke("run", TINY, "--out", str(first), "-q").exit_code == 0
-    assert invoke("run", str(first / "scenario.resolved.yaml"), "--out", str(second), "-q").exit_code == 0
-    for table in ("jobs.parquet", "epochs.parquet", "providers.parquet"):
-        pd.testing.assert_frame_equal(pd.read_parquet(first / table), pd.read_parquet(second / table), check_exact=True)
-    assert (first / "summary.json").read_text() == (second / "summary.json").read_text()
+    first, second = RunFolder(tmp_path / "first"), RunFolder(tmp_path / "second")
+    assert invoke("run", TINY, "--out", str(first.path), "-q").exit_code == 0
+    assert invoke("run", str(first.scenario_file), "--out", str(second.path), "-q").exit_code == 0
+    for a, b in ((first.jobs(), second.jobs()), (first.epochs(), second.epochs()),
+                 (first.providers(), second.providers())):
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert first.summary() == second.summary()
 
 
 def test_existing_run_is_kept_without_force(tmp_path: Path) -> None:
