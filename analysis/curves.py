@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-HOURS_PER_MONTH = 730.0
+from sim.units import HOURS_PER_MONTH
+
 AWS_LINES = (
     ("aws_on_demand_usd_per_gpu_hour", "AWS on-demand", "#d62728", "-"),
     ("aws_spot_usd_per_gpu_hour", "AWS spot (midpoint)", "#ff7f0e", "--"),

@@ -14,8 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sim.sweep import replicated_means
-
-from .curves import HOURS_PER_MONTH
+from sim.units import HOURS_PER_MONTH
 
 
 def _short(name: str) -> str:

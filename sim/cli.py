@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from .chain.hook import ChainHook
+    from .folders import Figure
     from .results import RunResult
     from .schema import Scenario
 
@@ -80,7 +81,7 @@ def run(
             folder.check_target(force)
             hook = _open_chain(chain, stack) if chain is not None else None
             result = _run_with_progress(sc, quiet, hook)
-            folder.write(result, _run_figures(result), force)
+            files = folder.write(result, _run_figures(result), force)
         except (InputError, ChainUnavailable) as exc:
             raise _fail(str(exc), 2) from None
         except ConservationError as exc:
@@ -98,10 +99,10 @@ def run(
             raise _fail(f"interrupted; nothing was written{kept}. A run folder is written only once its run "
                         "has finished: run the same command again.", INTERRUPTED) from None
     if not quiet:
-        _print_summary(result, target)
+        _print_summary(result, target, files)
 
 
-def _run_figures(result: RunResult) -> dict[str, object]:
+def _run_figures(result: RunResult) -> dict[str, Figure]:
     """The figures of a run folder, drawn by analysis (the model draws nothing)."""
     from analysis.curves import pricing_curve
 
@@ -135,10 +136,8 @@ def _run_with_progress(sc: Scenario, quiet: bool, chain: ChainHook | None = None
         return run_scenario(sc, progress=lambda frac: progress.update(task, completed=frac), chain=chain)
 
 
-def _print_summary(result: RunResult, target: Path) -> None:
+def _print_summary(result: RunResult, target: Path, files: list[str]) -> None:
     from rich.table import Table
-
-    from .folders import MARKER, RunFolder
 
     out = _console()
     s = result.summary
@@ -164,8 +163,6 @@ def _print_summary(result: RunResult, target: Path) -> None:
         c = s["chain"]
         out.print(f"chain ({c['chain']}): {c['transactions']:,} transactions, {c['gas_used']:,} gas; "
                   f"reconciliation exact ({c['values_compared']:,} balances compared).")
-    marker = RunFolder(target).marker() or {}
-    files = [name for name in marker.get("files", []) if name != MARKER]
     out.print(f"wrote {target}/ ({', '.join(files)})", highlight=False)
 
 

@@ -127,7 +127,7 @@ def build_jobs_table(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizo
         "budget_usd": jobs.budget_usd,
         "cloud_alternative_usd": jobs.cloud_cost_usd,
         "latency_slo_ms": jobs.latency_slo_ms,
-        "region": _categorical(jobs.region, jobs.regions),
+        "region": pd.Categorical.from_codes(jobs.region, categories=list(jobs.regions)).remove_unused_categories(),
     }, copy=False)  # the arrays are ours: no second copy of a million-row table
     return df
 
@@ -159,12 +159,3 @@ def _useful_work(state: RunState, rec: NetworkStarts, first: np.ndarray, venue: 
     useful[running] = work[running] - taken * (1.0 - share)
     useful[cld] = work[cld] * np.clip((horizon - start[cld]) / cloud_hours[cld], 0.0, 1.0)
     return useful
-
-
-def _categorical(codes: np.ndarray, names: tuple[str, ...]) -> pd.Categorical:
-    """Codes into ``names`` as a categorical of the names that occur (sorted, as pandas would make them)."""
-    used = np.flatnonzero(np.bincount(codes, minlength=len(names)))
-    recode = np.full(len(names), -1, dtype=np.int64)
-    recode[used] = np.arange(used.size)
-    return pd.Categorical.from_codes(recode[codes], categories=[names[i] for i in used])
-

@@ -148,7 +148,7 @@ class Placement(EpochPhase):
         si = int(jobs.stream[j])
         job = jobs.stream_jobs[si]
         ceiling = min(float(jobs.budget_usd[j]), float(jobs.cloud_cost_usd[j])) * MICRO
-        share = state.spot_share if state.spot_job[j] else 1.0
+        share = state.share_paid(j)
         best: tuple[float, list[tuple[int, int]], float, str, float] | None = None
         for c in classes:
             g, hours, limit = self.need(j, c)

@@ -171,9 +171,14 @@ class RunState:
         """Jobs started on one node since the last epoch close (a view of the loop's buffer)."""
         return self.log.started[:int(self.log.n_started[0])]
 
+    def share_paid(self, j: int) -> float:
+        """The share of an ask job j pays (a spot buyer's share, else all of it)."""
+        return self.spot_share if self.spot_job[j] else 1.0
+
     def ask_paid(self, j: int, ask: int) -> int:
-        """What job j pays per GPU-hour on a node asking ``ask`` (spot buyers: their share, rounded down)."""
-        return int(ask * self.spot_share) if self.spot_job[j] else ask
+        """What job j pays per GPU-hour on a node asking ``ask``, rounded down to the micro-dollar (exact for
+        a buyer paying all of it: asks are far below 2**53)."""
+        return int(ask * self.share_paid(j))
 
     def starts_of(self, jobs: np.ndarray) -> NetworkStarts:
         """The single-node starts of ``jobs`` as allocations."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -98,8 +99,6 @@ class Scenario(StrictModel):
     @property
     def n_epochs(self) -> int:
         """Epochs in the horizon (the last may be shorter)."""
-        import math
-
         return int(math.ceil(self.horizon_hours / self.epoch_hours - 1e-9))
 
 
