@@ -113,6 +113,14 @@ class PostedPriceBook:
                 a.in_heap[h, :] = 0
                 a.in_heap[h, :ids.size] = fits
 
+    def free_share(self) -> np.ndarray:
+        """Per class, the share of its offered GPUs that are free now (0 for a class offering none)."""
+        k = len(self._counts)
+        offered = np.bincount(self.cls, weights=self._gpus * self._offered, minlength=k)
+        free = np.bincount(self.cls, weights=np.maximum(self.free, 0), minlength=k)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(offered > 0, free / offered, 0.0)
+
     def median_ask(self, c: int) -> float:
         """Median posted ask of class c (micro-dollars per GPU-hour), read off the ranking."""
         n, first = int(self._counts[c]), int(self._starts[c])

@@ -57,11 +57,13 @@ class TokenEconomy:
     """Ledger accounts, emission state, vesting, stakes and the token market of one run."""
 
     def __init__(self, tok: Tokenomics, market: MarketMechanism, seed: int, fleet: Fleet, grid: np.ndarray,
-                 epoch_hours: float, journal: bool = False) -> None:
+                 epoch_hours: float, work_rate: np.ndarray, journal: bool = False) -> None:
         """``market``: the mechanism whose fee, burn destination and settlement the payments follow; ``seed``:
-        the run's root seed; ``grid``: epoch boundaries (hours); ``journal``: record every ledger operation
-        for a chain to replay (off unless a chain is on)."""
+        the run's root seed; ``grid``: epoch boundaries (hours); ``work_rate``: per GPU class, the work a
+        GPU-hour delivers (what work rewards count per hour; all 1 when they count GPU-hours);
+        ``journal``: record every ledger operation for a chain to replay (off unless a chain is on)."""
         self.tok, self.fleet, self.grid = tok, fleet, grid
+        self.node_work_rate = np.asarray(work_rate, dtype=float)[fleet.gpu_class]
         self.token, self.unit = tok.token_symbol, 10**tok.decimals
         n = fleet.size
         self.ledger = Ledger(n, journal)
@@ -104,7 +106,9 @@ class TokenEconomy:
         self._caught_rng = rngs.stream(seed, rngs.SELF_DEALING)
         # net speculative USD per day for every epoch, drawn up front from their own stream
         self._speculation = price.speculative_flows_usd_per_day(rngs.stream(seed, rngs.SPECULATION), len(grid) - 1)
-        self.forecast = RewardForecast(tok.reward_expectation, float(fleet.gpus[fleet.initially_active].sum()))
+        initial = fleet.initially_active
+        self.forecast = RewardForecast(tok.reward_expectation, float(fleet.gpus[initial].sum()),
+                                       float((fleet.gpus * self.node_work_rate)[initial].sum()))
         self.price_usd = self.expected_price_usd = 0.0
         # USD micro-dollars through the epoch settlements, for the end-of-run money check
         # (burn_share: the burn-and-mint share of payments; burn_usd: all USD spent buying tokens to burn)
@@ -114,8 +118,14 @@ class TokenEconomy:
 
     # --- epoch open -------------------------------------------------------------------------------
 
+    @property
+    def kept_share(self) -> float:
+        """Share of a buyer's payment a provider keeps (after the protocol fee and the payment burn)."""
+        return 1.0 - (self.fee_ppm + self.burn_ppm) / MICRO
+
     def open_epoch(self, k: int, capacity_gpus: float) -> tuple[float, float]:
-        """Set the epoch's price; return the (work, capacity) rewards providers expect, USD per GPU-hour."""
+        """Set the epoch's price; return the rewards providers expect, USD: per unit of work sold (times a
+        node's work rate: per GPU-hour sold) and per GPU-hour offered."""
         self.market.set_epoch(k)
         self.price_usd = self.market.price_usd()
         self.expected_price_usd = self.forecast.expected_price(self.price_usd)
@@ -124,13 +134,30 @@ class TokenEconomy:
         tokens = (self._cumulative(t1, ahead) - self._cumulative(t0, self.state)) * self.provider_ppm / MICRO
         return self.forecast.rewards_usd(tokens / (t1 - t0), self.tok.reward_rule, self.expected_price_usd)
 
-    def self_dealers(self, work_reward_usd: float, asks_micro: np.ndarray, active: np.ndarray) -> np.ndarray:
-        """Providers for whom selling to themselves pays: expected reward beats power plus the fee and burn
-        on their own payment."""
+    def self_dealing(self, work_reward_usd: np.ndarray, asks_micro: np.ndarray, utilisation: np.ndarray,
+                     active: np.ndarray, epoch_hours: float) -> tuple[np.ndarray, np.ndarray]:
+        """Which providers self-deal this epoch, and what each of their idle GPU-hours nets them (USD).
+
+        A node expects to leave idle the share of its hours it did not sell last epoch (half before its
+        first). Selling those to itself earns the work reward, costs their power and the fee and burn on
+        its own payment (at ``asks_micro``), and risks detection: with its probability the node forfeits
+        the whole epoch's reward (its real sales' too) and the slashed share of its stake. It self-deals
+        only if the expected gain is positive (``SelfDealing``)."""
+        none = np.zeros(self.fleet.size)
         if not self.tok.self_dealing.enabled:
-            return np.zeros(self.fleet.size, dtype=bool)
+            return none.astype(bool), none
+        dealing, fleet = self.tok.self_dealing, self.fleet
+        hours = fleet.gpus * epoch_hours
+        idle = hours * (1.0 - np.nan_to_num(utilisation, nan=0.5))
         lost = asks_micro / MICRO * (self.fee_ppm + self.burn_ppm) / MICRO
-        return active & (work_reward_usd > self.fleet.marginal_usd_per_gpu_hour + lost)
+        per_hour = work_reward_usd - fleet.marginal_usd_per_gpu_hour - lost
+        stake_usd = np.array([int(x) for x in self.stake], dtype=float) / self.unit * self.expected_price_usd
+        at_risk = work_reward_usd * hours + dealing.slash_share * stake_usd
+        gain = idle * per_hour - dealing.detection_probability * at_risk
+        dealers = active & (idle > 0) & (gain > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = np.where(dealers, gain / idle, 0.0)
+        return dealers, value
 
     def buy_stakes(self, providers: np.ndarray) -> None:
         """New nodes buy their stake with their own money, at the market."""
@@ -160,10 +187,11 @@ class TokenEconomy:
 
     # --- epoch close ------------------------------------------------------------------------------
 
-    def close_epoch(self, k: int, gpu_hours: np.ndarray, offered: np.ndarray, due: np.ndarray,
+    def close_epoch(self, k: int, gpu_hours: np.ndarray, work: np.ndarray, offered: np.ndarray, due: np.ndarray,
                     asks_micro: np.ndarray, dealers: np.ndarray, active: np.ndarray,
                     failures: np.ndarray, escrow_in: int = 0, escrow_refunds: int = 0) -> EpochFlows:
-        """Settle epoch k. ``due``: what buyers pay each provider this epoch (micro-USD); under a mechanism
+        """Settle epoch k. ``work``: what each provider delivered (what work rewards weigh); ``due``: what
+        buyers pay each provider this epoch (micro-USD); under a mechanism
         with escrow it comes out of the escrow, into which new leases paid ``escrow_in`` and from which
         ``escrow_refunds`` went back to buyers whose leases ended early."""
         t0, t1 = float(self.grid[k]), float(self.grid[k + 1])
@@ -210,7 +238,8 @@ class TokenEconomy:
         for_providers = minted * self.provider_ppm // MICRO
         pool, dust = divmod(for_providers, self.reward_unit)
         units = np.zeros(n, dtype=np.int64)
-        weights = {"work": gpu_hours + self_hours, "capacity": offered}
+        self_work = self_hours * self.node_work_rate
+        weights = {"work": work + self_work, "capacity": offered}
         left = pool
         for i, (basis, ppm) in enumerate(self.parts):
             part = left if i == len(self.parts) - 1 else pool * ppm // MICRO
@@ -256,7 +285,7 @@ class TokenEconomy:
 
         ledger.check(token)
         ledger.check(USD)
-        self.forecast.observe(float((gpu_hours + self_hours).sum()), float(offered.sum()), t1 - t0)
+        self.forecast.observe(float((work + self_work).sum()), float(offered.sum()), t1 - t0)
         unit_tokens = self.reward_unit / self.unit
         return EpochFlows(
             usd_received=net / MICRO,

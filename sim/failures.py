@@ -2,8 +2,8 @@
 
 A node fails after a time drawn from its group's distribution (exponential or Weibull, with mean MTBF)
 and comes back after an exponential repair time (mean MTTR); what a failure does to the jobs it stops
-is the engine's reliability phase (``sim.engine.reliability``). Draws come from one seeded stream in
-event order, which SimPy makes deterministic.
+is the engine's reliability phase (``sim.engine.reliability``). Each node draws from its own seeded
+stream, in the order of its own failures and repairs.
 """
 
 from __future__ import annotations
@@ -13,42 +13,53 @@ import math
 import numpy as np
 from scipy import stats
 
+from . import rng as rngs
 from .fleet import Fleet
 
 
 class FailureTimes:
     """Time to each node's next failure and repair, per its group's distribution.
 
-    Draws are standard exponentials taken in order from blocks (one scipy call per block instead of one
-    per event): an exponential with mean m is m x E, a Weibull of shape k is its scale x E ** (1 / k).
+    Every node draws from its own seeded stream (root seed, group, position in the group), so a node's
+    failures are the same whatever else the run holds: paired runs (with and without entry, or rewards)
+    see the same failures on the same nodes (common random numbers). Draws are standard exponentials, a
+    block per node at a time (one scipy call per block, not per event): an exponential with mean m is
+    m x E, a Weibull of shape k is its scale x E ** (1 / k).
     """
 
-    BLOCK = 4096
+    BLOCK = 16
 
-    def __init__(self, fleet: Fleet, rng: np.random.Generator) -> None:
-        self._rng = rng
+    def __init__(self, fleet: Fleet, seed: int) -> None:
+        self._seed = seed
         self._mtbf = fleet.mtbf_hours
         self._mttr = np.empty(fleet.size)
         self._shape = np.ones(fleet.size)
-        for sl, group in fleet.group_slices:
-            self._mttr[sl] = group.mttr_hours.sample(rng, sl.stop - sl.start)
+        self._key = np.empty((fleet.size, 2), dtype=np.int64)
+        for gi, (sl, group) in enumerate(fleet.group_slices):
+            n = sl.stop - sl.start
+            self._mttr[sl] = group.mttr_hours.sample(rngs.stream(seed, rngs.FAILURES, 0, gi), n)
             self._shape[sl] = group.failure_shape()
+            self._key[sl, 0], self._key[sl, 1] = gi, np.arange(n)
         # Weibull with mean MTBF: scale = MTBF / Gamma(1 + 1/k) (k = 1 is the exponential)
         self._scale = self._mtbf / np.array([math.gamma(1.0 + 1.0 / k) for k in self._shape])
-        self._block: list[float] = []
+        self._streams: dict[int, tuple[np.random.Generator, list[float]]] = {}
 
-    def _standard(self) -> float:
-        if not self._block:
-            self._block = stats.expon.rvs(size=self.BLOCK, random_state=self._rng)[::-1].tolist()
-        return self._block.pop()
+    def _standard(self, p: int) -> float:
+        if p not in self._streams:
+            gi, i = self._key[p]
+            self._streams[p] = (rngs.stream(self._seed, rngs.FAILURES, 1, int(gi), int(i)), [])
+        rng, block = self._streams[p]
+        if not block:
+            block.extend(stats.expon.rvs(size=self.BLOCK, random_state=rng)[::-1].tolist())
+        return block.pop()
 
     def until_failure(self, p: int) -> float:
         k = self._shape[p]
-        e = self._standard()
+        e = self._standard(p)
         return float(self._scale[p] * (e if k == 1.0 else e ** (1.0 / k)))
 
     def repair(self, p: int) -> float:
-        return float(self._mttr[p] * self._standard())
+        return float(self._mttr[p] * self._standard(p))
 
 
 def spot_reclaims(rng: np.random.Generator, rate_per_hour: np.ndarray, hours: np.ndarray,

@@ -15,8 +15,11 @@ import pandas as pd
 from . import rng as rngs
 from .catalog import gpu_catalog
 from .schema.distributions import sample_choice
-from .schema.providers import ProviderGroup
+from .schema.providers import ProviderGroup, Quote
 from .units import HOURS_PER_YEAR, MICRO
+
+ATTRIBUTES = 8
+"""Drawn attributes of a node (model, GPUs, region, capex, electricity, PUE, opex, MTBF), one stream each."""
 
 
 @dataclass(frozen=True)
@@ -45,18 +48,23 @@ class Fleet:
     def size(self) -> int:
         return len(self.gpus)
 
-    def unsubsidised_asks(self) -> np.ndarray:
-        """The asks (USD per GPU-hour) every provider would post with no token reward: the counterfactual."""
-        return self.asks_micro_usd(0.0, 0.0) / MICRO
+    def loaded_cost_micro_usd(self) -> np.ndarray:
+        """Full cost per GPU-hour (power + fixed), micro-USD: a static order for equal asks, so the book
+        keeps its ranking when many asks sit at one price (a clearing price, or a floor)."""
+        return np.rint((self.marginal_usd_per_gpu_hour + self.fixed_usd_per_gpu_hour) * MICRO).astype(np.int64)
 
-    def asks_micro_usd(self, work_reward_usd: float, capacity_reward_usd: float) -> np.ndarray:
-        """Posted asks, USD micro-dollars per GPU-hour, given the rewards providers expect (USD per GPU-hour
-        sold and per GPU-hour offered)."""
+    def asks_micro_usd(self, work_reward_usd: np.ndarray, capacity_reward_usd: float, self_dealing_usd: np.ndarray,
+                       kept: float, ceiling_usd: np.ndarray, previous_micro_usd: np.ndarray,
+                       utilisation: np.ndarray) -> np.ndarray:
+        """Every node's ask, micro-USD per GPU-hour, from its group's ask policy; per-node arrays (see
+        ``Quote``): the work reward a GPU-hour sold earns, what an idle hour nets by self-dealing, the
+        outside option on the node's class, last epoch's ask and utilisation."""
         out = np.empty(self.size, dtype=np.int64)
         for sl, group in self.group_slices:
-            out[sl] = group.ask_policy.asks_micro_usd(self.marginal_usd_per_gpu_hour[sl],
-                                                      self.fixed_usd_per_gpu_hour[sl], work_reward_usd,
-                                                      capacity_reward_usd)
+            quote = Quote(self.marginal_usd_per_gpu_hour[sl], self.fixed_usd_per_gpu_hour[sl], work_reward_usd[sl],
+                          capacity_reward_usd, self_dealing_usd[sl], kept, ceiling_usd[sl], previous_micro_usd[sl],
+                          utilisation[sl])
+            out[sl] = group.ask_policy.asks_micro_usd(quote)
         return out
 
     def table(self) -> pd.DataFrame:
@@ -76,13 +84,14 @@ class Fleet:
             "mtbf_hours": self.mtbf_hours,
             "marginal_usd_per_gpu_hour": self.marginal_usd_per_gpu_hour,
             "fixed_usd_per_gpu_hour": self.fixed_usd_per_gpu_hour,
-            "unsubsidised_ask_usd_per_gpu_hour": self.unsubsidised_asks(),
             "initially_active": self.initially_active,
         })
 
 
 def build_fleet(groups: tuple[ProviderGroup, ...], seed: int) -> Fleet:
-    """Draw every node of every group from the group's own seeded stream (root ``seed``)."""
+    """Draw every node of every group, each attribute from its own seeded stream (root ``seed``, group,
+    attribute), node by node in order: a group's first nodes are the same whatever its ``max_count``,
+    so runs with and without entry start from the same fleet (common random numbers)."""
     catalog = gpu_catalog().models
     present = {m for g in groups for m in g.offered_models()}
     classes = tuple(m for m in catalog if m in present)
@@ -91,25 +100,25 @@ def build_fleet(groups: tuple[ProviderGroup, ...], seed: int) -> Fleet:
     slices = []
     start = 0
     for gi, group in enumerate(groups):
-        rng = rngs.stream(seed, rngs.PROVIDERS, gi)
+        rng = [rngs.stream(seed, rngs.PROVIDERS, gi, attribute) for attribute in range(ATTRIBUTES)]
         n = group.capacity_nodes
-        models = sample_choice(group.gpu_model, rng, n)
-        gpus = sample_choice(group.gpus_per_node, rng, n).astype(np.int64)
-        region = sample_choice(group.region, rng, n)
+        models = sample_choice(group.gpu_model, rng[0], n)
+        gpus = sample_choice(group.gpus_per_node, rng[1], n).astype(np.int64)
+        region = sample_choice(group.region, rng[2], n)
         if group.capex_usd_per_gpu is None:
             capex = np.array([catalog[m].purchase_usd.value for m in models])
         else:
-            capex = group.capex_usd_per_gpu.sample(rng, n)
+            capex = group.capex_usd_per_gpu.sample(rng[3], n)
         cols["group"].append(np.full(n, group.name, dtype=object))
         cols["gpu_class"].append(np.array([classes.index(m) for m in models], dtype=np.int64))
         cols["gpus"].append(gpus)
         cols["region"].append(region)
         cols["capex"].append(capex)
         cols["years"].append(np.full(n, group.amortisation_years))
-        cols["elec"].append(group.electricity_usd_per_kwh.sample(rng, n))
-        cols["pue"].append(group.pue.sample(rng, n))
-        cols["opex"].append(group.other_opex_usd_per_gpu_hour.sample(rng, n))
-        cols["mtbf"].append(group.mtbf_hours.sample(rng, n))
+        cols["elec"].append(group.electricity_usd_per_kwh.sample(rng[4], n))
+        cols["pue"].append(group.pue.sample(rng[5], n))
+        cols["opex"].append(group.other_opex_usd_per_gpu_hour.sample(rng[6], n))
+        cols["mtbf"].append(group.mtbf_hours.sample(rng[7], n))
         cols["tdp"].append(np.array([catalog[m].tdp_watts.value for m in models]))
         cols["active"].append(np.arange(n) < group.count)
         slices.append((slice(start, start + n), group))

@@ -95,11 +95,57 @@ class JobBatch:
         """Job j's kind (its stream's)."""
         return self.stream_jobs[int(self.stream[j])]
 
+    def class_work_rate(self) -> np.ndarray:
+        """Per network class, the work one GPU-hour delivers: the throughput of its GPU relative to the
+        reference, averaged over the streams that accept the class, weighted by the reference GPU-hours
+        each stream asks for (what providers expect a GPU-hour sold to earn in work rewards). ``net_slot``
+        is (streams, K), so it is also each stream's row of ``stream_speed``."""
+        volume = np.bincount(self.stream, weights=self.work_ref_gpu_hours, minlength=len(self.stream_names))
+        accepts = self.net_slot >= 0
+        weight = np.where(accepts, volume[:, None], 0.0)
+        total = weight.sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rate = (weight * self.stream_speed).sum(axis=0) / total
+        return np.where(total > 0, rate, 1.0)  # a class no job uses: its work is never counted
+
+    def epoch_orders(self, edges: np.ndarray, keep: np.ndarray, waiting: list[int]) -> EpochOrders:
+        """The buy side a day-ahead market sees at the epoch's open for the intervals between ``edges``
+        (first: the open, last: the close): the jobs submitted in the epoch (those an elastic stream's
+        price draws, ``keep``) and those still ``waiting``, each with, per class, its limit (USD per
+        GPU-hour), the GPU-hours it would use in each interval if it started when it is submitted (a
+        waiting job: at the open), and those its whole run takes."""
+        t0, t1 = float(edges[0]), float(edges[-1])
+        lo, hi = np.searchsorted(self.submit_hours, [t0, t1], side="left")
+        new = np.arange(lo, hi)
+        new = new[self.demand_u[new] < keep[self.stream[new]]]
+        ids = np.concatenate([np.asarray(waiting, dtype=np.int64), new])
+        k = self.net_slot.shape[1]
+        rows = self.net_slot[self.stream[ids]]  # (n, K)
+        ok = rows >= 0
+        safe = np.where(ok, rows, 0)
+        gpus = np.where(ok, np.take_along_axis(self.net_gpus[:, ids].T, safe, axis=1), 0)
+        hours = np.where(ok, np.take_along_axis(self.net_hours[:, ids].T, safe, axis=1), 0.0)
+        limits = np.where(ok, np.take_along_axis(self.net_limit_usd_per_gpu_hour[:, ids].T, safe, axis=1), -np.inf)
+        start = np.maximum(self.submit_hours[ids], t0)[:, None, None]
+        end = start + hours[:, :, None]
+        within = np.clip(np.minimum(end, edges[None, None, 1:]) - np.maximum(start, edges[None, None, :-1]), 0.0, None)
+        return EpochOrders(ids, limits.reshape(-1, k), gpus[:, :, None] * within, (gpus * hours).reshape(-1, k))
+
     @property
     def loop(self) -> JobArrays:
         """The arrays the compiled loop reads."""
         return JobArrays(self.submit_hours, self.stream, self.net_slot, self.net_gpus, self.net_hours,
                          self.net_limit_usd_per_gpu_hour, self.demand_u)
+
+
+class EpochOrders(NamedTuple):
+    """One epoch's buy side, (orders, classes) arrays (see ``JobBatch.epoch_orders``)."""
+
+    job: np.ndarray
+    limit_usd_per_gpu_hour: np.ndarray
+    interval_gpu_hours: np.ndarray
+    """(orders, classes, intervals)."""
+    run_gpu_hours: np.ndarray
 
 
 class JobArrays(NamedTuple):

@@ -11,9 +11,10 @@ import pandas as pd
 from .chain.hook import ChainError, ChainHook, ChainUnavailable
 from .conservation import check_ledgers, check_run
 from .engine.world import Progress, World
+from .incidence import measure_incidence
 from .latency import deployment_latency
 from .results import RunResult
-from .schema import Scenario
+from .schema import Scenario, without_rewards
 from .summary import build_summary
 from .tables import build_jobs_table
 
@@ -30,16 +31,29 @@ def run(scenario: Scenario, progress: Progress | None = None, chain: ChainHook |
     """Simulate the horizon, check conservation (and, with a chain, reconcile it with the ledger), and
     return the tables. A chain that fails mid-run raises PartialRun, which carries the results up to the
     last epoch settled off-chain."""
+    paired = scenario.counterfactual
     world = World(scenario, chain)
     if chain is not None:
         chain.start(world.economy)  # a chain that cannot start fails the run before it begins
     try:
-        world.simulate(progress)
+        world.simulate(_part(progress, 0.0, 0.5) if paired else progress)
     except ChainError as exc:
         if isinstance(exc, ChainUnavailable):
             raise
         raise PartialRun(str(exc), _partial(world, str(exc), exc.epoch)) from None
-    return finish(world)
+    result = finish(world)
+    if paired:
+        bare = World(without_rewards(scenario))
+        bare.simulate(_part(progress, 0.5, 0.5))
+        result.summary["incidence"] = measure_incidence(result.epochs, finish(bare).epochs)
+    return result
+
+
+def _part(progress: Progress | None, start: float, share: float) -> Progress | None:
+    """Progress of one of two runs, as a share of both."""
+    if progress is None:
+        return None
+    return lambda done: progress(start + share * done)
 
 
 def finish(world: World) -> RunResult:

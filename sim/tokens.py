@@ -106,22 +106,24 @@ class LinearVesting:
 
 
 class RewardForecast:
-    """Providers' adaptive estimate of the token reward they will earn, per GPU-hour sold and offered.
+    """Providers' adaptive estimate of the token reward they will earn, per unit of work sold and per
+    GPU-hour offered.
 
-    Work rewards per GPU-hour fall as the network sells more hours, capacity rewards as it offers more;
-    providers only see the past, so they use moving averages of what the network delivered and offered,
-    and of the token price (or its latest value, for myopic providers).
+    Work rewards per unit fall as the network delivers more work, capacity rewards as it offers more
+    GPU-hours; providers only see the past, so they use moving averages of what the network delivered
+    and offered, and of the token price (or its latest value, for myopic providers).
     """
 
-    def __init__(self, expectation: RewardExpectation, capacity_gpus: float) -> None:
+    def __init__(self, expectation: RewardExpectation, capacity_gpus: float, capacity_work: float) -> None:
+        """``capacity_work``: the work the initial fleet delivers per hour fully busy."""
         self._expectation = expectation
-        self._delivered_per_hour = capacity_gpus * expectation.initial_utilisation
+        self._delivered_per_hour = capacity_work * expectation.initial_utilisation
         self._offered_per_hour = capacity_gpus
         self._price: float | None = None
 
-    def observe(self, delivered_gpu_hours: float, offered_gpu_hours: float, epoch_hours: float) -> None:
+    def observe(self, delivered_work: float, offered_gpu_hours: float, epoch_hours: float) -> None:
         a = self._expectation.smoothing
-        self._delivered_per_hour += a * (delivered_gpu_hours / epoch_hours - self._delivered_per_hour)
+        self._delivered_per_hour += a * (delivered_work / epoch_hours - self._delivered_per_hour)
         self._offered_per_hour += a * (offered_gpu_hours / epoch_hours - self._offered_per_hour)
 
     def expected_price(self, price_usd: float) -> float:
@@ -133,7 +135,7 @@ class RewardForecast:
         return self._price
 
     def rewards_usd(self, tokens_per_hour: float, rule: RewardRule, price_usd: float) -> tuple[float, float]:
-        """Expected (work reward per GPU-hour sold, capacity reward per GPU-hour offered), USD."""
+        """Expected (work reward per unit of work sold, capacity reward per GPU-hour offered), USD."""
         shares = dict(rule.parts())
         usd_per_hour = max(tokens_per_hour, 0.0) * price_usd
         work = usd_per_hour * shares.get("work", 0.0) / max(self._delivered_per_hour, 1e-9)

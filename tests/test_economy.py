@@ -95,17 +95,16 @@ def test_stakes_are_bought_and_slashed_on_failures() -> None:
 
 
 @pytest.mark.parametrize("detection", [0.0, 1.0])
-def test_self_dealing_pays_when_rewards_beat_cost_and_is_punished_when_caught(detection: float) -> None:
+def test_self_dealing_pays_only_when_its_expected_value_is_positive(detection: float) -> None:
     r = run(tiny_with(emission={"kind": "constant", "tokens_per_day": 200_000},
                       self_dealing={"enabled": True, "detection_probability": detection, "slash_share": 0.5},
                       staking={"tokens_per_gpu": 10}))
     p = r.summary["providers"]
-    assert p["self_dealt_gpu_hours"] > 0 and p["self_dealer_epochs"] > 0
-    if detection == 0:
+    if detection == 0:  # undetectable: the reward beats power and fee on idle hours
+        assert p["self_dealt_gpu_hours"] > 0 and p["self_dealer_epochs"] > 0
         assert p["self_dealers_caught"] == 0 and p["forfeited_tokens"] == 0
-    else:
-        assert p["self_dealers_caught"] == p["self_dealer_epochs"] and p["forfeited_tokens"] > 0
-        assert p["slashed_tokens"] > 0
+    else:  # certain detection forfeits the epoch's whole reward and half the stake: nobody self-deals
+        assert p["self_dealt_gpu_hours"] == 0 and p["self_dealer_epochs"] == 0 and p["forfeited_tokens"] == 0
 
 
 def test_capacity_rewards_follow_gpus_offered_not_sold() -> None:

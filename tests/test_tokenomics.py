@@ -76,12 +76,13 @@ def test_gbm_matches_its_log_moments_and_is_seeded() -> None:
     assert np.array_equal(path, again)
 
 
-def test_reward_forecast_tracks_delivered_and_offered_hours() -> None:
-    f = RewardForecast(RewardExpectation(smoothing=0.5, initial_utilisation=0.5), capacity_gpus=100)
+def test_reward_forecast_tracks_delivered_work_and_offered_hours() -> None:
+    f = RewardForecast(RewardExpectation(smoothing=0.5, initial_utilisation=0.5), capacity_gpus=100,
+                       capacity_work=100)
     work_rule = WorkProportionalRewards()
-    # 10 tokens/h at $2: $20/h over 50 delivered GPU-hours per hour expected at first
+    # 10 tokens/h at $2: $20/h over 50 units of work delivered per hour expected at first
     assert f.rewards_usd(10, work_rule, 2.0) == pytest.approx((20 / 50, 0.0))
-    f.observe(delivered_gpu_hours=90 * 24, offered_gpu_hours=100 * 24, epoch_hours=24)
+    f.observe(delivered_work=90 * 24, offered_gpu_hours=100 * 24, epoch_hours=24)
     assert f.rewards_usd(10, work_rule, 2.0) == pytest.approx((20 / 70, 0.0))
     mixed = MixedRewards(work_share=0.25, capacity_share=0.75)
     assert f.rewards_usd(10, mixed, 2.0) == pytest.approx((5 / 70, 15 / 100))
@@ -89,8 +90,8 @@ def test_reward_forecast_tracks_delivered_and_offered_hours() -> None:
 
 
 def test_price_expectation_myopic_and_adaptive() -> None:
-    myopic = RewardForecast(RewardExpectation(price="myopic"), 1)
-    adaptive = RewardForecast(RewardExpectation(price="adaptive", price_smoothing=0.25), 1)
+    myopic = RewardForecast(RewardExpectation(price="myopic"), 1, 1)
+    adaptive = RewardForecast(RewardExpectation(price="adaptive", price_smoothing=0.25), 1, 1)
     for p in (1.0, 2.0):
         m, a = myopic.expected_price(p), adaptive.expected_price(p)
     assert m == 2.0 and a == pytest.approx(1.25)

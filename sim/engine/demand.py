@@ -1,6 +1,7 @@
 """Demand: which GPU classes buyers try first, and how many buyers the current prices draw.
 
-Each epoch, every stream's eligible classes are ordered by the cheapest posted ask per unit of work, so
+Each epoch, every stream's eligible classes are ordered by the cheapest posted ask per unit of work (ties:
+the class with more of its GPUs free first), so
 the first class tried usually wins and the others are skipped on a bound without searching their books.
 A stream with a demand curve (elasticity) submits the share of its capped arrivals that the cheapest
 median ask per unit of work, against AWS for the same work, draws.
@@ -44,11 +45,14 @@ class Demand(EpochPhase):
         self._update(epoch.k, epoch.median_asks_usd)
 
     def _order_classes(self) -> None:
+        """Ties (equal prices per unit of work: a common floor, or one clearing price) go to the class with
+        the larger share of its GPUs free, not to the first in the catalog."""
         speed = self._jobs.stream_speed
         per_work = np.asarray(self._book.min_ask, dtype=float) / speed
+        free = self._book.free_share()
         order = self.routing.class_order
         for si, cs in enumerate(self._jobs.stream_classes):
-            self.classes[si] = tuple(sorted(cs, key=lambda c: (per_work[si, c], c)))
+            self.classes[si] = tuple(sorted(cs, key=lambda c: (per_work[si, c], -free[c], c)))
             order[si, :len(cs)] = self.classes[si]
 
     def _update(self, k: int, medians: list[float]) -> None:

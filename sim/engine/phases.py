@@ -28,12 +28,19 @@ class Epoch:
     # at the open
     arriving: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     work_reward_usd: float = 0.0
+    """Expected work reward per unit of work sold (a node's work rate times it: per GPU-hour sold)."""
     capacity_reward_usd: float = 0.0
     asks_micro_usd: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    unsubsidised_asks_micro_usd: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    """The asks nodes would post with no token reward (same orders, same nodes)."""
+    clearing_prices_usd: np.ndarray | None = None
+    """Per GPU class, the epoch's uniform price under a clearing market (inf: nothing offered)."""
     dealers: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=bool))
     median_asks_usd: list[float] = field(default_factory=list)
     # at the close
     gpu_hours: np.ndarray = field(default_factory=lambda: np.empty(0))
+    work: np.ndarray = field(default_factory=lambda: np.empty(0))
+    """Work each provider delivered (what work rewards weigh)."""
     revenue_micro_usd: np.ndarray = field(default_factory=lambda: np.empty(0))
     offered_gpu_hours: np.ndarray = field(default_factory=lambda: np.empty(0))
     was_active: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=bool))

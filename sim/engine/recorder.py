@@ -1,7 +1,8 @@
 """The epoch table, recorded as the run goes: per epoch and GPU class, the pricing curve and the token side.
 
 Per epoch and class: the volume-weighted network price buyers paid, the price the same providers would
-have asked without token rewards, and AWS's prices, with the token side (price, emission, reward per
+have asked without token rewards (same epoch, same orders: under a clearing market, the price cleared
+from their unsubsidised offers), the clearing price, and AWS's prices, with the token side (price, emission, reward per
 GPU-hour, subsidy share of provider revenue) beside them.
 """
 
@@ -24,7 +25,8 @@ NETWORK_COLUMNS = ("token_price_usd", "minted_tokens", "burned_tokens", "supply_
 # per-class sums kept for every epoch, in this order
 SUMS = ("providers", "gpus", "entries", "exits", "offered_gpu_hours", "gpu_hours_sold", "buyers_usd",
         "usd_revenue", "reward_tokens", "energy_usd", "fixed_usd", "unsubsidised_usd", "self_dealing_usd",
-        "median_ask_usd_per_gpu_hour")
+        "median_ask_usd_per_gpu_hour", "clearing_price_usd_per_gpu_hour", "expected_work_reward_usd_per_gpu_hour",
+        "self_dealt_gpu_hours_by_class")
 
 
 def ratio(num: np.ndarray | float, den: np.ndarray | float) -> np.ndarray | float:
@@ -40,12 +42,13 @@ class EpochRecorder(EpochPhase):
     vectorised over all epochs, when the table is built.
     """
 
-    def __init__(self, state: RunState, fleet: Fleet, cloud: CloudBaseline) -> None:
+    def __init__(self, state: RunState, fleet: Fleet, cloud: CloudBaseline, class_work_rate: np.ndarray) -> None:
+        """``class_work_rate``: per class, the work a GPU-hour sold counts for in work rewards."""
         self._state = state
         self._fleet = fleet
         self._k = len(fleet.classes)
         self._reference = cloud.reference(fleet.classes)
-        self._unsubsidised = fleet.unsubsidised_asks()
+        self._class_work_rate = class_work_rate
         self._epochs: list[tuple[float, ...]] = []
         self._network: list[list[float]] = []
         self._sums: list[np.ndarray] = []
@@ -62,6 +65,10 @@ class EpochRecorder(EpochPhase):
                                                  epoch.was_active)
         gpu_hours, offered, buyers_usd = epoch.gpu_hours, epoch.offered_gpu_hours, epoch.revenue_micro_usd / MICRO
         self._epochs.append((k, epoch.t0, epoch.t1, epoch.work_reward_usd, epoch.capacity_reward_usd))
+        self_hours = flows.self_dealt_gpu_hours
+        nan = np.full(self._k, np.nan)
+        clearing = nan if epoch.clearing_prices_usd is None else np.where(
+            np.isfinite(epoch.clearing_prices_usd), epoch.clearing_prices_usd, np.nan)
         self._network.append([flows.network[c] for c in NETWORK_COLUMNS])
         sums = np.stack([
             self._by_class(active.astype(float)),
@@ -73,11 +80,14 @@ class EpochRecorder(EpochPhase):
             self._by_class(buyers_usd),
             self._by_class(flows.usd_received),
             self._by_class(flows.reward_tokens),
-            self._by_class(gpu_hours * fleet.marginal_usd_per_gpu_hour),
+            self._by_class((gpu_hours + self_hours) * fleet.marginal_usd_per_gpu_hour),
             self._by_class(offered * fleet.fixed_usd_per_gpu_hour),
-            self._by_class(gpu_hours * self._unsubsidised),
+            self._by_class(gpu_hours * epoch.unsubsidised_asks_micro_usd / MICRO),
             self._by_class(flows.self_dealing_paid_usd),
             medians,
+            clearing,
+            epoch.work_reward_usd * self._class_work_rate,
+            self._by_class(self_hours),
         ])
         self._sums.append(sums)
         row = dict(zip(SUMS, sums, strict=True))
@@ -124,7 +134,9 @@ class EpochRecorder(EpochPhase):
             "network_price_usd_per_gpu_hour": price,
             "price_without_subsidy_usd_per_gpu_hour": ratio(col["unsubsidised_usd"], gh),
             "median_ask_usd_per_gpu_hour": col["median_ask_usd_per_gpu_hour"],
-            "expected_work_reward_usd_per_gpu_hour": per_epoch(ep[:, 3]),
+            "clearing_price_usd_per_gpu_hour": col["clearing_price_usd_per_gpu_hour"],
+            "expected_work_reward_usd_per_work": per_epoch(ep[:, 3]),
+            "expected_work_reward_usd_per_gpu_hour": col["expected_work_reward_usd_per_gpu_hour"],
             "expected_capacity_reward_usd_per_gpu_hour": per_epoch(ep[:, 4]),
             "aws_reference_offer": pd.Categorical(per_class(ref["aws_reference_offer"].to_numpy())),
         })
@@ -141,6 +153,7 @@ class EpochRecorder(EpochPhase):
         df["cost_usd"] = cost
         df["fully_loaded_cost_usd_per_gpu_hour"] = ratio(cost, gh)
         df["self_dealing_usd"] = col["self_dealing_usd"]
+        df["self_dealt_gpu_hours_by_class"] = col["self_dealt_gpu_hours_by_class"]
         df["provider_profit_usd"] = revenue + reward_usd - cost - col["self_dealing_usd"]
         for i, name in enumerate(NETWORK_COLUMNS):
             df[name] = per_epoch(net[:, i])

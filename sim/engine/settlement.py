@@ -15,6 +15,7 @@ from ..chain.hook import ChainHook, replay
 from ..dynamics import ProviderDynamics
 from ..economy import TokenEconomy
 from ..fleet import Fleet
+from ..jobs import JobBatch
 from ..schema.market import MarketMechanism
 from .phases import Epoch, EpochPhase
 from .state import NetworkStarts, RunState
@@ -24,8 +25,10 @@ class Settlement(EpochPhase):
     """Closes each epoch's books: payments per allocation, then the token economy's flows."""
 
     def __init__(self, state: RunState, fleet: Fleet, mechanism: MarketMechanism, economy: TokenEconomy,
-                 dynamics: ProviderDynamics) -> None:
+                 dynamics: ProviderDynamics, jobs: JobBatch, by_throughput: bool) -> None:
+        """``by_throughput``: work is GPU-hours times the GPU's throughput for the job (else GPU-hours)."""
         self.state, self.fleet, self.mechanism, self.economy, self.dynamics = state, fleet, mechanism, economy, dynamics
+        self.jobs, self.by_throughput = jobs, by_throughput
 
     def close_epoch(self, epoch: Epoch) -> None:
         state, fleet = self.state, self.fleet
@@ -41,6 +44,10 @@ class Settlement(EpochPhase):
         p, g, ask, start, end = active.provider, active.gpus, active.ask_micro_usd, active.start, active.end
         overlap = np.clip(np.minimum(end, t1) - np.maximum(start, t0), 0.0, None)
         gh = np.bincount(p, weights=g * overlap, minlength=fleet.size)
+        work = gh
+        if self.by_throughput:
+            speed = self.jobs.stream_speed[self.jobs.stream[active.job], fleet.gpu_class[p]]
+            work = np.bincount(p, weights=g * overlap * speed, minlength=fleet.size)
         revenue_micro = np.bincount(p, weights=ask * g * overlap, minlength=fleet.size)
         state.gh_total += gh
         state.rev_total += revenue_micro
@@ -62,11 +69,11 @@ class Settlement(EpochPhase):
 
         was_active = self.dynamics.active.copy()
         offered = fleet.gpus * was_active * (t1 - t0)
-        epoch.flows = self.economy.close_epoch(epoch.k, gh, offered, due.astype(np.int64), epoch.asks_micro_usd,
+        epoch.flows = self.economy.close_epoch(epoch.k, gh, work, offered, due.astype(np.int64), epoch.asks_micro_usd,
                                                epoch.dealers, was_active, state.failures, payments.deposits, refunds)
         state.failures = np.zeros_like(state.failures)
-        epoch.gpu_hours, epoch.revenue_micro_usd, epoch.offered_gpu_hours, epoch.was_active = (
-            gh, revenue_micro, offered, was_active)
+        epoch.gpu_hours, epoch.work, epoch.revenue_micro_usd, epoch.offered_gpu_hours, epoch.was_active = (
+            gh, work, revenue_micro, offered, was_active)
 
 
 class ChainReplay(EpochPhase):

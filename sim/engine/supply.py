@@ -10,12 +10,17 @@ from __future__ import annotations
 import numpy as np
 
 from ..book import PostedPriceBook
+from ..clearing import clear_classes
 from ..dynamics import ProviderDynamics
 from ..economy import TokenEconomy
 from ..fleet import Fleet
+from ..jobs import EpochOrders, JobBatch
+from ..schema.market import MarketMechanism
 from ..units import MICRO
+from .demand import Demand
 from .phases import Epoch, EpochPhase
 from .reliability import Reliability
+from .state import RunState
 
 
 class Supply(EpochPhase):
@@ -35,13 +40,17 @@ class Supply(EpochPhase):
         epoch.arriving = arriving
 
     def close_epoch(self, epoch: Epoch) -> None:
-        """Cash margin: USD and rewards received, less power while busy and other opex while offered (sunk
-        capex does not count)."""
+        """Cash margin: revenue earned in the epoch (booked as the hours are sold, net of fee and burn, not
+        when a long job pays at its end) and rewards, less power while busy (self-dealt hours too), the
+        fee and burn self-dealers pay on their own payments, and other opex while offered (sunk capex
+        does not count)."""
         flows, fleet = epoch.flows, self.fleet
         assert flows is not None
         price = flows.network["token_price_usd"]
-        cash = (flows.usd_received + flows.reward_tokens * price - flows.self_dealing_paid_usd
-                - epoch.gpu_hours * fleet.marginal_usd_per_gpu_hour
+        kept = self.economy.kept_share
+        cash = (epoch.revenue_micro_usd / MICRO * kept + flows.reward_tokens * price
+                - flows.self_dealing_paid_usd * (1.0 - kept)
+                - (epoch.gpu_hours + flows.self_dealt_gpu_hours) * fleet.marginal_usd_per_gpu_hour
                 - epoch.offered_gpu_hours * fleet.other_opex_usd_per_gpu_hour)
         leaving = self.dynamics.leaving(cash)
         for q in leaving.tolist():
@@ -52,20 +61,76 @@ class Supply(EpochPhase):
 
 
 class Pricing(EpochPhase):
-    """Every active node posts its ask for the epoch, given the rewards it expects."""
+    """Every active node sets its offer for the epoch from its ask policy; under a clearing market the
+    epoch's uniform price per class is then cleared from the epoch's orders, and nodes at or below it
+    post it. The same is done with no token reward at all, for the epoch table's price without subsidy
+    (same orders, same nodes: the static counterfactual; ``Scenario.counterfactual`` runs the dynamic one)."""
 
-    def __init__(self, fleet: Fleet, book: PostedPriceBook, dynamics: ProviderDynamics,
-                 economy: TokenEconomy) -> None:
+    def __init__(self, fleet: Fleet, book: PostedPriceBook, dynamics: ProviderDynamics, economy: TokenEconomy,
+                 market: MarketMechanism, jobs: JobBatch, demand: Demand, state: RunState,
+                 ceiling_usd: np.ndarray) -> None:
+        """``ceiling_usd``: per GPU class, the buyers' outside option (USD per GPU-hour)."""
         self.fleet, self.book, self.dynamics, self.economy = fleet, book, dynamics, economy
+        self.market, self.jobs, self.demand, self.state = market, jobs, demand, state
+        self._ceiling = np.asarray(ceiling_usd)[fleet.gpu_class]
+        self._previous = np.full(fleet.size, -1, dtype=np.int64)
+        self._previous_bare = self._previous.copy()
+        self._utilisation = np.full(fleet.size, np.nan)
 
     def open_epoch(self, epoch: Epoch) -> None:
-        active = self.dynamics.active
-        work, capacity = self.economy.open_epoch(epoch.k, float(self.fleet.gpus[active].sum()))
-        asks = self.fleet.asks_micro_usd(work, capacity)
-        self.book.post(asks)
-        epoch.work_reward_usd, epoch.capacity_reward_usd, epoch.asks_micro_usd = work, capacity, asks
-        epoch.dealers = self.economy.self_dealers(work, asks, active)
-        epoch.median_asks_usd = [self.book.median_ask(c) / MICRO for c in range(len(self.fleet.classes))]
+        fleet, economy, active = self.fleet, self.economy, self.dynamics.active
+        hours = epoch.t1 - epoch.t0
+        per_work, capacity = economy.open_epoch(epoch.k, float(fleet.gpus[active].sum()))
+        work = per_work * economy.node_work_rate
+        epoch.dealers, dealing = economy.self_dealing(work, np.maximum(self._previous, 0), self._utilisation,
+                                                      active, hours)
+        kept, none = economy.kept_share, np.zeros(fleet.size)
+        offers = fleet.asks_micro_usd(work, capacity, dealing, kept, self._ceiling, self._previous, self._utilisation)
+        bare = fleet.asks_micro_usd(none, 0.0, none, kept, self._ceiling, self._previous_bare, self._utilisation)
+        if self.market.clears:
+            edges = np.append(np.arange(epoch.t0, epoch.t1, self.market.interval_hours), epoch.t1)
+            orders = self.jobs.epoch_orders(edges, self.demand.routing.keep, list(self.state.waiting))
+            free = self._free_gpu_hours(edges) * active[:, None]
+            prices, offers = self._clear(offers, free, orders)
+            _, bare = self._clear(bare, free, orders)
+            epoch.clearing_prices_usd = prices / MICRO
+        self.book.post(offers)
+        self._previous, self._previous_bare = offers, bare
+        epoch.work_reward_usd, epoch.capacity_reward_usd = per_work, capacity
+        epoch.asks_micro_usd, epoch.unsubsidised_asks_micro_usd = offers, bare
+        epoch.median_asks_usd = [self.book.median_ask(c) / MICRO for c in range(len(fleet.classes))]
+
+    def close_epoch(self, epoch: Epoch) -> None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self._utilisation = np.where(epoch.offered_gpu_hours > 0, epoch.gpu_hours / epoch.offered_gpu_hours,
+                                         np.nan)
+
+    def _free_gpu_hours(self, edges: np.ndarray) -> np.ndarray:
+        """(nodes, intervals): GPU-hours each node has in each interval beyond those its running leases
+        hold (a failed node: none)."""
+        d = self.state.departures.arrays
+        n = int(d.size[0])
+        held = np.zeros((self.fleet.size, edges.size - 1))
+        lo, hi = edges[:-1], edges[1:]
+        overlap = np.clip(np.minimum(d.end[:n, None], hi) - lo, 0.0, hi - lo)
+        np.add.at(held, d.provider[:n], d.gpus[:n, None] * overlap)
+        whole = self.fleet.gpus[:, None] * (hi - lo)[None, :]
+        return np.maximum(whole - held, 0.0) * ~self.state.down[:, None]
+
+    def _clear(self, offers: np.ndarray, free: np.ndarray, orders: EpochOrders) -> tuple[np.ndarray, np.ndarray]:
+        """``free``: (nodes, intervals) GPU-hours."""
+        """Uniform prices per class (micro-USD) and the asks nodes post: the price where their offer is at
+        or below it, their own offer otherwise."""
+        cls, k = self.fleet.gpu_class, len(self.fleet.classes)
+        selling = free.sum(axis=1) > 0
+        asks = [offers[(cls == c) & selling].astype(float) for c in range(k)]
+        capacity = [free[(cls == c) & selling] for c in range(k)]
+        prices, _ = clear_classes(asks, capacity, orders.limit_usd_per_gpu_hour * MICRO, orders.interval_gpu_hours,
+                                  orders.run_gpu_hours, self.market.max_rounds)
+        price = prices[cls]
+        posted = np.where(np.isfinite(price) & (offers <= price), np.rint(np.where(np.isfinite(price), price, 0)),
+                          offers).astype(np.int64)
+        return prices, posted
 
 
 class Entries(EpochPhase):

@@ -26,10 +26,9 @@ from contextlib import contextmanager
 import numpy as np
 import simpy
 
-from .. import rng as rngs
 from ..book import PostedPriceBook
 from ..chain.hook import ChainHook
-from ..cloud import build_cloud
+from ..cloud import CloudBaseline, build_cloud
 from ..dynamics import ProviderDynamics
 from ..economy import TokenEconomy
 from ..failures import FailureTimes
@@ -65,25 +64,28 @@ class World:
         self.env = simpy.Environment()
         n_epochs = scenario.n_epochs
         self.grid = np.minimum(np.arange(n_epochs + 1) * scenario.epoch_hours, scenario.horizon_hours)
+        by_throughput = scenario.tokenomics.reward_rule.work_by_throughput()
+        work_rate = jobs.class_work_rate() if by_throughput else np.ones(len(fleet.classes))
         self.economy = TokenEconomy(scenario.tokenomics, market, seed, fleet, self.grid, scenario.epoch_hours,
-                                    journal=chain is not None)
+                                    work_rate, journal=chain is not None)
         self.dynamics = ProviderDynamics(fleet, scenario.epoch_hours, n_epochs)
         self.book = PostedPriceBook(fleet.gpu_class.tolist(), fleet.gpus.tolist(), _job_sizes(jobs, fleet),
-                                    tiebreak=fleet.asks_micro_usd(0.0, 0.0), active=fleet.initially_active.tolist())
+                                    tiebreak=fleet.loaded_cost_micro_usd(), active=fleet.initially_active.tolist())
         self.state = state = RunState(jobs, fleet.gpu_class, 1.0 - market.spot_discount, fleet.size,
                                       int(fleet.gpus.sum()))
         self.demand = Demand(scenario.workload.streams, jobs, self.cloud, self.book, n_epochs)
         self.placement = Placement(state, self.book, jobs, fleet, self.demand, self.env, market.order_delay_hours)
         self.reliability = Reliability(state, self.book, jobs, self.placement, self.dynamics, market,
-                                       FailureTimes(fleet, rngs.stream(seed, rngs.FAILURES)), self.env)
-        self.recorder = EpochRecorder(state, fleet, self.cloud)
+                                       FailureTimes(fleet, seed), self.env)
+        self.recorder = EpochRecorder(state, fleet, self.cloud, work_rate)
         chain_phase = [ChainReplay(chain, self.economy)] if chain is not None else []
         # one order for both hooks: an epoch's open runs supply, asks, demand and waiting jobs; its close
         # settles payments, lets nodes leave, records the epoch, replays it on a chain, plans entries
         self.phases: tuple[EpochPhase, ...] = (
-            Settlement(state, fleet, market, self.economy, self.dynamics),
+            Settlement(state, fleet, market, self.economy, self.dynamics, jobs, by_throughput),
             Supply(fleet, self.book, self.dynamics, self.economy, self.reliability),
-            Pricing(fleet, self.book, self.dynamics, self.economy),
+            Pricing(fleet, self.book, self.dynamics, self.economy, market, jobs, self.demand, state,
+                    outside_option(self.cloud, jobs)),
             self.demand,
             self.placement,
             self.recorder,
@@ -164,6 +166,21 @@ class World:
         assert epoch is not None and epoch.k == k, (k, epoch)
         for phase in self.phases:
             phase.close_epoch(epoch)
+
+
+def outside_option(cloud: CloudBaseline, jobs: JobBatch) -> np.ndarray:
+    """Per network class, what its buyers' cheapest AWS alternative costs per GPU-hour of that class: the
+    AWS price per unit of work times the class's throughput, averaged over the streams that accept the
+    class, weighted by the reference GPU-hours each asks for (inf for a class no stream with an AWS
+    alternative accepts). Adaptive asks stop there: above it buyers leave for AWS."""
+    per_work = np.array([min((cloud.buyer_prices[o] / job.speed(cloud.offer_model(o)) for o in cloud.eligible(job)),
+                             default=np.inf) for job in jobs.stream_jobs])
+    volume = np.bincount(jobs.stream, weights=jobs.work_ref_gpu_hours, minlength=len(jobs.stream_names))
+    weight = np.where((jobs.net_slot >= 0) & np.isfinite(per_work)[:, None], volume[:, None], 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        option = (weight * np.nan_to_num(per_work, posinf=0.0)[:, None] * jobs.stream_speed).sum(axis=0) / \
+            weight.sum(axis=0)
+    return np.where(weight.sum(axis=0) > 0, option, np.inf)
 
 
 def _job_sizes(jobs: JobBatch, fleet: Fleet) -> list[list[int]]:

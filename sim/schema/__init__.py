@@ -4,6 +4,6 @@ runs a scenario: dependencies run schema <- model <- outputs.
 """
 
 from .core import Registry
-from .scenario import SCHEMA_VERSION, Scenario, json_schema, scenario_hash
+from .scenario import SCHEMA_VERSION, Scenario, json_schema, scenario_hash, without_rewards
 
-__all__ = ["SCHEMA_VERSION", "Registry", "Scenario", "json_schema", "scenario_hash"]
+__all__ = ["SCHEMA_VERSION", "Registry", "Scenario", "json_schema", "scenario_hash", "without_rewards"]

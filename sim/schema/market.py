@@ -49,6 +49,12 @@ class MarketMechanism(Mechanism):
         return 0.0
 
     @property
+    def clears(self) -> bool:
+        """Whether each epoch opens with a uniform price per GPU class, cleared from the epoch's orders
+        (otherwise every node posts its own ask)."""
+        return False
+
+    @property
     def escrow(self) -> bool:
         """Whether buyers deposit a lease's price up front and the lease pays out of it every epoch
         (otherwise a job pays once, when it ends)."""
@@ -119,6 +125,44 @@ class ReverseAuctionMarket(MarketMechanism):
     def refund_on_cut(self, cost_per_hour: int, planned_hours: float, ran_hours: float) -> int:
         """The deposit covered the planned hours: the hours not run come back."""
         return int(np.floor(cost_per_hour * planned_hours + 0.5) - np.floor(cost_per_hour * ran_hours + 0.5))
+
+
+class UniformClearingMarket(MarketMechanism):
+    """A day-ahead call market: at each epoch's open, per GPU class, one uniform price where the
+    providers' offers (their ask policy's asks, in merit order, up to the GPU-hours they have free in
+    the epoch) meet the buyers' demand (the epoch's orders and the jobs still waiting, each with the
+    GPU-hours it would use in the epoch and its limit: its budget or its quality-adjusted AWS
+    alternative, whichever is lower). Buyers who accept several classes bid where their job costs
+    least (``sim.clearing``).
+
+    Every node whose offer is at or below its class's price posts that price; the others post their
+    own offers. The balance is struck in every interval of the epoch (``interval_hours``) with each
+    order placed where it would run if started on arrival, and the epoch's price is the one that
+    clears the busiest interval, so the price rises with peak scarcity, not the daily average. During
+    the epoch buyers arrive and take the cheapest free capacity within their limit; the price only
+    changes at the next epoch (the granularity: one price per epoch and class, struck ahead on the
+    epoch's known orders, not on the queue at each instant). Leases pay as in the posted-price market,
+    once, when they end.
+
+    The buyers' orders are known at the epoch's open (a day-ahead market's bids); the waiting jobs'
+    loads count from the open.
+    """
+
+    model_config = examples({"kind": "uniform_clearing", "protocol_fee_share": 0.05})
+    kind: Literal["uniform_clearing"] = "uniform_clearing"
+    interval_hours: float = Field(
+        default=1.0, gt=0,
+        description="Supply and demand are balanced in every interval of this many hours within the epoch, "
+        "and the epoch's price is the one that clears the busiest interval: a buyer whose limit exceeds "
+        "the price then finds capacity at any hour, not just on the epoch's average (1 h: hourly peaks).")
+    max_rounds: int = Field(
+        default=20, ge=1,
+        description="Most rounds of price adjustment across GPU classes per epoch (each round, buyers that "
+        "accept several classes move to the cheapest; prices only rise, so they settle well before).")
+
+    @property
+    def clears(self) -> bool:
+        return True
 
 
 Market = MarketMechanism.registry.union()

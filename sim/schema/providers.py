@@ -2,13 +2,13 @@
 
 A provider is one node of identical GPUs. Its cost per GPU-hour has a marginal part (power while busy)
 and a fixed part (capex written off over the amortisation period, plus other opex per installed hour);
-the fixed part is spread over the hours the provider expects to sell. The ask policy turns cost and the
-expected token reward into a posted price.
+the fixed part is spread over the hours the provider expects to sell. The ask policy turns costs, the
+token reward a sale adds and (for adaptive hosts) last epoch's utilisation into the ask it offers.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, NamedTuple
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -19,24 +19,56 @@ from .core import Mechanism, Registry, StrictModel, check_gpu_models, examples
 from .distributions import AtLeastOne, Categorical, CountChoice, NonNegative, Positive
 
 
+class Quote(NamedTuple):
+    """What a group's nodes know when they set their asks for an epoch (USD per GPU-hour unless named;
+    arrays have one entry per node of the group)."""
+
+    marginal: np.ndarray
+    """Power while busy."""
+    fixed: np.ndarray
+    """Capex written off per installed hour, plus other opex."""
+    work_reward: np.ndarray
+    """Token reward a GPU-hour sold is expected to earn (its class's work rate x reward per unit of work)."""
+    capacity_reward: float
+    """Token reward a GPU-hour offered is expected to earn, sold or not."""
+    self_dealing: np.ndarray
+    """What an idle GPU-hour nets the node by selling it to itself (0 where that does not pay)."""
+    kept: float
+    """Share of a buyer's payment the provider keeps (1 - protocol fee - payment burn)."""
+    ceiling: np.ndarray
+    """The buyers' outside option on the node's class: the cheapest AWS price for the same work."""
+    previous_micro_usd: np.ndarray
+    """The node's ask last epoch (micro-USD; -1 before its first)."""
+    utilisation: np.ndarray
+    """The node's share of offered GPU-hours sold last epoch (NaN before its first)."""
+
+
+def shutdown_micro_usd(q: Quote) -> np.ndarray:
+    """The lowest price at which a sale beats not selling: power, less the reward the sale adds, plus
+    what the idle hour would have netted by self-dealing, grossed up for the fee and burn; never below 0
+    (at a negative price buyers would take any amount, and a provider is better off buying its own
+    hours: that is self-dealing, which the self-dealing rule models)."""
+    floor = (q.marginal - q.work_reward + q.self_dealing) / q.kept
+    return np.rint(np.maximum(floor, 0.0) * MICRO).astype(np.int64)
+
+
 class AskPolicy(Mechanism):
     """How a node turns its costs and the token rewards it expects into the ask it posts each epoch."""
 
     registry: ClassVar[Registry] = Registry("ask policy", default="cost_plus")
 
-    def asks_micro_usd(self, marginal: np.ndarray, fixed: np.ndarray, work_reward_usd: float,
-                       capacity_reward_usd: float) -> np.ndarray:
-        """Asks in USD micro-dollars per GPU-hour for a group's nodes, given their marginal and fixed cost
-        per GPU-hour and the rewards they expect per GPU-hour sold (work) and offered (capacity)."""
+    def asks_micro_usd(self, quote: Quote) -> np.ndarray:
+        """Asks in USD micro-dollars per GPU-hour for a group's nodes."""
         raise NotImplementedError
 
 
 class CostPlusAsk(AskPolicy):
     """Ask = fully loaded cost x (1 + markup) - pass_through x expected token reward per GPU-hour.
 
-    This is the subsidy channel: a provider that expects token rewards for each GPU-hour it sells can
-    accept less cash, as Filecoin storage providers did with block rewards. The pass-through is an
-    assumption of this policy, not an outcome.
+    An assumption, kept for comparison with earlier runs: the provider prices at a margin over full
+    cost whatever the demand, and the share of the reward it passes on is a parameter, not an outcome.
+    Use the shutdown or adaptive policies (with a clearing market) to have prices and pass-through
+    come out of supply and demand.
     """
 
     model_config = examples({"kind": "cost_plus", "markup": 0.3, "target_utilisation": 0.6,
@@ -51,26 +83,65 @@ class CostPlusAsk(AskPolicy):
     subsidy_pass_through: float = Field(
         default=1.0, ge=0, le=1,
         description="Share of the expected token reward per GPU-hour (USD) that the provider deducts "
-        "from its ask. 0 = ignores rewards, 1 = passes all of it to buyers.",
+        "from its ask. 0 = ignores rewards, 1 = passes all of it to buyers (an assumption of this policy).",
     )
     floor_usd_per_gpu_hour: float = Field(
         default=0.0, ge=0, description="Lowest ask the provider ever posts, USD per GPU-hour."
     )
 
-    def asks_micro_usd(self, marginal: np.ndarray, fixed: np.ndarray, work_reward_usd: float,
-                       capacity_reward_usd: float) -> np.ndarray:
+    def asks_micro_usd(self, quote: Quote) -> np.ndarray:
         """A work reward comes with every GPU-hour sold; a capacity reward with every GPU-hour offered, so
         per hour sold it is spread over the target utilisation, like the fixed costs it offsets. The
-        subsidy is one integer shift for the whole group, so asks move together and keep their order
-        from epoch to epoch (the market then need not re-rank them).
-        """
-        loaded = marginal + fixed / self.target_utilisation
+        subsidy is one integer shift per class, so a class's asks keep their order from epoch to epoch
+        (the book then need not re-rank them)."""
+        loaded = quote.marginal + quote.fixed / self.target_utilisation
         unsubsidised = np.rint(loaded * (1.0 + self.markup) * MICRO).astype(np.int64)
-        reward = work_reward_usd + capacity_reward_usd / self.target_utilisation
-        subsidy = self.subsidy_pass_through * reward * MICRO
-        top = int(unsubsidised.max(initial=0))
-        shift = int(round(subsidy)) if subsidy < top else top  # a larger subsidy only hits the floor
+        reward = quote.work_reward + quote.capacity_reward / self.target_utilisation
+        shift = np.rint(self.subsidy_pass_through * reward * MICRO).astype(np.int64)
         return np.maximum(unsubsidised - shift, int(round(self.floor_usd_per_gpu_hour * MICRO)))
+
+
+class ShutdownAsk(AskPolicy):
+    """Ask = the shutdown price: the least a sale must pay to beat leaving the GPU idle (see
+    ``shutdown_micro_usd``). A competitive provider's offer in a uniform-price market, where bidding
+    above it only risks not selling and the price is set by the market; under pay-as-bid it is a
+    provider that does not shade its bid."""
+
+    kind: Literal["shutdown"] = "shutdown"
+
+    def asks_micro_usd(self, quote: Quote) -> np.ndarray:
+        return shutdown_micro_usd(quote)
+
+
+class AdaptiveAsk(AskPolicy):
+    """Vast.ai-style hosts: each epoch a node moves its ask toward the one that would sell its target
+    utilisation, within a band from its shutdown price (it never sells at a loss on the margin) to the
+    buyers' outside option (above it nobody buys).
+
+    The ask is a position x in that band: x rises by ``step`` x (utilisation - target) / target when the
+    node sold more than its target and falls when it sold less (a tatonnement: a busy node is priced
+    too low, an idle one too high), starting from ``initial_position``.
+    """
+
+    model_config = examples({"kind": "adaptive", "target_utilisation": 0.8, "step": 0.2})
+    kind: Literal["adaptive"] = "adaptive"
+    target_utilisation: float = Field(default=0.85, gt=0, lt=1,
+        description="Share of offered GPU-hours the node aims to sell (assumption).")
+    step: float = Field(default=0.1, gt=0, le=1,
+        description="How far the ask moves across its band per epoch, per unit of relative utilisation gap.")
+    initial_position: float = Field(default=0.5, ge=0, le=1,
+        description="First ask as a position between the shutdown price (0) and the outside option (1).")
+
+    def asks_micro_usd(self, quote: Quote) -> np.ndarray:
+        low = shutdown_micro_usd(quote).astype(float)
+        high = np.maximum(np.rint(quote.ceiling * MICRO), low)
+        band = high - low
+        seen = quote.previous_micro_usd >= 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            was = np.where(seen & (band > 0), (quote.previous_micro_usd - low) / band, self.initial_position)
+        gap = np.nan_to_num(quote.utilisation, nan=self.target_utilisation) - self.target_utilisation
+        position = np.clip(np.clip(was, 0.0, 1.0) + self.step * gap / self.target_utilisation, 0.0, 1.0)
+        return np.rint(low + position * band).astype(np.int64)
 
 
 AskPolicyUnion = AskPolicy.registry.union()

@@ -21,15 +21,31 @@ class RewardRule(Mechanism):
     registry: ClassVar[Registry] = Registry("reward rule", default="work_proportional")
 
     def parts(self) -> tuple[tuple[str, float], ...]:
-        """(weight basis, share of the emission) pairs; a basis is "work" (GPU-hours delivered) or
-        "capacity" (GPU-hours offered)."""
+        """(weight basis, share of the emission) pairs; a basis is "work" (delivered to buyers, see
+        ``work_by_throughput``) or "capacity" (GPU-hours offered)."""
         raise NotImplementedError
+
+    def work_by_throughput(self) -> bool:
+        """Whether work counts delivered work (GPU-hours x the GPU's throughput for the job, relative to
+        the reference GPU) rather than plain GPU-hours."""
+        return False
+
+
+WORK_MEASURE_DESCRIPTION = (
+    "What a unit of work is: delivered_work (GPU-hours x the GPU's throughput for the job, relative to the "
+    "reference GPU, so the same work earns the same reward on any class) or gpu_hours (every GPU-hour "
+    "alike, so a slow GPU earns as much per hour as a fast one).")
 
 
 class WorkProportionalRewards(RewardRule):
-    """Emission split pro rata to GPU-hours delivered to buyers (proof of work)."""
+    """Emission split pro rata to work delivered to buyers (proof of work)."""
 
     kind: Literal["work_proportional"] = "work_proportional"
+    work_measure: Literal["delivered_work", "gpu_hours"] = Field(default="delivered_work",
+                                                                 description=WORK_MEASURE_DESCRIPTION)
+
+    def work_by_throughput(self) -> bool:
+        return self.work_measure == "delivered_work"
 
     def parts(self) -> tuple[tuple[str, float], ...]:
         return (("work", 1.0),)
@@ -49,8 +65,13 @@ class MixedRewards(RewardRule):
 
     model_config = examples({"kind": "mixed", "work_share": 0.3, "capacity_share": 0.7})
     kind: Literal["mixed"] = "mixed"
-    work_share: float = Field(ge=0, le=1, description="Share of each epoch's emission split by delivered GPU-hours.")
+    work_share: float = Field(ge=0, le=1, description="Share of each epoch's emission split by delivered work.")
     capacity_share: float = Field(ge=0, le=1, description="Share split by GPU-hours offered (availability).")
+    work_measure: Literal["delivered_work", "gpu_hours"] = Field(default="delivered_work",
+                                                                 description=WORK_MEASURE_DESCRIPTION)
+
+    def work_by_throughput(self) -> bool:
+        return self.work_measure == "delivered_work"
 
     @model_validator(mode="after")
     def _sums_to_one(self) -> MixedRewards:
@@ -84,11 +105,18 @@ class Staking(StrictModel):
 
 
 class SelfDealing(StrictModel):
-    """Providers may buy their own idle capacity when the reward per GPU-hour beats its cost."""
+    """Providers may buy their own idle capacity to earn work rewards on it.
+
+    A node self-deals in an epoch only if it expects it to pay: the reward on its idle GPU-hours, less
+    their power and the fee and burn on its own payment, less the detection probability times what a
+    caught dealer loses (the whole epoch's reward, real sales included, and the slashed share of its
+    stake). Self-dealt hours burn power like any other (charged in its cash margin and energy).
+    """
 
     enabled: bool = Field(default=False, description="Whether providers consider self-dealing.")
     detection_probability: float = Field(
-        default=0.1, ge=0, le=1, description="Chance, per epoch, that a self-dealing provider is caught.")
+        default=0.1, ge=0, le=1,
+        description="Chance, per epoch, that a self-dealing provider is caught (it then forfeits the epoch's reward).")
     slash_share: float = Field(default=0.5, ge=0, le=1, description="Share of a caught provider's stake burned.")
 
 

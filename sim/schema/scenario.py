@@ -19,6 +19,7 @@ from ..topology import region_data
 from ..units import HOURS_PER_DAY
 from .cloud import CloudSettings
 from .core import StrictModel
+from .emission import ConstantEmission
 from .market import Market, MarketMechanism, PostedPriceMarket
 from .providers import ProviderGroup
 from .tokenomics import Tokenomics
@@ -45,6 +46,11 @@ class Scenario(StrictModel):
         default_factory=PostedPriceMarket,
         description=f"Market mechanism ({MarketMechanism.registry.describe()}).")
     tokenomics: Tokenomics = Field(default_factory=Tokenomics, description="Token rewards and price.")
+    counterfactual: bool = Field(
+        default=False,
+        description="Also run the same scenario with no token emission, on the same random draws (same jobs, "
+        "nodes and failures), and report the subsidy's incidence (summary['incidence']): per GPU class, the "
+        "price change per dollar of reward and who kept the reward. Doubles the run time.")
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
@@ -57,6 +63,7 @@ class Scenario(StrictModel):
                              f"({burn}) must not exceed 1: they are both taken out of each payment")
         self._check_stakes()
         self._check_streams_servable()
+        self._check_outside_option()
         names = [g.name for g in self.providers]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -77,6 +84,24 @@ class Scenario(StrictModel):
                     f"such a GPU (they offer {listed}) and no AWS offer in {self.cloud.price_set} at its "
                     f"{self.cloud.buyer_price} price does either ({', '.join(cloud) or 'none'}): its jobs could "
                     "never run anywhere. Relax the job's requirement or add a provider group with such GPUs")
+
+    def _check_outside_option(self) -> None:
+        """Clearing prices and adaptive asks are bounded above by the buyers' outside option: every buyer
+        must have one (an AWS offer its job accepts), or the price could rise without limit."""
+        adaptive = [g.name for g in self.providers if g.ask_policy.kind == "adaptive"]
+        if not (self.market.clears or adaptive):
+            return
+        cloud = sorted(set(self.cloud.offered_models()))
+        who = (f"market {self.market.kind!r}" if self.market.clears
+               else f"the adaptive ask policy of provider group {adaptive[0]!r}")
+        for i, stream in enumerate(self.workload.streams):
+            if not any(stream.job.accepts(m) for m in cloud):
+                raise ValueError(
+                    f"workload.streams.{i} ({stream.name!r}) has no outside option: no AWS offer in "
+                    f"{self.cloud.price_set} at its {self.cloud.buyer_price} price ({', '.join(cloud) or 'none'}) "
+                    f"fits its job ({stream.job.requirement()}), but {who} needs one to bound prices from above. "
+                    "Pick a cloud price_set or buyer_price with such a GPU, relax the job's requirement, or use "
+                    "the posted_price market with cost_plus or shutdown asks")
 
     def _check_stakes(self) -> None:
         """The initial nodes must be able to buy their stakes without draining the market."""
@@ -100,6 +125,13 @@ class Scenario(StrictModel):
     def n_epochs(self) -> int:
         """Epochs in the horizon (the last may be shorter)."""
         return int(math.ceil(self.horizon_hours / self.epoch_hours - 1e-9))
+
+
+def without_rewards(scenario: Scenario) -> Scenario:
+    """The paired counterfactual: the same scenario and seed with no emission (and so no reward, burn or
+    self-dealing motive); everything drawn from the seed is the same."""
+    tokenomics = scenario.tokenomics.model_copy(update={"emission": ConstantEmission(tokens_per_day=0.0)})
+    return scenario.model_copy(update={"tokenomics": tokenomics, "counterfactual": False})
 
 
 def scenario_hash(scenario: Scenario) -> str:

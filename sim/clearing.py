@@ -1,0 +1,77 @@
+"""Uniform-price clearing of a call market: one price per GPU class where offered capacity meets the
+demand of the buyers whose limits exceed it.
+
+Pure functions on arrays, so the market mechanism (``sim.schema.market.UniformClearingMarket``) and the
+tests that check it against theory use the same code. Quantities are GPU-hours within one epoch;
+prices are USD micro-dollars per GPU-hour of the class.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def uniform_price(asks: np.ndarray, capacity: np.ndarray, limits: np.ndarray, loads: np.ndarray) -> float:
+    """The lowest price p, among the offers' asks and the buyers' limits (and never below the lowest
+    ask), at which, in every interval, the capacity offered at or below p covers the load of every
+    buyer whose limit is strictly above p: the price that clears the busiest interval. Buyers whose
+    limit equals the price are the marginal ones, served as far as capacity lasts; if even the highest
+    bidders outbid all capacity the price is the highest limit. With no offers the price is +inf.
+
+    ``capacity`` is (offers,) or (offers, intervals), ``loads`` (buyers,) or (buyers, intervals)."""
+    if asks.size == 0:
+        return float("inf")
+    capacity = capacity.reshape(asks.size, -1)
+    by_ask = np.argsort(asks, kind="stable")
+    sorted_asks = asks[by_ask]
+    supply = np.vstack([np.zeros((1, capacity.shape[1])), np.cumsum(capacity[by_ask], axis=0)])
+    floor = float(sorted_asks[0])
+    if limits.size == 0:
+        return floor
+    loads = loads.reshape(limits.size, -1)
+    by_limit = np.argsort(limits, kind="stable")
+    sorted_limits = limits[by_limit]
+    tail = np.cumsum(loads[by_limit][::-1], axis=0)[::-1]
+    above = np.vstack([tail, np.zeros((1, loads.shape[1]))])  # row i: load of the limits from i on
+    candidates = np.unique(np.concatenate([sorted_asks, sorted_limits[sorted_limits >= floor]]))
+    offered = supply[np.searchsorted(sorted_asks, candidates, side="right")]
+    demanded = above[np.searchsorted(sorted_limits, candidates, side="right")]  # limits strictly above
+    clears = np.flatnonzero((offered >= demanded - 1e-9).all(axis=1))
+    return float(candidates[clears[0]]) if clears.size else float(sorted_limits[-1])
+
+
+def clear_classes(offer_asks: list[np.ndarray], offer_capacity: list[np.ndarray], limits: np.ndarray,
+                  loads: np.ndarray, work: np.ndarray, max_rounds: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """Prices for several GPU classes whose buyers may take any class they accept.
+
+    ``limits`` and ``work`` are (orders, classes): each order's highest price on the class (-inf where
+    it does not accept it) and the GPU-hours its whole job takes there (to compare costs: price x
+    GPU-hours); ``loads`` (orders, classes, intervals) the GPU-hours it would use there in each interval
+    of the epoch, and ``offer_capacity[c]`` (offers, intervals) what each offer has free in each.
+    Each order bids on the class where its job costs least at the current prices (ties go to a class
+    chosen by the order's position, so no class is favoured), with its limit there capped at the price
+    at which another class would become cheaper. Prices start at each class's lowest offer and only
+    rise, round by round, so they reach a fixed point (or stop after ``max_rounds``). Returns (prices
+    per class, class each order bids on or -1)."""
+    n, k = limits.shape
+    prices = np.array([float(a.min()) if a.size else np.inf for a in offer_asks])
+    rotation = (np.arange(k)[None, :] - np.arange(n)[:, None]) % max(k, 1)
+    choice = np.full(n, -1, dtype=np.int64)
+    for _ in range(max_rounds):
+        cost = np.where(limits >= prices[None, :], prices[None, :] * work, np.inf)
+        best = cost.min(axis=1, initial=np.inf)
+        tied = np.isfinite(cost) & (cost == best[:, None])
+        choice = np.where(np.isfinite(best), np.argmin(np.where(tied, rotation, k), axis=1), -1)
+        new = prices.copy()
+        for c in range(k):
+            mine = np.flatnonzero(choice == c)
+            if not mine.size:
+                continue
+            others = np.where(np.arange(k)[None, :] == c, np.inf, cost[mine])
+            switch = others.min(axis=1) / work[mine, c]  # the price at which the next class wins
+            limit = np.minimum(limits[mine, c], switch)
+            new[c] = max(prices[c], uniform_price(offer_asks[c], offer_capacity[c], limit, loads[mine, c, :]))
+        if np.array_equal(new, prices):
+            break
+        prices = new
+    return prices, choice
