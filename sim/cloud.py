@@ -44,6 +44,11 @@ class CloudBaseline:
         """Offers whose GPU the job accepts (its GPU models, its memory), at the buyers' price kind."""
         return [i for i, gpu in enumerate(self.offer_gpu) if job.accepts(gpu) and np.isfinite(self.buyer_prices[i])]
 
+    def cheapest_per_work(self, job: JobKind) -> float:
+        """The lowest price per unit of the job's work among the offers it accepts (inf if none)."""
+        return min((self.buyer_prices[o] / job.speed(self.offer_model(o)) for o in self.eligible(job)),
+                   default=np.inf)
+
     def reference(self, classes: tuple[str, ...]) -> pd.DataFrame:
         """Per network GPU class, the AWS prices to compare against (USD per GPU-hour of that class)."""
         models = gpu_catalog().models

@@ -95,18 +95,23 @@ class JobBatch:
         """Job j's kind (its stream's)."""
         return self.stream_jobs[int(self.stream[j])]
 
-    def class_work_rate(self) -> np.ndarray:
-        """Per network class, the work one GPU-hour delivers: the throughput of its GPU relative to the
-        reference, averaged over the streams that accept the class, weighted by the reference GPU-hours
-        each stream asks for (what providers expect a GPU-hour sold to earn in work rewards). ``net_slot``
-        is (streams, K), so it is also each stream's row of ``stream_speed``."""
+    def class_mean(self, per_stream: np.ndarray, default: float) -> np.ndarray:
+        """Per network class, the mean of a (streams, K) quantity over the streams that accept the class
+        (and where it is finite), weighted by the reference GPU-hours each stream asks for; ``default``
+        for a class no such stream uses."""
         volume = np.bincount(self.stream, weights=self.work_ref_gpu_hours, minlength=len(self.stream_names))
-        accepts = self.net_slot >= 0
-        weight = np.where(accepts, volume[:, None], 0.0)
+        use = (self.net_slot >= 0) & np.isfinite(per_stream)
+        weight = np.where(use, volume[:, None], 0.0)
         total = weight.sum(axis=0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            rate = (weight * self.stream_speed).sum(axis=0) / total
-        return np.where(total > 0, rate, 1.0)  # a class no job uses: its work is never counted
+            mean = (weight * np.where(use, per_stream, 0.0)).sum(axis=0) / total
+        return np.where(total > 0, mean, default)
+
+    def class_work_rate(self) -> np.ndarray:
+        """Per network class, the work one GPU-hour delivers: the throughput of its GPU relative to the
+        reference, averaged over the streams that accept it (what providers expect a GPU-hour sold to
+        earn in work rewards; 1 for a class no job uses, whose work is never counted)."""
+        return self.class_mean(self.stream_speed, 1.0)
 
     def epoch_orders(self, edges: np.ndarray, keep: np.ndarray, waiting: list[int]) -> EpochOrders:
         """The buy side a day-ahead market sees at the epoch's open for the intervals between ``edges``

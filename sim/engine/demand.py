@@ -32,9 +32,7 @@ class Demand(EpochPhase):
         """Per epoch and stream, arrivals as a multiple of the base rate."""
         self.classes: list[tuple[int, ...]] = [() for _ in streams]
         """Per stream, this epoch's class order (as in ``routing.class_order``)."""
-        self._cloud_per_work = [min((cloud.buyer_prices[o] / s.job.speed(cloud.offer_model(o))
-                                     for o in cloud.eligible(s.job)), default=np.inf)
-                                for s in streams]
+        self._cloud_per_work = [cloud.cheapest_per_work(s.job) for s in streams]
 
     @property
     def elastic(self) -> bool:

@@ -39,8 +39,6 @@ class Epoch:
     median_asks_usd: list[float] = field(default_factory=list)
     # at the close
     gpu_hours: np.ndarray = field(default_factory=lambda: np.empty(0))
-    work: np.ndarray = field(default_factory=lambda: np.empty(0))
-    """Work each provider delivered (what work rewards weigh)."""
     revenue_micro_usd: np.ndarray = field(default_factory=lambda: np.empty(0))
     offered_gpu_hours: np.ndarray = field(default_factory=lambda: np.empty(0))
     was_active: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=bool))

@@ -72,8 +72,8 @@ class Settlement(EpochPhase):
         epoch.flows = self.economy.close_epoch(epoch.k, gh, work, offered, due.astype(np.int64), epoch.asks_micro_usd,
                                                epoch.dealers, was_active, state.failures, payments.deposits, refunds)
         state.failures = np.zeros_like(state.failures)
-        epoch.gpu_hours, epoch.work, epoch.revenue_micro_usd, epoch.offered_gpu_hours, epoch.was_active = (
-            gh, work, revenue_micro, offered, was_active)
+        epoch.gpu_hours, epoch.revenue_micro_usd, epoch.offered_gpu_hours, epoch.was_active = (
+            gh, revenue_micro, offered, was_active)
 
 
 class ChainReplay(EpochPhase):

@@ -118,9 +118,8 @@ class Pricing(EpochPhase):
         return np.maximum(whole - held, 0.0) * ~self.state.down[:, None]
 
     def _clear(self, offers: np.ndarray, free: np.ndarray, orders: EpochOrders) -> tuple[np.ndarray, np.ndarray]:
-        """``free``: (nodes, intervals) GPU-hours."""
         """Uniform prices per class (micro-USD) and the asks nodes post: the price where their offer is at
-        or below it, their own offer otherwise."""
+        or below it, their own offer otherwise. ``free``: (nodes, intervals) GPU-hours."""
         cls, k = self.fleet.gpu_class, len(self.fleet.classes)
         selling = free.sum(axis=1) > 0
         asks = [offers[(cls == c) & selling].astype(float) for c in range(k)]

@@ -173,14 +173,8 @@ def outside_option(cloud: CloudBaseline, jobs: JobBatch) -> np.ndarray:
     AWS price per unit of work times the class's throughput, averaged over the streams that accept the
     class, weighted by the reference GPU-hours each asks for (inf for a class no stream with an AWS
     alternative accepts). Adaptive asks stop there: above it buyers leave for AWS."""
-    per_work = np.array([min((cloud.buyer_prices[o] / job.speed(cloud.offer_model(o)) for o in cloud.eligible(job)),
-                             default=np.inf) for job in jobs.stream_jobs])
-    volume = np.bincount(jobs.stream, weights=jobs.work_ref_gpu_hours, minlength=len(jobs.stream_names))
-    weight = np.where((jobs.net_slot >= 0) & np.isfinite(per_work)[:, None], volume[:, None], 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        option = (weight * np.nan_to_num(per_work, posinf=0.0)[:, None] * jobs.stream_speed).sum(axis=0) / \
-            weight.sum(axis=0)
-    return np.where(weight.sum(axis=0) > 0, option, np.inf)
+    per_work = np.array([cloud.cheapest_per_work(job) for job in jobs.stream_jobs])
+    return jobs.class_mean(per_work[:, None] * jobs.stream_speed, np.inf)
 
 
 def _job_sizes(jobs: JobBatch, fleet: Fleet) -> list[list[int]]:
