@@ -58,7 +58,8 @@ def clear_classes(offer_asks: list[np.ndarray], offer_capacity: list[np.ndarray]
     rotation = (np.arange(k)[None, :] - np.arange(n)[:, None]) % max(k, 1)
     choice = np.full(n, -1, dtype=np.int64)
     for _ in range(max_rounds):
-        cost = np.where(limits >= prices[None, :], prices[None, :] * work, np.inf)
+        open_ = limits >= prices[None, :]
+        cost = np.multiply(prices[None, :], work, out=np.full((n, k), np.inf), where=open_)
         best = cost.min(axis=1, initial=np.inf)
         tied = np.isfinite(cost) & (cost == best[:, None])
         choice = np.where(np.isfinite(best), np.argmin(np.where(tied, rotation, k), axis=1), -1)

@@ -60,7 +60,7 @@ def test_burn_and_mint_burns_buyer_payments() -> None:
 
 def test_fee_buy_and_burn() -> None:
     data = copy.deepcopy(TINY)
-    data["market"] = {"kind": "posted_price", "protocol_fee_share": 0.05, "fee_destination": "buy_and_burn"}
+    data["market"] = {"kind": "uniform_clearing", "protocol_fee_share": 0.05, "fee_destination": "buy_and_burn"}
     r = run(Scenario.model_validate(data))
     assert r.summary["tokens"]["burned"] > 0
     spend = r.summary["spend_usd"]

@@ -89,8 +89,14 @@ def test_a_weight_mapping_means_the_same_however_it_is_written() -> None:
     assert frame_hash(run(a)) == frame_hash(run(b))
 
 
-def test_subsidy_lowers_the_network_price() -> None:
+def test_subsidy_lowers_the_network_price_when_capacity_is_slack() -> None:
+    # a tenth of tiny's demand: every class is slack, so the clearing price is the marginal node's
+    # shutdown price, power less the reward a sale adds (with capacity binding, see test_clearing)
     data = scenario_dict("tiny")
+    for stream in data["workload"]["streams"]:
+        arrivals = stream["arrivals"]
+        key = "rate_per_hour" if "rate_per_hour" in arrivals else "mean_rate_per_hour"
+        arrivals[key] = arrivals[key] / 10
     on = run(with_changes(data, **{"tokenomics.emission.tokens_per_day": 4000}))
     off = run(with_changes(data, **{"tokenomics.emission.tokens_per_day": 0}))
     sold = [c for c, v in off.summary["by_class"].items() if v["gpu_hours_sold"] > 0]

@@ -154,11 +154,14 @@ def test_book_with_an_empty_class() -> None:
     assert book.median_ask(1) != book.median_ask(1)  # NaN
 
 
-def _restricted(models: list[str], rate: float, budget: float | None = None) -> Scenario:
-    """tiny with its inference stream restricted to ``models`` (and paying up to ``budget``)."""
-    from .helpers import scenario_dict, with_changes
+def _restricted(models: list[str], rate: float, budget: float | None = None, posted: bool = False) -> Scenario:
+    """tiny with its inference stream restricted to ``models`` (and paying up to ``budget``); ``posted``:
+    with posted prices and cost_plus asks (a clearing market needs an AWS offer for every stream)."""
+    from .helpers import posted_cost_plus, scenario_dict, with_changes
 
     data = scenario_dict("tiny")
+    if posted:
+        data = posted_cost_plus(data)
     job = data["workload"]["streams"][1]["job"]
     job.pop("min_gpu_memory_gb")
     job["gpu_models"] = models
@@ -184,7 +187,7 @@ def test_the_cloud_fallback_respects_the_gpus_a_job_accepts() -> None:
 
 def test_a_job_with_no_cloud_alternative_is_abandoned_with_the_reason() -> None:
     # only RTX 4090s will do, and AWS has none: buyers the busy network cannot take are abandoned, and say why
-    jobs = run(_restricted(["RTX_4090"], 8.0)).jobs
+    jobs = run(_restricted(["RTX_4090"], 8.0, posted=True)).jobs
     mine = jobs[jobs["stream"] == "inference"]
     assert (mine["venue"] != "cloud").all()
     assert set(mine.loc[mine["venue"] == "network", "gpu_class"].astype(str)) == {"RTX_4090"}

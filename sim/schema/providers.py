@@ -47,9 +47,16 @@ def shutdown_micro_usd(q: Quote) -> np.ndarray:
     """The lowest price at which a sale beats not selling: power, less the reward the sale adds, plus
     what the idle hour would have netted by self-dealing, grossed up for the fee and burn; never below 0
     (at a negative price buyers would take any amount, and a provider is better off buying its own
-    hours: that is self-dealing, which the self-dealing rule models)."""
-    floor = (q.marginal - q.work_reward + q.self_dealing) / q.kept
-    return np.rint(np.maximum(floor, 0.0) * MICRO).astype(np.int64)
+    hours: that is self-dealing, which the self-dealing rule models). Where the provider keeps nothing
+    of a payment (all of it burned), no price makes a sale pay: the node asks 0 if the reward covers the
+    sale's cost and the buyers' outside option (where it sells only to buyers with no better venue)
+    if not."""
+    short = q.marginal - q.work_reward + q.self_dealing
+    if q.kept > 0:
+        floor = np.maximum(short / q.kept, 0.0)
+    else:
+        floor = np.where(short <= 0, 0.0, q.ceiling)
+    return np.rint(floor * MICRO).astype(np.int64)
 
 
 class AskPolicy(Mechanism):
