@@ -24,6 +24,7 @@ from ruamel.yaml import YAML
 
 from sim.errors import InputError
 from sim.folders import MemoFolder, RunFolder, SweepFolder
+from sim.incidence import incidence_frame
 from sim.summary import package_version
 
 from .breakeven import rank_sensitivity
@@ -104,6 +105,13 @@ def subsidy_table(summary: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def incidence_table(summary: dict[str, Any]) -> pd.DataFrame:
+    """Per GPU class, the measured pass-through and where the reward went (``summary["incidence"]``, from a
+    run with ``counterfactual: true``)."""
+    frame = incidence_frame(summary["incidence"])
+    return frame.map(lambda x: x if isinstance(x, str) else _num(x))
+
+
 def sources_table(files: Sequence[str] = DATA_FILES) -> pd.DataFrame:
     """Every sourced figure in the catalogs the runs use: file, item, value, source, as-of."""
     yaml = YAML(typ="safe")
@@ -162,6 +170,16 @@ def _run_blocks(folder: RunFolder) -> Iterator[Block]:
                f"Providers: {summary['providers']['start']} at the start, {summary['providers']['end']} at the end "
                f"({summary['providers']['entries']} entries, {summary['providers']['exits']} exits).")
     yield Table(subsidy_table(summary), f"{name}: prices, costs and subsidy share per GPU class.")
+    if "incidence" in summary:
+        parts = [f"{cls}: {_num(c['pass_through'])} of each reward dollar per GPU-hour reached buyers as a lower "
+                 f"price (${_num(c['price_usd_per_gpu_hour'])} against "
+                 f"${_num(c['price_without_rewards_usd_per_gpu_hour'])} without rewards); providers kept "
+                 f"{_num(c['split_share']['providers'])}."
+                 for cls, c in summary["incidence"].items() if c["gpu_hours_sold"]]
+        yield Para("**Subsidy incidence**, measured against the same run with no emission on the same random draws. "
+                   + " ".join(parts))
+        yield Table(incidence_table(summary), f"{name}: price with and without rewards and reward per GPU-hour "
+                    "sold (USD), pass-through (price fall per reward dollar) and the reward's split per GPU class.")
     yield Fig(f"pricing_{name}", pricing_curve(epochs, summary), f"{name}: network price against AWS over time.")
 
 

@@ -13,13 +13,14 @@ import os
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import click
 import typer
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
     from .chain.hook import ChainHook
     from .folders import Figure
@@ -58,6 +59,10 @@ def run(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing run folder (one depinsim wrote, "
                                                         "holding nothing else).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary table.")] = False,
+    counterfactual: Annotated[bool, typer.Option(
+        "--counterfactual", help="Also run the scenario with no emission on the same random draws and measure "
+                                 "the subsidy's incidence (same as --set counterfactual=true; twice the run time).")
+    ] = False,
     chain: Annotated[str | None, typer.Option(
         "--chain", help="Also settle every epoch through the Vyper contracts on a local chain and reconcile it "
                         "with the ledger: 'embedded' (in-process py-evm), 'anvil' (a node started and stopped "
@@ -68,7 +73,8 @@ def run(
     from .errors import ConservationError, InputError
     from .runner import PartialRun
 
-    overrides = [*set_, *([f"seed={seed}"] if seed is not None else [])]
+    overrides = [*set_, *([f"seed={seed}"] if seed is not None else []),
+                 *(["counterfactual=true"] if counterfactual else [])]
     target: Path | None = None
     with ExitStack() as stack:
         try:
@@ -150,6 +156,8 @@ def _print_summary(result: RunResult, target: Path, files: list[str]) -> None:
                       _fmt(c["aws_on_demand_usd_per_gpu_hour"]), _fmt(c["undercut_ratio_on_demand"]),
                       _pct(c["utilisation"]), _pct(c["subsidy_share"]))
     out.print(table)
+    if "incidence" in s:
+        out.print(_incidence_table(s["incidence"]))
     jobs = s["jobs"]
     tokens, providers = s["tokens"], s["providers"]
     out.print(f"jobs: {jobs['submitted']:,} submitted, {jobs['network']:,} network, {jobs['cloud']:,} AWS, "
@@ -164,6 +172,21 @@ def _print_summary(result: RunResult, target: Path, files: list[str]) -> None:
         out.print(f"chain ({c['chain']}): {c['transactions']:,} transactions, {c['gas_used']:,} gas; "
                   f"reconciliation exact ({c['values_compared']:,} balances compared).")
     out.print(f"wrote {target}/ ({', '.join(files)})", highlight=False)
+
+
+def _incidence_table(incidence: dict[str, Any]) -> Table:
+    """Where each class's reward went, against the paired run without emission."""
+    from rich.table import Table
+
+    from .incidence import incidence_frame
+
+    frame = incidence_frame(incidence)
+    table = Table(title="subsidy incidence (against the same run with no emission)", title_justify="left")
+    for col in frame.columns:
+        table.add_column(col, justify="right" if col != "GPU class" else "left")
+    for row in frame.itertuples(index=False):  # the class, four prices and rates, then the shares
+        table.add_row(str(row[0]), *(_fmt(x) for x in row[1:5]), *(_pct(x) for x in row[5:]))
+    return table
 
 
 def _fmt(x: float | None) -> str:
@@ -262,6 +285,30 @@ def sweep_command(
         err.print(f"run {row['run_id']} failed: {row['error']}", highlight=False, soft_wrap=True)
     if len(failed) == len(runs):
         raise typer.Exit(1)
+
+
+@app.command()
+def calibrate(
+    spec: Annotated[Path, typer.Argument(help="Calibration file: base scenario, parameters with bounds, targets.")],
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Parallel runs per evaluated point: 1 runs "
+                                                                  "serially; more start a Dask LocalCluster.")] = 1,
+) -> None:
+    """Fit scenario parameters to observed targets (scipy least_squares over replicated means) and print the
+    fit report and the fitted values as --set overrides."""
+    from .errors import InputError
+
+    try:
+        from analysis.calibrate import load_calibration_spec
+
+        sp = load_calibration_spec(spec)
+        fit = sp.run(backend="dask" if workers > 1 else "serial", workers=workers)
+    except InputError as exc:
+        raise _fail(str(exc), 2) from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted; nothing was written (a calibration writes nothing).", INTERRUPTED) from None
+    out = _console()
+    out.print(fit.report(), highlight=False)
+    out.print("as overrides: " + " ".join(f"--set {o}" for o in fit.overrides()), highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -51,3 +51,22 @@ def measure_incidence(with_rewards: pd.DataFrame, without: pd.DataFrame) -> dict
             "split_share": {k: (v / reward if reward else float("nan")) for k, v in split.items()},
         }
     return out
+
+
+INCIDENCE_COLUMNS = {"price_usd_per_gpu_hour": "price $/h",
+                     "price_without_rewards_usd_per_gpu_hour": "w/o rewards",
+                     "reward_usd_per_gpu_hour_sold": "reward $/h",
+                     "pass_through": "pass-through"}
+SPLIT_PARTS = ("buyers", "entry", "self_dealing", "providers")
+
+
+def incidence_frame(incidence: dict[str, Any]) -> pd.DataFrame:
+    """The ``incidence`` block as one row per GPU class with readable column names: prices, reward and
+    pass-through, then each part's share of the reward; the CLI and the memo format it."""
+    rows = []
+    for cls, c in incidence.items():
+        row: dict[str, Any] = {"GPU class": cls}
+        row.update({label: c[key] for key, label in INCIDENCE_COLUMNS.items()})
+        row.update({part.replace("_", "-"): c["split_share"][part] for part in SPLIT_PARTS})
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -45,6 +45,25 @@ def test_run_writes_the_run_folder(tmp_path: Path) -> None:
     assert "conservation checks passed" in result.output
 
 
+def test_counterfactual_flag_prints_and_writes_the_incidence_and_the_memo_shows_it(tmp_path: Path) -> None:
+    out = tmp_path / "cf"
+    result = invoke("run", TINY, "--counterfactual", "--set", "horizon_days=6", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    incidence = summary["incidence"]
+    assert set(incidence) == set(summary["by_class"])
+    assert "subsidy incidence" in result.output
+    # the flag is the scenario switch: the resolved scenario repeats the paired run
+    assert load_scenario(out / "scenario.resolved.yaml").counterfactual
+    for c in incidence.values():
+        assert sum(c["split_usd"].values()) == pytest.approx(c["reward_usd"])
+    memo = invoke("memo", str(out), "--out", str(tmp_path / "memo"))
+    assert memo.exit_code == 0, memo.output
+    text = (tmp_path / "memo" / "memo.md").read_text()
+    h100 = incidence["H100_SXM"]
+    assert "Subsidy incidence" in text and f"{h100['pass_through']:.3f}" in text
+
+
 def test_rerunning_the_resolved_scenario_reproduces_the_tables(tmp_path: Path) -> None:
     first, second = RunFolder(tmp_path / "first"), RunFolder(tmp_path / "second")
     assert invoke("run", TINY, "--out", str(first.path), "-q").exit_code == 0
