@@ -57,6 +57,7 @@ def clear_classes(offer_asks: list[np.ndarray], offer_capacity: list[np.ndarray]
     prices = np.array([float(a.min()) if a.size else np.inf for a in offer_asks])
     rotation = (np.arange(k)[None, :] - np.arange(n)[:, None]) % max(k, 1)
     choice = np.full(n, -1, dtype=np.int64)
+    last: list[tuple[np.ndarray, np.ndarray] | None] = [None] * k  # a class's bids when its price was last set
     for _ in range(max_rounds):
         open_ = limits >= prices[None, :]
         cost = np.multiply(prices[None, :], work, out=np.full((n, k), np.inf), where=open_)
@@ -71,6 +72,10 @@ def clear_classes(offer_asks: list[np.ndarray], offer_capacity: list[np.ndarray]
             others = np.where(np.arange(k)[None, :] == c, np.inf, cost[mine])
             switch = others.min(axis=1) / work[mine, c]  # the price at which the next class wins
             limit = np.minimum(limits[mine, c], switch)
+            seen = last[c]
+            if seen is not None and np.array_equal(seen[0], mine) and np.array_equal(seen[1], limit):
+                continue  # the same bids clear at the same price, which prices[c] already is or exceeds
+            last[c] = (mine, limit)
             new[c] = max(prices[c], uniform_price(offer_asks[c], offer_capacity[c], limit, loads[mine, c, :]))
         if np.array_equal(new, prices):
             break
