@@ -1,10 +1,21 @@
 """Provider entry and exit: the supply side's response to prices, rewards and the token price.
 
-Exit: a node leaves after K consecutive epochs of negative cash margin (USD revenue + rewards - power -
-other opex; capex is sunk, so paid-off consumer rigs hang on longer than financed datacentre nodes).
-Entry: a group's not-yet-built nodes join when the return they can expect over their horizon, at the
-latest market conditions of their GPU class, beats a hurdle rate on their capex and stake; they start
-working after a hardware lead time, at most so many per epoch.
+Exit: a node leaves after K consecutive epochs of negative cash margin (USD revenue as it is earned +
+rewards - power - other opex; capex is sunk, so paid-off consumer rigs hang on longer than financed
+datacentre nodes).
+
+Entry: a group's not-yet-built nodes join when the return they can expect over their horizon beats a
+hurdle rate on their capex and stake; they start working after a hardware lead time, at most so many
+per epoch. The expectation rule (adaptive expectations, documented in the README): an entrant expects
+its class's recent economics to persist, each an exponentially weighted average with a half-life of the
+lead time (the window over which its decision plays out): the USD a provider keeps per GPU-hour sold,
+the GPU-hours the class's buyers wanted per epoch (those sold, plus those of buyers who found it full
+until their patience ran out) and the USD of rewards it earns per epoch. It does not expect demand to
+grow: those hours (up to capacity) and rewards are shared over the capacity the class will have when it
+arrives, the active GPUs plus every GPU already on its way and its own. So entrants decided in the same window
+see each other, and entry stops when the diluted margin no longer pays for the capex. Entrants take
+the price as given: they do not foresee that their capacity may lower a clearing price (a price-taker's
+expectation; the exit rule corrects entry that overshoots).
 """
 
 from __future__ import annotations
@@ -12,6 +23,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 
 from .fleet import Fleet
 from .units import HOURS_PER_YEAR
@@ -29,6 +41,12 @@ class ProviderDynamics:
         self.exit_after = np.zeros(n, dtype=np.int64)  # 0: never leaves
         self._pending: dict[int, list[int]] = {}
         self._n_epochs = n_epochs
+        self._epoch_hours = epoch_hours
+        self.joined = np.where(fleet.initially_active, 0, -1)
+        self.left = np.full(n, -1, dtype=np.int64)
+        self.expected_margin_usd = np.full(n, np.nan)  # per GPU-hour of capacity, as the entrant expected it
+        self.cash_usd = np.zeros(n)  # cash margin earned while active, per node
+        self.active_hours = np.zeros(n)
         self._groups = []
         for sl, group in fleet.group_slices:
             self.exit_after[sl] = group.exit_after_negative_epochs or 0
@@ -39,41 +57,90 @@ class ProviderDynamics:
                 annuity = years if r == 0 else (1 - (1 + r) ** -years) / r
                 lead = math.ceil(entry.lead_time_days * 24 / epoch_hours - 1e-9)
                 self._groups.append((sl, annuity, lead, entry.max_entries_per_epoch))
+        k = len(fleet.classes)
+        self._seen = {name: np.full(k, np.nan) for name in ("sold", "price", "reward")}
+        lead_epochs = [lead for _, _, lead, _ in self._groups] or [1]
+        self._weight = 1.0 - 0.5 ** (1.0 / max(1, min(lead_epochs)))  # EWMA weight: half-life of the lead time
 
     def arriving(self, k: int) -> np.ndarray:
         """Nodes that start working at the start of epoch k."""
         ids = np.array(sorted(self._pending.pop(k, [])), dtype=np.int64)
         self.active[ids] = True
+        self.joined[ids] = k
         return ids
 
-    def leaving(self, cash_margin_usd: np.ndarray) -> np.ndarray:
-        """Nodes whose cash margin has been negative for their K epochs in a row; they stop now."""
+    def leaving(self, k: int, cash_margin_usd: np.ndarray) -> np.ndarray:
+        """Nodes whose cash margin has been negative for their K epochs in a row; they stop after epoch k."""
+        self.cash_usd += np.where(self.active, cash_margin_usd, 0.0)
+        self.active_hours += self.active * self._epoch_hours
         self.negative_epochs = np.where(self.active & (cash_margin_usd < 0), self.negative_epochs + 1, 0)
         ids = np.flatnonzero(self.active & (self.exit_after > 0) & (self.negative_epochs >= self.exit_after))
         self.active[ids] = False
+        self.left[ids] = k
         return ids
 
-    def plan_entries(self, k: int, utilisation: np.ndarray, net_price_usd: np.ndarray, reward_usd: np.ndarray,
+    def table(self) -> pd.DataFrame:
+        """Per node: when it joined and left (epoch; -1: never), the cash margin per GPU-hour it expected
+        when it decided to enter (entrants only) and the one it realised while active."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            realised = self.cash_usd / (self.fleet.gpus * self.active_hours)
+        return pd.DataFrame({"joined_epoch": self.joined, "left_epoch": self.left,
+                             "expected_margin_usd_per_gpu_hour": self.expected_margin_usd,
+                             "realised_margin_usd_per_gpu_hour": realised})
+
+    def _expect(self, sold_gpu_hours: np.ndarray, net_price_usd: np.ndarray, reward_usd: np.ndarray) -> None:
+        """Fold an epoch's economics into the entrants' expectations (a value that is not finite leaves
+        what was expected)."""
+        for name, value in (("sold", sold_gpu_hours), ("price", net_price_usd), ("reward", reward_usd)):
+            seen = self._seen[name]
+            fresh = np.isfinite(value)
+            self._seen[name] = np.where(fresh & np.isnan(seen), value,
+                                        np.where(fresh, seen + self._weight * (value - seen), seen))
+
+    def _gpus_by_class(self, ids: np.ndarray) -> np.ndarray:
+        return np.bincount(self.fleet.gpu_class[ids], weights=self.fleet.gpus[ids],
+                           minlength=len(self.fleet.classes))
+
+    def plan_entries(self, k: int, sold_gpu_hours: np.ndarray, net_price_usd: np.ndarray, reward_usd: np.ndarray,
                      stake_usd_per_gpu: float) -> np.ndarray:
-        """Decide entries after epoch k from each class's latest economics (per class: utilisation, USD a
-        provider keeps per GPU-hour sold, reward per GPU-hour offered); returns the nodes decided."""
+        """Decide entries after epoch k (per class: GPU-hours wanted, USD a provider keeps per GPU-hour
+        sold, USD of rewards), by the expectation rule of the module docstring; returns the nodes decided."""
+        self._expect(sold_gpu_hours, net_price_usd, reward_usd)
+        if not self._groups:
+            return np.empty(0, dtype=np.int64)
         fleet = self.fleet
+        active = self._gpus_by_class(np.flatnonzero(self.active))
+        coming = self._gpus_by_class(np.array([i for ids in self._pending.values() for i in ids], dtype=np.int64))
+        hours = self._epoch_hours
+        sold, price, reward = self._seen["sold"], self._seen["price"], self._seen["reward"]
         decided = []
         for sl, annuity, lead, cap in self._groups:
             start = k + 1 + lead
             if start >= self._n_epochs:
                 continue
             ids = np.arange(sl.start, sl.stop)[~self.used[sl]]
-            if not ids.size:
-                continue
             c = fleet.gpu_class[ids]
-            per_hour = (utilisation[c] * (net_price_usd[c] - fleet.marginal_usd_per_gpu_hour[ids]) + reward_usd[c]
-                        - fleet.other_opex_usd_per_gpu_hour[ids])
-            value = per_hour * HOURS_PER_YEAR * annuity - fleet.capex_usd_per_gpu[ids] - stake_usd_per_gpu
-            keep = np.isfinite(value) & (value > 0)
-            chosen = ids[keep][np.lexsort((ids[keep], -value[keep]))][:cap]
-            if chosen.size:
-                self.used[chosen] = True
-                self._pending.setdefault(start, []).extend(chosen.tolist())
-                decided.append(chosen)
+            with np.errstate(divide="ignore", invalid="ignore"):  # ranking only; classes not seen yet: NaN, last
+                per_gpu = 1.0 / ((active[c] + coming[c]) * hours)
+                margin = sold[c] * per_gpu * (price[c] - fleet.marginal_usd_per_gpu_hour[ids]) + reward[c] * per_gpu \
+                    - fleet.other_opex_usd_per_gpu_hour[ids] - fleet.capex_usd_per_gpu[ids] / (HOURS_PER_YEAR * annuity)
+            chosen: list[int] = []
+            for i in ids[np.lexsort((ids, -np.nan_to_num(margin, nan=-np.inf)))].tolist():  # the best nodes first
+                if len(chosen) == cap:
+                    break
+                c = fleet.gpu_class[i]
+                capacity = (active[c] + coming[c] + fleet.gpus[i]) * hours  # GPU-hours per epoch when it arrives
+                util = min(1.0, sold[c] / capacity)
+                per_hour = (util * (price[c] - fleet.marginal_usd_per_gpu_hour[i]) + reward[c] / capacity
+                            - fleet.other_opex_usd_per_gpu_hour[i])
+                value = per_hour * HOURS_PER_YEAR * annuity - fleet.capex_usd_per_gpu[i] - stake_usd_per_gpu
+                if np.isfinite(value) and value > 0:
+                    chosen.append(i)
+                    coming[c] += fleet.gpus[i]
+                    self.expected_margin_usd[i] = per_hour
+            if chosen:
+                ids = np.array(chosen, dtype=np.int64)
+                self.used[ids] = True
+                self._pending.setdefault(start, []).extend(chosen)
+                decided.append(ids)
         return np.concatenate(decided) if decided else np.empty(0, dtype=np.int64)

@@ -65,7 +65,7 @@ def finish(world: World) -> RunResult:
     summary = build_summary(world.scenario, jobs, epochs, world.economy, conservation)
     if world.chain is not None:
         summary["chain"] = world.chain.reconcile(world.economy)  # raises if a single base unit differs
-    return RunResult(scenario=world.scenario, jobs=jobs, epochs=epochs, providers=world.fleet.table(),
+    return RunResult(scenario=world.scenario, jobs=jobs, epochs=epochs, providers=_providers(world),
                      summary=summary)
 
 
@@ -97,4 +97,9 @@ def _partial(world: World, reason: str, failed_epoch: int | None) -> RunResult:
     summary = build_summary(world.scenario, jobs, epochs, world.economy, check_ledgers(world.economy))
     summary["partial"] = {"reason": reason, "failed_epoch": failed_epoch, "epochs_completed": state.closed_epochs,
                           "until_hours": until}
-    return RunResult(scenario=world.scenario, jobs=jobs, epochs=epochs, providers=world.fleet.table(), summary=summary)
+    return RunResult(scenario=world.scenario, jobs=jobs, epochs=epochs, providers=_providers(world), summary=summary)
+
+
+def _providers(world: World) -> pd.DataFrame:
+    """The providers table: each node's drawn attributes and costs, then its entry, exit and margins."""
+    return pd.concat([world.fleet.table(), world.dynamics.table()], axis=1)

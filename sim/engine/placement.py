@@ -92,8 +92,17 @@ class Placement(EpochPhase):
         its budget, else nothing: the job is abandoned."""
         if could_wait and self.patience(j) > 0:
             self._wait(j, classes, now)
-        elif self.cloud_ok[j]:
+            return
+        if could_wait:
+            self._turned_away(j, classes)
+        if self.cloud_ok[j]:
             self.state.cloud_starts.append((j, now))
+
+    def _turned_away(self, j: int, classes: tuple[int, ...]) -> None:
+        """Book job j's GPU-hours on the class it would have bought first as demand the network lost."""
+        if classes:
+            g, hours, _ = self.need(j, classes[0])
+            self.state.turned_away.append((classes[0], g * hours))
 
     def _wait(self, j: int, classes: tuple[int, ...], now: float) -> None:
         """The network is cheaper than AWS but full: queue on every class the job fits, until patience ends."""
@@ -109,7 +118,7 @@ class Placement(EpochPhase):
         j = event.value
         waiting = self.state.waiting
         if j in waiting:
-            del waiting[j]
+            self._turned_away(j, waiting.pop(j))
             if self.cloud_ok[j]:
                 self.state.cloud_starts.append((j, self.env.now))
 

@@ -93,9 +93,9 @@ class EpochRecorder(EpochPhase):
         row = dict(zip(SUMS, sums, strict=True))
         with np.errstate(divide="ignore", invalid="ignore"):
             epoch.economics = {
-                "utilisation": np.nan_to_num(row["gpu_hours_sold"] / row["offered_gpu_hours"]),
+                "gpu_hours_sold": row["gpu_hours_sold"],
                 "net_price_usd": np.nan_to_num(row["usd_revenue"] / row["gpu_hours_sold"]),
-                "reward_tokens_per_offered_hour": np.nan_to_num(row["reward_tokens"] / row["offered_gpu_hours"]),
+                "reward_tokens": row["reward_tokens"],
             }
         self._state.closed_epochs = k + 1
 

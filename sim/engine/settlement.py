@@ -68,7 +68,8 @@ class Settlement(EpochPhase):
         state.settled.append(active[done | final])
 
         was_active = self.dynamics.active.copy()
-        offered = fleet.gpus * was_active * (t1 - t0)
+        # an active node offers its whole capacity; one that has left, only the leases it still serves
+        offered = np.maximum(fleet.gpus * was_active * (t1 - t0), gh)
         epoch.flows = self.economy.close_epoch(epoch.k, gh, work, offered, due.astype(np.int64), epoch.asks_micro_usd,
                                                epoch.dealers, was_active, state.failures, payments.deposits, refunds)
         state.failures = np.zeros_like(state.failures)

@@ -98,6 +98,9 @@ class RunState:
     """Jobs waiting for the network -> the classes they wait on."""
     cloud_starts: list[tuple[int, float]] = field(default_factory=list)
     """(job, start) of the jobs sent to AWS."""
+    turned_away: list[tuple[int, float]] = field(default_factory=list)
+    """(class, GPU-hours) of the jobs this epoch that would have bought the network at its price but found
+    it full until their patience ran out: the demand entrants can see beyond what was sold."""
     spread: list[Allocation] = field(default_factory=list)
     """This epoch's allocations other than single-node starts: jobs on several nodes, and restarts."""
     spread_of: dict[int, list[int]] = field(default_factory=dict)

@@ -52,7 +52,7 @@ class Supply(EpochPhase):
                 - flows.self_dealing_paid_usd * (1.0 - kept)
                 - (epoch.gpu_hours + flows.self_dealt_gpu_hours) * fleet.marginal_usd_per_gpu_hour
                 - epoch.offered_gpu_hours * fleet.other_opex_usd_per_gpu_hour)
-        leaving = self.dynamics.leaving(cash)
+        leaving = self.dynamics.leaving(epoch.k, cash)
         for q in leaving.tolist():
             self.book.deactivate(q)
         if leaving.size:
@@ -119,7 +119,8 @@ class Pricing(EpochPhase):
 
     def _clear(self, offers: np.ndarray, free: np.ndarray, orders: EpochOrders) -> tuple[np.ndarray, np.ndarray]:
         """Uniform prices per class (micro-USD) and the asks nodes post: the price where their offer is at
-        or below it, their own offer otherwise. ``free``: (nodes, intervals) GPU-hours."""
+        or below it (rounded down to the micro-dollar, so the marginal buyers, whose limit the price may
+        be, can buy at it), their own offer otherwise. ``free``: (nodes, intervals) GPU-hours."""
         cls, k = self.fleet.gpu_class, len(self.fleet.classes)
         selling = free.sum(axis=1) > 0
         asks = [offers[(cls == c) & selling].astype(float) for c in range(k)]
@@ -127,23 +128,27 @@ class Pricing(EpochPhase):
         prices, _ = clear_classes(asks, capacity, orders.limit_usd_per_gpu_hour * MICRO, orders.interval_gpu_hours,
                                   orders.run_gpu_hours, self.market.max_rounds)
         price = prices[cls]
-        posted = np.where(np.isfinite(price) & (offers <= price), np.rint(np.where(np.isfinite(price), price, 0)),
+        posted = np.where(np.isfinite(price) & (offers <= price), np.floor(np.where(np.isfinite(price), price, 0)),
                           offers).astype(np.int64)
         return prices, posted
 
 
 class Entries(EpochPhase):
-    """After an epoch is recorded, entrants decide on its economics (they join after their lead time)."""
+    """After an epoch is recorded, entrants decide on its economics (they join after their lead time): the
+    demand they see is the GPU-hours sold plus those of the buyers the full network turned away."""
 
-    def __init__(self, dynamics: ProviderDynamics, economy: TokenEconomy, stake_tokens_per_gpu: float) -> None:
-        self.dynamics, self.economy, self._stake = dynamics, economy, stake_tokens_per_gpu
+    def __init__(self, dynamics: ProviderDynamics, economy: TokenEconomy, state: RunState,
+                 stake_tokens_per_gpu: float) -> None:
+        self.dynamics, self.economy, self.state, self._stake = dynamics, economy, state, stake_tokens_per_gpu
 
     def close_epoch(self, epoch: Epoch) -> None:
+        lost = np.zeros(len(self.dynamics.fleet.classes))
+        for c, hours in self.state.turned_away:
+            lost[c] += hours
+        self.state.turned_away.clear()
         if epoch.final:
             return
         expected_price = self.economy.expected_price_usd
         e = epoch.economics
-        with np.errstate(over="ignore"):  # rewards on a class with no hours offered: unbounded, inf
-            reward_usd = e["reward_tokens_per_offered_hour"] * expected_price
-        self.dynamics.plan_entries(epoch.k, e["utilisation"], e["net_price_usd"], reward_usd,
-                                   self._stake * expected_price)
+        self.dynamics.plan_entries(epoch.k, e["gpu_hours_sold"] + lost, e["net_price_usd"],
+                                   e["reward_tokens"] * expected_price, self._stake * expected_price)

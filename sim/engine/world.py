@@ -90,7 +90,7 @@ class World:
             self.placement,
             self.recorder,
             *chain_phase,
-            Entries(self.dynamics, self.economy, scenario.tokenomics.staking.tokens_per_gpu),
+            Entries(self.dynamics, self.economy, state, scenario.tokenomics.staking.tokens_per_gpu),
         )
         self._epoch: Epoch | None = None
 
