@@ -291,7 +291,7 @@ def sweep_command(
 def calibrate(
     spec: Annotated[Path, typer.Argument(help="Calibration file: base scenario, parameters with bounds, targets.")],
     workers: Annotated[int, typer.Option("--workers", min=1, help="Parallel runs per evaluated point: 1 runs "
-                                                                  "serially; more start a Dask LocalCluster.")] = 1,
+                                                                  "serially; more use a process pool.")] = 1,
 ) -> None:
     """Fit scenario parameters to observed targets (scipy least_squares over replicated means) and print the
     fit report and the fitted values as --set overrides."""
@@ -301,7 +301,7 @@ def calibrate(
         from analysis.calibrate import load_calibration_spec
 
         sp = load_calibration_spec(spec)
-        fit = sp.run(backend="dask" if workers > 1 else "serial", workers=workers)
+        fit = sp.run(backend="processes" if workers > 1 else "serial", workers=workers)
     except InputError as exc:
         raise _fail(str(exc), 2) from None
     except KeyboardInterrupt:

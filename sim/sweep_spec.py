@@ -26,6 +26,16 @@ from .sweep import Range
 Scalar = int | float | bool | str
 
 
+def resolve_base(value: Path, info: ValidationInfo) -> Path:
+    """A file's ``base`` scenario, relative to the file that names it (its folder is the context's
+    ``base_dir``), which must exist."""
+    base_dir = Path((info.context or {}).get("base_dir", "."))
+    path = value if value.is_absolute() else base_dir / value
+    if not path.is_file():
+        raise ValueError(f"base scenario {path} does not exist")
+    return path
+
+
 class RangeSpec(StrictModel):
     """A continuous axis for lhs and sobol."""
 
@@ -73,11 +83,7 @@ class SweepSpec(StrictModel):
     @field_validator("base")
     @classmethod
     def _resolve(cls, value: Path, info: ValidationInfo) -> Path:
-        base_dir = Path((info.context or {}).get("base_dir", "."))
-        path = value if value.is_absolute() else base_dir / value
-        if not path.is_file():
-            raise ValueError(f"base scenario {path} does not exist")
-        return path
+        return resolve_base(value, info)
 
     @model_validator(mode="after")
     def _axes_fit_method(self) -> SweepSpec:
