@@ -104,6 +104,7 @@ def run(
             kept = f" ({target} is as it was)" if target is not None and target.exists() else ""
             raise _fail(f"interrupted; nothing was written{kept}. A run folder is written only once its run "
                         "has finished: run the same command again.", INTERRUPTED) from None
+    _warn(result.summary["warnings"])
     if not quiet:
         _print_summary(result, target, files)
 
@@ -214,6 +215,12 @@ def validate(
     _console().print(f"{scenario}: valid (scenario {sc.name!r}, {providers:,} provider nodes in "
                      f"{len(sc.providers)} groups, {len(sc.workload.streams)} job streams, "
                      f"{sc.horizon_days:g} days).", highlight=False)
+    _warn(sc.warnings())
+
+
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        _console(stderr=True).print(f"[bold yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
 
 
 @app.command()

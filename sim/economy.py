@@ -109,7 +109,7 @@ class TokenEconomy:
         initial = fleet.initially_active
         self.forecast = RewardForecast(tok.reward_expectation, float(fleet.gpus[initial].sum()),
                                        float((fleet.gpus * self.node_work_rate)[initial].sum()))
-        self.price_usd = self.expected_price_usd = 0.0
+        self.price_usd = self.expected_price_usd = self.realisable_price_usd = 0.0
         # USD micro-dollars through the epoch settlements, for the end-of-run money check
         # (burn_share: the burn-and-mint share of payments; burn_usd: all USD spent buying tokens to burn)
         self.totals = {"buyers": 0, "self_dealing": 0, "to_providers": 0, "fees": 0, "burn_share": 0, "burn_usd": 0,
@@ -128,10 +128,12 @@ class TokenEconomy:
         node's work rate: per GPU-hour sold) and per GPU-hour offered."""
         self.market.set_epoch(k)
         self.price_usd = self.market.price_usd()
-        self.expected_price_usd = self.forecast.expected_price(self.price_usd)
         t0, t1 = float(self.grid[k]), float(self.grid[k + 1])
         ahead = self.schedule.advance(self.state, t0, t1, capacity_gpus)
         tokens = (self._cumulative(t1, ahead) - self._cumulative(t0, self.state)) * self.provider_ppm / MICRO
+        # providers value the epoch's reward at what they can realise: their planned sales move an AMM
+        self.realisable_price_usd = self.market.realisable_price_usd(int(tokens * self.unit), self.sell_ppm)
+        self.expected_price_usd = self.forecast.expected_price(self.realisable_price_usd)
         return self.forecast.rewards_usd(tokens / (t1 - t0), self.tok.reward_rule, self.expected_price_usd)
 
     def self_dealing(self, work_reward_usd: np.ndarray, asks_micro: np.ndarray, utilisation: np.ndarray,
@@ -295,6 +297,8 @@ class TokenEconomy:
             self_dealt_gpu_hours=self_hours,
             network={
                 "token_price_usd": self.price_usd,
+                "realisable_token_price_usd": self.realisable_price_usd,
+                "provider_token_sales_usd": float(sales_usd.sum()),
                 "minted_tokens": minted / self.unit,
                 "burned_tokens": (ledger.burned[token] - burned_before) / self.unit,
                 "supply_tokens": ledger.supply(token) / self.unit,

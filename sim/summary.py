@@ -98,6 +98,7 @@ def build_summary(scenario: Scenario, jobs: pd.DataFrame, epochs: pd.DataFrame, 
         by_class[str(cls)] = entry
     ledger, token, unit = economy.ledger, economy.token, economy.unit
     prices = network["token_price_usd"]
+    held = int(sum(ledger.provider_balances(token)))  # providers' tokens at the end, in base units
     return {
         "scenario": scenario.name,
         "description": scenario.description,
@@ -107,6 +108,7 @@ def build_summary(scenario: Scenario, jobs: pd.DataFrame, epochs: pd.DataFrame, 
         "schema_version": scenario.schema_version,
         "horizon_days": scenario.horizon_days,
         "epoch_hours": scenario.epoch_hours,
+        "warnings": scenario.warnings(),
         "epochs": int(epochs["epoch"].nunique()),
         "cloud": {"price_set": scenario.cloud.price_set, "buyer_price": scenario.cloud.buyer_price},
         "jobs": {
@@ -139,6 +141,10 @@ def build_summary(scenario: Scenario, jobs: pd.DataFrame, epochs: pd.DataFrame, 
             "circulating_end": float(network["circulating_tokens"].iloc[-1]),
             "locked_end": float(network["locked_tokens"].iloc[-1]),
             "reward_usd": reward_usd,
+            "reward_usd_realisable": float((epochs["reward_tokens"] * epochs["realisable_token_price_usd"]).sum()),
+            "provider_sales_usd": float(network["provider_token_sales_usd"].sum()),
+            "provider_tokens_held_end": held / unit,
+            "provider_tokens_held_liquidation_usd_end": economy.market.liquidation_usd(held),
             "price_start_usd": float(prices.iloc[0]),
             "price_end_usd": float(economy.market.price_usd()),
             "price_min_usd": float(prices.min()),

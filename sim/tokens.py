@@ -169,6 +169,29 @@ class TokenMarket:
             return (self.ledger.balance(USD, POOL) / MICRO) / (tokens / self.unit) if tokens else float("inf")
         return self._price_micro / MICRO
 
+    def realisable_price_usd(self, tokens: int, sell_ppm: int) -> float:
+        """What a token of a ``tokens``-unit reward is worth to a provider who sells ``sell_ppm`` of it now
+        and holds the rest: the sale at the pool's execution price (it moves the price against the
+        seller), the rest at the pool's marginal price after it. Outside the AMM, the market price."""
+        spot = self.price_usd()
+        if not self.amm or tokens <= 0:
+            return spot
+        usd_reserve, token_reserve = self.ledger.balance(USD, POOL), self.ledger.balance(self.token, POOL)
+        sold = tokens * sell_ppm // MICRO
+        usd = usd_reserve * sold / (token_reserve + sold)
+        held = (tokens - sold) * (usd_reserve - usd) / (token_reserve + sold)
+        return (usd + held) / MICRO / (tokens / self.unit)
+
+    def liquidation_usd(self, tokens: int) -> float:
+        """USD that selling ``tokens`` base units at once would fetch (the pool's output; outside the AMM,
+        at the market price), without trading."""
+        if tokens <= 0:
+            return 0.0
+        if self.amm:
+            usd_reserve, token_reserve = self.ledger.balance(USD, POOL), self.ledger.balance(self.token, POOL)
+            return usd_reserve * tokens / (token_reserve + tokens) / MICRO
+        return tokens / self.unit * self.price_usd()
+
     def sell(self, seller: str, tokens: int) -> int:
         """``seller`` sells tokens; returns the USD micro-dollars it receives."""
         if tokens <= 0:

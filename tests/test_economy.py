@@ -76,6 +76,39 @@ def test_amm_selling_pushes_the_price_down_and_never_shrinks_the_pool_product() 
     assert (np.diff(product) >= -1e-6 * product[:-1]).all()
 
 
+def test_an_amm_nobody_trades_with_warns_and_its_rewards_are_booked_not_realised() -> None:
+    """The analyst's 2-year AMM at sell share 0: the price never moves. The run says so, and reports
+    the rewards booked at that price against what providers sold (nothing) and what their tokens would
+    fetch if sold into the pool at the end (less: the sale would move the price)."""
+    amm = {"kind": "amm", "initial_usd": 0.25, "pool_usd": 100_000}
+    holding = run(tiny_with(token_price=amm, provider_sell_share=0.0))
+    tokens = holding.summary["tokens"]
+    assert holding.summary["warnings"] and "nothing trades through it" in holding.summary["warnings"][0]
+    assert tokens["price_end_usd"] == 0.25 and tokens["provider_sales_usd"] == 0
+    assert 0 < tokens["provider_tokens_held_liquidation_usd_end"] < tokens["reward_usd"]
+    assert tokens["provider_tokens_held_end"] == pytest.approx(tokens["emitted"])
+    out = CliRunner().invoke(app, ["validate", str(SCENARIOS / "tiny.yaml"), "--set",
+                                   "tokenomics.token_price={kind: amm, initial_usd: 0.25, pool_usd: 100000}"])
+    assert out.exit_code == 0 and "warning:" in out.stderr
+    assert not run(tiny_with(token_price=amm, provider_sell_share=0.5)).summary["warnings"]
+
+
+def test_rewards_are_valued_at_what_selling_them_realises() -> None:
+    """Providers who sell every reward value it at the pool's execution price, below the spot price it
+    is booked at; what they expected to realise is what their sales fetched. With an exogenous price
+    the two are the market price."""
+    amm = {"kind": "amm", "initial_usd": 0.25, "pool_usd": 100_000}
+    selling = run(tiny_with(token_price=amm, provider_sell_share=1.0))
+    e = network(selling)
+    paid = e["minted_tokens"] > 0
+    assert (e.loc[paid, "realisable_token_price_usd"] < e.loc[paid, "token_price_usd"]).all()
+    tokens = selling.summary["tokens"]
+    assert tokens["reward_usd_realisable"] < tokens["reward_usd"]
+    assert tokens["reward_usd_realisable"] == pytest.approx(tokens["provider_sales_usd"], rel=0.01)
+    fixed = network(run(tiny_with(token_price={"kind": "constant", "usd": 0.25}, provider_sell_share=1.0)))
+    assert np.array_equal(fixed["realisable_token_price_usd"], fixed["token_price_usd"])
+
+
 def test_speculative_buying_lifts_the_price() -> None:
     buyers = run(tiny_with(token_price={"kind": "amm", "initial_usd": 0.25, "pool_usd": 100_000,
                                         "speculative_flow_usd_per_day": 5_000}))

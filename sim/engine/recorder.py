@@ -19,9 +19,10 @@ from .phases import Epoch, EpochPhase
 from .state import RunState
 
 RATIO_KINDS = ("on_demand", "spot", "reserved")
-NETWORK_COLUMNS = ("token_price_usd", "minted_tokens", "burned_tokens", "supply_tokens", "circulating_tokens",
-                   "locked_tokens", "pool_usd", "pool_tokens", "burn_usd", "self_dealers", "self_dealers_caught",
-                   "self_dealt_gpu_hours", "forfeited_tokens", "failures", "slashed_tokens", "escrow_usd")
+NETWORK_COLUMNS = ("token_price_usd", "realisable_token_price_usd", "provider_token_sales_usd", "minted_tokens",
+                   "burned_tokens", "supply_tokens", "circulating_tokens", "locked_tokens", "pool_usd", "pool_tokens",
+                   "burn_usd", "self_dealers", "self_dealers_caught", "self_dealt_gpu_hours", "forfeited_tokens",
+                   "failures", "slashed_tokens", "escrow_usd")
 # per-class sums kept for every epoch, in this order
 SUMS = ("providers", "gpus", "entries", "exits", "offered_gpu_hours", "gpu_hours_sold", "buyers_usd",
         "usd_revenue", "reward_tokens", "energy_usd", "fixed_usd", "unsubsidised_usd", "self_dealing_usd",

@@ -46,7 +46,7 @@ class Supply(EpochPhase):
         does not count)."""
         flows, fleet = epoch.flows, self.fleet
         assert flows is not None
-        price = flows.network["token_price_usd"]
+        price = flows.network["realisable_token_price_usd"]  # what the node's rewards can fetch, its sales included
         kept = self.economy.kept_share
         cash = (epoch.revenue_micro_usd / MICRO * kept + flows.reward_tokens * price
                 - flows.self_dealing_paid_usd * (1.0 - kept)

@@ -117,6 +117,26 @@ class Scenario(StrictModel):
                              f"their GPUs) but {where} is {available:,.0f}; deepen the pool, raise the supply, "
                              "or lower tokens_per_gpu")
 
+    def warnings(self) -> list[str]:
+        """Valid but probably not what was meant: each a one-paragraph note for the run's summary and the
+        command line. An AMM price moves only with the flows through its pool; with none, the token
+        stays at its initial price and rewards are booked at a price nobody could sell at."""
+        tok, market = self.tokenomics, self.market
+        if not tok.token_price.endogenous:
+            return []
+        speculation = getattr(tok.token_price, "speculative_flow_usd_per_day", None)
+        flows = [tok.provider_sell_share > 0, tok.emission.payment_burn_share() > 0,
+                 market.fee_destination == "buy_and_burn" and market.protocol_fee_share > 0,
+                 speculation is not None and speculation.support() != (0.0, 0.0), tok.staking.tokens_per_gpu > 0]
+        if any(flows):
+            return []
+        return ["tokenomics.token_price is an AMM pool, but nothing trades through it: provider_sell_share is 0, "
+                "no payment or fee buys and burns tokens, there is no speculative_flow_usd_per_day and no stake "
+                "is bought, so the token price stays at its initial value for the whole run and the rewards' "
+                "USD value is booked at a price no provider could realise by selling (summary.json tokens: "
+                "reward_usd against provider_sales_usd and provider_tokens_held_liquidation_usd_end). Set "
+                "provider_sell_share above 0 or a speculative flow to let the price move."]
+
     @property
     def horizon_hours(self) -> float:
         return self.horizon_days * HOURS_PER_DAY
