@@ -29,7 +29,8 @@ PROVIDERS = 10_000
 JOBS_PER_YEAR = 1_000_000
 
 
-def bench_scenario(scale: float = 1.0, seed: int = 1, token_price: str = "gbm") -> dict[str, Any]:
+def bench_scenario(scale: float = 1.0, seed: int = 1, token_price: str = "gbm",
+                   market: str = "clearing") -> dict[str, Any]:
     """The benchmark market: H100 and A100 datacentre nodes and RTX home rigs, training and inference.
 
     Most buyers name the GPU they want (as on today's GPU marketplaces); fine-tuning takes any GPU with
@@ -37,8 +38,12 @@ def bench_scenario(scale: float = 1.0, seed: int = 1, token_price: str = "gbm") 
     scale 1 (114 an hour); node counts to 10,000 providers. Reliability and topology are on (issue P3):
     nodes fail and are repaired (about 17,000 failures a year), providers and buyers sit in four regions,
     and 5% of the datacentre training jobs need 16 GPUs, so they span nodes over InfiniBand or the
-    internet.
+    internet. ``market``: ``clearing`` (the bundled scenarios' uniform clearing on shutdown asks: the
+    clearing runs twice an epoch, with and without rewards) or ``posted`` (posted cost_plus asks). Rig
+    inference also accepts an A100, so AWS's A100 bounds its buyers' limits (a clearing market needs an
+    outside option for every stream).
     """
+    ask = {"kind": "shutdown"} if market == "clearing" else {"kind": "cost_plus"}
     def nodes(n: int) -> int:
         return max(1, round(n * scale))
 
@@ -52,12 +57,12 @@ def bench_scenario(scale: float = 1.0, seed: int = 1, token_price: str = "gbm") 
     return {
         "name": "bench_engine", "seed": seed, "horizon_days": 365, "epoch_hours": 24,
         "providers": [
-            {"name": "h100", "count": nodes(1500), "gpu_model": "H100_SXM", "gpus_per_node": 8,
+            {"name": "h100", "ask_policy": ask, "count": nodes(1500), "gpu_model": "H100_SXM", "gpus_per_node": 8,
              "region": {"us-east": 0.6, "eu-west": 0.4}, "fabric": "infiniband", "mtbf_hours": 8760,
              "failure_distribution": "weibull", "weibull_shape": 1.5},
-            {"name": "a100", "count": nodes(1500), "gpu_model": "A100_80GB", "gpus_per_node": 8,
+            {"name": "a100", "ask_policy": ask, "count": nodes(1500), "gpu_model": "A100_80GB", "gpus_per_node": 8,
              "region": {"us-east": 0.4, "us-west": 0.3, "eu-west": 0.3}, "mtbf_hours": 8760},
-            {"name": "rigs", "count": nodes(7000), "gpu_model": {"RTX_4090": 0.8, "RTX_3090": 0.2},
+            {"name": "rigs", "ask_policy": ask, "count": nodes(7000), "gpu_model": {"RTX_4090": 0.8, "RTX_3090": 0.2},
              "gpus_per_node": {1: 0.3, 2: 0.3, 4: 0.4}, "capex_usd_per_gpu": 0, "pue": 1.0,
              "region": {"us-east": 0.3, "us-west": 0.2, "eu-west": 0.3, "asia": 0.2}, "mtbf_hours": 4380,
              "mttr_hours": {"kind": "exponential", "mean": 12},
@@ -80,9 +85,10 @@ def bench_scenario(scale: float = 1.0, seed: int = 1, token_price: str = "gbm") 
                 "kind": "inference", "gpu_models": ["H100_SXM", "A100_80GB"], "replicas": {1: 0.7, 2: 0.3},
                 "duration_hours": {"kind": "exponential", "mean": 12}, "reservation_usd_per_gpu_hour": budget}),
             stream("rtx_inference", 0.3, {
-                "kind": "inference", "gpu_models": ["RTX_4090", "RTX_3090"], "replicas": 1,
+                "kind": "inference", "gpu_models": ["RTX_4090", "RTX_3090", "A100_80GB"], "replicas": 1,
                 "duration_hours": {"kind": "exponential", "mean": 24}, "reservation_usd_per_gpu_hour": budget}),
         ]},
+        "market": {"kind": "uniform_clearing" if market == "clearing" else "posted_price"},
         "tokenomics": {
             "initial_supply_tokens": 100_000_000,
             "emission": {"kind": "constant", "tokens_per_day": 200_000},
@@ -94,10 +100,10 @@ def bench_scenario(scale: float = 1.0, seed: int = 1, token_price: str = "gbm") 
     }
 
 
-def _engine(scale: float, token_price: str, queue: mp.Queue) -> None:
+def _engine(scale: float, token_price: str, market: str, queue: mp.Queue) -> None:
     from sim import Scenario, run
 
-    scenario = Scenario.model_validate(bench_scenario(scale, token_price=token_price))
+    scenario = Scenario.model_validate(bench_scenario(scale, token_price=token_price, market=market))
     start = time.perf_counter()
     result = run(scenario)
     seconds = time.perf_counter() - start
@@ -152,11 +158,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="interleaved engine / M/M/c pairs")
     parser.add_argument("--token-price", choices=("gbm", "amm"), default="gbm",
                         help="exogenous GBM token price (P1) or the endogenous AMM pool (P2)")
+    parser.add_argument("--market", choices=("clearing", "posted"), default="clearing",
+                        help="uniform clearing on shutdown asks (P7, as the bundled scenarios) or posted cost_plus")
     args = parser.parse_args()
 
     engine_rates, mmc_rates, peaks = [], [], []
     for i in range(args.repeats):
-        engine = _in_child(_engine, args.scale, args.token_price)
+        engine = _in_child(_engine, args.scale, args.token_price, args.market)
         mmc = _in_child(_mmc, engine["jobs"])
         engine_rates.append(engine["jobs"] / engine["seconds"])
         mmc_rates.append(mmc["jobs"] / mmc["seconds"])
@@ -169,7 +177,7 @@ def main() -> None:
     median = statistics.median(engine_rates) / statistics.median(mmc_rates)
     peak = max(peaks)
     print(f"\nscenario: {engine['providers']:,} providers, {engine['jobs']:,} jobs, 365 days, token price "
-          f"{args.token_price} "
+          f"{args.token_price}, market {args.market} "
           f"({engine['network_jobs']:,} served by the network; utilisation {engine['utilisation']})")
     for label, rates in (("depinsim sim.run:     ", engine_rates), ("idiomatic SimPy M/M/c:", mmc_rates)):
         print(f"{label}   best {max(rates):>9,.0f} jobs/s, median {statistics.median(rates):>9,.0f}")

@@ -8,7 +8,26 @@ prices are USD micro-dollars per GPU-hour of the class.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+
+
+class SupplyCurve(NamedTuple):
+    """Offers in merit order: their asks ascending and, per interval, the capacity at or below each."""
+
+    asks: np.ndarray
+    cumulative: np.ndarray
+    """(offers + 1, intervals): row i is the capacity of the i cheapest offers."""
+
+
+def supply_curve(asks: np.ndarray, capacity: np.ndarray) -> SupplyCurve:
+    """The merit order of offers with ``capacity`` (offers,) or (offers, intervals): sorted once, so the
+    clearing rounds that re-price a class against new bids do not sort its offers again."""
+    capacity = capacity.reshape(asks.size, -1) if asks.size else capacity.reshape(0, max(capacity.shape[-1:] or [1]))
+    by_ask = np.argsort(asks, kind="stable")
+    cumulative = np.vstack([np.zeros((1, capacity.shape[1])), np.cumsum(capacity[by_ask], axis=0)])
+    return SupplyCurve(asks[by_ask], cumulative)
 
 
 def uniform_price(asks: np.ndarray, capacity: np.ndarray, limits: np.ndarray, loads: np.ndarray) -> float:
@@ -21,10 +40,16 @@ def uniform_price(asks: np.ndarray, capacity: np.ndarray, limits: np.ndarray, lo
     ``capacity`` is (offers,) or (offers, intervals), ``loads`` (buyers,) or (buyers, intervals)."""
     if asks.size == 0:
         return float("inf")
-    capacity = capacity.reshape(asks.size, -1)
-    by_ask = np.argsort(asks, kind="stable")
-    sorted_asks = asks[by_ask]
-    supply = np.vstack([np.zeros((1, capacity.shape[1])), np.cumsum(capacity[by_ask], axis=0)])
+    return price_on(supply_curve(asks, capacity), limits, loads)
+
+
+def price_on(curve: SupplyCurve, limits: np.ndarray, loads: np.ndarray) -> float:
+    """``uniform_price`` on a supply curve already in merit order. Whether a candidate price clears is
+    monotone in it (supply at or below it only grows, demand above it only shrinks), so the lowest that
+    does is found by bisection over the sorted candidates."""
+    sorted_asks, supply = curve
+    if sorted_asks.size == 0:
+        return float("inf")
     floor = float(sorted_asks[0])
     if limits.size == 0:
         return floor
@@ -34,10 +59,21 @@ def uniform_price(asks: np.ndarray, capacity: np.ndarray, limits: np.ndarray, lo
     tail = np.cumsum(loads[by_limit][::-1], axis=0)[::-1]
     above = np.vstack([tail, np.zeros((1, loads.shape[1]))])  # row i: load of the limits from i on
     candidates = np.unique(np.concatenate([sorted_asks, sorted_limits[sorted_limits >= floor]]))
-    offered = supply[np.searchsorted(sorted_asks, candidates, side="right")]
-    demanded = above[np.searchsorted(sorted_limits, candidates, side="right")]  # limits strictly above
-    clears = np.flatnonzero((offered >= demanded - 1e-9).all(axis=1))
-    return float(candidates[clears[0]]) if clears.size else float(sorted_limits[-1])
+
+    def clears(i: int) -> bool:
+        p = candidates[i]
+        offered = supply[np.searchsorted(sorted_asks, p, side="right")]
+        demanded = above[np.searchsorted(sorted_limits, p, side="right")]  # limits strictly above
+        return bool((offered >= demanded - 1e-9).all())
+
+    lo, hi = 0, candidates.size  # the answer is in [lo, hi); hi: none clears
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if clears(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return float(candidates[lo]) if lo < candidates.size else float(sorted_limits[-1])
 
 
 def clear_classes(offer_asks: list[np.ndarray], offer_capacity: list[np.ndarray], limits: np.ndarray,
@@ -54,7 +90,8 @@ def clear_classes(offer_asks: list[np.ndarray], offer_capacity: list[np.ndarray]
     rise, round by round, so they reach a fixed point (or stop after ``max_rounds``). Returns (prices
     per class, class each order bids on or -1)."""
     n, k = limits.shape
-    prices = np.array([float(a.min()) if a.size else np.inf for a in offer_asks])
+    curves = [supply_curve(a, c) for a, c in zip(offer_asks, offer_capacity, strict=True)]
+    prices = np.array([float(c.asks[0]) if c.asks.size else np.inf for c in curves])
     rotation = (np.arange(k)[None, :] - np.arange(n)[:, None]) % max(k, 1)
     choice = np.full(n, -1, dtype=np.int64)
     last: list[tuple[np.ndarray, np.ndarray] | None] = [None] * k  # a class's bids when its price was last set
@@ -76,7 +113,7 @@ def clear_classes(offer_asks: list[np.ndarray], offer_capacity: list[np.ndarray]
             if seen is not None and np.array_equal(seen[0], mine) and np.array_equal(seen[1], limit):
                 continue  # the same bids clear at the same price, which prices[c] already is or exceeds
             last[c] = (mine, limit)
-            new[c] = max(prices[c], uniform_price(offer_asks[c], offer_capacity[c], limit, loads[mine, c, :]))
+            new[c] = max(prices[c], price_on(curves[c], limit, loads[mine, c, :]))
         if np.array_equal(new, prices):
             break
         prices = new

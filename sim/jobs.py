@@ -133,7 +133,7 @@ class JobBatch:
         limits = np.where(ok, np.take_along_axis(self.net_limit_usd_per_gpu_hour[:, ids].T, safe, axis=1), -np.inf)
         start = np.maximum(self.submit_hours[ids], t0)[:, None, None]
         end = start + hours[:, :, None]
-        within = np.clip(np.minimum(end, edges[None, None, 1:]) - np.maximum(start, edges[None, None, :-1]), 0.0, None)
+        within = np.maximum(np.minimum(end, edges[None, None, 1:]) - np.maximum(start, edges[None, None, :-1]), 0.0)
         return EpochOrders(ids, limits.reshape(-1, k), gpus[:, :, None] * within, (gpus * hours).reshape(-1, k))
 
     @property

@@ -76,6 +76,7 @@ class Pricing(EpochPhase):
         self._previous = np.full(fleet.size, -1, dtype=np.int64)
         self._previous_bare = self._previous.copy()
         self._utilisation = np.full(fleet.size, np.nan)
+        self._class_nodes = [np.flatnonzero(fleet.gpu_class == c) for c in range(len(fleet.classes))]
 
     def open_epoch(self, epoch: Epoch) -> None:
         fleet, economy, active = self.fleet, self.economy, self.dynamics.active
@@ -109,22 +110,23 @@ class Pricing(EpochPhase):
         """(nodes, intervals): GPU-hours each node has in each interval beyond those its running leases
         hold (a failed node: none)."""
         d = self.state.departures.arrays
-        n = int(d.size[0])
-        held = np.zeros((self.fleet.size, edges.size - 1))
+        n, b = int(d.size[0]), edges.size - 1
         lo, hi = edges[:-1], edges[1:]
-        overlap = np.clip(np.minimum(d.end[:n, None], hi) - lo, 0.0, hi - lo)
-        np.add.at(held, d.provider[:n], d.gpus[:n, None] * overlap)
+        overlap = np.minimum(np.maximum(np.minimum(d.end[:n, None], hi) - lo, 0.0), hi - lo)
+        cells = (d.provider[:n, None] * b + np.arange(b)[None, :]).ravel()  # (node, interval), flattened
+        held = np.bincount(cells, weights=(d.gpus[:n, None] * overlap).ravel(), minlength=self.fleet.size * b)
         whole = self.fleet.gpus[:, None] * (hi - lo)[None, :]
-        return np.maximum(whole - held, 0.0) * ~self.state.down[:, None]
+        return np.maximum(whole - held.reshape(-1, b), 0.0) * ~self.state.down[:, None]
 
     def _clear(self, offers: np.ndarray, free: np.ndarray, orders: EpochOrders) -> tuple[np.ndarray, np.ndarray]:
         """Uniform prices per class (micro-USD) and the asks nodes post: the price where their offer is at
         or below it (rounded down to the micro-dollar, so the marginal buyers, whose limit the price may
         be, can buy at it), their own offer otherwise. ``free``: (nodes, intervals) GPU-hours."""
-        cls, k = self.fleet.gpu_class, len(self.fleet.classes)
+        cls = self.fleet.gpu_class
         selling = free.sum(axis=1) > 0
-        asks = [offers[(cls == c) & selling].astype(float) for c in range(k)]
-        capacity = [free[(cls == c) & selling] for c in range(k)]
+        nodes = [ids[selling[ids]] for ids in self._class_nodes]
+        asks = [offers[ids].astype(float) for ids in nodes]
+        capacity = [free[ids] for ids in nodes]
         prices, _ = clear_classes(asks, capacity, orders.limit_usd_per_gpu_hour * MICRO, orders.interval_gpu_hours,
                                   orders.run_gpu_hours, self.market.max_rounds)
         price = prices[cls]
