@@ -101,6 +101,15 @@ class ProviderDynamics:
         return np.bincount(self.fleet.gpu_class[ids], weights=self.fleet.gpus[ids],
                            minlength=len(self.fleet.classes))
 
+    def _margin(self, ids: np.ndarray | int, utilisation: np.ndarray | float,
+                capacity: np.ndarray | float) -> np.ndarray:
+        """Expected cash margin per GPU-hour of nodes ``ids`` (capex aside): their class's expected price
+        less their power on the hours sold, the class's expected reward per GPU-hour of ``capacity``
+        (GPU-hours per epoch), less their other opex."""
+        c = self.fleet.gpu_class[ids]
+        return (utilisation * (self._seen["price"][c] - self.fleet.marginal_usd_per_gpu_hour[ids])
+                + self._seen["reward"][c] / capacity - self.fleet.other_opex_usd_per_gpu_hour[ids])
+
     def plan_entries(self, k: int, sold_gpu_hours: np.ndarray, net_price_usd: np.ndarray, reward_usd: np.ndarray,
                      stake_usd_per_gpu: float) -> np.ndarray:
         """Decide entries after epoch k (per class: GPU-hours wanted, USD a provider keeps per GPU-hour
@@ -112,7 +121,7 @@ class ProviderDynamics:
         active = self._gpus_by_class(np.flatnonzero(self.active))
         coming = self._gpus_by_class(np.array([i for ids in self._pending.values() for i in ids], dtype=np.int64))
         hours = self._epoch_hours
-        sold, price, reward = self._seen["sold"], self._seen["price"], self._seen["reward"]
+        sold = self._seen["sold"]
         decided = []
         for sl, annuity, lead, cap in self._groups:
             start = k + 1 + lead
@@ -121,18 +130,16 @@ class ProviderDynamics:
             ids = np.arange(sl.start, sl.stop)[~self.used[sl]]
             c = fleet.gpu_class[ids]
             with np.errstate(divide="ignore", invalid="ignore"):  # ranking only; classes not seen yet: NaN, last
-                per_gpu = 1.0 / ((active[c] + coming[c]) * hours)
-                margin = sold[c] * per_gpu * (price[c] - fleet.marginal_usd_per_gpu_hour[ids]) + reward[c] * per_gpu \
-                    - fleet.other_opex_usd_per_gpu_hour[ids] - fleet.capex_usd_per_gpu[ids] / (HOURS_PER_YEAR * annuity)
+                capacity = (active[c] + coming[c]) * hours
+                margin = (self._margin(ids, sold[c] / capacity, capacity)
+                          - fleet.capex_usd_per_gpu[ids] / (HOURS_PER_YEAR * annuity))
             chosen: list[int] = []
             for i in ids[np.lexsort((ids, -np.nan_to_num(margin, nan=-np.inf)))].tolist():  # the best nodes first
                 if len(chosen) == cap:
                     break
                 c = fleet.gpu_class[i]
                 capacity = (active[c] + coming[c] + fleet.gpus[i]) * hours  # GPU-hours per epoch when it arrives
-                util = min(1.0, sold[c] / capacity)
-                per_hour = (util * (price[c] - fleet.marginal_usd_per_gpu_hour[i]) + reward[c] / capacity
-                            - fleet.other_opex_usd_per_gpu_hour[i])
+                per_hour = float(self._margin(i, min(1.0, sold[c] / capacity), capacity))
                 value = per_hour * HOURS_PER_YEAR * annuity - fleet.capex_usd_per_gpu[i] - stake_usd_per_gpu
                 if np.isfinite(value) and value > 0:
                     chosen.append(i)
