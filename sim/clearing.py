@@ -11,23 +11,93 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
 
-class SupplyCurve(NamedTuple):
-    """Offers in merit order: their asks ascending and, per interval, the capacity at or below each."""
+class SupplyCurves(NamedTuple):
+    """Several classes' offers, each class in merit order, laid end to end (so the engine's clearing
+    hands one set of arrays to compiled code, not a list of them): class c's asks, ascending, are
+    ``asks[at[c]:at[c + 1]]``, and its capacity at or below each is the rows
+    ``cumulative[at[c] + c:at[c + 1] + c + 1]`` (one row more than offers: row i is the capacity of
+    the i cheapest, per interval)."""
 
     asks: np.ndarray
     cumulative: np.ndarray
-    """(offers + 1, intervals): row i is the capacity of the i cheapest offers."""
+    at: np.ndarray
+
+    def of(self, c: int) -> tuple[np.ndarray, np.ndarray]:
+        """Class c's (asks, cumulative)."""
+        lo, hi = int(self.at[c]), int(self.at[c + 1])
+        return self.asks[lo:hi], self.cumulative[lo + c:hi + c + 1]
 
 
-def supply_curve(asks: np.ndarray, capacity: np.ndarray) -> SupplyCurve:
-    """The merit order of offers with ``capacity`` (offers,) or (offers, intervals): sorted once, so the
-    clearing rounds that re-price a class against new bids do not sort its offers again."""
+def supply_curve(asks: np.ndarray, capacity: np.ndarray) -> SupplyCurves:
+    """The merit order of one class's offers with ``capacity`` (offers,) or (offers, intervals)."""
+    asks = np.asarray(asks, dtype=float)
     capacity = capacity.reshape(asks.size, -1) if asks.size else capacity.reshape(0, max(capacity.shape[-1:] or [1]))
-    by_ask = np.argsort(asks, kind="stable")
-    cumulative = np.vstack([np.zeros((1, capacity.shape[1])), np.cumsum(capacity[by_ask], axis=0)])
-    return SupplyCurve(asks[by_ask], cumulative)
+    return merit_orders(asks, capacity, [np.arange(asks.size)])
+
+
+def merit_orders(asks: np.ndarray, capacity: np.ndarray, classes: list[np.ndarray]) -> SupplyCurves:
+    """Each class's offers (``classes[c]``: row indices into ``asks`` and ``capacity`` (offers,
+    intervals)) in merit order: sorted once, so the clearing rounds that re-price a class against new
+    bids do not sort its offers again."""
+    members = np.concatenate([np.asarray(ids, dtype=np.int64) for ids in classes]) if classes else \
+        np.zeros(0, dtype=np.int64)
+    at = np.concatenate([[0], np.cumsum([len(ids) for ids in classes])]).astype(np.int64)
+    sorted_asks, cumulative = _merit_orders(np.asarray(asks, dtype=float), np.ascontiguousarray(capacity, dtype=float),
+                                            members, at)
+    return SupplyCurves(sorted_asks, cumulative, at)
+
+
+@njit(cache=True)
+def _merit_orders(asks: np.ndarray, capacity: np.ndarray, members: np.ndarray,
+                  at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per class, the stable ascending order of its members' asks and, row by row, their capacity added
+    up in that order (sequentially, as ``np.cumsum`` does, so the sums are the same to the bit)."""
+    b = capacity.shape[1]
+    sorted_asks = np.empty(members.size)
+    cumulative = np.zeros((members.size + at.size - 1, b))
+    for c in range(at.size - 1):
+        ids = members[at[c]:at[c + 1]]
+        order = np.arange(ids.size) if _ascending(asks, ids) else np.argsort(asks[ids], kind="mergesort")  # stable
+        base = at[c] + c  # the class's zero row
+        for i in range(ids.size):
+            row = ids[order[i]]
+            sorted_asks[at[c] + i] = asks[row]
+            for k in range(b):
+                cumulative[base + i + 1, k] = cumulative[base + i, k] + capacity[row, k]
+    return sorted_asks, cumulative
+
+
+def merit_rank(asks: np.ndarray, ids: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """``ids`` (ascending) by ascending ask, ties by id: ``previous`` (such an order) itself when it
+    still is one, as it usually is from one epoch to the next (the expected reward moves a class's
+    asks together), so the merit order is not sorted afresh; a subset of it, in its order, is then
+    the merit order of the subset, with ``merit_orders`` recognising it without sorting."""
+    return _merit_rank(np.asarray(asks, dtype=float), ids, previous)
+
+
+@njit(cache=True)
+def _merit_rank(asks: np.ndarray, ids: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    if previous.size == ids.size:
+        ok = True
+        for i in range(previous.size - 1):
+            a, b = asks[previous[i]], asks[previous[i + 1]]
+            if a > b or (a == b and previous[i] > previous[i + 1]):
+                ok = False
+                break
+        if ok:
+            return previous
+    return ids[np.argsort(asks[ids], kind="mergesort")]
+
+
+@njit(cache=True)
+def _ascending(asks: np.ndarray, ids: np.ndarray) -> bool:
+    for i in range(ids.size - 1):
+        if asks[ids[i]] > asks[ids[i + 1]]:
+            return False
+    return True
 
 
 def uniform_price(asks: np.ndarray, capacity: np.ndarray, limits: np.ndarray, loads: np.ndarray) -> float:
@@ -40,81 +110,132 @@ def uniform_price(asks: np.ndarray, capacity: np.ndarray, limits: np.ndarray, lo
     ``capacity`` is (offers,) or (offers, intervals), ``loads`` (buyers,) or (buyers, intervals)."""
     if asks.size == 0:
         return float("inf")
-    return price_on(supply_curve(asks, capacity), limits, loads)
+    sorted_asks, cumulative = supply_curve(asks, capacity).of(0)
+    limits = np.ascontiguousarray(limits, dtype=float)
+    loads = np.ascontiguousarray(loads, dtype=float).reshape(limits.size, 1, cumulative.shape[1])
+    return _price_on(sorted_asks, cumulative, limits, loads, np.arange(limits.size), 0)
 
 
-def price_on(curve: SupplyCurve, limits: np.ndarray, loads: np.ndarray) -> float:
-    """``uniform_price`` on a supply curve already in merit order. Whether a candidate price clears is
-    monotone in it (supply at or below it only grows, demand above it only shrinks), so the lowest that
-    does is found by bisection over the sorted candidates."""
-    sorted_asks, supply = curve
+@njit(cache=True)
+def _price_on(sorted_asks: np.ndarray, supply: np.ndarray, limits: np.ndarray, loads: np.ndarray,
+              rows: np.ndarray, c: int) -> float:
+    """``uniform_price`` for the buyers ``rows`` of ``loads`` (orders, classes, intervals) on class c, whose
+    limits there are ``limits``. Whether a candidate price clears is monotone in it (supply at or below
+    it only grows, demand above it only shrinks), so the lowest that does is found by bisection over
+    the sorted candidates. Sums run in the order ``np.cumsum`` would take, so results match it."""
     if sorted_asks.size == 0:
-        return float("inf")
-    floor = float(sorted_asks[0])
-    if limits.size == 0:
+        return np.inf
+    floor = sorted_asks[0]
+    m = limits.size
+    if m == 0:
         return floor
-    loads = loads.reshape(limits.size, -1)
-    by_limit = np.argsort(limits, kind="stable")
+    by_limit = np.argsort(limits, kind="mergesort")  # stable
     sorted_limits = limits[by_limit]
-    tail = np.cumsum(loads[by_limit][::-1], axis=0)[::-1]
-    above = np.vstack([tail, np.zeros((1, loads.shape[1]))])  # row i: load of the limits from i on
-    candidates = np.unique(np.concatenate([sorted_asks, sorted_limits[sorted_limits >= floor]]))
-
-    def clears(i: int) -> bool:
-        p = candidates[i]
-        offered = supply[np.searchsorted(sorted_asks, p, side="right")]
-        demanded = above[np.searchsorted(sorted_limits, p, side="right")]  # limits strictly above
-        return bool((offered >= demanded - 1e-9).all())
-
-    lo, hi = 0, candidates.size  # the answer is in [lo, hi); hi: none clears
+    b = loads.shape[2]
+    above = np.zeros((m + 1, b))  # row i: load of the limits from i on
+    for i in range(m - 1, -1, -1):
+        r = rows[by_limit[i]]
+        for k in range(b):
+            above[i, k] = above[i + 1, k] + loads[r, c, k]
+    # the candidates: every ask and every limit at or above the lowest ask, ascending, once each
+    candidates = np.empty(sorted_asks.size + m)
+    n, i, j = 0, 0, np.searchsorted(sorted_limits, floor, side="left")
+    while i < sorted_asks.size or j < m:
+        if j >= m or (i < sorted_asks.size and sorted_asks[i] <= sorted_limits[j]):
+            v = sorted_asks[i]
+            i += 1
+        else:
+            v = sorted_limits[j]
+            j += 1
+        if n == 0 or v != candidates[n - 1]:
+            candidates[n] = v
+            n += 1
+    lo, hi = 0, n  # the answer is in [lo, hi); hi: none clears
     while lo < hi:
         mid = (lo + hi) // 2
-        if clears(mid):
+        p = candidates[mid]
+        offered = supply[np.searchsorted(sorted_asks, p, side="right")]
+        demanded = above[np.searchsorted(sorted_limits, p, side="right")]  # limits strictly above
+        clears = True
+        for k in range(b):
+            if offered[k] < demanded[k] - 1e-9:
+                clears = False
+                break
+        if clears:
             hi = mid
         else:
             lo = mid + 1
-    return float(candidates[lo]) if lo < candidates.size else float(sorted_limits[-1])
+    return candidates[lo] if lo < n else sorted_limits[m - 1]
 
 
-def clear_classes(offer_asks: list[np.ndarray], offer_capacity: list[np.ndarray], limits: np.ndarray,
-                  loads: np.ndarray, work: np.ndarray, max_rounds: int = 20) -> tuple[np.ndarray, np.ndarray]:
+def clear_classes(curves: SupplyCurves, limits: np.ndarray, loads: np.ndarray, work: np.ndarray,
+                  max_rounds: int = 20) -> tuple[np.ndarray, np.ndarray]:
     """Prices for several GPU classes whose buyers may take any class they accept.
 
     ``limits`` and ``work`` are (orders, classes): each order's highest price on the class (-inf where
     it does not accept it) and the GPU-hours its whole job takes there (to compare costs: price x
     GPU-hours); ``loads`` (orders, classes, intervals) the GPU-hours it would use there in each interval
-    of the epoch, and ``offer_capacity[c]`` (offers, intervals) what each offer has free in each.
+    of the epoch, and ``curves`` the merit order of each class's offers (``merit_orders``).
     Each order bids on the class where its job costs least at the current prices (ties go to a class
     chosen by the order's position, so no class is favoured), with its limit there capped at the price
     at which another class would become cheaper. Prices start at each class's lowest offer and only
     rise, round by round, so they reach a fixed point (or stop after ``max_rounds``). Returns (prices
     per class, class each order bids on or -1)."""
     n, k = limits.shape
-    curves = [supply_curve(a, c) for a, c in zip(offer_asks, offer_capacity, strict=True)]
-    prices = np.array([float(c.asks[0]) if c.asks.size else np.inf for c in curves])
-    rotation = (np.arange(k)[None, :] - np.arange(n)[:, None]) % max(k, 1)
+    if k == 0:
+        return np.zeros(0), np.full(n, -1, dtype=np.int64)
+    loads = np.ascontiguousarray(loads, dtype=float).reshape(n, k, curves.cumulative.shape[1])
+    return _clear_classes(curves.asks, curves.cumulative, curves.at, np.ascontiguousarray(limits, dtype=float), loads,
+                          np.ascontiguousarray(work, dtype=float), max_rounds)
+
+
+@njit(cache=True)
+def _clear_classes(asks: np.ndarray, cumulative: np.ndarray, ask_at: np.ndarray, limits: np.ndarray,
+                   loads: np.ndarray, work: np.ndarray, max_rounds: int) -> tuple[np.ndarray, np.ndarray]:
+    """``clear_classes`` on the arrays of ``SupplyCurves`` (``ask_at``: its ``at``)."""
+    n, k = limits.shape
+    prices = np.full(k, np.inf)
+    for c in range(k):
+        if ask_at[c + 1] > ask_at[c]:
+            prices[c] = asks[ask_at[c]]
     choice = np.full(n, -1, dtype=np.int64)
-    last: list[tuple[np.ndarray, np.ndarray] | None] = [None] * k  # a class's bids when its price was last set
+    cost = np.empty((n, k))
+    seen = np.full(k, -1, dtype=np.int64)  # how many bids a class had when its price was last set (-1: never)
+    seen_rows = np.empty((k, n), dtype=np.int64)
+    seen_limits = np.empty((k, n))
     for _ in range(max_rounds):
-        open_ = limits >= prices[None, :]
-        cost = np.multiply(prices[None, :], work, out=np.full((n, k), np.inf), where=open_)
-        best = cost.min(axis=1, initial=np.inf)
-        tied = np.isfinite(cost) & (cost == best[:, None])
-        choice = np.where(np.isfinite(best), np.argmin(np.where(tied, rotation, k), axis=1), -1)
+        for i in range(n):
+            best = np.inf
+            for c in range(k):
+                cost[i, c] = prices[c] * work[i, c] if limits[i, c] >= prices[c] else np.inf
+                best = min(best, cost[i, c])
+            choice[i] = -1
+            if np.isfinite(best):  # of the cheapest classes, the first from the order's position on
+                turn = k
+                for c in range(k):
+                    if np.isfinite(cost[i, c]) and cost[i, c] == best and (c - i) % k < turn:
+                        turn, choice[i] = (c - i) % k, c
         new = prices.copy()
         for c in range(k):
             mine = np.flatnonzero(choice == c)
-            if not mine.size:
+            m = mine.size
+            if m == 0:
                 continue
-            others = np.where(np.arange(k)[None, :] == c, np.inf, cost[mine])
-            switch = others.min(axis=1) / work[mine, c]  # the price at which the next class wins
-            limit = np.minimum(limits[mine, c], switch)
-            seen = last[c]
-            if seen is not None and np.array_equal(seen[0], mine) and np.array_equal(seen[1], limit):
+            limit = np.empty(m)
+            for a in range(m):
+                i = mine[a]
+                other = np.inf
+                for d in range(k):
+                    if d != c:
+                        other = min(other, cost[i, d])
+                limit[a] = min(limits[i, c], other / work[i, c])  # capped at the price where the next class wins
+            if seen[c] == m and (seen_rows[c, :m] == mine).all() and (seen_limits[c, :m] == limit).all():
                 continue  # the same bids clear at the same price, which prices[c] already is or exceeds
-            last[c] = (mine, limit)
-            new[c] = max(prices[c], price_on(curves[c], limit, loads[mine, c, :]))
-        if np.array_equal(new, prices):
+            seen[c] = m
+            seen_rows[c, :m], seen_limits[c, :m] = mine, limit
+            lo, hi = ask_at[c], ask_at[c + 1]
+            new[c] = max(prices[c], _price_on(asks[lo:hi], cumulative[lo + c:hi + c + 1], limit, loads, mine, c))
+        if (new == prices).all():
             break
         prices = new
     return prices, choice

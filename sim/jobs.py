@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
 from . import rng as rngs
 from .catalog import gpu_catalog
@@ -131,16 +132,30 @@ class JobBatch:
         gpus = np.where(ok, np.take_along_axis(self.net_gpus[:, ids].T, safe, axis=1), 0)
         hours = np.where(ok, np.take_along_axis(self.net_hours[:, ids].T, safe, axis=1), 0.0)
         limits = np.where(ok, np.take_along_axis(self.net_limit_usd_per_gpu_hour[:, ids].T, safe, axis=1), -np.inf)
-        start = np.maximum(self.submit_hours[ids], t0)[:, None, None]
-        end = start + hours[:, :, None]
-        within = np.maximum(np.minimum(end, edges[None, None, 1:]) - np.maximum(start, edges[None, None, :-1]), 0.0)
-        return EpochOrders(ids, limits.reshape(-1, k), gpus[:, :, None] * within, (gpus * hours).reshape(-1, k))
+        start = np.maximum(self.submit_hours[ids], t0)
+        return EpochOrders(ids, limits.reshape(-1, k), _interval_loads(start, gpus, hours, edges),
+                           (gpus * hours).reshape(-1, k))
 
     @property
     def loop(self) -> JobArrays:
         """The arrays the compiled loop reads."""
         return JobArrays(self.submit_hours, self.stream, self.net_slot, self.net_gpus, self.net_hours,
                          self.net_limit_usd_per_gpu_hour, self.demand_u)
+
+
+@njit(cache=True)
+def _interval_loads(start: np.ndarray, gpus: np.ndarray, hours: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """(orders, classes, intervals): the GPU-hours each order would use in each interval between
+    ``edges`` if it started at ``start`` and ran its ``hours`` on ``gpus`` GPUs of the class."""
+    n, k = gpus.shape
+    b = edges.size - 1
+    out = np.zeros((n, k, b))
+    for i in range(n):
+        for c in range(k):
+            end = start[i] + hours[i, c]
+            for j in range(b):
+                out[i, c, j] = gpus[i, c] * max(min(end, edges[j + 1]) - max(start[i], edges[j]), 0.0)
+    return out
 
 
 class EpochOrders(NamedTuple):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sim import Scenario, run
-from sim.clearing import clear_classes, uniform_price
+from sim.clearing import clear_classes, merit_orders, uniform_price
 
 
 def _price(asks: list[float], caps: list[float], limits: list[float], loads: list[float]) -> float:
@@ -85,11 +85,13 @@ def test_buyers_of_several_classes_go_where_the_work_is_cheapest_and_ties_are_sh
     n = 6
     limits, work = np.full((n, 2), 5.0), np.full((n, 2), 10.0)
     loads = np.full((n, 2, 1), 10.0)
-    prices, choice = clear_classes([np.array([1.0]), np.array([2.0])], [np.array([[30.0]]), np.array([[100.0]])],
-                                   limits, loads, work)
+    two = [np.array([0]), np.array([1])]
+    curves = merit_orders(np.array([1.0, 2.0]), np.array([[30.0], [100.0]]), two)
+    prices, choice = clear_classes(curves, limits, loads, work)
     assert prices.tolist() == [2.0, 2.0] and (choice == 1).any() and (choice == 0).any()
     # two identical classes with slack: ties are split, not all sent to class 0
-    _, choice = clear_classes([np.array([1.0]), np.array([1.0])], [np.array([[100.0]])] * 2, limits, loads, work)
+    _, choice = clear_classes(merit_orders(np.array([1.0, 1.0]), np.array([[100.0], [100.0]]), two), limits, loads,
+                              work)
     assert (choice == 0).sum() == (choice == 1).sum() == 3
 
 

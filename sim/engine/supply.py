@@ -8,9 +8,10 @@ its ask policy's price given the rewards the token economy leads it to expect.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from ..book import PostedPriceBook
-from ..clearing import clear_classes
+from ..clearing import clear_classes, merit_orders, merit_rank
 from ..dynamics import ProviderDynamics
 from ..economy import TokenEconomy
 from ..fleet import Fleet
@@ -77,6 +78,8 @@ class Pricing(EpochPhase):
         self._previous_bare = self._previous.copy()
         self._utilisation = np.full(fleet.size, np.nan)
         self._class_nodes = [np.flatnonzero(fleet.gpu_class == c) for c in range(len(fleet.classes))]
+        self._rank = [ids[:0] for ids in self._class_nodes]  # per class, its nodes' merit order last epoch
+        self._rank_bare = list(self._rank)
 
     def open_epoch(self, epoch: Epoch) -> None:
         fleet, economy, active = self.fleet, self.economy, self.dynamics.active
@@ -91,9 +94,12 @@ class Pricing(EpochPhase):
         if self.market.clears:
             edges = np.append(np.arange(epoch.t0, epoch.t1, self.market.interval_hours), epoch.t1)
             orders = self.jobs.epoch_orders(edges, self.demand.routing.keep, list(self.state.waiting))
-            free = self._free_gpu_hours(edges) * active[:, None]
-            prices, offers = self._clear(offers, free, orders)
-            _, bare = self._clear(bare, free, orders)
+            d = self.state.departures.arrays
+            free = _free_gpu_hours(d.end, d.provider, d.gpus, int(d.size[0]), fleet.gpus, self.state.down, active,
+                                   edges)
+            selling = free.sum(axis=1) > 0
+            prices, offers = self._clear(offers, free, selling, orders, self._rank)
+            _, bare = self._clear(bare, free, selling, orders, self._rank_bare)
             epoch.clearing_prices_usd = prices / MICRO
         self.book.post(offers)
         self._previous, self._previous_bare = offers, bare
@@ -106,29 +112,18 @@ class Pricing(EpochPhase):
             self._utilisation = np.where(epoch.offered_gpu_hours > 0, epoch.gpu_hours / epoch.offered_gpu_hours,
                                          np.nan)
 
-    def _free_gpu_hours(self, edges: np.ndarray) -> np.ndarray:
-        """(nodes, intervals): GPU-hours each node has in each interval beyond those its running leases
-        hold (a failed node: none)."""
-        d = self.state.departures.arrays
-        n, b = int(d.size[0]), edges.size - 1
-        lo, hi = edges[:-1], edges[1:]
-        overlap = np.minimum(np.maximum(np.minimum(d.end[:n, None], hi) - lo, 0.0), hi - lo)
-        cells = (d.provider[:n, None] * b + np.arange(b)[None, :]).ravel()  # (node, interval), flattened
-        held = np.bincount(cells, weights=(d.gpus[:n, None] * overlap).ravel(), minlength=self.fleet.size * b)
-        whole = self.fleet.gpus[:, None] * (hi - lo)[None, :]
-        return np.maximum(whole - held.reshape(-1, b), 0.0) * ~self.state.down[:, None]
-
-    def _clear(self, offers: np.ndarray, free: np.ndarray, orders: EpochOrders) -> tuple[np.ndarray, np.ndarray]:
+    def _clear(self, offers: np.ndarray, free: np.ndarray, selling: np.ndarray, orders: EpochOrders,
+               rank: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Uniform prices per class (micro-USD) and the asks nodes post: the price where their offer is at
         or below it (rounded down to the micro-dollar, so the marginal buyers, whose limit the price may
-        be, can buy at it), their own offer otherwise. ``free``: (nodes, intervals) GPU-hours."""
-        cls = self.fleet.gpu_class
-        selling = free.sum(axis=1) > 0
-        nodes = [ids[selling[ids]] for ids in self._class_nodes]
-        asks = [offers[ids].astype(float) for ids in nodes]
-        capacity = [free[ids] for ids in nodes]
-        prices, _ = clear_classes(asks, capacity, orders.limit_usd_per_gpu_hour * MICRO, orders.interval_gpu_hours,
-                                  orders.run_gpu_hours, self.market.max_rounds)
+        be, can buy at it), their own offer otherwise. ``free``: (nodes, intervals) GPU-hours; ``selling``:
+        the nodes with any; ``rank``: per class, the merit order of these offers' last epoch, updated."""
+        cls, asks = self.fleet.gpu_class, offers.astype(float)
+        for c, ids in enumerate(self._class_nodes):
+            rank[c] = merit_rank(asks, ids, rank[c])
+        nodes = [order[selling[order]] for order in rank]
+        prices, _ = clear_classes(merit_orders(asks, free, nodes), orders.limit_usd_per_gpu_hour * MICRO,
+                                  orders.interval_gpu_hours, orders.run_gpu_hours, self.market.max_rounds)
         price = prices[cls]
         posted = np.where(np.isfinite(price) & (offers <= price), np.floor(np.where(np.isfinite(price), price, 0)),
                           offers).astype(np.int64)
@@ -154,3 +149,27 @@ class Entries(EpochPhase):
         e = epoch.economics
         self.dynamics.plan_entries(epoch.k, e["gpu_hours_sold"] + lost, e["net_price_usd"],
                                    e["reward_tokens"] * expected_price, self._stake * expected_price)
+
+
+@njit(cache=True)
+def _free_gpu_hours(end: np.ndarray, provider: np.ndarray, gpus: np.ndarray, n: int, node_gpus: np.ndarray,
+                    down: np.ndarray, active: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """(nodes, intervals): GPU-hours each active node has in each interval between ``edges`` beyond
+    those its running allocations (the departure heap's first ``n``) hold; a failed node has none.
+    Each node's held hours are added allocation by allocation in heap order, as ``np.bincount`` would."""
+    nodes, b = node_gpus.size, edges.size - 1
+    held = np.zeros((nodes, b))
+    for i in range(n):
+        e, p, g = end[i], provider[i], gpus[i]
+        for k in range(b):
+            lo, hi = edges[k], edges[k + 1]
+            if e <= lo:
+                break  # edges ascend: no later interval overlaps either
+            held[p, k] += g * min(min(e, hi) - lo, hi - lo)
+    free = np.zeros((nodes, b))
+    for p in range(nodes):
+        if down[p] or not active[p]:
+            continue
+        for k in range(b):
+            free[p, k] = max(node_gpus[p] * (edges[k + 1] - edges[k]) - held[p, k], 0.0)
+    return free
