@@ -13,6 +13,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from .scratch import Scratch
+
 
 class SupplyCurves(NamedTuple):
     """Several classes' offers, each class in merit order, laid end to end (so the engine's clearing
@@ -38,36 +40,39 @@ def supply_curve(asks: np.ndarray, capacity: np.ndarray) -> SupplyCurves:
     return merit_orders(asks, capacity, [np.arange(asks.size)])
 
 
-def merit_orders(asks: np.ndarray, capacity: np.ndarray, classes: list[np.ndarray]) -> SupplyCurves:
+def merit_orders(asks: np.ndarray, capacity: np.ndarray, classes: list[np.ndarray],
+                 scratch: Scratch | None = None, name: str = "cumulative") -> SupplyCurves:
     """Each class's offers (``classes[c]``: row indices into ``asks`` and ``capacity`` (offers,
     intervals)) in merit order: sorted once, so the clearing rounds that re-price a class against new
-    bids do not sort its offers again."""
+    bids do not sort its offers again. With ``scratch`` the cumulative capacity is its array ``name``."""
     members = np.concatenate([np.asarray(ids, dtype=np.int64) for ids in classes]) if classes else \
         np.zeros(0, dtype=np.int64)
     at = np.concatenate([[0], np.cumsum([len(ids) for ids in classes])]).astype(np.int64)
-    sorted_asks, cumulative = _merit_orders(np.asarray(asks, dtype=float), np.ascontiguousarray(capacity, dtype=float),
-                                            members, at)
-    return SupplyCurves(sorted_asks, cumulative, at)
+    capacity = np.ascontiguousarray(capacity, dtype=float)
+    shape = (members.size + len(classes), capacity.shape[1])
+    cumulative = np.empty(shape) if scratch is None else scratch.get(name, shape)
+    return SupplyCurves(_merit_orders(np.asarray(asks, dtype=float), capacity, members, at, cumulative), cumulative, at)
 
 
 @njit(cache=True)
-def _merit_orders(asks: np.ndarray, capacity: np.ndarray, members: np.ndarray,
-                  at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per class, the stable ascending order of its members' asks and, row by row, their capacity added
-    up in that order (sequentially, as ``np.cumsum`` does, so the sums are the same to the bit)."""
+def _merit_orders(asks: np.ndarray, capacity: np.ndarray, members: np.ndarray, at: np.ndarray,
+                  cumulative: np.ndarray) -> np.ndarray:
+    """Per class, its members' asks in stable ascending order (returned) and, row by row in
+    ``cumulative``, their capacity added up in that order (sequentially, as ``np.cumsum`` does, so the
+    sums are the same to the bit)."""
     b = capacity.shape[1]
     sorted_asks = np.empty(members.size)
-    cumulative = np.zeros((members.size + at.size - 1, b))
     for c in range(at.size - 1):
         ids = members[at[c]:at[c + 1]]
         order = np.arange(ids.size) if _ascending(asks, ids) else np.argsort(asks[ids], kind="mergesort")  # stable
         base = at[c] + c  # the class's zero row
+        cumulative[base, :] = 0.0
         for i in range(ids.size):
             row = ids[order[i]]
             sorted_asks[at[c] + i] = asks[row]
             for k in range(b):
                 cumulative[base + i + 1, k] = cumulative[base + i, k] + capacity[row, k]
-    return sorted_asks, cumulative
+    return sorted_asks
 
 
 def merit_rank(asks: np.ndarray, ids: np.ndarray, previous: np.ndarray) -> np.ndarray:

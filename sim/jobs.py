@@ -22,6 +22,7 @@ from .fleet import Fleet
 from .schema.distributions import sample_index
 from .schema.jobs import JobKind
 from .schema.workload import Workload
+from .scratch import Scratch
 from .traces import RequestLog
 
 
@@ -114,7 +115,8 @@ class JobBatch:
         earn in work rewards; 1 for a class no job uses, whose work is never counted)."""
         return self.class_mean(self.stream_speed, 1.0)
 
-    def epoch_orders(self, edges: np.ndarray, keep: np.ndarray, waiting: list[int]) -> EpochOrders:
+    def epoch_orders(self, edges: np.ndarray, keep: np.ndarray, waiting: list[int],
+                     scratch: Scratch | None = None) -> EpochOrders:
         """The buy side a day-ahead market sees at the epoch's open for the intervals between ``edges``
         (first: the open, last: the close): the jobs submitted in the epoch (those an elastic stream's
         price draws, ``keep``) and those still ``waiting``, each with, per class, its limit (USD per
@@ -133,7 +135,10 @@ class JobBatch:
         hours = np.where(ok, np.take_along_axis(self.net_hours[:, ids].T, safe, axis=1), 0.0)
         limits = np.where(ok, np.take_along_axis(self.net_limit_usd_per_gpu_hour[:, ids].T, safe, axis=1), -np.inf)
         start = np.maximum(self.submit_hours[ids], t0)
-        return EpochOrders(ids, limits.reshape(-1, k), _interval_loads(start, gpus, hours, edges),
+        shape = (ids.size, k, edges.size - 1)
+        loads = np.empty(shape) if scratch is None else scratch.get("loads", shape)
+        _interval_loads(start, gpus, hours, edges, loads)
+        return EpochOrders(ids, limits.reshape(-1, k), loads,
                            (gpus * hours).reshape(-1, k))
 
     @property
@@ -144,18 +149,17 @@ class JobBatch:
 
 
 @njit(cache=True)
-def _interval_loads(start: np.ndarray, gpus: np.ndarray, hours: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """(orders, classes, intervals): the GPU-hours each order would use in each interval between
+def _interval_loads(start: np.ndarray, gpus: np.ndarray, hours: np.ndarray, edges: np.ndarray,
+                    out: np.ndarray) -> None:
+    """``out`` (orders, classes, intervals): the GPU-hours each order would use in each interval between
     ``edges`` if it started at ``start`` and ran its ``hours`` on ``gpus`` GPUs of the class."""
     n, k = gpus.shape
     b = edges.size - 1
-    out = np.zeros((n, k, b))
     for i in range(n):
         for c in range(k):
             end = start[i] + hours[i, c]
             for j in range(b):
                 out[i, c, j] = gpus[i, c] * max(min(end, edges[j + 1]) - max(start[i], edges[j]), 0.0)
-    return out
 
 
 class EpochOrders(NamedTuple):

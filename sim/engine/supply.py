@@ -17,6 +17,7 @@ from ..economy import TokenEconomy
 from ..fleet import Fleet
 from ..jobs import EpochOrders, JobBatch
 from ..schema.market import MarketMechanism
+from ..scratch import Scratch
 from ..units import MICRO
 from .demand import Demand
 from .phases import Epoch, EpochPhase
@@ -80,6 +81,7 @@ class Pricing(EpochPhase):
         self._class_nodes = [np.flatnonzero(fleet.gpu_class == c) for c in range(len(fleet.classes))]
         self._rank = [ids[:0] for ids in self._class_nodes]  # per class, its nodes' merit order last epoch
         self._rank_bare = list(self._rank)
+        self._scratch = Scratch()
 
     def open_epoch(self, epoch: Epoch) -> None:
         fleet, economy, active = self.fleet, self.economy, self.dynamics.active
@@ -93,10 +95,12 @@ class Pricing(EpochPhase):
         bare = fleet.asks_micro_usd(none, 0.0, none, kept, self._ceiling, self._previous_bare, self._utilisation)
         if self.market.clears:
             edges = np.append(np.arange(epoch.t0, epoch.t1, self.market.interval_hours), epoch.t1)
-            orders = self.jobs.epoch_orders(edges, self.demand.routing.keep, list(self.state.waiting))
-            d = self.state.departures.arrays
-            free = _free_gpu_hours(d.end, d.provider, d.gpus, int(d.size[0]), fleet.gpus, self.state.down, active,
-                                   edges)
+            scratch = self._scratch
+            orders = self.jobs.epoch_orders(edges, self.demand.routing.keep, list(self.state.waiting), scratch)
+            d, shape = self.state.departures.arrays, (fleet.size, edges.size - 1)
+            held, free = scratch.get("held", shape), scratch.get("free", shape)
+            _free_gpu_hours(d.end, d.provider, d.gpus, int(d.size[0]), fleet.gpus, self.state.down, active, edges,
+                            held, free)
             selling = free.sum(axis=1) > 0
             prices, offers = self._clear(offers, free, selling, orders, self._rank)
             _, bare = self._clear(bare, free, selling, orders, self._rank_bare)
@@ -122,7 +126,7 @@ class Pricing(EpochPhase):
         for c, ids in enumerate(self._class_nodes):
             rank[c] = merit_rank(asks, ids, rank[c])
         nodes = [order[selling[order]] for order in rank]
-        prices, _ = clear_classes(merit_orders(asks, free, nodes), orders.limit_usd_per_gpu_hour * MICRO,
+        prices, _ = clear_classes(merit_orders(asks, free, nodes, self._scratch), orders.limit_usd_per_gpu_hour * MICRO,
                                   orders.interval_gpu_hours, orders.run_gpu_hours, self.market.max_rounds)
         price = prices[cls]
         posted = np.where(np.isfinite(price) & (offers <= price), np.floor(np.where(np.isfinite(price), price, 0)),
@@ -153,12 +157,15 @@ class Entries(EpochPhase):
 
 @njit(cache=True)
 def _free_gpu_hours(end: np.ndarray, provider: np.ndarray, gpus: np.ndarray, n: int, node_gpus: np.ndarray,
-                    down: np.ndarray, active: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """(nodes, intervals): GPU-hours each active node has in each interval between ``edges`` beyond
-    those its running allocations (the departure heap's first ``n``) hold; a failed node has none.
-    Each node's held hours are added allocation by allocation in heap order, as ``np.bincount`` would."""
+                    down: np.ndarray, active: np.ndarray, edges: np.ndarray, held: np.ndarray,
+                    free: np.ndarray) -> None:
+    """``free`` (nodes, intervals): GPU-hours each active node has in each interval between ``edges``
+    beyond those its running allocations (the departure heap's first ``n``) hold (``held``, work
+    space); a failed node has none. Each node's held hours are added allocation by allocation in heap
+    order, as ``np.bincount`` would."""
     nodes, b = node_gpus.size, edges.size - 1
-    held = np.zeros((nodes, b))
+    held[:] = 0.0
+    free[:] = 0.0
     for i in range(n):
         e, p, g = end[i], provider[i], gpus[i]
         for k in range(b):
@@ -166,10 +173,8 @@ def _free_gpu_hours(end: np.ndarray, provider: np.ndarray, gpus: np.ndarray, n: 
             if e <= lo:
                 break  # edges ascend: no later interval overlaps either
             held[p, k] += g * min(min(e, hi) - lo, hi - lo)
-    free = np.zeros((nodes, b))
     for p in range(nodes):
         if down[p] or not active[p]:
             continue
         for k in range(b):
             free[p, k] = max(node_gpus[p] * (edges[k + 1] - edges[k]) - held[p, k], 0.0)
-    return free
