@@ -14,6 +14,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from . import simd
+
+simd.pin()  # before anything here imports numpy
+
 _EXPORTS = {
     "ConservationError": "sim.errors",
     "InputError": "sim.errors",

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -13,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim import ConservationError, Scenario, run, scenario_hash
+from sim import ConservationError, Scenario, run, scenario_hash, simd
 from sim.engine.world import World
 from sim.folders import json_safe
 from sim.results import RunResult
@@ -75,6 +77,34 @@ def test_same_frames_in_a_fresh_process(tiny_result: RunResult) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == frame_hash(tiny_result)
+
+
+def test_sim_pins_numpys_simd_kernels_before_numpy_loads() -> None:
+    """``import sim`` first pins numpy to the kernels the goldens were recorded with (so a machine with
+    AVX-512 gives the same tables), a user's own setting wins, and once numpy is loaded it is left
+    as it is (a worker spawned from that process then matches it)."""
+    env = {k: v for k, v in os.environ.items() if k != simd.VARIABLE}
+    code = "import os, sys; {}; print(os.environ.get('" + simd.VARIABLE + "', '-'))"
+    def probe(imports: str, **extra: str) -> str:
+        return subprocess.run([sys.executable, "-c", code.format(imports)], env={**env, **extra},
+                              capture_output=True, text=True, check=True).stdout.strip()
+    assert probe("import sim") == simd.DISABLED
+    assert probe("import sim", **{simd.VARIABLE: "AVX2"}) == "AVX2"
+    assert probe("import numpy, sim") == "-"
+
+
+def test_a_notebook_that_loaded_numpys_avx512_kernels_first_is_warned(monkeypatch: pytest.MonkeyPatch) -> None:
+    from numpy._core._multiarray_umath import __cpu_features__
+
+    monkeypatch.setitem(__cpu_features__, "X86_V4", True)
+    with pytest.warns(RuntimeWarning, match="AVX-512"):
+        simd.pin()
+    monkeypatch.setitem(__cpu_features__, "X86_V4", False)
+    monkeypatch.setitem(__cpu_features__, "AVX512_ICL", False)
+    monkeypatch.setitem(__cpu_features__, "AVX512_SPR", False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        simd.pin()
 
 
 def test_a_weight_mapping_means_the_same_however_it_is_written() -> None:
