@@ -35,8 +35,8 @@ class SupplyCurves(NamedTuple):
 
 def supply_curve(asks: np.ndarray, capacity: np.ndarray) -> SupplyCurves:
     """The merit order of one class's offers with ``capacity`` (offers,) or (offers, intervals)."""
-    asks = np.asarray(asks, dtype=float)
-    capacity = capacity.reshape(asks.size, -1) if asks.size else capacity.reshape(0, max(capacity.shape[-1:] or [1]))
+    asks, capacity = np.asarray(asks, dtype=float), np.asarray(capacity, dtype=float)
+    capacity = capacity.reshape(asks.size, capacity.shape[1] if capacity.ndim == 2 else 1)
     return merit_orders(asks, capacity, [np.arange(asks.size)])
 
 
@@ -113,8 +113,6 @@ def uniform_price(asks: np.ndarray, capacity: np.ndarray, limits: np.ndarray, lo
     bidders outbid all capacity the price is the highest limit. With no offers the price is +inf.
 
     ``capacity`` is (offers,) or (offers, intervals), ``loads`` (buyers,) or (buyers, intervals)."""
-    if asks.size == 0:
-        return float("inf")
     sorted_asks, cumulative = supply_curve(asks, capacity).of(0)
     limits = np.ascontiguousarray(limits, dtype=float)
     loads = np.ascontiguousarray(loads, dtype=float).reshape(limits.size, 1, cumulative.shape[1])

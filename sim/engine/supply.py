@@ -172,7 +172,7 @@ def _free_gpu_hours(end: np.ndarray, provider: np.ndarray, gpus: np.ndarray, n: 
             lo, hi = edges[k], edges[k + 1]
             if e <= lo:
                 break  # edges ascend: no later interval overlaps either
-            held[p, k] += g * min(min(e, hi) - lo, hi - lo)
+            held[p, k] += g * (min(e, hi) - lo)  # > 0, as e > lo
     for p in range(nodes):
         if down[p] or not active[p]:
             continue
