@@ -11,6 +11,7 @@ import pandas as pd
 from .chain.hook import ChainError, ChainHook, ChainUnavailable
 from .conservation import check_ledgers, check_run
 from .engine.world import Progress, World
+from .errors import ctrl_c_stays_ctrl_c
 from .incidence import measure_incidence
 from .latency import deployment_latency
 from .results import RunResult
@@ -31,6 +32,11 @@ def run(scenario: Scenario, progress: Progress | None = None, chain: ChainHook |
     """Simulate the horizon, check conservation (and, with a chain, reconcile it with the ledger), and
     return the tables. A chain that fails mid-run raises PartialRun, which carries the results up to the
     last epoch settled off-chain."""
+    with ctrl_c_stays_ctrl_c():
+        return _run(scenario, progress, chain)
+
+
+def _run(scenario: Scenario, progress: Progress | None, chain: ChainHook | None) -> RunResult:
     paired = scenario.counterfactual
     world = World(scenario, chain)
     if chain is not None:

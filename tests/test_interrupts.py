@@ -76,3 +76,21 @@ def test_ctrl_c_mid_sweep_on_dask_keeps_the_finished_runs_and_resumes(tmp_path: 
     result = CliRunner().invoke(app, ["sweep", str(spec), "--out", str(out)])
     assert result.exit_code == 0, result.stderr
     assert f"120 runs ({kept} from the cache)" in " ".join(result.stdout.split())
+
+
+@pytest.mark.parametrize("caused_by_ctrl_c", [True, False])
+def test_ctrl_c_inside_a_compiled_kernel_is_an_interrupt(tiny, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+                                                         caused_by_ctrl_c: bool) -> None:
+    """numba turns Ctrl-C inside a compiled function (or its cache load) into a SystemError caused by the
+    interrupt; the run re-raises it as the KeyboardInterrupt the command line reports in one line. Any
+    other SystemError stays the bug it is."""
+    from sim import run
+    from sim.engine.world import World
+
+    def interrupted(self: World, progress: object = None) -> None:
+        error = SystemError("CPUDispatcher(<function _clear_classes>) returned a result with an exception set")
+        raise error from (KeyboardInterrupt() if caused_by_ctrl_c else ValueError("not Ctrl-C"))
+
+    monkeypatch.setattr(World, "simulate", interrupted)
+    with pytest.raises(KeyboardInterrupt if caused_by_ctrl_c else SystemError):
+        run(tiny)
