@@ -23,6 +23,13 @@ import numpy as np
 from numba import njit
 
 
+class Parts(NamedTuple):
+    """Where a job spanning several nodes runs: distinct providers and the GPUs it takes on each."""
+
+    providers: np.ndarray
+    gpus: np.ndarray
+
+
 class PostedPriceBook:
     """Sell and buy side of a posted-price market. Asks are integers (USD micro-dollars per GPU-hour).
 
@@ -133,15 +140,15 @@ class PostedPriceBook:
         """Cheapest provider of class c with >= g free GPUs and ask <= limit, or -1."""
         return int(_cheapest_flat(c, g, float(limit), *self.arrays))
 
-    def gang(self, c: int, g: int, limit: float, share: float = 1.0) -> tuple[list[tuple[int, int]], int] | None:
+    def gang(self, c: int, g: int, limit: float, share: float = 1.0) -> tuple[Parts, int] | None:
         """The cheapest way to gather g GPUs of class c from several providers with ask <= limit:
-        (provider, GPUs) parts, cheapest first, and what they cost per hour to a buyer paying ``share`` of
-        each ask (rounded down per GPU-hour, as a spot buyer pays); None if there are not enough. A scan in
-        ask order, for jobs too large for any one node."""
+        the parts, cheapest first, and what they cost per hour to a buyer paying ``share`` of each ask
+        (rounded down per GPU-hour, as a spot buyer pays); None if there are not enough. A scan in ask
+        order, for jobs too large for any one node."""
         m, per_hour = _gang_flat(c, g, float(limit), float(share), self._parts, *self.arrays)
         if m < 0:
             return None
-        return list(zip(self._parts[0, :m].tolist(), self._parts[1, :m].tolist(), strict=True)), int(per_hour)
+        return Parts(self._parts[0, :m].copy(), self._parts[1, :m].copy()), int(per_hour)
 
     def take(self, p: int, g: int) -> None:
         self.free[p] -= g  # heaps of sizes p no longer fits go stale; dropped lazily

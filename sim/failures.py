@@ -23,8 +23,10 @@ class FailureTimes:
     Every node draws from its own seeded stream (root seed, group, position in the group), so a node's
     failures are the same whatever else the run holds: paired runs (with and without entry, or rewards)
     see the same failures on the same nodes (common random numbers). Draws are standard exponentials, a
-    block per node at a time (one scipy call per block, not per event): an exponential with mean m is
-    m x E, a Weibull of shape k is its scale x E ** (1 / k).
+    block per node at a time (one call per block, not per event): an exponential with mean m is m x E,
+    a Weibull of shape k is its scale x E ** (1 / k). The block comes from the generator's own
+    ``standard_exponential``, which is what ``scipy.stats.expon.rvs`` returns (to the bit) for 30 us
+    less a call: 10,000 nodes each draw a block at the start.
     """
 
     BLOCK = 16
@@ -50,7 +52,7 @@ class FailureTimes:
             self._streams[p] = (rngs.stream(self._seed, rngs.FAILURES, 1, int(gi), int(i)), [])
         rng, block = self._streams[p]
         if not block:
-            block.extend(stats.expon.rvs(size=self.BLOCK, random_state=rng)[::-1].tolist())
+            block.extend(rng.standard_exponential(self.BLOCK)[::-1].tolist())
         return block.pop()
 
     def until_failure(self, p: int) -> float:

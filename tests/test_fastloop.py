@@ -56,7 +56,9 @@ def test_gang_takes_cheapest_free_gpus_within_the_limit() -> None:
     book = PostedPriceBook([0, 0, 0, 0], [8, 8, 8, 8], sizes=[[8]])
     book.post([300, 100, 200, 400])
     book.take(1, 5)  # 3 left on the cheapest node
-    assert book.gang(0, 12, 1000) == ([(1, 3), (2, 8), (0, 1)], 100 * 3 + 200 * 8 + 300 * 1)
+    parts, per_hour = book.gang(0, 12, 1000)
+    assert parts.providers.tolist() == [1, 2, 0] and parts.gpus.tolist() == [3, 8, 1]
+    assert per_hour == 100 * 3 + 200 * 8 + 300 * 1
     assert book.gang(0, 12, 250) is None     # node 0 asks above the limit before 12 are found
     assert book.gang(0, 40, 1000) is None    # not enough GPUs in the class
 

@@ -11,9 +11,12 @@ Handlers use explicit times, never ``env.now``, which may lag the event being ha
 
 from __future__ import annotations
 
+from itertools import repeat
+
+import numpy as np
 import simpy
 
-from ..book import PostedPriceBook
+from ..book import Parts, PostedPriceBook
 from ..fleet import Fleet
 from ..jobs import JobBatch
 from ..topology import topology
@@ -38,7 +41,8 @@ class Links:
         self._bandwidth = [[topo.bandwidth_gbps(a, b) for b in regions] for a in regions]
         self._infiniband = topo.data.interconnect.infiniband_gbps_per_gpu.value
 
-    def __call__(self, providers: list[int]) -> tuple[str, float]:
+    def __call__(self, providers: np.ndarray) -> tuple[str, float]:
+        providers = providers.tolist()
         region, group = self._region, self._group
         regions = sorted({region[p] for p in providers})
         first = providers[0]
@@ -158,7 +162,7 @@ class Placement(EpochPhase):
         job = jobs.stream_jobs[si]
         ceiling = min(float(jobs.budget_usd[j]), float(jobs.cloud_cost_usd[j])) * MICRO
         share = state.share_paid(j)
-        best: tuple[float, list[tuple[int, int]], float, str, float] | None = None
+        best: tuple[float, Parts, float, str, float] | None = None
         for c in classes:
             g, hours, limit = self.need(j, c)
             if g <= book.max_gpus[c]:
@@ -169,8 +173,8 @@ class Placement(EpochPhase):
             parts, per_hour = found
             if per_hour * hours > ceiling:  # too dear before any slowdown (which only adds hours)
                 continue
-            link, bandwidth = self._links([p for p, _ in parts])
-            factor = job.slowdown(float(jobs.stream_speed[si, c]), len(parts), bandwidth)
+            link, bandwidth = self._links(parts.providers)
+            factor = job.slowdown(float(jobs.stream_speed[si, c]), parts.providers.size, bandwidth)
             hours *= factor
             cost = per_hour * hours
             if cost <= ceiling and (best is None or cost < best[0]):
@@ -182,15 +186,18 @@ class Placement(EpochPhase):
         self.place_parts(j, parts, hours, now)
         return True
 
-    def place_parts(self, j: int, parts: list[tuple[int, int]], hours: float, now: float) -> None:
-        """Run job j on (provider, GPUs) parts for ``hours`` from ``now``: one allocation per part."""
-        state, ask, end = self.state, self.book.ask, now + hours
-        mine = state.spread_of.setdefault(j, [])
-        for p, k in parts:
-            self.book.take(p, k)
-            mine.append(len(state.spread))
-            state.spread.append((j, p, now, end, k, hours, state.ask_paid(j, ask[p])))
-            state.departures.push(end, p, k, j)
+    def place_parts(self, j: int, parts: Parts, hours: float, now: float) -> None:
+        """Run job j on ``parts`` (distinct providers) for ``hours`` from ``now``: one allocation per part,
+        all booked at once (a 16-GPU job may take 16 one-GPU parts)."""
+        state, end = self.state, now + hours
+        providers, gpus = parts
+        self.book.free[providers] -= gpus
+        paid = state.asks_paid(j, self.book.ask[providers])
+        first = len(state.spread)
+        state.spread_of.setdefault(j, []).extend(range(first, first + providers.size))
+        state.spread.extend(zip(repeat(j), providers.tolist(), repeat(now), repeat(end), gpus.tolist(), repeat(hours),
+                                paid.tolist()))
+        state.departures.push_all(end, providers, gpus, j)
 
     # --- after an interruption ----------------------------------------------------------------------
 
@@ -201,26 +208,26 @@ class Placement(EpochPhase):
         share = work / float(jobs.work_ref_gpu_hours[j])
         si = int(jobs.stream[j])
         job = jobs.stream_jobs[si]
-        best: tuple[float, list[tuple[int, int]], float, tuple[str, float] | None] | None = None
+        best: tuple[float, Parts, float, tuple[str, float] | None] | None = None
         for c in jobs.stream_classes[si]:
             g, hours, limit = self.need(j, c)
             hours = hours * share + overhead
             link = None
             if g <= book.max_gpus[c]:
                 p = book.cheapest(c, g, limit)
-                parts = [(p, g)] if p >= 0 else None
+                parts = Parts(np.array([p]), np.array([g])) if p >= 0 else None
             else:
                 found = book.gang(c, g, limit)
                 parts = None if found is None else found[0]
                 if parts is not None:
-                    name, bandwidth = self._links([q for q, _ in parts])
-                    factor = job.slowdown(float(jobs.stream_speed[si, c]), len(parts), bandwidth)
+                    name, bandwidth = self._links(parts.providers)
+                    factor = job.slowdown(float(jobs.stream_speed[si, c]), parts.providers.size, bandwidth)
                     if factor != 1.0:
                         hours = (hours - overhead) * factor + overhead
                     link = (name, factor)
             if parts is None:
                 continue
-            cost = sum(book.ask[p] * k for p, k in parts) * hours
+            cost = int((book.ask[parts.providers] * parts.gpus).sum()) * hours
             if best is None or cost < best[0]:
                 best = (cost, parts, hours, link)
         if best is None:  # finish on AWS, if it still pays
