@@ -15,6 +15,7 @@ from itertools import repeat
 
 import numpy as np
 import simpy
+from numba import njit
 
 from ..book import Parts, PostedPriceBook
 from ..fleet import Fleet
@@ -29,27 +30,58 @@ from .state import RunState
 class Links:
     """The link between a spread job's nodes and its bandwidth (Gbps): a datacentre fabric when every node
     is in one InfiniBand group and region, else the internet path between their regions (slowest pair).
-    Region-pair bandwidths are looked up once per run (placement asks for every candidate gang)."""
+    Region-pair bandwidths are looked up once per run (placement asks for every candidate gang, ~23,000
+    times in bench_engine, so the lookup is compiled)."""
 
     def __init__(self, fleet: Fleet) -> None:
         topo = topology()
         regions = sorted(set(fleet.region.tolist()))
         index = {r: i for i, r in enumerate(regions)}
-        self._region = [index[r] for r in fleet.region.tolist()]
-        self._group = fleet.group_index.tolist()
-        self._fabric = [g.fabric == "infiniband" for sl, g in fleet.group_slices for _ in range(sl.start, sl.stop)]
-        self._bandwidth = [[topo.bandwidth_gbps(a, b) for b in regions] for a in regions]
+        self._region = np.array([index[r] for r in fleet.region.tolist()], dtype=np.int64)
+        self._group = fleet.group_index.astype(np.int64)
+        self._fabric = np.array([g.fabric == "infiniband" for sl, g in fleet.group_slices
+                                 for _ in range(sl.start, sl.stop)], dtype=np.bool_).reshape(-1)
+        self._bandwidth = np.array([[topo.bandwidth_gbps(a, b) for b in regions] for a in regions]).reshape(
+            len(regions), len(regions))
         self._infiniband = topo.data.interconnect.infiniband_gbps_per_gpu.value
 
     def __call__(self, providers: np.ndarray) -> tuple[str, float]:
-        providers = providers.tolist()
-        region, group = self._region, self._group
-        regions = sorted({region[p] for p in providers})
-        first = providers[0]
-        if len(regions) == 1 and self._fabric[first] and all(group[p] == group[first] for p in providers):
-            return "infiniband", self._infiniband
-        bw = self._bandwidth
-        return "internet", min(bw[a][b] for a in regions for b in regions if a <= b)
+        bandwidth = _internet_gbps(providers, self._region, self._group, self._fabric, self._bandwidth)
+        return ("infiniband", self._infiniband) if bandwidth < 0 else ("internet", float(bandwidth))
+
+
+@njit(cache=True)
+def _take(providers: np.ndarray, gpus: np.ndarray, share: float, free: np.ndarray, ask: np.ndarray) -> np.ndarray:
+    """Take ``gpus`` from each of ``providers`` in the book's ``free``; return what a buyer paying
+    ``share`` of each ask pays per GPU-hour there, rounded down to the micro-dollar (exact for one
+    paying all of it: asks are far below 2**53)."""
+    paid = np.empty(providers.size, dtype=np.int64)
+    for i in range(providers.size):
+        p = providers[i]
+        free[p] -= gpus[i]
+        paid[i] = np.int64(ask[p] * share)
+    return paid
+
+
+@njit(cache=True)
+def _internet_gbps(providers: np.ndarray, region: np.ndarray, group: np.ndarray, fabric: np.ndarray,
+                   bandwidth: np.ndarray) -> float:
+    """The slowest internet path between the providers' regions, or -1 when they share one InfiniBand
+    group and region."""
+    first = providers[0]
+    seen = np.zeros(bandwidth.shape[0], dtype=np.bool_)
+    fabric_only = fabric[first]
+    for p in providers:
+        seen[region[p]] = True
+        fabric_only = fabric_only and group[p] == group[first] and region[p] == region[first]
+    if fabric_only:
+        return -1.0
+    slowest = np.inf
+    for a in range(seen.size):
+        for b in range(a, seen.size):
+            if seen[a] and seen[b]:
+                slowest = min(slowest, bandwidth[a, b])
+    return slowest
 
 
 class Placement(EpochPhase):
@@ -191,8 +223,7 @@ class Placement(EpochPhase):
         all booked at once (a 16-GPU job may take 16 one-GPU parts)."""
         state, end = self.state, now + hours
         providers, gpus = parts
-        self.book.free[providers] -= gpus
-        paid = state.asks_paid(j, self.book.ask[providers])
+        paid = _take(providers, gpus, state.share_paid(j), self.book.free, self.book.ask)
         first = len(state.spread)
         state.spread_of.setdefault(j, []).extend(range(first, first + providers.size))
         state.spread.extend(zip(repeat(j), providers.tolist(), repeat(now), repeat(end), gpus.tolist(), repeat(hours),

@@ -13,6 +13,7 @@ from typing import Protocol
 
 import numpy as np
 import simpy
+from numba import njit
 
 from ..book import PostedPriceBook
 from ..dynamics import ProviderDynamics
@@ -111,7 +112,7 @@ class Reliability:
                 start, wall_hours = min(start, row[2]), max(wall_hours, row[5])
                 state.spread[i] = (j, row[1], row[2], now, row[4], now - row[2], row[6])
         rows = state.running
-        running = np.flatnonzero((rows.job == j) & (rows.end > now))
+        running = _rows_of(j, rows.job, rows.end, now)
         for i in running.tolist():
             self._cut(j, int(rows.provider[i]), float(rows.end[i]), int(rows.gpus[i]))
             # a lease from an earlier epoch may have paid for its planned hours up front
@@ -121,7 +122,7 @@ class Reliability:
             rows.hours[i] = now - rows.start[i]
             rows.end[i] = now
         log = state.log
-        if j in state.started_this_epoch() and log.end[j] > now and not running.size:
+        if not running.size and log.end[j] > now and _rows_of(j, state.started_this_epoch(), None, now).size:
             p = int(log.provider[j])
             g, wall_hours, _ = self.jobs.on_class(int(state.provider_class[p]), j)
             self._cut(j, p, float(log.end[j]), g)
@@ -142,3 +143,16 @@ class Reliability:
         self.state.departures.cancel(j, p, end)
         self.state.truncated += 1
         self.book.give_back(p, g)
+
+
+@njit(cache=True)
+def _rows_of(j: int, jobs: np.ndarray, end: np.ndarray | None, now: float) -> np.ndarray:
+    """The rows of ``jobs`` that are job j (and, given ``end``, end after ``now``): a scan of the running
+    allocations, compiled, as every interruption makes one."""
+    rows = np.empty(jobs.size, dtype=np.int64)
+    n = 0
+    for i in range(jobs.size):
+        if jobs[i] == j and (end is None or end[i] > now):
+            rows[n] = i
+            n += 1
+    return rows[:n]

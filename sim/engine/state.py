@@ -178,11 +178,6 @@ class RunState:
         """The share of an ask job j pays (a spot buyer's share, else all of it)."""
         return self.spot_share if self.spot_job[j] else 1.0
 
-    def asks_paid(self, j: int, asks: np.ndarray) -> np.ndarray:
-        """What job j pays per GPU-hour on nodes asking ``asks``, rounded down to the micro-dollar (exact
-        for a buyer paying all of it: asks are far below 2**53)."""
-        return (asks * self.share_paid(j)).astype(np.int64)
-
     def starts_of(self, jobs: np.ndarray) -> NetworkStarts:
         """The single-node starts of ``jobs`` as allocations."""
         log = self.log
