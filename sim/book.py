@@ -22,6 +22,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from .sorting import lex_argsort
+
 
 class Parts(NamedTuple):
     """Where a job spanning several nodes runs: distinct providers and the GPUs it takes on each."""
@@ -54,6 +56,7 @@ class PostedPriceBook:
         self.cls = np.asarray(gpu_class, dtype=np.int64)
         n = len(self.cls)
         self._tiebreak = np.zeros(n, dtype=np.int64) if tiebreak is None else np.asarray(tiebreak)
+        self._tie_rank = np.unique(self._tiebreak, return_inverse=True)[1].reshape(n)  # same order, narrow range
         self._gpus = np.asarray(gpus, dtype=np.int64)
         self._offered = np.ones(n, dtype=bool) if active is None else np.asarray(active, dtype=bool).copy()
         # free = offered - busy: an inactive provider offers nothing, so its free count is <= 0
@@ -104,7 +107,7 @@ class PostedPriceBook:
     def _rebuild(self, ask: np.ndarray) -> None:
         a = self.arrays
         cls, counts, starts = self.cls, self._counts, self._starts
-        order = np.lexsort((np.arange(len(ask)), self._tiebreak, ask, cls))
+        order = lex_argsort((self._tie_rank, ask, cls))  # np.lexsort's order, ties by id
         a.rank[order] = np.arange(len(ask)) - starts[cls[order]]
         self._order = order
         for c in range(len(counts)):

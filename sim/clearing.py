@@ -14,6 +14,7 @@ import numpy as np
 from numba import njit
 
 from .scratch import Scratch
+from .sorting import lex_argsort
 
 
 class SupplyCurves(NamedTuple):
@@ -80,21 +81,19 @@ def merit_rank(asks: np.ndarray, ids: np.ndarray, previous: np.ndarray) -> np.nd
     still is one, as it usually is from one epoch to the next (the expected reward moves a class's
     asks together), so the merit order is not sorted afresh; a subset of it, in its order, is then
     the merit order of the subset, with ``merit_orders`` recognising it without sorting."""
-    return _merit_rank(np.asarray(asks, dtype=float), ids, previous)
+    asks = np.asarray(asks, dtype=float)
+    if previous.size == ids.size and _still_ranked(asks, previous):
+        return previous
+    return ids[lex_argsort((asks[ids],))]
 
 
 @njit(cache=True)
-def _merit_rank(asks: np.ndarray, ids: np.ndarray, previous: np.ndarray) -> np.ndarray:
-    if previous.size == ids.size:
-        ok = True
-        for i in range(previous.size - 1):
-            a, b = asks[previous[i]], asks[previous[i + 1]]
-            if a > b or (a == b and previous[i] > previous[i + 1]):
-                ok = False
-                break
-        if ok:
-            return previous
-    return ids[np.argsort(asks[ids], kind="mergesort")]
+def _still_ranked(asks: np.ndarray, order: np.ndarray) -> bool:
+    for i in range(order.size - 1):
+        a, b = asks[order[i]], asks[order[i + 1]]
+        if a > b or (a == b and order[i] > order[i + 1]):
+            return False
+    return True
 
 
 @njit(cache=True)

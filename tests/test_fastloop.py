@@ -13,6 +13,7 @@ from sim.book import PostedPriceBook
 from sim.conservation import _peak_gpus_in_use
 from sim.engine.fastloop import DepartureQueue
 from sim.engine.state import NetworkStarts
+from sim.sorting import lex_argsort
 from sim.tokens import _largest
 
 entries = st.lists(st.tuples(st.sampled_from([0.5, 1.0, 2.25, 7.0]), st.integers(0, 3), st.integers(1, 8),
@@ -92,3 +93,18 @@ def test_peak_concurrency_matches_an_event_sweep() -> None:
             best = max(best, level)
         assert peak[q] == best
     assert peak[providers] == 0  # a provider with no allocations
+
+
+integer_keys = st.integers(1, 40).flatmap(lambda n: st.lists(
+    st.one_of(st.lists(st.integers(-3, 3), min_size=n, max_size=n),  # many ties
+              st.lists(st.integers(-2**62, 2**62), min_size=n, max_size=n),  # too wide to pack: np.lexsort
+              st.lists(st.one_of(st.integers(-5, 5).map(float), st.just(float("nan")), st.floats(-5, 5)),
+                       min_size=n, max_size=n)),  # floats (the clearing's asks are integral)
+    min_size=1, max_size=3))
+
+
+@settings(max_examples=200, deadline=None)
+@given(integer_keys)
+def test_packed_lexsort_is_np_lexsort(keys: list[list[float]]) -> None:
+    arrays = tuple(np.array(k) for k in keys)
+    assert lex_argsort(arrays).tolist() == np.lexsort(arrays).tolist()

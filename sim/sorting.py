@@ -1,0 +1,42 @@
+"""Sorting by several integer keys, as ``np.lexsort`` does, in one argsort when the keys fit in 63 bits.
+
+The engine re-ranks its providers every epoch (the book by class, ask and a static tie-break; the
+clearing's merit orders by ask): ``np.lexsort`` with three or four keys over 10,000 providers took about
+1 ms, most of what posting an epoch's asks cost. Packed into one int64 (each key shifted to start at
+0, ties broken by position), the keys are all distinct, so any argsort returns the one permutation
+``np.lexsort`` would, at a quarter of the time. Keys whose ranges do not fit, or that are not integers,
+go to ``np.lexsort``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_LIMIT = 2**63 - 1
+
+
+def lex_argsort(keys: tuple[np.ndarray, ...]) -> np.ndarray:
+    """``np.lexsort(keys)``: the indices sorting by the last key, then the one before, ..., then by
+    position; the same result, faster where the keys are integers of modest range."""
+    n = keys[0].size if keys else 0
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    ints, span = [], n  # position is the least significant key
+    for key in keys:
+        if key.dtype.kind == "f":
+            if not np.isfinite(key).all():
+                return np.lexsort(keys)
+            as_int = key.astype(np.int64)
+            if not np.array_equal(as_int, key):
+                return np.lexsort(keys)
+            key = as_int
+        lo, hi = int(key.min()), int(key.max())
+        ints.append((key, lo, hi - lo + 1))
+        span *= hi - lo + 1
+        if span > _LIMIT:
+            return np.lexsort(keys)
+    packed, scale = np.arange(n, dtype=np.int64), n
+    for key, lo, width in ints:
+        packed += (key.astype(np.int64) - lo) * scale
+        scale *= width
+    return np.argsort(packed)
