@@ -128,18 +128,13 @@ class JobBatch:
         new = new[self.demand_u[new] < keep[self.stream[new]]]
         ids = np.concatenate([np.asarray(waiting, dtype=np.int64), new])
         k = self.net_slot.shape[1]
-        rows = self.net_slot[self.stream[ids]]  # (n, K)
-        ok = rows >= 0
-        safe = np.where(ok, rows, 0)
-        gpus = np.where(ok, np.take_along_axis(self.net_gpus[:, ids].T, safe, axis=1), 0)
-        hours = np.where(ok, np.take_along_axis(self.net_hours[:, ids].T, safe, axis=1), 0.0)
-        limits = np.where(ok, np.take_along_axis(self.net_limit_usd_per_gpu_hour[:, ids].T, safe, axis=1), -np.inf)
-        start = np.maximum(self.submit_hours[ids], t0)
+        gpus, hours = np.zeros((ids.size, k), dtype=np.int64), np.zeros((ids.size, k))
+        limits = np.full((ids.size, k), -np.inf)
         shape = (ids.size, k, edges.size - 1)
         loads = np.empty(shape) if scratch is None else scratch.get("loads", shape)
-        _interval_loads(start, gpus, hours, edges, loads)
-        return EpochOrders(ids, limits.reshape(-1, k), loads,
-                           (gpus * hours).reshape(-1, k))
+        _orders(ids, self.stream, self.net_slot, self.net_gpus, self.net_hours, self.net_limit_usd_per_gpu_hour,
+                np.maximum(self.submit_hours[ids], t0), edges, gpus, hours, limits, loads)
+        return EpochOrders(ids, limits, loads, gpus * hours)
 
     @property
     def loop(self) -> JobArrays:
@@ -149,17 +144,26 @@ class JobBatch:
 
 
 @njit(cache=True)
-def _interval_loads(start: np.ndarray, gpus: np.ndarray, hours: np.ndarray, edges: np.ndarray,
-                    out: np.ndarray) -> None:
-    """``out`` (orders, classes, intervals): the GPU-hours each order would use in each interval between
-    ``edges`` if it started at ``start`` and ran its ``hours`` on ``gpus`` GPUs of the class."""
+def _orders(ids: np.ndarray, stream: np.ndarray, net_slot: np.ndarray, net_gpus: np.ndarray, net_hours: np.ndarray,
+            net_limit: np.ndarray, start: np.ndarray, edges: np.ndarray, gpus: np.ndarray, hours: np.ndarray,
+            limits: np.ndarray, loads: np.ndarray) -> None:
+    """Fill (orders, classes) ``gpus``, ``hours`` and ``limits`` (left as they are where the order's stream
+    does not take the class) and ``loads`` (orders, classes, intervals): the GPU-hours each order would
+    use in each interval between ``edges`` if it started at ``start``."""
     n, k = gpus.shape
     b = edges.size - 1
     for i in range(n):
+        j = ids[i]
         for c in range(k):
-            end = start[i] + hours[i, c]
-            for j in range(b):
-                out[i, c, j] = gpus[i, c] * max(min(end, edges[j + 1]) - max(start[i], edges[j]), 0.0)
+            row = net_slot[stream[j], c]
+            if row < 0:  # a class the order does not take (most of them)
+                loads[i, c, :] = 0.0
+                continue
+            g, h = net_gpus[row, j], net_hours[row, j]
+            gpus[i, c], hours[i, c], limits[i, c] = g, h, net_limit[row, j]
+            end = start[i] + h
+            for m in range(b):
+                loads[i, c, m] = g * max(min(end, edges[m + 1]) - max(start[i], edges[m]), 0.0)
 
 
 class EpochOrders(NamedTuple):

@@ -98,10 +98,9 @@ class Pricing(EpochPhase):
             scratch = self._scratch
             orders = self.jobs.epoch_orders(edges, self.demand.routing.keep, list(self.state.waiting), scratch)
             d, shape = self.state.departures.arrays, (fleet.size, edges.size - 1)
-            held, free = scratch.get("held", shape), scratch.get("free", shape)
+            free, selling = scratch.get("free", shape), np.empty(fleet.size, dtype=np.bool_)
             _free_gpu_hours(d.end, d.provider, d.gpus, int(d.size[0]), fleet.gpus, self.state.down, active, edges,
-                            held, free)
-            selling = free.sum(axis=1) > 0
+                            free, selling)
             prices, offers = self._clear(offers, free, selling, orders, self._rank)
             _, bare = self._clear(bare, free, selling, orders, self._rank_bare)
             epoch.clearing_prices_usd = prices / MICRO
@@ -157,24 +156,29 @@ class Entries(EpochPhase):
 
 @njit(cache=True)
 def _free_gpu_hours(end: np.ndarray, provider: np.ndarray, gpus: np.ndarray, n: int, node_gpus: np.ndarray,
-                    down: np.ndarray, active: np.ndarray, edges: np.ndarray, held: np.ndarray,
-                    free: np.ndarray) -> None:
+                    down: np.ndarray, active: np.ndarray, edges: np.ndarray, free: np.ndarray,
+                    selling: np.ndarray) -> None:
     """``free`` (nodes, intervals): GPU-hours each active node has in each interval between ``edges``
-    beyond those its running allocations (the departure heap's first ``n``) hold (``held``, work
-    space); a failed node has none. Each node's held hours are added allocation by allocation in heap
-    order, as ``np.bincount`` would."""
+    beyond those its running allocations (the departure heap's first ``n``) hold; a failed node has
+    none. ``selling``: the nodes with any. Each node's held hours are added up in ``free`` first,
+    allocation by allocation in heap order, as ``np.bincount`` would."""
     nodes, b = node_gpus.size, edges.size - 1
-    held[:] = 0.0
-    free[:] = 0.0
+    free[:] = 0.0  # the held hours, until each node's row is turned into its free hours
     for i in range(n):
         e, p, g = end[i], provider[i], gpus[i]
         for k in range(b):
             lo, hi = edges[k], edges[k + 1]
             if e <= lo:
                 break  # edges ascend: no later interval overlaps either
-            held[p, k] += g * (min(e, hi) - lo)  # > 0, as e > lo
+            free[p, k] += g * (min(e, hi) - lo)  # > 0, as e > lo
     for p in range(nodes):
+        selling[p] = False
         if down[p] or not active[p]:
+            free[p, :] = 0.0
             continue
         for k in range(b):
-            free[p, k] = max(node_gpus[p] * (edges[k + 1] - edges[k]) - held[p, k], 0.0)
+            free[p, k] = max(node_gpus[p] * (edges[k + 1] - edges[k]) - free[p, k], 0.0)
+        for k in range(b):
+            if free[p, k] > 0:
+                selling[p] = True
+                break
