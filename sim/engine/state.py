@@ -12,6 +12,7 @@ revenue and payments per provider are computed per epoch from those records, vec
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from itertools import chain
 
 import numpy as np
 
@@ -48,7 +49,7 @@ class NetworkStarts:
 
     @staticmethod
     def of(rows: list[Allocation]) -> NetworkStarts:
-        a = np.array(rows, dtype=float).reshape(-1, 7)
+        a = np.fromiter(chain.from_iterable(rows), dtype=float, count=7 * len(rows)).reshape(-1, 7)  # np.array(rows)
         return NetworkStarts(job=a[:, 0].astype(np.int64), provider=a[:, 1].astype(np.int64), start=a[:, 2],
                              end=a[:, 3], gpus=a[:, 4].astype(np.int64), hours=a[:, 5],
                              ask_micro_usd=a[:, 6].astype(np.int64))
