@@ -171,6 +171,10 @@ class PostedPriceBook:
     def give_back(self, p: int, g: int) -> None:
         _give_back_flat(p, g, *self.arrays)
 
+    def give_back_all(self, providers: np.ndarray, gpus: np.ndarray) -> None:
+        """``give_back`` each (provider, GPUs), in their order."""
+        _give_back_all_flat(providers, gpus, *self.arrays)
+
     def wait(self, c: int, g: int, limit: float, job: int, hours: float) -> None:
         """Put a job on the buy side of class c: it needs g GPUs for ``hours`` at ask <= limit."""
         heappush(self._waiting[c].setdefault(g, []), (-limit, job, hours))
@@ -339,6 +343,13 @@ def _cheapest_flat(c: int, g: int, limit: float, *book: np.ndarray) -> int:
 @njit(cache=True)
 def _give_back_flat(p: int, g: int, *book: np.ndarray) -> None:
     give_back(p, g, BookArrays(*book))
+
+
+@njit(cache=True)
+def _give_back_all_flat(providers: np.ndarray, gpus: np.ndarray, *book: np.ndarray) -> None:
+    arrays = BookArrays(*book)
+    for i in range(providers.size):
+        give_back(providers[i], gpus[i], arrays)
 
 
 @njit(cache=True)

@@ -89,8 +89,14 @@ class DepartureQueue:
 
     def cancel(self, job: int, provider: int, end: float) -> None:
         """Remove the allocation of ``job`` on ``provider`` ending at ``end`` (it must be queued)."""
-        if not _cancel_flat(job, provider, end, *self.arrays):
-            raise RuntimeError(f"job {job} has no allocation on provider {provider} ending at {end}")
+        self.cancel_all(job, np.array([provider]), np.array([end]))
+
+    def cancel_all(self, job: int, providers: np.ndarray, ends: np.ndarray) -> None:
+        """``cancel`` each of ``job``'s allocations on ``providers`` ending at ``ends``, in their order."""
+        missing = _cancel_all_flat(job, providers, ends, *self.arrays)
+        if missing >= 0:
+            raise RuntimeError(f"job {job} has no allocation on provider {providers[missing]} ending at "
+                               f"{ends[missing]}")
 
     def jobs_on(self, provider: int) -> list[int]:
         """Jobs running on ``provider``, ascending."""
@@ -207,8 +213,13 @@ def _push_all_flat(e: float, providers: np.ndarray, gpus: np.ndarray, j: int, *q
 
 
 @njit(cache=True)
-def _cancel_flat(j: int, p: int, e: float, *queue: np.ndarray) -> bool:
-    return _cancel(j, p, e, DepartureArrays(*queue))
+def _cancel_all_flat(j: int, providers: np.ndarray, ends: np.ndarray, *queue: np.ndarray) -> int:
+    """Cancel each; the position of the first not queued, or -1."""
+    q = DepartureArrays(*queue)
+    for i in range(providers.size):
+        if not _cancel(j, providers[i], ends[i], q):
+            return i
+    return -1
 
 
 @njit(cache=True)

@@ -246,19 +246,20 @@ class Placement(EpochPhase):
             link = None
             if g <= book.max_gpus[c]:
                 p = book.cheapest(c, g, limit)
-                parts = Parts(np.array([p]), np.array([g])) if p >= 0 else None
+                if p < 0:
+                    continue
+                parts, per_hour = Parts(np.array([p]), np.array([g])), int(book.ask[p]) * g
             else:
                 found = book.gang(c, g, limit)
-                parts = None if found is None else found[0]
-                if parts is not None:
-                    name, bandwidth = self._links(parts.providers)
-                    factor = job.slowdown(float(jobs.stream_speed[si, c]), parts.providers.size, bandwidth)
-                    if factor != 1.0:
-                        hours = (hours - overhead) * factor + overhead
-                    link = (name, factor)
-            if parts is None:
-                continue
-            cost = int((book.ask[parts.providers] * parts.gpus).sum()) * hours
+                if found is None:
+                    continue
+                parts, per_hour = found
+                name, bandwidth = self._links(parts.providers)
+                factor = job.slowdown(float(jobs.stream_speed[si, c]), parts.providers.size, bandwidth)
+                if factor != 1.0:
+                    hours = (hours - overhead) * factor + overhead
+                link = (name, factor)
+            cost = per_hour * hours
             if best is None or cost < best[0]:
                 best = (cost, parts, hours, link)
         if best is None:  # finish on AWS, if it still pays

@@ -105,27 +105,31 @@ class Reliability:
         state = self.state
         # cut the allocations short: their departures are cancelled, their GPUs come back now
         start, wall_hours, cuts_before = now, 0.0, state.truncated
-        for i in state.spread_of.get(j, ()):
-            row = state.spread[i]
-            if row[3] > now:
-                self._cut(j, row[1], row[3], row[4])
+        cut_rows = [i for i in state.spread_of.get(j, ()) if state.spread[i][3] > now]
+        if cut_rows:
+            spread = [state.spread[i] for i in cut_rows]
+            self._cut(j, np.array([r[1] for r in spread]), np.array([r[3] for r in spread]),
+                      np.array([r[4] for r in spread]))
+            for i, row in zip(cut_rows, spread, strict=True):
                 start, wall_hours = min(start, row[2]), max(wall_hours, row[5])
                 state.spread[i] = (j, row[1], row[2], now, row[4], now - row[2], row[6])
         rows = state.running
         running = _rows_of(j, rows.job, rows.end, now)
-        for i in running.tolist():
-            self._cut(j, int(rows.provider[i]), float(rows.end[i]), int(rows.gpus[i]))
-            # a lease from an earlier epoch may have paid for its planned hours up front
-            state.refunds += self._mechanism.refund_on_cut(int(rows.ask_micro_usd[i] * rows.gpus[i]),
-                                                           float(rows.hours[i]), float(now - rows.start[i]))
-            start, wall_hours = min(start, float(rows.start[i])), max(wall_hours, float(rows.hours[i]))
-            rows.hours[i] = now - rows.start[i]
-            rows.end[i] = now
+        if running.size:
+            self._cut(j, rows.provider[running], rows.end[running], rows.gpus[running])
+            for i in running.tolist():
+                # a lease from an earlier epoch may have paid for its planned hours up front
+                state.refunds += self._mechanism.refund_on_cut(int(rows.ask_micro_usd[i] * rows.gpus[i]),
+                                                               float(rows.hours[i]), float(now - rows.start[i]))
+            start = min(start, float(rows.start[running].min()))
+            wall_hours = max(wall_hours, float(rows.hours[running].max()))
+            rows.hours[running] = now - rows.start[running]
+            rows.end[running] = now
         log = state.log
         if not running.size and log.end[j] > now and _rows_of(j, state.started_this_epoch(), None, now).size:
             p = int(log.provider[j])
             g, wall_hours, _ = self.jobs.on_class(int(state.provider_class[p]), j)
-            self._cut(j, p, float(log.end[j]), g)
+            self._cut(j, np.array([p]), np.array([float(log.end[j])]), np.array([g]))
             start = float(log.start[j])
             state.billed_hours[j] = now - start
             log.end[j] = now
@@ -139,10 +143,11 @@ class Reliability:
         if cut.left_work > 1e-12:
             self.placement.restart(j, now, cut.left_work, cut.restart_overhead_hours)
 
-    def _cut(self, j: int, p: int, end: float, g: int) -> None:
-        self.state.departures.cancel(j, p, end)
-        self.state.truncated += 1
-        self.book.give_back(p, g)
+    def _cut(self, j: int, providers: np.ndarray, ends: np.ndarray, gpus: np.ndarray) -> None:
+        """End job j's allocations on ``providers`` (those ending at ``ends``, holding ``gpus``) now."""
+        self.state.departures.cancel_all(j, providers, ends)
+        self.state.truncated += providers.size
+        self.book.give_back_all(providers, gpus)
 
 
 @njit(cache=True)
