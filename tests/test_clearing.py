@@ -170,9 +170,15 @@ def test_paired_counterfactual_measures_pass_through() -> None:
 
 
 def test_max_count_does_not_change_the_initial_nodes() -> None:
+    from sim.failures import FailureTimes
     from sim.fleet import build_fleet
 
     a = build_fleet(_market(1.0).providers, 11)
     b = build_fleet(_market(1.0, max_count=40).providers, 11)
     for column in ("gpus", "electricity_usd_per_kwh", "pue", "mtbf_hours"):
         assert np.array_equal(getattr(a, column), getattr(b, column)[:4]), column
+    # and the same nodes fail at the same times, beyond the draws taken from the group's stream
+    times_a, times_b = FailureTimes(a, 11), FailureTimes(b, 11)
+    for p in range(4):
+        draws = [(times_a.until_failure(p), times_a.repair(p)) for _ in range(FailureTimes.BLOCK)]
+        assert draws == [(times_b.until_failure(p), times_b.repair(p)) for _ in range(FailureTimes.BLOCK)]
