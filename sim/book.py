@@ -156,6 +156,11 @@ class PostedPriceBook:
     def take(self, p: int, g: int) -> None:
         self.free[p] -= g  # heaps of sizes p no longer fits go stale; dropped lazily
 
+    def idle(self, p: int) -> bool:
+        """Whether provider p offers its GPUs and runs nothing on them (then no allocation holds any: a
+        failure need not look for jobs to stop)."""
+        return bool(self.free[p] == self._gpus[p])
+
     def activate(self, p: int) -> None:
         """Provider p (back) offering its GPUs; a no-op if it already does."""
         if not self._offered[p]:

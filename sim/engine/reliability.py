@@ -54,8 +54,9 @@ class Reliability:
         state.failures[p] += 1
         state.failure_count += 1
         state.down[p] = True
-        for j in state.departures.jobs_on(p):
-            self.interrupt(j, now)
+        if not self.book.idle(p):
+            for j in state.departures.jobs_on(p):
+                self.interrupt(j, now)
         self.book.deactivate(p)
         self.env.timeout(self.clock.repair(p), p).callbacks.append(self._repair)
 

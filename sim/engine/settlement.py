@@ -65,7 +65,7 @@ class Settlement(EpochPhase):
         if due.sum() >= 2**53:
             raise OverflowError("an epoch's payments exceed exact float64 integer range")
         state.running = active[~done]
-        state.settled.append(active[done | final])
+        state.settled.append(active, done | final)
 
         was_active = self.dynamics.active.copy()
         # an active node offers its whole capacity; one that has left, only the leases it still serves

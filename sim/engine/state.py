@@ -58,15 +58,18 @@ class NetworkStarts:
 class AllocationLog:
     """NetworkStarts appended epoch by epoch into columns that double when full, so the run ends with its
     allocations in one piece: joining a year of epoch pieces at the end would hold both copies at once,
-    when the tables are built and memory peaks (unused capacity is never touched, so costs no memory)."""
+    when the tables are built and memory peaks. Unused capacity is never touched, so costs no memory:
+    ``capacity`` can be generous (a run's jobs times two: a job has one allocation per node and attempt),
+    which saves the copies of growing (80 ms of a 1M-job run from 4,096 rows up)."""
 
-    def __init__(self) -> None:
-        self._columns = [np.empty(0, dtype=dtype) for dtype in (np.int64, np.int64, float, float, np.int64, float,
-                                                                  np.int64)]
+    def __init__(self, capacity: int = 0) -> None:
+        self._columns = [np.empty(capacity, dtype=dtype) for dtype in (np.int64, np.int64, float, float, np.int64,
+                                                                         float, np.int64)]
         self._size = 0
 
-    def append(self, starts: NetworkStarts) -> None:
-        n, size = starts.job.size, self._size
+    def append(self, starts: NetworkStarts, rows: np.ndarray | None = None) -> None:
+        """Append ``starts`` (only ``rows``, a mask, if given: copied straight into the columns)."""
+        n, size = (starts.job.size if rows is None else int(np.count_nonzero(rows))), self._size
         if size + n > self._columns[0].size:
             capacity = max(2 * self._columns[0].size, size + n, 4096)
             for i, column in enumerate(self._columns):
@@ -74,7 +77,10 @@ class AllocationLog:
                 grown[:size] = column[:size]
                 self._columns[i] = grown
         for column, f in zip(self._columns, fields(NetworkStarts), strict=True):
-            column[size:size + n] = getattr(starts, f.name)
+            if rows is None:
+                column[size:size + n] = getattr(starts, f.name)
+            else:
+                np.compress(rows, getattr(starts, f.name), out=column[size:size + n])
         self._size = size + n
 
     def view(self) -> NetworkStarts:
@@ -108,7 +114,7 @@ class RunState:
     """Job -> positions of its allocations in ``spread``."""
     running: NetworkStarts = field(init=False)
     """Allocations still running at the last epoch close."""
-    settled: AllocationLog = field(default_factory=AllocationLog)
+    settled: AllocationLog = field(init=False)
     billed_hours: dict[int, float] = field(default_factory=dict)
     """Single-node starts of this epoch that a failure cut short: the hours they ran."""
     attempt: dict[int, tuple[float, float, float, float]] = field(default_factory=dict)
@@ -148,6 +154,7 @@ class RunState:
     def __post_init__(self) -> None:
         n, m = self.jobs.submit_hours.size, self.n_providers
         self.log = StartLog.empty(n)
+        self.settled = AllocationLog(2 * n)
         self.departures = DepartureQueue(self.n_gpus + 1)
         self.spot_job = np.asarray(self.jobs.stream_interruptible, dtype=bool)[self.jobs.stream]
         self.running = self.starts_of(np.empty(0, dtype=np.int64))
