@@ -28,8 +28,11 @@ def test_departures_leave_in_tuple_order_and_cancel_exactly(items: list[tuple[fl
     for e in items:
         queue.push(*e)
     cancelled = data.draw(st.lists(st.sampled_from(items), unique=True, max_size=len(items) // 2))
+    by_job: dict[int, list[tuple[int, float]]] = {}
     for end, p, _, j in cancelled:
-        queue.cancel(j, p, end)
+        by_job.setdefault(j, []).append((p, end))
+    for j, allocations in by_job.items():  # a job's allocations at once, as an interruption cancels them
+        queue.cancel_all(j, np.array([p for p, _ in allocations]), np.array([e for _, e in allocations]))
     left = [e for e in items if e not in cancelled]
     assert [queue.pop() for _ in range(len(left))] == sorted(left)  # heapq's order on the same tuples
     assert len(queue) == 0
@@ -39,9 +42,9 @@ def test_departure_queue_refuses_unknown_cancellation_and_overflow() -> None:
     queue = DepartureQueue(1)
     queue.push(1.0, 2, 8, 5)
     try:
-        queue.cancel(5, 3, 1.0)
+        queue.cancel_all(5, np.array([3]), np.array([1.0]))
     except RuntimeError as exc:
-        assert "provider 3" in str(exc)
+        assert "provider 3" in str(exc) and len(queue) == 1
     else:
         raise AssertionError("a cancellation of nothing passed")
     try:

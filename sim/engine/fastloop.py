@@ -87,12 +87,9 @@ class DepartureQueue:
         """``push`` each (provider, GPUs) of one job's allocations ending at ``end``, in their order."""
         _push_all_flat(end, providers, gpus, job, *self.arrays)
 
-    def cancel(self, job: int, provider: int, end: float) -> None:
-        """Remove the allocation of ``job`` on ``provider`` ending at ``end`` (it must be queued)."""
-        self.cancel_all(job, np.array([provider]), np.array([end]))
-
     def cancel_all(self, job: int, providers: np.ndarray, ends: np.ndarray) -> None:
-        """``cancel`` each of ``job``'s allocations on ``providers`` ending at ``ends``, in their order."""
+        """Remove each of ``job``'s allocations on ``providers`` ending at ``ends``, in their order (each must
+        be queued)."""
         missing = _cancel_all_flat(job, providers, ends, *self.arrays)
         if missing >= 0:
             raise RuntimeError(f"job {job} has no allocation on provider {providers[missing]} ending at "
