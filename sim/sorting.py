@@ -31,12 +31,12 @@ def lex_argsort(keys: tuple[np.ndarray, ...]) -> np.ndarray:
                 return np.lexsort(keys)
             key = as_int
         lo, hi = int(key.min()), int(key.max())
-        ints.append((key, lo, hi - lo + 1))
         span *= hi - lo + 1
-        if span > _LIMIT:
+        if span > _LIMIT or lo < -_LIMIT - 1 or hi > _LIMIT:  # the last two: unsigned keys beyond int64
             return np.lexsort(keys)
+        ints.append((key.astype(np.int64, copy=False), lo, hi - lo + 1))
     packed, scale = np.arange(n, dtype=np.int64), n
     for key, lo, width in ints:
-        packed += (key.astype(np.int64) - lo) * scale
+        packed += (key - lo) * scale
         scale *= width
     return np.argsort(packed)

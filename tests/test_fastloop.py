@@ -101,6 +101,7 @@ def test_peak_concurrency_matches_an_event_sweep() -> None:
 integer_keys = st.integers(1, 40).flatmap(lambda n: st.lists(
     st.one_of(st.lists(st.integers(-3, 3), min_size=n, max_size=n),  # many ties
               st.lists(st.integers(-2**62, 2**62), min_size=n, max_size=n),  # too wide to pack: np.lexsort
+              st.lists(st.integers(2**63, 2**63 + 9), min_size=n, max_size=n),  # uint64 beyond int64
               st.lists(st.one_of(st.integers(-5, 5).map(float), st.just(float("nan")), st.floats(-5, 5)),
                        min_size=n, max_size=n)),  # floats (the clearing's asks are integral)
     min_size=1, max_size=3))
