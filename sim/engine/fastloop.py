@@ -83,10 +83,6 @@ class DepartureQueue:
     def push(self, end: float, provider: int, gpus: int, job: int) -> None:
         _push_flat(end, provider, gpus, job, *self.arrays)
 
-    def push_all(self, end: float, providers: np.ndarray, gpus: np.ndarray, job: int) -> None:
-        """``push`` each (provider, GPUs) of one job's allocations ending at ``end``, in their order."""
-        _push_all_flat(end, providers, gpus, job, *self.arrays)
-
     def cancel_all(self, job: int, providers: np.ndarray, ends: np.ndarray) -> None:
         """Remove each of ``job``'s allocations on ``providers`` ending at ``ends``, in their order (each must
         be queued)."""
@@ -200,13 +196,6 @@ def _jobs_on(p: int, q: DepartureArrays) -> np.ndarray:
 @njit(cache=True)
 def _push_flat(e: float, p: int, g: int, j: int, *queue: np.ndarray) -> None:
     _push(e, p, g, j, DepartureArrays(*queue))
-
-
-@njit(cache=True)
-def _push_all_flat(e: float, providers: np.ndarray, gpus: np.ndarray, j: int, *queue: np.ndarray) -> None:
-    q = DepartureArrays(*queue)
-    for i in range(providers.size):
-        _push(e, providers[i], gpus[i], j, q)
 
 
 @njit(cache=True)

@@ -23,6 +23,7 @@ from ..jobs import JobBatch
 from ..topology import topology
 from ..units import MICRO
 from .demand import Demand
+from .fastloop import DepartureArrays, _push
 from .phases import Epoch, EpochPhase
 from .state import RunState
 
@@ -51,15 +52,20 @@ class Links:
 
 
 @njit(cache=True)
-def _take(providers: np.ndarray, gpus: np.ndarray, share: float, free: np.ndarray, ask: np.ndarray) -> np.ndarray:
-    """Take ``gpus`` from each of ``providers`` in the book's ``free``; return what a buyer paying
-    ``share`` of each ask pays per GPU-hour there, rounded down to the micro-dollar (exact for one
-    paying all of it: asks are far below 2**53)."""
+def _book_parts(providers: np.ndarray, gpus: np.ndarray, share: float, end: float, j: int, free: np.ndarray,
+                ask: np.ndarray, *queue: np.ndarray) -> np.ndarray:
+    """Job j's allocations on ``providers``, all ending at ``end``: take their ``gpus`` from the book's
+    ``free``, queue their departures (``queue``: the DepartureArrays, flat) and return what a buyer
+    paying ``share`` of each ask pays per GPU-hour there, rounded down to the micro-dollar (exact for
+    one paying all of it: asks are far below 2**53). One call for all of a gang's parts."""
+    q = DepartureArrays(*queue)
     paid = np.empty(providers.size, dtype=np.int64)
     for i in range(providers.size):
         p = providers[i]
         free[p] -= gpus[i]
         paid[i] = np.int64(ask[p] * share)
+    for i in range(providers.size):
+        _push(end, providers[i], gpus[i], j, q)
     return paid
 
 
@@ -223,12 +229,12 @@ class Placement(EpochPhase):
         all booked at once (a 16-GPU job may take 16 one-GPU parts)."""
         state, end = self.state, now + hours
         providers, gpus = parts
-        paid = _take(providers, gpus, state.share_paid(j), self.book.free, self.book.ask)
+        paid = _book_parts(providers, gpus, state.share_paid(j), end, j, self.book.free, self.book.ask,
+                           *state.departures.arrays)
         first = len(state.spread)
         state.spread_of.setdefault(j, []).extend(range(first, first + providers.size))
         state.spread.extend(zip(repeat(j), providers.tolist(), repeat(now), repeat(end), gpus.tolist(), repeat(hours),
                                 paid.tolist()))
-        state.departures.push_all(end, providers, gpus, j)
 
     # --- after an interruption ----------------------------------------------------------------------
 
