@@ -227,7 +227,9 @@ def build_jobs(workload: Workload, seed: int, horizon_hours: float, fleet: Fleet
         drawn.append((t, d))
     times = np.concatenate([t for t, _ in drawn])
     stream_of = np.concatenate([np.full(len(t), si, dtype=np.int64) for si, (t, _) in enumerate(drawn)])
-    order = np.lexsort((np.arange(times.size), stream_of, times))  # within a stream, draw order = time order
+    # time order; ties in stream order, then draw order: a stable sort of the streams laid end to end (as a
+    # lexsort on time, stream and draw, three times slower)
+    order = np.argsort(times, kind="stable")
     position = np.empty_like(order)
     position[order] = np.arange(order.size)
 

@@ -44,7 +44,8 @@ def build_jobs_table(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizo
     np.minimum.at(start, rec.job, rec.start)
     np.maximum.at(end, rec.job, rec.end)
     first = rec.start == start[rec.job]  # the first attempt's allocations: a restart starts later
-    gpus += np.bincount(rec.job[first], weights=rec.gpus[first], minlength=n).astype(np.int64)
+    first_job, first_gpus = rec.job[first], rec.gpus[first]
+    gpus += np.bincount(first_job, weights=first_gpus, minlength=n).astype(np.int64)
     delivered = np.bincount(rec.job, weights=rec.gpus * (np.minimum(rec.end, horizon) - rec.start), minlength=n)
     provider[rec.job[::-1]] = rec.provider[::-1]  # the first allocation's provider
     start[cld] = cloud_started[:, 1]
@@ -68,7 +69,7 @@ def build_jobs_table(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizo
     paid[net] = state.paid_micro[net] / MICRO
     paid[cld] = cloud.buyer_prices[cld_offer] * gpus[cld] * np.minimum(cloud_hours, horizon - start[cld])
     unit_price = np.full(n, np.nan)
-    weighted = np.bincount(rec.job[first], weights=rec.ask_micro_usd[first] * rec.gpus[first], minlength=n)
+    weighted = np.bincount(first_job, weights=rec.ask_micro_usd[first] * first_gpus, minlength=n)
     unit_price[net] = weighted[net] / gpus[net] / MICRO  # GPU-weighted over a spread job's nodes
     unit_price[cld] = cloud.buyer_prices[cld_offer]
 
@@ -127,9 +128,18 @@ def build_jobs_table(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizo
         "budget_usd": jobs.budget_usd,
         "cloud_alternative_usd": jobs.cloud_cost_usd,
         "latency_slo_ms": jobs.latency_slo_ms,
-        "region": pd.Categorical.from_codes(jobs.region, categories=list(jobs.regions)).remove_unused_categories(),
+        "region": _used_categories(jobs.region, jobs.regions),
     }, copy=False)  # the arrays are ours: no second copy of a million-row table
     return df
+
+
+def _used_categories(codes: np.ndarray, names: tuple[str, ...]) -> pd.Categorical:
+    """The categorical of ``codes`` over the ``names`` that occur, in their order: as
+    ``remove_unused_categories`` gives, without its hash table over a million rows (16x slower, measured)."""
+    used = np.flatnonzero(np.bincount(codes, minlength=len(names)))
+    recode = np.full(len(names), -1, dtype=np.int64)
+    recode[used] = np.arange(used.size)
+    return pd.Categorical.from_codes(recode[codes], categories=[names[i] for i in used])
 
 
 def _useful_work(state: RunState, rec: NetworkStarts, first: np.ndarray, venue: np.ndarray, start: np.ndarray,

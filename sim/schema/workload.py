@@ -83,11 +83,13 @@ class SyntheticStream(Stream):
         copies = self.demand.max_rate_multiplier if self.demand is not None else 1
         times = [self.arrivals.times(rng, horizon_hours) for _ in range(copies)]
         t = np.concatenate(times)
-        order = np.argsort(t, kind="stable")
-        d = {key: value[order] for key, value in self.job.draw(rng, len(t)).items()}
+        d = self.job.draw(rng, len(t))
+        if not np.all(t[:-1] <= t[1:]):  # one process's times are in order already: no gather then
+            order = np.argsort(t, kind="stable")
+            t, d = t[order], {key: value[order] for key, value in d.items()}
         if self.demand is not None:
             d["demand_u"] = stats.uniform.rvs(size=len(t), random_state=rng)
-        return t[order], d, None
+        return t, d, None
 
 
 class TraceStream(Stream):
