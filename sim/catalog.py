@@ -23,12 +23,26 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Grade = Literal["primary", "mirror", "secondary", "derived", "assumption", "definition"]
+PRICE_UNITS = ("USD per instance-hour", "USD per GPU-hour")
+
+
 class Sourced(_Strict):
-    """A figure from the world, with where it comes from and when it was true."""
+    """A figure from the world, with its unit, where it comes from, when it was true, and how much to trust
+    the source (an assumption is graded as one, and its text must say so, so neither can hide)."""
 
     value: float
+    unit: str = Field(min_length=1)
     source: str = Field(min_length=1)
     as_of: str = Field(min_length=1)
+    grade: Grade
+
+    @model_validator(mode="after")
+    def _assumption_says_so(self) -> Sourced:
+        if (self.grade == "assumption") != self.source.lower().startswith("assumption"):
+            raise ValueError(f"grade {self.grade!r} but the source text {'does not start' if self.grade == 'assumption' else 'starts'} "
+                             f"with 'assumption': {self.source[:80]!r}")
+        return self
 
 
 class GpuModel(_Strict):
@@ -61,49 +75,93 @@ class GpuCatalog(_Strict):
 class CloudOffer(_Strict):
     gpu_model: str
     gpus: int = Field(gt=0)
-    on_demand: Sourced
+    on_demand: Sourced | None
     spot_low: Sourced | None
     spot_high: Sourced | None
     spot_interruptions_per_hour: Sourced | None
+    reserved: Sourced | None = None
+    """The venue's own commitment price; without one, AWS's is on-demand less the savings-plan discount."""
     capacity_block: Sourced | None
 
     @model_validator(mode="after")
-    def _spot_complete(self) -> CloudOffer:
-        if (self.spot_low is None) != (self.spot_interruptions_per_hour is None):
-            raise ValueError("an offer with spot prices needs spot_interruptions_per_hour (and one without, null)")
+    def _complete(self) -> CloudOffer:
+        if (self.spot_low is None) != (self.spot_interruptions_per_hour is None) or \
+                (self.spot_low is None) != (self.spot_high is None):
+            raise ValueError("an offer with spot prices needs spot_low, spot_high and spot_interruptions_per_hour "
+                             "(and one without, all three null)")
+        prices = [f for f in (self.on_demand, self.spot_low, self.spot_high, self.reserved, self.capacity_block) if f]
+        if not prices:
+            raise ValueError("an offer needs at least one price")
+        wrong = [f.unit for f in prices if f.unit not in PRICE_UNITS]
+        if wrong:
+            raise ValueError(f"price unit {wrong[0]!r}; allowed: {', '.join(PRICE_UNITS)}")
         return self
 
-    def usd_per_gpu_hour(self, kind: CloudPriceKind, savings_plan_discount: float) -> float:
-        """Per-GPU price of one kind; NaN where no figure exists (the offer is then unavailable)."""
+    def _per_gpu(self, figure: Sourced) -> float:
+        return figure.value / self.gpus if figure.unit == "USD per instance-hour" else figure.value
+
+    def usd_per_gpu_hour(self, kind: CloudPriceKind, savings_plan_discount: float | None) -> float:
+        """Per-GPU price of one kind; NaN where no figure exists (the offer is then unavailable at that kind)."""
         if kind == "on_demand":
-            instance = self.on_demand.value
-        elif kind == "reserved":
-            instance = self.on_demand.value * (1.0 - savings_plan_discount)
-        elif kind == "spot":
+            return self._per_gpu(self.on_demand) if self.on_demand else math.nan
+        if kind == "reserved":
+            if self.reserved is not None:
+                return self._per_gpu(self.reserved)
+            if self.on_demand is None or savings_plan_discount is None:
+                return math.nan
+            return self._per_gpu(self.on_demand) * (1.0 - savings_plan_discount)
+        if kind == "spot":
             if self.spot_low is None or self.spot_high is None:
                 return math.nan
-            instance = 0.5 * (self.spot_low.value + self.spot_high.value)
-        else:
-            if self.capacity_block is None:
-                return math.nan
-            instance = self.capacity_block.value
-        return instance / self.gpus
+            return 0.5 * (self._per_gpu(self.spot_low) + self._per_gpu(self.spot_high))
+        return self._per_gpu(self.capacity_block) if self.capacity_block else math.nan
 
 
 class PriceSet(_Strict):
     description: str
-    savings_plan_discount: Sourced
+    savings_plan_discount: Sourced | None
     offers: dict[str, CloudOffer]
 
     def price(self, offer: str, kind: CloudPriceKind) -> float:
-        return self.offers[offer].usd_per_gpu_hour(kind, self.savings_plan_discount.value)
+        discount = self.savings_plan_discount.value if self.savings_plan_discount else None
+        return self.offers[offer].usd_per_gpu_hour(kind, discount)
+
+
+class Venue(_Strict):
+    """One centralised alternative a buyer can rent from: a cloud, a neocloud or a marketplace."""
+
+    kind: Literal["hyperscaler", "neocloud", "marketplace"]
+    description: str
+    region: str
+    spot_notice_minutes: Sourced | None
+    default_price_set: str
+    unpriced: dict[str, str] = {}
+    """Offers known to exist with no price found, and what was searched: documented gaps, not guesses."""
+    price_sets: dict[str, PriceSet]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Venue:
+        if self.default_price_set not in self.price_sets:
+            raise ValueError(f"default_price_set {self.default_price_set!r} is not one of {', '.join(self.price_sets)}")
+        if self.spot_notice_minutes is None and any(
+                o.spot_low is not None for ps in self.price_sets.values() for o in ps.offers.values()):
+            raise ValueError("a venue with spot offers needs spot_notice_minutes")
+        return self
 
 
 class CloudCatalog(_Strict):
-    provider: str
-    region: str
-    spot_notice_minutes: Sourced
-    price_sets: dict[str, PriceSet]
+    venues: dict[str, Venue]
+
+    @property
+    def price_sets(self) -> dict[str, PriceSet]:
+        """Every venue's price sets by name (names are unique across venues)."""
+        return {name: ps for v in self.venues.values() for name, ps in v.price_sets.items()}
+
+    def venue_of(self, price_set: str) -> str:
+        return next(name for name, v in self.venues.items() if price_set in v.price_sets)
+
+
+CLOUD_FILES = ("cloud_aws.yaml", "cloud_venues.yaml")
 
 
 def _read(name: str) -> object:
@@ -119,13 +177,26 @@ def gpu_catalog() -> GpuCatalog:
 
 @cache
 def cloud_catalog() -> CloudCatalog:
-    """The bundled AWS price sets (validated once per process)."""
-    catalog = CloudCatalog.model_validate(_read("cloud_aws.yaml"))
+    """The bundled venues and their price sets, from every cloud file (validated once per process)."""
+    venues: dict[str, object] = {}
     known = gpu_catalog().models
-    for set_name, price_set in catalog.price_sets.items():
-        for offer_name, offer in price_set.offers.items():
-            if offer.gpu_model not in known:
-                raise ValueError(f"cloud_aws.yaml: {set_name}.{offer_name} names unknown GPU {offer.gpu_model}")
+    for name in CLOUD_FILES:
+        data = _read(name)
+        assert isinstance(data, dict)
+        for venue, body in data["venues"].items():
+            if venue in venues:
+                raise ValueError(f"{name}: venue {venue!r} is defined in two cloud files")
+            venues[venue] = body
+    catalog = CloudCatalog.model_validate({"venues": venues})
+    seen: set[str] = set()
+    for venue_name, venue in catalog.venues.items():
+        for set_name, price_set in venue.price_sets.items():
+            if set_name in seen:
+                raise ValueError(f"price set {set_name!r} is defined by two venues")
+            seen.add(set_name)
+            for offer_name, offer in price_set.offers.items():
+                if offer.gpu_model not in known:
+                    raise ValueError(f"{venue_name}.{set_name}.{offer_name} names unknown GPU {offer.gpu_model}")
     return catalog
 
 
