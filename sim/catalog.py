@@ -40,8 +40,9 @@ class Sourced(_Strict):
     @model_validator(mode="after")
     def _assumption_says_so(self) -> Sourced:
         if (self.grade == "assumption") != self.source.lower().startswith("assumption"):
-            raise ValueError(f"grade {self.grade!r} but the source text {'does not start' if self.grade == 'assumption' else 'starts'} "
-                             f"with 'assumption': {self.source[:80]!r}")
+            starts = "does not start" if self.grade == "assumption" else "starts"
+            raise ValueError(f"grade {self.grade!r} but the source text {starts} with 'assumption': "
+                             f"{self.source[:80]!r}")
         return self
 
 
