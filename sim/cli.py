@@ -143,6 +143,28 @@ def _run_with_progress(sc: Scenario, quiet: bool, chain: ChainHook | None = None
         return run_scenario(sc, progress=lambda frac: progress.update(task, completed=frac), chain=chain)
 
 
+def _alternatives_table(s: dict[str, Any]) -> Any:
+    """Network price / each alternative's price, per class, and against the cheapest; a comparison with
+    another GPU's price converted by throughput is marked (work-eq.)."""
+    from rich.table import Table
+
+    names = s["cloud"]["alternatives"]
+    table = Table(title="undercut ratio (network / alternative, volume-weighted; < 1 is an undercut)",
+                  title_justify="left")
+    table.add_column("GPU class")
+    for name in names:
+        table.add_column(name.replace("_", " "), justify="right")
+    table.add_column("cheapest", justify="right")
+    for cls, c in s["by_class"].items():
+        cells = []
+        for name in names:
+            alt = c["alternatives"][name]
+            mark = " (work-eq.)" if "work-equivalent" in alt["reference_offer"] else ""
+            cells.append(_fmt(alt["undercut_ratio"]) + mark if alt["reference_offer"] != "none" else "-")
+        table.add_row(cls, *cells, _fmt(c["cheapest_alternative"]["undercut_ratio"]))
+    return table
+
+
 def _print_summary(result: RunResult, target: Path, files: list[str]) -> None:
     from rich.table import Table
 
@@ -157,11 +179,15 @@ def _print_summary(result: RunResult, target: Path, files: list[str]) -> None:
                       _fmt(c["aws_on_demand_usd_per_gpu_hour"]), _fmt(c["undercut_ratio_on_demand"]),
                       _pct(c["utilisation"]), _pct(c["subsidy_share"]))
     out.print(table)
+    if s["cloud"]["alternatives"] != ["aws_on_demand"]:
+        out.print(_alternatives_table(s))
     if "incidence" in s:
         out.print(_incidence_table(s["incidence"]))
     jobs = s["jobs"]
     tokens, providers = s["tokens"], s["providers"]
-    out.print(f"jobs: {jobs['submitted']:,} submitted, {jobs['network']:,} network, {jobs['cloud']:,} AWS, "
+    went = ", ".join(f"{v:,} {k}" for k, v in jobs["cloud_by_alternative"].items() if v)
+    out.print(f"jobs: {jobs['submitted']:,} submitted, {jobs['network']:,} network, {jobs['cloud']:,} centralised "
+              f"({went or 'none'}), "
               f"{jobs['abandoned']:,} abandoned, {jobs['queued_at_end']:,} still waiting; "
               f"providers {providers['start']:,} -> {providers['end']:,} ({providers['entries']:,} in, "
               f"{providers['exits']:,} out)")

@@ -2,7 +2,7 @@
 
 All jobs of a run are drawn up front, vectorised, each stream from its own seeded generator, and merged
 in time order. For every job the builder also works out what it would need on each network GPU class
-(GPUs, hours, the highest ask it accepts) and what the cheapest AWS alternative costs, so the event loop
+(GPUs, hours, the highest ask it accepts) and what the cheapest centralised alternative costs, so the event loop
 only compares numbers.
 """
 
@@ -72,10 +72,11 @@ class JobBatch:
     cloud_offer: np.ndarray
     cloud_gpus: np.ndarray
     cloud_hours: np.ndarray
-    """Hours on AWS without interruptions; ``cloud_extra_hours`` more with the spot reclaims drawn."""
+    """Hours on the chosen alternative without interruptions; ``cloud_extra_hours`` more with the spot
+    reclaims drawn."""
     cloud_cost_usd: np.ndarray
-    """Expected cost on AWS, what buyers compare with (list price x hours, times the expected extra hours
-    of spot reclaims)."""
+    """Expected cost on the cheapest alternative, what buyers compare with (its price when the job arrives x
+    hours, times the expected extra hours of spot reclaims)."""
     cloud_reclaims: np.ndarray
     cloud_extra_hours: np.ndarray
     cloud_lost_hours: np.ndarray
@@ -98,15 +99,15 @@ class JobBatch:
         return self.stream_jobs[int(self.stream[j])]
 
     def class_mean(self, per_stream: np.ndarray, default: float) -> np.ndarray:
-        """Per network class, the mean of a (streams, K) quantity over the streams that accept the class
-        (and where it is finite), weighted by the reference GPU-hours each stream asks for; ``default``
-        for a class no such stream uses."""
+        """Per network class, the mean of a (streams, K) quantity (or a stack of them: (..., streams, K)) over
+        the streams that accept the class (and where it is finite), weighted by the reference GPU-hours each
+        stream asks for; ``default`` for a class no such stream uses."""
         volume = np.bincount(self.stream, weights=self.work_ref_gpu_hours, minlength=len(self.stream_names))
         use = (self.net_slot >= 0) & np.isfinite(per_stream)
         weight = np.where(use, volume[:, None], 0.0)
-        total = weight.sum(axis=0)
+        total = weight.sum(axis=-2)
         with np.errstate(divide="ignore", invalid="ignore"):
-            mean = (weight * np.where(use, per_stream, 0.0)).sum(axis=0) / total
+            mean = (weight * np.where(use, per_stream, 0.0)).sum(axis=-2) / total
         return np.where(total > 0, mean, default)
 
     def class_work_rate(self) -> np.ndarray:
@@ -190,7 +191,7 @@ class JobArrays(NamedTuple):
 
 def build_jobs(workload: Workload, seed: int, horizon_hours: float, fleet: Fleet, cloud: CloudBaseline,
                spot_discount: float) -> JobBatch:
-    """Draw every stream's jobs and price each one on every network class and on AWS.
+    """Draw every stream's jobs and price each one on every network class and on every alternative.
 
     Prices are what the buyer expects to pay for the work done: on AWS spot, and on network nodes that
     fail, a run is interrupted at some rate and each interruption costs the restart and the work since the
@@ -258,12 +259,15 @@ def build_jobs(workload: Workload, seed: int, horizon_hours: float, fleet: Fleet
         for key in ("size", "work_ref_gpu_hours", "patience_hours", "budget_usd", "latency_slo_ms", "region",
                     "request_start", "request_end", "demand_u"):
             out[key][at] = d[key]
-        # the cheapest AWS offer for the same job, in expected cost
+        # the cheapest offer of any alternative for the same job, in expected cost at the price it has when
+        # the job arrives (each alternative's path moves its prices)
         c_cost, c_rate = np.full(len(t), np.inf), np.zeros(len(t))
+        arrival = t
         for o in cloud.eligible(job):
             g, h = job.placement(models[cloud.offer_gpu[o]], d)
             rate = cloud.interruptions_per_hour[o] * np.ceil(g / cloud.instance_gpus[o])
-            cost = cloud.buyer_prices[o] * g * h * (1.0 + rate * job.hours_lost_per_interruption(h, cloud.notice_hours))
+            lost = job.hours_lost_per_interruption(h, float(cloud.notice_hours[o]))
+            cost = cloud.offer_prices(o, arrival) * g * h * (1.0 + rate * lost)
             better = cost < c_cost
             c_cost[better], c_rate[better] = cost[better], rate[better]
             out["cloud_offer"][at[better]] = o
@@ -273,7 +277,7 @@ def build_jobs(workload: Workload, seed: int, horizon_hours: float, fleet: Fleet
         if c_rate.any():  # spot: the reclaims each run will meet, from the stream's own generator
             hours = out["cloud_hours"][at]
             count, lost = spot_reclaims(rngs.stream(seed, rngs.CLOUD_SPOT, si), c_rate, hours,
-                                        job.work_lost_cap_hours(hours, cloud.notice_hours))
+                                        _lost_caps(job, cloud, out["cloud_offer"][at], hours))
             out["cloud_reclaims"][at] = count
             out["cloud_lost_hours"][at] = lost
             out["cloud_extra_hours"][at] = count * job.interruption_overhead_hours + lost
@@ -301,3 +305,16 @@ def build_jobs(workload: Workload, seed: int, horizon_hours: float, fleet: Fleet
         request_logs=tuple(logs),
         **out,
     )
+
+
+def _lost_caps(job: JobKind, cloud: CloudBaseline, offer: np.ndarray, hours: np.ndarray) -> np.ndarray | None:
+    """Per run, the most work a reclaim loses at its offer's notice; None where no offer's notice is too short
+    to write a checkpoint (then no loss is drawn at all)."""
+    caps = np.zeros(len(hours))
+    short = False
+    for o in np.unique(offer[offer >= 0]):
+        cap = job.work_lost_cap_hours(hours, float(cloud.notice_hours[o]))
+        if cap is not None:
+            use = offer == o
+            caps[use], short = cap[use], True
+    return caps if short else None

@@ -33,9 +33,10 @@ def _weighted(values: pd.Series | np.ndarray, weights: pd.Series | np.ndarray) -
     return float((v[ok] * w[ok]).sum() / total) if total > 0 else float("nan")
 
 
-def _crossings(e: pd.DataFrame, kind: str) -> dict[str, Any]:
-    """When the network price first went below AWS (of one price kind), and first came back above."""
-    ratio = e[f"undercut_ratio_{kind}"].to_numpy()
+def _crossings(e: pd.DataFrame, column: str) -> dict[str, Any]:
+    """When the network price first went below a centralised price (an undercut-ratio column), and first
+    came back above."""
+    ratio = e[column].to_numpy()
     months = e["t_start_hours"].to_numpy() / HOURS_PER_MONTH
     below = np.flatnonzero(ratio < 1.0)
     first_below = float(months[below[0]]) if below.size else None
@@ -43,15 +44,39 @@ def _crossings(e: pd.DataFrame, kind: str) -> dict[str, Any]:
     return {"first_below_month": first_below, "back_above_month": float(months[above[0]]) if above.size else None}
 
 
-def _ratio_in_month(e: pd.DataFrame, kind: str, month: int) -> float | None:
+def _ratio_in_month(e: pd.DataFrame, column: str, month: int) -> float | None:
     """Volume-weighted undercut ratio over the 30-day window ending at month ``month``; None past the horizon."""
     end_hours = month * HOURS_PER_MONTH
     t_end, t_start = e["t_end_hours"].to_numpy(), e["t_start_hours"].to_numpy()
     if t_end.max() < end_hours - 1e-6:
         return None
     window = (t_end > end_hours - HOURS_PER_MONTH) & (t_start < end_hours)
-    value = _weighted(e[f"undercut_ratio_{kind}"].to_numpy()[window], e["gpu_hours_sold"].to_numpy()[window])
+    value = _weighted(e[column].to_numpy()[window], e["gpu_hours_sold"].to_numpy()[window])
     return None if value != value else value
+
+
+def _against(e: pd.DataFrame, price: str, ratio: str, offer: str | None) -> dict[str, Any]:
+    """The network against one centralised price over the run: that price at the start and the end (a path
+    moves it), the volume-weighted undercut ratio, months of undercut, crossings and the ratio by month."""
+    usd = e[price].to_numpy()
+    below = e[ratio].to_numpy() < 1.0
+    out: dict[str, Any] = {} if offer is None else {"reference_offer": offer}
+    return out | {
+        "usd_per_gpu_hour_start": _finite(usd[0]),
+        "usd_per_gpu_hour_end": _finite(usd[-1]),
+        "undercut_ratio": _finite(_weighted(e[ratio], e["gpu_hours_sold"])),
+        "months_undercut": float(((e["t_end_hours"] - e["t_start_hours"]).to_numpy()[below]).sum() / HOURS_PER_MONTH),
+        "crossings": _crossings(e, ratio),
+        "undercut_ratio_at_month": {str(m): _ratio_in_month(e, ratio, m) for m in (1, 12, 36, 60)},
+    }
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def _label(value: object) -> str | None:
+    return None if pd.isna(value) else str(value)
 
 
 def build_summary(scenario: Scenario, jobs: pd.DataFrame, epochs: pd.DataFrame, economy: TokenEconomy,
@@ -69,6 +94,7 @@ def build_summary(scenario: Scenario, jobs: pd.DataFrame, epochs: pd.DataFrame, 
     rate = (network["minted_tokens"] / network["length_hours"]).to_numpy()
     halved = np.flatnonzero(rate <= 0.5 * rate[0]) if rate.size and rate[0] > 0 else np.empty(0, int)
     decay_hours = float(network["t_start_hours"].to_numpy()[halved[0]]) if halved.size else None
+    scenario_alternatives = [alt.name for alt in scenario.cloud.alternatives]
     by_class: dict[str, Any] = {}
     for cls, e in epochs.groupby("gpu_class", observed=True, sort=False):
         gh = e["gpu_hours_sold"]
@@ -91,12 +117,20 @@ def build_summary(scenario: Scenario, jobs: pd.DataFrame, epochs: pd.DataFrame, 
             below = e[f"undercut_ratio_{kind}"] < 1.0
             entry[f"months_undercut_{kind}"] = float(
                 ((e["t_end_hours"] - e["t_start_hours"])[below]).sum() / HOURS_PER_MONTH)
-            entry[f"crossings_{kind}"] = _crossings(e, kind)
-            entry[f"undercut_ratio_{kind}_at_month"] = {str(m): _ratio_in_month(e, kind, m) for m in (1, 12, 36, 60)}
+            entry[f"crossings_{kind}"] = _crossings(e, f"undercut_ratio_{kind}")
+            entry[f"undercut_ratio_{kind}_at_month"] = {str(m): _ratio_in_month(e, f"undercut_ratio_{kind}", m)
+                                                         for m in (1, 12, 36, 60)}
             if decay_hours is not None:
                 after = e[e["t_start_hours"] >= decay_hours]
                 late = _weighted(after[f"undercut_ratio_{kind}"], after["gpu_hours_sold"])
                 entry[f"undercut_survives_emission_decay_{kind}"] = None if late != late else bool(late < 1.0)
+        entry["alternatives"] = {name: _against(e, f"alt_{name}_usd_per_gpu_hour", f"undercut_ratio_vs_{name}",
+                                                str(e[f"alt_{name}_reference_offer"].iloc[0]))
+                                 for name in scenario_alternatives}
+        entry["cheapest_alternative"] = _against(e, "cheapest_alternative_usd_per_gpu_hour",
+                                                 "undercut_ratio_vs_cheapest", None) | {
+            "at_start": _label(e["cheapest_alternative"].iloc[0]),
+            "at_end": _label(e["cheapest_alternative"].iloc[-1])}
         entry["subsidy_share"] = float(_safe(e["reward_usd"].sum(), e["reward_usd"].sum() + e["usd_revenue"].sum()))
         entry["provider_profit_usd"] = float(e["provider_profit_usd"].sum())
         by_class[str(cls)] = entry
@@ -114,12 +148,15 @@ def build_summary(scenario: Scenario, jobs: pd.DataFrame, epochs: pd.DataFrame, 
         "epoch_hours": scenario.epoch_hours,
         "warnings": scenario.warnings(),
         "epochs": int(epochs["epoch"].nunique()),
-        "cloud": {"price_set": scenario.cloud.price_set, "buyer_price": scenario.cloud.buyer_price},
+        "cloud": {"price_set": scenario.cloud.price_set, "buyer_price": scenario.cloud.buyer_price,
+                  "alternatives": scenario_alternatives},
         "jobs": {
             "submitted": int((state != "latent").sum()),
             "latent": int((state == "latent").sum()),
             "network": int(net.sum()),
             "cloud": int(cld.sum()),
+            "cloud_by_alternative": {str(k): int(v) for k, v in
+                                     jobs.loc[cld, "alternative"].value_counts(sort=False).items()},
             "abandoned": int((state == "abandoned").sum()),
             "queued_at_end": int((state == "queued").sum()),
             "running_at_end": int((state == "running").sum()),

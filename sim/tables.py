@@ -17,8 +17,9 @@ VENUES = ("none", "network", "cloud")
 LINKS = ("none", "nvlink", "infiniband", "cloud", "internet")  # how a job's GPUs talk to each other
 STATES = ("queued", "running", "completed", "abandoned", "latent")  # latent: elastic demand the price did not draw
 ABANDONED = ("no", "over_budget", "no_cloud_offer")
-"""Why a job was abandoned: AWS costs more than its budget, or AWS offers none of the GPUs it accepts
-(either way the network had no capacity within its limit before its patience ran out)."""
+"""Why a job was abandoned: the cheapest alternative costs more than its budget, or no alternative offers
+any of the GPUs it accepts (either way the network had no capacity within its limit before its patience
+ran out)."""
 
 
 def build_jobs_table(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizon: float) -> pd.DataFrame:
@@ -58,7 +59,7 @@ def build_jobs_table(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizo
     for j, (link, factor) in state.interconnect.items():
         interconnect[j], slowdown[j] = LINKS.index(link), factor
 
-    # GPU class codes over the fleet's classes then AWS's other GPUs; -1 (missing) where nothing ran
+    # GPU class codes over the fleet's classes then the alternatives' other GPUs; -1 (missing) where nothing ran
     class_names = list(dict.fromkeys([*fleet.classes, *cloud.offer_gpu]))
     offer_class = np.array([class_names.index(g) for g in cloud.offer_gpu], dtype=np.int64)
     gpu_class = np.full(n, -1, dtype=np.int64)
@@ -67,11 +68,17 @@ def build_jobs_table(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizo
 
     paid = np.zeros(n)
     paid[net] = state.paid_micro[net] / MICRO
-    paid[cld] = cloud.buyer_prices[cld_offer] * gpus[cld] * np.minimum(cloud_hours, horizon - start[cld])
+    cloud_price = np.zeros(len(cld))  # per GPU-hour, at the price the alternative had when the job arrived
+    for o in np.unique(cld_offer):
+        use = cld_offer == o
+        cloud_price[use] = cloud.offer_prices(int(o), jobs.submit_hours[cld[use]])
+    paid[cld] = cloud_price * gpus[cld] * np.minimum(cloud_hours, horizon - start[cld])
     unit_price = np.full(n, np.nan)
     weighted = np.bincount(first_job, weights=rec.ask_micro_usd[first] * first_gpus, minlength=n)
     unit_price[net] = weighted[net] / gpus[net] / MICRO  # GPU-weighted over a spread job's nodes
-    unit_price[cld] = cloud.buyer_prices[cld_offer]
+    unit_price[cld] = cloud_price
+    alternative = np.full(n, -1, dtype=np.int64)
+    alternative[cld] = cloud.offer_alt[cld_offer]
 
     # quality: what a job paid per unit of work it got done, after slowdowns, lost work, restarts, downtime
     models = gpu_catalog().models
@@ -106,6 +113,7 @@ def build_jobs_table(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizo
         "end_hours": end,
         "wait_hours": start - jobs.submit_hours,
         "venue": pd.Categorical.from_codes(venue, categories=list(VENUES)),
+        "alternative": pd.Categorical.from_codes(alternative, categories=list(cloud.alternatives)),
         "state": pd.Categorical.from_codes(status, categories=list(STATES)),
         "abandoned_because": pd.Categorical.from_codes(abandoned, categories=list(ABANDONED)),
         "gpu_class": pd.Categorical.from_codes(gpu_class, categories=class_names),

@@ -172,13 +172,14 @@ def _restricted(models: list[str], rate: float, budget: float | None = None, pos
 
 
 def test_the_cloud_fallback_respects_the_gpus_a_job_accepts() -> None:
-    # no A100 on the network: the stream's jobs go to AWS's A100 (p4de, $5.12/GPU-h at 0.45 of an H100's
-    # inference speed), never to AWS's H100, which is cheaper for the same work ($6.88 at 1.0)
+    # no A100 on the network: the stream's jobs go to AWS's A100 (p4de, $3.34/GPU-h at 0.45 of an H100's
+    # inference speed: $7.43 per H100-hour of work), never to AWS's H100, which is cheaper for the same
+    # work ($6.88 at 1.0)
     jobs = run(_restricted(["A100_80GB"], 1.0, budget=20.0)).jobs
     mine = jobs[jobs["stream"] == "inference"]
     assert len(mine) > 100 and (mine["venue"] == "cloud").all()
     assert set(mine["gpu_class"].astype(str)) == {"A100_80GB"}
-    assert np.allclose(mine["price_usd_per_gpu_hour"], 40.96575 / 8)
+    assert np.allclose(mine["price_usd_per_gpu_hour"], 26.75 / 8)
     # at budgets below the A100's cost for the work, they are abandoned, and say why
     poor = run(_restricted(["A100_80GB"], 1.0, budget=8.0)).jobs
     poor = poor[poor["stream"] == "inference"]

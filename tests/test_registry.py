@@ -25,6 +25,7 @@ PLACES = {
     "token price model": "tokenomics.token_price",
     "reward rule": "tokenomics.reward_rule",
     "distribution": "providers.0.other_opex_usd_per_gpu_hour",
+    "price path": "cloud.alternatives",  # as the path of AWS, the one alternative
 }
 FAMILIES = {r.family: r for r in Registry.every}
 CASES = [(r.family, kind, i, example) for r in Registry.every for kind in r.kinds
@@ -36,6 +37,8 @@ def test_every_family_has_a_place() -> None:
 
 
 def _placed(family: str, kind: str, example: dict[str, Any]) -> Any:
+    if family == "price path":
+        return [{"venue": "aws", "path": example}]
     if family != "trace job kind":
         return example
     fmt = FAMILIES[family][kind].trace_format  # type: ignore[attr-defined]

@@ -23,7 +23,9 @@ class Demand(EpochPhase):
     """The buyers' side of each epoch: the class order and the elastic share of arrivals."""
 
     def __init__(self, streams: tuple[Stream, ...], jobs: JobBatch, cloud: CloudBaseline, book: PostedPriceBook,
-                 n_epochs: int) -> None:
+                 epoch_starts: np.ndarray) -> None:
+        """``epoch_starts``: the hour each epoch starts (the alternatives' prices are taken then)."""
+        n_epochs = len(epoch_starts)
         self._jobs, self._book = jobs, book
         self._curves = [s.elastic_demand() for s in streams]
         self.routing = Routing(keep=np.ones(len(streams)),
@@ -32,7 +34,8 @@ class Demand(EpochPhase):
         """Per epoch and stream, arrivals as a multiple of the base rate."""
         self.classes: list[tuple[int, ...]] = [() for _ in streams]
         """Per stream, this epoch's class order (as in ``routing.class_order``)."""
-        self._cloud_per_work = [cloud.cheapest_per_work(s.job) for s in streams]
+        self._cloud_per_work = [cloud.cheapest_per_work(s.job, epoch_starts) for s in streams]
+        """Per stream and epoch, the cheapest alternative's price per unit of work."""
 
     @property
     def elastic(self) -> bool:
@@ -61,7 +64,7 @@ class Demand(EpochPhase):
                 continue
             net = min((medians[c] / speed[si, c] for c in self._jobs.stream_classes[si] if np.isfinite(medians[c])),
                       default=np.inf)
-            ratio = min(1.0, net / self._cloud_per_work[si])
+            ratio = min(1.0, net / self._cloud_per_work[si][k])
             cap, e = float(curve.max_rate_multiplier), curve.elasticity
             multiplier = min(cap, ratio ** -e) if ratio > 0 else (cap if e > 0 else 1.0)  # free GPUs
             self.multiplier[k, si] = multiplier

@@ -2,7 +2,8 @@
 
 Per epoch and class: the volume-weighted network price buyers paid, the price the same providers would
 have asked without token rewards (same epoch, same orders: under a clearing market, the price cleared
-from their unsubsidised offers), the clearing price, and AWS's prices, with the token side (price, emission, reward per
+from their unsubsidised offers), the clearing price, and the centralised alternatives' prices at the
+epoch's start (the AWS price set, each alternative, the cheapest), with the token side (price, emission, reward per
 GPU-hour, subsidy share of provider revenue) beside them.
 """
 
@@ -13,7 +14,7 @@ import pandas as pd
 from numba import njit
 
 from ..catalog import CLOUD_PRICE_KINDS
-from ..cloud import CloudBaseline
+from ..cloud import CloudBaseline, Reference
 from ..fleet import Fleet
 from ..units import MICRO
 from .phases import Epoch, EpochPhase
@@ -49,7 +50,7 @@ class EpochRecorder(EpochPhase):
         self._state = state
         self._fleet = fleet
         self._k = len(fleet.classes)
-        self._reference = cloud.reference(fleet.classes)
+        self._cloud = cloud
         self._class_work_rate = class_work_rate
         self._epochs: list[tuple[float, ...]] = []
         self._network: list[list[float]] = []
@@ -113,7 +114,6 @@ class EpochRecorder(EpochPhase):
         reward_usd = col["reward_tokens"] * token_price
         cost = col["energy_usd"] + col["fixed_usd"]
         price = ratio(col["buyers_usd"], gh)
-        ref = self._reference
         df = pd.DataFrame({
             "epoch": per_epoch(ep[:, 0]).astype(np.int64),
             "t_start_hours": per_epoch(ep[:, 1]),
@@ -132,12 +132,9 @@ class EpochRecorder(EpochPhase):
             "expected_work_reward_usd_per_work": per_epoch(ep[:, 3]),
             "expected_work_reward_usd_per_gpu_hour": col["expected_work_reward_usd_per_gpu_hour"],
             "expected_capacity_reward_usd_per_gpu_hour": per_epoch(ep[:, 4]),
-            "aws_reference_offer": pd.Categorical(per_class(ref["aws_reference_offer"].to_numpy())),
         })
-        for kind in CLOUD_PRICE_KINDS:
-            df[f"aws_{kind}_usd_per_gpu_hour"] = per_class(ref[f"aws_{kind}_usd_per_gpu_hour"].to_numpy())
-        for kind in RATIO_KINDS:
-            df[f"undercut_ratio_{kind}"] = ratio(price, df[f"aws_{kind}_usd_per_gpu_hour"].to_numpy())
+        for name, values in self._alternative_columns(ep[:, 1], price).items():
+            df[name] = values
         df["reward_tokens"] = col["reward_tokens"]
         df["reward_usd"] = reward_usd
         df["reward_usd_per_gpu_hour"] = ratio(reward_usd, gh)
@@ -153,6 +150,46 @@ class EpochRecorder(EpochPhase):
             df[name] = per_epoch(net[:, i])
         df["length_hours"] = length
         return df
+
+    def _alternative_columns(self, starts: np.ndarray, price: np.ndarray) -> dict[str, object]:
+        """The centralised prices each class is compared with, at each epoch's start (epoch-major, as the
+        table): the AWS price set at every kind, each alternative at its buyers' kind, and the cheapest of
+        the alternatives; each with the network's undercut ratio against it and the offer it rests on."""
+        cloud, classes = self._cloud, self._fleet.classes
+
+        def per_class(values: object) -> np.ndarray:
+            return np.tile(np.asarray(values), len(starts))
+
+        def over_time(base: np.ndarray, multiplier: np.ndarray) -> np.ndarray:
+            return (base[None, :] * multiplier[:, None]).ravel()
+
+        def based(prices: np.ndarray, ref: Reference) -> np.ndarray:
+            return np.where(ref.offer >= 0, prices[np.maximum(ref.offer, 0)] * ref.factor, np.nan)
+
+        aws = cloud.aws_reference(classes)
+        out: dict[str, object] = {"aws_reference_offer": pd.Categorical(per_class(aws.label))}
+        aws_multiplier = cloud.aws_multiplier(starts)
+        for kind in CLOUD_PRICE_KINDS:
+            out[f"aws_{kind}_usd_per_gpu_hour"] = over_time(based(cloud.aws_prices[kind], aws), aws_multiplier)
+        for kind in RATIO_KINDS:
+            out[f"undercut_ratio_{kind}"] = ratio(price, out[f"aws_{kind}_usd_per_gpu_hour"])
+        multipliers = cloud.multipliers(starts)
+        alt_prices = []
+        for a, (name, ref) in enumerate(zip(cloud.alternatives, cloud.references(classes), strict=True)):
+            usd = over_time(based(cloud.buyer_prices, ref), multipliers[a])
+            alt_prices.append(usd)
+            out[f"alt_{name}_reference_offer"] = pd.Categorical(per_class(ref.label))
+            out[f"alt_{name}_usd_per_gpu_hour"] = usd
+            out[f"undercut_ratio_vs_{name}"] = ratio(price, usd)
+        stacked = np.where(np.isnan(alt_prices), np.inf, alt_prices)
+        best = np.argmin(stacked, axis=0)
+        cheapest = stacked[best, np.arange(best.size)]
+        known = np.isfinite(cheapest)
+        out["cheapest_alternative"] = pd.Categorical.from_codes(np.where(known, best, -1),
+                                                                categories=list(cloud.alternatives))
+        out["cheapest_alternative_usd_per_gpu_hour"] = np.where(known, cheapest, np.nan)
+        out["undercut_ratio_vs_cheapest"] = ratio(price, out["cheapest_alternative_usd_per_gpu_hour"])
+        return out
 
 
 @njit(cache=True)

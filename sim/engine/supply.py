@@ -71,10 +71,11 @@ class Pricing(EpochPhase):
     def __init__(self, fleet: Fleet, book: PostedPriceBook, dynamics: ProviderDynamics, economy: TokenEconomy,
                  market: MarketMechanism, jobs: JobBatch, demand: Demand, state: RunState,
                  ceiling_usd: np.ndarray) -> None:
-        """``ceiling_usd``: per GPU class, the buyers' outside option (USD per GPU-hour)."""
+        """``ceiling_usd``: per epoch and GPU class, the buyers' outside option (USD per GPU-hour)."""
         self.fleet, self.book, self.dynamics, self.economy = fleet, book, dynamics, economy
         self.market, self.jobs, self.demand, self.state = market, jobs, demand, state
-        self._ceiling = np.asarray(ceiling_usd)[fleet.gpu_class]
+        self._ceilings = np.asarray(ceiling_usd)
+        self._ceiling = self._ceilings[0][fleet.gpu_class]
         self._previous = np.full(fleet.size, -1, dtype=np.int64)
         self._previous_bare = self._previous.copy()
         self._utilisation = np.full(fleet.size, np.nan)
@@ -86,6 +87,7 @@ class Pricing(EpochPhase):
     def open_epoch(self, epoch: Epoch) -> None:
         fleet, economy, active = self.fleet, self.economy, self.dynamics.active
         hours = epoch.t1 - epoch.t0
+        self._ceiling = self._ceilings[epoch.k][fleet.gpu_class]
         per_work, capacity = economy.open_epoch(epoch.k, float(fleet.gpus[active].sum()))
         work = per_work * economy.node_work_rate
         epoch.dealers, dealing = economy.self_dealing(work, np.maximum(self._previous, 0), self._utilisation,

@@ -73,7 +73,7 @@ class World:
                                     tiebreak=fleet.loaded_cost_micro_usd(), active=fleet.initially_active.tolist())
         self.state = state = RunState(jobs, fleet.gpu_class, 1.0 - market.spot_discount, fleet.size,
                                       int(fleet.gpus.sum()))
-        self.demand = Demand(scenario.workload.streams, jobs, self.cloud, self.book, n_epochs)
+        self.demand = Demand(scenario.workload.streams, jobs, self.cloud, self.book, self.grid[:-1])
         self.placement = Placement(state, self.book, jobs, fleet, self.demand, self.env, market.order_delay_hours)
         self.reliability = Reliability(state, self.book, jobs, self.placement, self.dynamics, market,
                                        FailureTimes(fleet, seed), self.env)
@@ -85,7 +85,7 @@ class World:
             Settlement(state, fleet, market, self.economy, self.dynamics, jobs, by_throughput),
             Supply(fleet, self.book, self.dynamics, self.economy, self.reliability),
             Pricing(fleet, self.book, self.dynamics, self.economy, market, jobs, self.demand, state,
-                    outside_option(self.cloud, jobs)),
+                    outside_option(self.cloud, jobs, self.grid[:-1])),
             self.demand,
             self.placement,
             self.recorder,
@@ -168,13 +168,15 @@ class World:
             phase.close_epoch(epoch)
 
 
-def outside_option(cloud: CloudBaseline, jobs: JobBatch) -> np.ndarray:
-    """Per network class, what its buyers' cheapest AWS alternative costs per GPU-hour of that class: the
-    AWS price per unit of work times the class's throughput, averaged over the streams that accept the
-    class, weighted by the reference GPU-hours each asks for (inf for a class no stream with an AWS
-    alternative accepts). Adaptive asks stop there: above it buyers leave for AWS."""
-    per_work = np.array([cloud.cheapest_per_work(job) for job in jobs.stream_jobs])
-    return jobs.class_mean(per_work[:, None] * jobs.stream_speed, np.inf)
+def outside_option(cloud: CloudBaseline, jobs: JobBatch, t_hours: np.ndarray) -> np.ndarray:
+    """Per epoch (starting at ``t_hours``) and network class, what its buyers' cheapest alternative costs per
+    GPU-hour of that class: the cheapest price per unit of work over all alternatives, at that time, times
+    the class's throughput, averaged over the streams that accept the class, weighted by the reference
+    GPU-hours each asks for (inf for a class no stream with an alternative accepts). Adaptive asks and
+    clearing prices stop there: above it buyers leave the network."""
+    per_work = np.array([cloud.cheapest_per_work(job, t_hours) for job in jobs.stream_jobs]).reshape(
+        len(jobs.stream_jobs), len(t_hours))
+    return jobs.class_mean(per_work.T[:, :, None] * jobs.stream_speed[None], np.inf)
 
 
 def _job_sizes(jobs: JobBatch, fleet: Fleet) -> list[list[int]]:

@@ -39,7 +39,8 @@ class Scenario(StrictModel):
     epoch_hours: float = Field(
         default=24.0, gt=0, description="Epoch length, hours: rewards, prices and statistics are per epoch."
     )
-    cloud: CloudSettings = Field(default_factory=CloudSettings, description="The AWS baseline.")
+    cloud: CloudSettings = Field(default_factory=CloudSettings,
+                                 description="The centralised alternatives buyers can always take (default: AWS).")
     providers: tuple[ProviderGroup, ...] = Field(min_length=1, description="Provider node groups.")
     workload: Workload = Field(description="Demand.")
     market: Market = Field(  # type: ignore[valid-type]
@@ -64,6 +65,7 @@ class Scenario(StrictModel):
         self._check_stakes()
         self._check_streams_servable()
         self._check_outside_option()
+        self._check_comparable()
         names = [g.name for g in self.providers]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -71,7 +73,7 @@ class Scenario(StrictModel):
         return self
 
     def _check_streams_servable(self) -> None:
-        """A stream whose jobs no provider group and no AWS offer could ever run means nothing: refuse it."""
+        """A stream whose jobs no provider group and no alternative's offer could ever run means nothing: refuse it."""
         network = sorted({m for g in self.providers for m in g.offered_models()})
         cloud = sorted(set(self.cloud.offered_models()))
         for i, stream in enumerate(self.workload.streams):
@@ -81,13 +83,13 @@ class Scenario(StrictModel):
                 listed = ", ".join(f"{m} ({memory[m].memory_gb.value:g} GB)" for m in network)
                 raise ValueError(
                     f"workload.streams.{i} ({stream.name!r}) needs {job.requirement()}, but no provider group offers "
-                    f"such a GPU (they offer {listed}) and no AWS offer in {self.cloud.price_set} at its "
-                    f"{self.cloud.buyer_price} price does either ({', '.join(cloud) or 'none'}): its jobs could "
-                    "never run anywhere. Relax the job's requirement or add a provider group with such GPUs")
+                    f"such a GPU (they offer {listed}) and no offer of the alternatives ({self.cloud.describe()}) "
+                    f"does either ({', '.join(cloud) or 'none'}): its jobs could never run anywhere. Relax the "
+                    "job's requirement, add a provider group with such GPUs, or add an alternative that has them")
 
     def _check_outside_option(self) -> None:
         """Clearing prices and adaptive asks are bounded above by the buyers' outside option: every buyer
-        must have one (an AWS offer its job accepts), or the price could rise without limit."""
+        must have one (an offer of the alternatives its job accepts), or the price could rise without limit."""
         adaptive = [g.name for g in self.providers if g.ask_policy.kind == "adaptive"]
         if not (self.market.clears or adaptive):
             return
@@ -97,11 +99,27 @@ class Scenario(StrictModel):
         for i, stream in enumerate(self.workload.streams):
             if not any(stream.job.accepts(m) for m in cloud):
                 raise ValueError(
-                    f"workload.streams.{i} ({stream.name!r}) has no outside option: no AWS offer in "
-                    f"{self.cloud.price_set} at its {self.cloud.buyer_price} price ({', '.join(cloud) or 'none'}) "
-                    f"fits its job ({stream.job.requirement()}), but {who} needs one to bound prices from above. "
-                    "Pick a cloud price_set or buyer_price with such a GPU, relax the job's requirement, or use "
+                    f"workload.streams.{i} ({stream.name!r}) has no outside option: no offer of the alternatives "
+                    f"({self.cloud.describe()}: {', '.join(cloud) or 'none'}) fits its job "
+                    f"({stream.job.requirement()}), but {who} needs one to bound prices from above. Add an "
+                    "alternative or a price kind with such a GPU, relax the job's requirement, or use "
                     "the posted_price market with cost_plus or shutdown asks")
+
+    def _check_comparable(self) -> None:
+        """Every network GPU class is compared with a centralised price: the same GPU at some alternative, or
+        one with at least its memory whose price converts to a work-equivalent. A class with neither would
+        have no undercut ratio at all."""
+        models = gpu_catalog().models
+        offered = sorted(set(self.cloud.offered_models()))
+        for i, group in enumerate(self.providers):
+            for m in group.offered_models():
+                if m in offered or any(models[o].memory_gb.value >= models[m].memory_gb.value for o in offered):
+                    continue
+                raise ValueError(
+                    f"providers.{i} ({group.name!r}) offers {m} ({models[m].memory_gb.value:g} GB), but no alternative "
+                    f"({self.cloud.describe()}) has that GPU or one with as much memory to compare it with as a "
+                    f"work-equivalent (they offer {', '.join(offered)}). Add an alternative that offers {m} "
+                    "(cloud.alternatives; venues and their GPUs are in sim/data/cloud_*.yaml)")
 
     def _check_stakes(self) -> None:
         """The initial nodes must be able to buy their stakes without draining the market."""
