@@ -2,7 +2,16 @@
 
 Exit: a node leaves after K consecutive epochs of negative cash margin (USD revenue as it is earned +
 rewards - power - other opex; capex is sunk, so paid-off consumer rigs hang on longer than financed
-datacentre nodes).
+datacentre nodes). A node whose GPUs have a resale value (``hardware.resale_fraction`` of the current
+purchase price) compares its cash margin with the cost of holding them instead: the hurdle rate on that
+value plus what the value loses over the epoch as hardware gets cheaper. It sells when staying earns less
+than selling would, for K epochs in a row; with no resale value the threshold is 0, the rule above.
+
+Hardware prices: a group's purchase price per GPU follows its ``hardware.price_path``; an entrant pays the
+price of the epoch it decides in (its capex and fixed cost are set then), and counts the resale value at
+the end of its horizon, discounted at the hurdle rate. Entrants do not wait for cheaper hardware: they
+decide on this epoch's price, not on the option of deciding later (a myopic rule, like their price
+expectations).
 
 Entry: a group's not-yet-built nodes join when the return they can expect over their horizon beats a
 hurdle rate on their capex and stake; they start working after a hardware lead time, at most so many
@@ -47,19 +56,25 @@ class ProviderDynamics:
         self.expected_margin_usd = np.full(n, np.nan)  # per GPU-hour of capacity, as the entrant expected it
         self.cash_usd = np.zeros(n)  # cash margin earned while active, per node
         self.active_hours = np.zeros(n)
+        self.resale_usd = np.zeros(n)  # what a node got for its GPUs when it left
+        self._catalog_capex = fleet.capex_usd_per_gpu.copy()  # per GPU at t = 0, before any price path
+        self._resale_fraction = np.zeros(n)
+        self._hurdle = np.zeros(n)
         self._groups = []
         for sl, group in fleet.group_slices:
             self.exit_after[sl] = group.exit_after_negative_epochs or 0
             entry = group.entry
+            self._resale_fraction[sl] = group.hardware.resale_fraction
+            self._hurdle[sl] = entry.hurdle_rate_per_year
             if group.capacity_nodes > group.count and entry.max_entries_per_epoch > 0:
                 years = entry.horizon_years or group.amortisation_years
                 r = entry.hurdle_rate_per_year
                 annuity = years if r == 0 else (1 - (1 + r) ** -years) / r
                 lead = math.ceil(entry.lead_time_days * 24 / epoch_hours - 1e-9)
-                self._groups.append((sl, annuity, lead, entry.max_entries_per_epoch))
+                self._groups.append((sl, group, annuity, lead, entry.max_entries_per_epoch, years, r))
         k = len(fleet.classes)
         self._seen = {name: np.full(k, np.nan) for name in ("sold", "price", "reward")}
-        lead_epochs = [lead for _, _, lead, _ in self._groups] or [1]
+        lead_epochs = [lead for _, _, _, lead, _, _, _ in self._groups] or [1]
         self._weight = 1.0 - 0.5 ** (1.0 / max(1, min(lead_epochs)))  # EWMA weight: half-life of the lead time
 
     def arriving(self, k: int) -> np.ndarray:
@@ -69,24 +84,40 @@ class ProviderDynamics:
         self.joined[ids] = k
         return ids
 
-    def leaving(self, k: int, cash_margin_usd: np.ndarray) -> np.ndarray:
-        """Nodes whose cash margin has been negative for their K epochs in a row; they stop after epoch k."""
+    def leaving(self, k: int, t_hours: float, cash_margin_usd: np.ndarray) -> np.ndarray:
+        """Nodes whose cash margin has been below the cost of holding their GPUs (0 without a resale value)
+        for their K epochs in a row; they stop after epoch k, which ends at ``t_hours``, and sell their GPUs."""
         self.cash_usd += np.where(self.active, cash_margin_usd, 0.0)
         self.active_hours += self.active * self._epoch_hours
-        self.negative_epochs = np.where(self.active & (cash_margin_usd < 0), self.negative_epochs + 1, 0)
+        holding = np.zeros(self.fleet.size)
+        resale = np.zeros(self.fleet.size)
+        if self._resale_fraction.any():
+            resale = self._resale_fraction * self.fleet.gpus * self._hardware_usd_per_gpu(t_hours)
+            later = self._resale_fraction * self.fleet.gpus * self._hardware_usd_per_gpu(t_hours + self._epoch_hours)
+            holding = resale * self._hurdle * self._epoch_hours / HOURS_PER_YEAR + (resale - later)
+        self.negative_epochs = np.where(self.active & (cash_margin_usd < holding), self.negative_epochs + 1, 0)
         ids = np.flatnonzero(self.active & (self.exit_after > 0) & (self.negative_epochs >= self.exit_after))
         self.active[ids] = False
         self.left[ids] = k
+        self.resale_usd[ids] = resale[ids]
         return ids
+
+    def _hardware_usd_per_gpu(self, t_hours: float) -> np.ndarray:
+        """Every node's purchase price per GPU at ``t_hours``: its group's price path on its t = 0 capex."""
+        out = self._catalog_capex.copy()
+        for sl, group in self.fleet.group_slices:
+            out[sl] *= float(group.hardware.price_path.multiplier(np.array([t_hours]), math.nan)[0])
+        return out
 
     def table(self) -> pd.DataFrame:
         """Per node: when it joined and left (epoch; -1: never), the cash margin per GPU-hour it expected
-        when it decided to enter (entrants only) and the one it realised while active."""
+        when it decided to enter (entrants only), the one it realised while active, and what it got for
+        its GPUs when it left."""
         with np.errstate(divide="ignore", invalid="ignore"):
             realised = self.cash_usd / (self.fleet.gpus * self.active_hours)
         return pd.DataFrame({"joined_epoch": self.joined, "left_epoch": self.left,
                              "expected_margin_usd_per_gpu_hour": self.expected_margin_usd,
-                             "realised_margin_usd_per_gpu_hour": realised})
+                             "realised_margin_usd_per_gpu_hour": realised, "resale_usd": self.resale_usd})
 
     def _expect(self, sold_gpu_hours: np.ndarray, net_price_usd: np.ndarray, reward_usd: np.ndarray) -> None:
         """Fold an epoch's economics into the entrants' expectations (a value that is not finite leaves
@@ -110,10 +141,11 @@ class ProviderDynamics:
         return (utilisation * (self._seen["price"][c] - self.fleet.marginal_usd_per_gpu_hour[ids])
                 + self._seen["reward"][c] / capacity - self.fleet.other_opex_usd_per_gpu_hour[ids])
 
-    def plan_entries(self, k: int, sold_gpu_hours: np.ndarray, net_price_usd: np.ndarray, reward_usd: np.ndarray,
-                     stake_usd_per_gpu: float) -> np.ndarray:
-        """Decide entries after epoch k (per class: GPU-hours wanted, USD a provider keeps per GPU-hour
-        sold, USD of rewards), by the expectation rule of the module docstring; returns the nodes decided."""
+    def plan_entries(self, k: int, t_hours: float, sold_gpu_hours: np.ndarray, net_price_usd: np.ndarray,
+                     reward_usd: np.ndarray, stake_usd_per_gpu: float) -> np.ndarray:
+        """Decide entries after epoch k, which ends at ``t_hours`` (per class: GPU-hours wanted, USD a provider
+        keeps per GPU-hour sold, USD of rewards), by the expectation rule of the module docstring, at that
+        time's hardware prices; returns the nodes decided."""
         self._expect(sold_gpu_hours, net_price_usd, reward_usd)
         if not self._groups:
             return np.empty(0, dtype=np.int64)
@@ -123,16 +155,20 @@ class ProviderDynamics:
         hours = self._epoch_hours
         sold = self._seen["sold"]
         decided = []
-        for sl, annuity, lead, cap in self._groups:
+        for sl, group, annuity, lead, cap, years, r in self._groups:
             start = k + 1 + lead
             if start >= self._n_epochs:
                 continue
             ids = np.arange(sl.start, sl.stop)[~self.used[sl]]
+            path = group.hardware.price_path
+            now, end = path.multiplier(np.array([t_hours, t_hours + years * HOURS_PER_YEAR]), math.nan)
+            capex = self._catalog_capex * now  # what the group's candidates would pay today
+            resale = self._catalog_capex * end * group.hardware.resale_fraction * (1 + r) ** -years
             c = fleet.gpu_class[ids]
             with np.errstate(divide="ignore", invalid="ignore"):  # ranking only; classes not seen yet: NaN, last
                 capacity = (active[c] + coming[c]) * hours
                 margin = (self._margin(ids, sold[c] / capacity, capacity)
-                          - fleet.capex_usd_per_gpu[ids] / (HOURS_PER_YEAR * annuity))
+                          - (capex[ids] - resale[ids]) / (HOURS_PER_YEAR * annuity))
             chosen: list[int] = []
             for i in ids[np.lexsort((ids, -np.nan_to_num(margin, nan=-np.inf)))].tolist():  # the best nodes first
                 if len(chosen) == cap:
@@ -140,11 +176,14 @@ class ProviderDynamics:
                 c = fleet.gpu_class[i]
                 capacity = (active[c] + coming[c] + fleet.gpus[i]) * hours  # GPU-hours per epoch when it arrives
                 per_hour = float(self._margin(i, min(1.0, sold[c] / capacity), capacity))
-                value = per_hour * HOURS_PER_YEAR * annuity - fleet.capex_usd_per_gpu[i] - stake_usd_per_gpu
+                value = per_hour * HOURS_PER_YEAR * annuity - capex[i] + resale[i] - stake_usd_per_gpu
                 if np.isfinite(value) and value > 0:
                     chosen.append(i)
                     coming[c] += fleet.gpus[i]
                     self.expected_margin_usd[i] = per_hour
+                    fleet.fixed_usd_per_gpu_hour[i] += (capex[i] - fleet.capex_usd_per_gpu[i]) / (
+                        fleet.amortisation_years[i] * HOURS_PER_YEAR)
+                    fleet.capex_usd_per_gpu[i] = capex[i]  # the price it paid
             if chosen:
                 ids = np.array(chosen, dtype=np.int64)
                 self.used[ids] = True

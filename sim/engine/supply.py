@@ -54,7 +54,7 @@ class Supply(EpochPhase):
                 - flows.self_dealing_paid_usd * (1.0 - kept)
                 - (epoch.gpu_hours + flows.self_dealt_gpu_hours) * fleet.marginal_usd_per_gpu_hour
                 - epoch.offered_gpu_hours * fleet.other_opex_usd_per_gpu_hour)
-        leaving = self.dynamics.leaving(epoch.k, cash)
+        leaving = self.dynamics.leaving(epoch.k, epoch.t1, cash)
         for q in leaving.tolist():
             self.book.deactivate(q)
         if leaving.size:
@@ -152,7 +152,7 @@ class Entries(EpochPhase):
             return
         expected_price = self.economy.expected_price_usd
         e = epoch.economics
-        self.dynamics.plan_entries(epoch.k, e["gpu_hours_sold"] + lost, e["net_price_usd"],
+        self.dynamics.plan_entries(epoch.k, epoch.t1, e["gpu_hours_sold"] + lost, e["net_price_usd"],
                                    e["reward_tokens"] * expected_price, self._stake * expected_price)
 
 

@@ -8,13 +8,14 @@ token reward a sale adds and (for adaptive hosts) last epoch's utilisation into 
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal, NamedTuple
+from typing import Annotated, ClassVar, Literal, NamedTuple, Union
 
 import numpy as np
 from pydantic import Field, model_validator
 
 from ..topology import check_regions
 from ..units import MICRO
+from .cloud import ConstantPath, DeclinePath, StepsPath
 from .core import Mechanism, Registry, StrictModel, check_gpu_models, examples
 from .distributions import AtLeastOne, Categorical, CountChoice, NonNegative, Positive
 
@@ -165,6 +166,31 @@ class Entry(StrictModel):
     max_entries_per_epoch: int = Field(default=5, ge=0, description="Most nodes of this group that may join per epoch.")
 
 
+HardwarePath = Annotated[Union[ConstantPath, StepsPath, DeclinePath], Field(discriminator="kind")]  # noqa: UP007
+"""A price path for hardware: the rental paths without the CSV series (which gives a rental offer's price)."""
+
+
+class Hardware(StrictModel):
+    """What a group's GPUs cost to buy as the run goes on, and what a leaving node gets for them.
+
+    GPUs get cheaper (an H100 sold for ~$30-40k at launch and far less used two years later), so an
+    entrant that decides later pays less, and a node that could sell its cards pays, by staying, the
+    return it forgoes on their resale value and the value they lose while it stays. The defaults (prices
+    constant, no resale) keep a scenario's meaning from before these fields existed."""
+
+    price_path: HardwarePath = Field(  # type: ignore[valid-type]
+        default_factory=ConstantPath,
+        description="The purchase price per GPU over the run, as a multiple of capex_usd_per_gpu (kind: "
+        "constant, steps or decline; the same fields as a cloud price path). An entrant pays the price of "
+        "the epoch it decides in.")
+    resale_fraction: float = Field(
+        default=0.0, ge=0, le=1,
+        description="Share of the current purchase price a node gets for its GPUs when it leaves (used-market "
+        "discount). 0: none (the GPUs are worth nothing outside the network, as before). A node with a "
+        "resale value leaves when its cash margin stays below the cost of holding the GPUs: the entry "
+        "hurdle rate on their resale value plus the value they lose over the epoch.")
+
+
 class ProviderGroup(StrictModel):
     """A population of provider nodes; each node draws its attributes from these distributions."""
 
@@ -174,10 +200,13 @@ class ProviderGroup(StrictModel):
         default=None, gt=0,
         description="Most nodes the group can grow to by entry (default: count, i.e. no entry).")
     entry: Entry = Field(default_factory=Entry, description="How new nodes decide to join (when max_count > count).")
+    hardware: Hardware = Field(default_factory=Hardware,
+                               description="The GPUs' purchase price over the run and their resale value on exit.")
     exit_after_negative_epochs: int | None = Field(
         default=None, gt=0,
         description="A node leaves after this many consecutive epochs of negative cash margin (USD revenue + "
-        "rewards - power - other opex; sunk capex does not count). Default: never.")
+        "rewards - power - other opex; sunk capex does not count), or of a margin below the cost of holding "
+        "GPUs it could sell (hardware.resale_fraction). Default: never.")
     gpu_model: Categorical = Field(
         description="GPU model of each node: a model name from the GPU catalog, or a mapping "
         "model -> probability (summing to 1, e.g. {H100_SXM: 0.7, A100_80GB: 0.3})."
