@@ -1,4 +1,5 @@
-"""Pricing curves: network price per GPU-hour over time against AWS, with and without the subsidy.
+"""Pricing curves: network price per GPU-hour over time against AWS (and the cheapest alternative), with
+and without the subsidy.
 
 Figures are built on ``matplotlib.figure.Figure`` directly (no pyplot state), so they can be made in
 worker processes and notebooks alike; saving is the caller's business.
@@ -7,6 +8,7 @@ worker processes and notebooks alike; saving is the caller's business.
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -24,15 +26,18 @@ AWS_LINES = (
 
 def pricing_curve(epochs: pd.DataFrame, summary: dict[str, Any], classes: list[str] | None = None) -> Figure:
     """One panel per GPU class: what buyers paid on the network, what providers would have asked with
-    no token rewards, and AWS's on-demand, spot and reserved prices for the same GPU (or work)."""
+    no token rewards, and AWS's on-demand, spot and reserved prices for the same GPU (or work); where the
+    scenario names other alternatives, the cheapest of them too, since that is the price buyers weigh."""
     sold = epochs.groupby("gpu_class", observed=False)["gpu_hours_sold"].sum()
     names = classes or [str(c) for c, hours in sold.items() if hours > 0]
     names = names or [str(c) for c in epochs["gpu_class"].cat.categories]
+    alternatives = summary["cloud"].get("alternatives", ["aws_on_demand"])
+    several = alternatives != ["aws_on_demand"] and "cheapest_alternative_usd_per_gpu_hour" in epochs
     cols = min(len(names), 3)
     rows = math.ceil(len(names) / cols)
     fig = Figure(figsize=(5.2 * cols, 3.8 * rows + 1.4))
     # rect = (left, bottom, width, height): room above for the legend, below for the source line
-    fig.set_layout_engine("constrained", rect=(0, 0.04, 1, 0.84))
+    fig.set_layout_engine("constrained", rect=(0, 0.04 + 0.02 * several, 1, 0.84 - 0.02 * several))
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
     for ax, name in zip(axes, names, strict=False):
         e = epochs[epochs["gpu_class"] == name].sort_values("epoch")
@@ -44,7 +49,14 @@ def pricing_curve(epochs: pd.DataFrame, summary: dict[str, Any], classes: list[s
             if e[column].notna().any():
                 ax.plot(months, e[column], color=color, lw=1.2, ls=style, label=label)
         reference = str(e["aws_reference_offer"].iloc[0]) if len(e) else ""
-        ax.set_title(f"{name} (AWS reference: {reference})", fontsize=10)
+        title = f"{name} (AWS reference: {reference})"
+        if several and e["cheapest_alternative_usd_per_gpu_hour"].notna().any():
+            ax.plot(months, e["cheapest_alternative_usd_per_gpu_hour"], color="#2ca02c", lw=1.6, ls="-.",
+                    label="Cheapest alternative")
+            venues = list(dict.fromkeys(str(v).replace("_on_demand", "").replace("_", " ")
+                                        for v in e["cheapest_alternative"].dropna()))
+            title += f"\ncheapest: {' then '.join(venues)}"
+        ax.set_title(title, fontsize=10)
         ax.set_xlabel("Months since start")
         ax.set_ylabel("USD per GPU-hour")
         ax.set_ylim(bottom=0)
@@ -57,13 +69,13 @@ def pricing_curve(epochs: pd.DataFrame, summary: dict[str, Any], classes: list[s
             handles.setdefault(line.get_label(), line)
     fig.legend(handles.values(), handles.keys(), loc="upper center", bbox_to_anchor=(0.5, 0.94),
                ncols=min(len(handles), 5), fontsize=8, frameon=False)
-    fig.suptitle(f"Network vs AWS price per GPU-hour: scenario {summary['scenario']}", fontsize=12, y=0.99)
-    fig.text(
-        0.01, 0.005,
-        f"Source: depinsim {summary['package_version']}, scenario {summary['scenario']} "
-        f"(sha256 {summary['scenario_hash'][:12]}), seed {summary['seed']}. AWS prices: "
-        f"{summary['cloud']['price_set']} (sim/data/cloud_aws.yaml: skypilot catalog, AWS pricing pages, 2025). "
-        "Network price: volume-weighted per epoch.",
-        fontsize=7, color="#555555", ha="left", va="bottom",
-    )
+    against = "AWS and the cheapest alternative" if several else "AWS"
+    fig.suptitle(f"Network vs {against}, price per GPU-hour: scenario {summary['scenario']}", fontsize=12, y=0.99)
+    venues = f"; alternatives {', '.join(alternatives)} (sim/data/cloud_venues.yaml, sources there)" if several else ""
+    source = (f"Source: depinsim {summary['package_version']}, scenario {summary['scenario']} "
+              f"(sha256 {summary['scenario_hash'][:12]}), seed {summary['seed']}. AWS prices: "
+              f"{summary['cloud']['price_set']} (sim/data/cloud_aws.yaml: skypilot catalog, AWS pricing pages, 2025)"
+              f"{venues}. Network price: volume-weighted per epoch.")
+    fig.text(0.01, 0.005, textwrap.fill(source, width=int(17 * 5.2 * cols)), fontsize=7, color="#555555",
+             ha="left", va="bottom")
     return fig

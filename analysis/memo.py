@@ -22,6 +22,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from ruamel.yaml import YAML
 
+from sim.catalog import CLOUD_FILES
 from sim.errors import InputError
 from sim.folders import MemoFolder, RunFolder, SweepFolder
 from sim.incidence import incidence_frame
@@ -34,7 +35,7 @@ from .sweeps import months_vs_parameter, tornado, undercut_heatmap
 OFFERS = (("on_demand", "AWS on-demand"), ("spot", "AWS spot"), ("reserved", "AWS reserved"))
 MONTHS = ("1", "12", "36", "60")
 DATA_DIR = Path(__file__).resolve().parents[1] / "sim" / "data"
-DATA_FILES = ("gpus.yaml", "cloud_aws.yaml", "regions.yaml")
+DATA_FILES = ("gpus.yaml", *CLOUD_FILES, "regions.yaml")
 
 
 @dataclass
@@ -80,11 +81,33 @@ def headline_table(summary: dict[str, Any]) -> pd.DataFrame:
         for offer, label in OFFERS:
             at = c.get(f"undercut_ratio_{offer}_at_month") or {}
             crossing = c.get(f"crossings_{offer}") or {}
-            rows.append({"GPU class": cls, "against": label,
+            rows.append({"GPU class": cls, "against": label, "AWS offer": c.get("aws_reference_offer", "-"),
                          "whole run": _num(c.get(f"undercut_ratio_{offer}")),
                          **{f"month {m}": _num(at.get(m)) for m in MONTHS},
                          "months undercut": _num(c.get(f"months_undercut_{offer}"), 1),
                          "first below (month)": _num(crossing.get("first_below_month"), 1)})
+    return pd.DataFrame(rows)
+
+
+def alternatives_table(summary: dict[str, Any]) -> pd.DataFrame:
+    """Network price / each named alternative's price per GPU class, and / the cheapest of them: the offer
+    compared (marked where it is a work-equivalent), its price at the start and end (a path moves it),
+    the ratio over the run and at months 1, 12, 36 and 60, and months of undercut."""
+    rows = []
+    for cls, c in summary["by_class"].items():
+        if not c.get("gpu_hours_sold"):
+            continue
+        cheapest = c["cheapest_alternative"]
+        venues = dict.fromkeys([cheapest.get("at_start") or "-", cheapest.get("at_end") or "-"])  # in time order
+        against = [(name, a, a["reference_offer"]) for name, a in c["alternatives"].items()]
+        for name, a, offer in [*against, ("cheapest", cheapest, " then ".join(venues))]:
+            at = a.get("undercut_ratio_at_month") or {}
+            rows.append({"GPU class": cls, "against": name.replace("_", " "), "offer": offer,
+                         "$/GPU-h at start": _num(a.get("usd_per_gpu_hour_start")),
+                         "$/GPU-h at end": _num(a.get("usd_per_gpu_hour_end")),
+                         "whole run": _num(a.get("undercut_ratio")),
+                         **{f"month {m}": _num(at.get(m)) for m in MONTHS},
+                         "months undercut": _num(a.get("months_undercut"), 1)})
     return pd.DataFrame(rows)
 
 
@@ -119,8 +142,8 @@ def sources_table(files: Sequence[str] = DATA_FILES) -> pd.DataFrame:
 
     def walk(node: Any, path: list[str], file: str) -> None:
         if isinstance(node, dict) and {"value", "source"} <= set(node):
-            rows.append({"file": file, "item": ".".join(path), "value": node["value"],
-                         "source": node["source"], "as of": node.get("as_of", "")})
+            rows.append({"file": file, "item": ".".join(path), "value": node["value"], "unit": node.get("unit", ""),
+                         "source": node["source"], "as of": node.get("as_of", ""), "grade": node.get("grade", "")})
         elif isinstance(node, dict):
             for k, v in node.items():
                 walk(v, [*path, str(k)], file)
@@ -161,6 +184,21 @@ def _run_blocks(folder: RunFolder) -> Iterator[Block]:
     if sentences:
         yield Para("**Answer.** " + " ".join(sentences))
     yield Table(headline_table(summary), f"{name}: network price / AWS price (below 1 is an undercut).")
+    alternatives = summary["cloud"].get("alternatives", ["aws_on_demand"])
+    if alternatives != ["aws_on_demand"]:
+        parts = []
+        for cls, c in summary["by_class"].items():
+            cheapest = c["cheapest_alternative"]
+            if c.get("gpu_hours_sold") and cheapest.get("undercut_ratio") is not None:
+                parts.append(f"{cls}: {_num(cheapest['undercut_ratio'])} of the cheapest "
+                             f"({(cheapest.get('at_end') or '-').replace('_', ' ')} at the end, "
+                             f"${_num(cheapest.get('usd_per_gpu_hour_end'))} per GPU-hour), undercut for "
+                             f"{_num(cheapest.get('months_undercut'), 1)} months.")
+        listed = ", ".join(a.replace("_", " ") for a in alternatives)
+        yield Para(f"**Against every alternative buyers consider** ({listed}; each buyer takes the cheapest per "
+                   "unit of work). " + " ".join(parts))
+        yield Table(alternatives_table(summary), f"{name}: network price / each alternative's price and / the "
+                    "cheapest one's; an offer marked work-equivalent is another GPU's price converted by throughput.")
     econ = summary["provider_economics"]
     tokens = summary["tokens"]
     yield Para(f"**Subsidy dependence.** Providers earned ${econ['usd_revenue']:,.0f} from buyers and "
@@ -322,7 +360,7 @@ def _html(blocks: list[Block], pngs: dict[str, bytes]) -> str:
                         f"<figcaption>{html.escape(b.caption)}</figcaption></figure>")
     style = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}"
              "table{border-collapse:collapse;font-size:.85rem}td,th{padding:.2rem .5rem;border-bottom:1px solid #ddd;"
-             "text-align:right}img{max-width:100%}figcaption{font-style:italic;margin:.4rem 0}")
+             "text-align:right}img{max-width:100%}figure{margin:1rem 0}figcaption{font-style:italic;margin:.4rem 0}")
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>depinsim memo</title>"
             f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
 

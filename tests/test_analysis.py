@@ -152,3 +152,35 @@ def test_memo_replaces_only_its_own_folder(memo_dir: Path, tmp_path: Path) -> No
     forced = CliRunner().invoke(app, [*args, str(out), "--force"])
     assert forced.exit_code == 2 and "draft.md" in forced.stderr
     assert (out / "draft.md").read_text() == "my edits"
+
+
+def test_memo_reports_every_alternative_and_the_cheapest(tmp_path: Path) -> None:
+    runner = CliRunner()
+    run = runner.invoke(app, ["run", str(TINY), "--out", str(tmp_path / "run"), "--quiet",
+                              "--set", "cloud.alternatives=[{venue: aws}, {venue: vast}]"])
+    assert run.exit_code == 0, run.stderr
+    memo = runner.invoke(app, ["memo", str(tmp_path / "run"), "--out", str(tmp_path / "memo")])
+    assert memo.exit_code == 0, memo.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    rows = _md_table((tmp_path / "memo" / "memo.md").read_text(), "tiny: network price / each alternative")
+    sold = [c for c, v in summary["by_class"].items() if v["gpu_hours_sold"]]
+    assert len(rows) == 3 * len(sold)  # aws, vast and the cheapest, per class sold
+    for r in rows:
+        c = summary["by_class"][r["GPU class"]]
+        cheapest = r["against"] == "cheapest"
+        a = c["cheapest_alternative"] if cheapest else c["alternatives"][r["against"].replace(" ", "_")]
+        assert _value(r["whole run"]) == pytest.approx(round(a["undercut_ratio"], 3), abs=1e-12), r
+        assert _value(r["$/GPU-h at start"]) == pytest.approx(round(a["usd_per_gpu_hour_start"], 3), abs=1e-12), r
+        venues = " then ".join(dict.fromkeys([a["at_start"], a["at_end"]])) if cheapest else None
+        assert r["offer"] == (venues if cheapest else a["reference_offer"])
+    # AWS offers no RTX 4090: its comparison is a work-equivalent, and the table says so; Vast has the card
+    rtx = {r["against"]: r["offer"] for r in rows if r["GPU class"] == "RTX_4090"}
+    assert rtx["aws on demand"].endswith("(work-equivalent)") and "work-equivalent" not in rtx["vast on demand"]
+
+
+def test_the_sources_table_covers_every_venue_with_its_grade() -> None:
+    table = sources_table()
+    venues = table[table["file"] == "sim/data/cloud_venues.yaml"]
+    assert {item.split(".")[1] for item in venues["item"]} >= {"gcp", "lambda", "runpod", "vast"}
+    assert set(table["grade"]) <= {"primary", "mirror", "secondary", "derived", "assumption", "definition"}
+    assert (table["unit"].str.len() > 0).all()
