@@ -8,7 +8,6 @@ observed series), so no price a buyer faces is typed into a scenario without a p
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 from pathlib import Path
@@ -20,6 +19,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from ..catalog import CloudPriceKind, PriceSet, cloud_catalog
 from ..units import HOURS_PER_MONTH, HOURS_PER_YEAR
 from .core import Mechanism, Registry, StrictModel, examples
+from .series import csv_rows, with_file_points
 
 
 class PricePath(Mechanism):
@@ -116,11 +116,8 @@ class CsvPath(PricePath):
     @model_validator(mode="before")
     @classmethod
     def _read(cls, data: Any, info: ValidationInfo) -> Any:
-        if not isinstance(data, dict) or data.get("points") or "file" not in data:
-            return data
-        base = Path((info.context or {}).get("base_dir", "."))
-        return {**data, "points": read_monthly_csv(base / str(data["file"]), data.get("month_column", "month"),
-                                                   data.get("price_column", "usd_per_gpu_hour"))}
+        return with_file_points(data, info, read_monthly_csv,
+                                {"month_column": "month", "price_column": "usd_per_gpu_hour"})
 
     @model_validator(mode="after")
     def _valid(self) -> CsvPath:
@@ -140,32 +137,25 @@ class CsvPath(PricePath):
 def read_monthly_csv(path: Path, month_column: str, price_column: str) -> tuple[tuple[float, float], ...]:
     """Rows of a monthly price CSV; any problem (missing file or column, a gap, a price <= 0) is a
     ValueError naming the file and the line."""
-    if not path.is_file():
-        raise ValueError(f"price file {path} does not exist")
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in (month_column, price_column) if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path}, line 1: missing column(s) {', '.join(missing)}; found {reader.fieldnames}")
-        points: list[tuple[float, float]] = []
-        first: int | None = None
-        for row in reader:
-            line, raw = reader.line_num, str(row[month_column]).strip()
-            date = _MONTH.match(raw)
-            try:
-                month = int(date[1]) * 12 + int(date[2]) - 1 if date else int(raw)
-                usd = float(row[price_column])
-            except (TypeError, ValueError):
-                raise ValueError(f"{path}, line {line}: {month_column} must be a month index or YYYY-MM and "
-                                 f"{price_column} a number, got {raw!r}, {row[price_column]!r}") from None
-            first = month if first is None else first
-            if not usd > 0 or not math.isfinite(usd):
-                raise ValueError(f"{path}, line {line}: prices must be > 0, got {usd}")
-            expected = first + len(points)
-            if month != expected:
-                raise ValueError(f"{path}, line {line}: one row a month with no gaps; expected month "
-                                 f"{_show(expected, date is not None)}, got {raw!r}")
-            points.append((float(month - first), usd))
+    points: list[tuple[float, float]] = []
+    first: int | None = None
+    for line, row in csv_rows(path, (month_column, price_column)):
+        raw = str(row[month_column]).strip()
+        date = _MONTH.match(raw)
+        try:
+            month = int(date[1]) * 12 + int(date[2]) - 1 if date else int(raw)
+            usd = float(row[price_column])
+        except (TypeError, ValueError):
+            raise ValueError(f"{path}, line {line}: {month_column} must be a month index or YYYY-MM and "
+                             f"{price_column} a number, got {raw!r}, {row[price_column]!r}") from None
+        first = month if first is None else first
+        if not usd > 0 or not math.isfinite(usd):
+            raise ValueError(f"{path}, line {line}: prices must be > 0, got {usd}")
+        expected = first + len(points)
+        if month != expected:
+            raise ValueError(f"{path}, line {line}: one row a month with no gaps; expected month "
+                             f"{_show(expected, date is not None)}, got {raw!r}")
+        points.append((float(month - first), usd))
     return tuple(points)
 
 

@@ -8,7 +8,6 @@ of the reserves (the pool itself is the run's, in ``sim.tokens``).
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -18,6 +17,7 @@ from pydantic import Field, ValidationInfo, model_validator
 from ..units import HOURS_PER_DAY, HOURS_PER_YEAR
 from .core import Mechanism, Registry, examples
 from .distributions import Dist
+from .series import csv_rows, with_file_points
 
 
 class TokenPriceModel(Mechanism):
@@ -100,11 +100,7 @@ class CsvTokenPrice(TokenPriceModel):
     @model_validator(mode="before")
     @classmethod
     def _read(cls, data: Any, info: ValidationInfo) -> Any:
-        if not isinstance(data, dict) or data.get("points") or "file" not in data:
-            return data
-        base = Path((info.context or {}).get("base_dir", "."))
-        return {**data, "points": read_price_csv(base / str(data["file"]), data.get("day_column", "day"),
-                                                   data.get("usd_column", "usd"))}
+        return with_file_points(data, info, read_price_csv, {"day_column": "day", "usd_column": "usd"})
 
     @model_validator(mode="after")
     def _valid(self) -> CsvTokenPrice:
@@ -119,24 +115,16 @@ class CsvTokenPrice(TokenPriceModel):
 
 def read_price_csv(path: Path, day_column: str, usd_column: str) -> tuple[tuple[float, float], ...]:
     """Rows of a price CSV; any problem is a ValueError naming the file and the line."""
-    if not path.is_file():
-        raise ValueError(f"price file {path} does not exist")
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in (day_column, usd_column) if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path}, line 1: missing column(s) {', '.join(missing)}; found {reader.fieldnames}")
-        points: list[tuple[float, float]] = []
-        for row in reader:
-            line = reader.line_num
-            try:
-                day, usd = float(row[day_column]), float(row[usd_column])
-            except (TypeError, ValueError):
-                raise ValueError(f"{path}, line {line}: {day_column} and {usd_column} must be numbers, "
-                                 f"got {row[day_column]!r}, {row[usd_column]!r}") from None
-            if usd <= 0 or (points and day <= points[-1][0]):
-                raise ValueError(f"{path}, line {line}: prices must be > 0 and days increasing")
-            points.append((day, usd))
+    points: list[tuple[float, float]] = []
+    for line, row in csv_rows(path, (day_column, usd_column)):
+        try:
+            day, usd = float(row[day_column]), float(row[usd_column])
+        except (TypeError, ValueError):
+            raise ValueError(f"{path}, line {line}: {day_column} and {usd_column} must be numbers, "
+                             f"got {row[day_column]!r}, {row[usd_column]!r}") from None
+        if usd <= 0 or (points and day <= points[-1][0]):
+            raise ValueError(f"{path}, line {line}: prices must be > 0 and days increasing")
+        points.append((day, usd))
     return tuple(points)
 
 
