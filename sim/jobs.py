@@ -262,12 +262,11 @@ def build_jobs(workload: Workload, seed: int, horizon_hours: float, fleet: Fleet
         # the cheapest offer of any alternative for the same job, in expected cost at the price it has when
         # the job arrives (each alternative's path moves its prices)
         c_cost, c_rate = np.full(len(t), np.inf), np.zeros(len(t))
-        arrival = t
         for o in cloud.eligible(job):
             g, h = job.placement(models[cloud.offer_gpu[o]], d)
             rate = cloud.interruptions_per_hour[o] * np.ceil(g / cloud.instance_gpus[o])
             lost = job.hours_lost_per_interruption(h, float(cloud.notice_hours[o]))
-            cost = cloud.offer_prices(o, arrival) * g * h * (1.0 + rate * lost)
+            cost = cloud.offer_prices(o, t) * g * h * (1.0 + rate * lost)
             better = cost < c_cost
             c_cost[better], c_rate[better] = cost[better], rate[better]
             out["cloud_offer"][at[better]] = o

@@ -113,13 +113,11 @@ def build_summary(scenario: Scenario, jobs: pd.DataFrame, epochs: pd.DataFrame, 
         for kind in CLOUD_PRICE_KINDS:
             entry[f"aws_{kind}_usd_per_gpu_hour"] = float(e[f"aws_{kind}_usd_per_gpu_hour"].iloc[0])
         for kind in RATIO_KINDS:
-            entry[f"undercut_ratio_{kind}"] = _weighted(e[f"undercut_ratio_{kind}"], gh)
-            below = e[f"undercut_ratio_{kind}"] < 1.0
-            entry[f"months_undercut_{kind}"] = float(
-                ((e["t_end_hours"] - e["t_start_hours"])[below]).sum() / HOURS_PER_MONTH)
-            entry[f"crossings_{kind}"] = _crossings(e, f"undercut_ratio_{kind}")
-            entry[f"undercut_ratio_{kind}_at_month"] = {str(m): _ratio_in_month(e, f"undercut_ratio_{kind}", m)
-                                                         for m in (1, 12, 36, 60)}
+            against = _against(e, f"aws_{kind}_usd_per_gpu_hour", f"undercut_ratio_{kind}", None)
+            entry[f"undercut_ratio_{kind}"] = _weighted(e[f"undercut_ratio_{kind}"], gh)  # NaN, not None, as before
+            entry[f"months_undercut_{kind}"] = against["months_undercut"]
+            entry[f"crossings_{kind}"] = against["crossings"]
+            entry[f"undercut_ratio_{kind}_at_month"] = against["undercut_ratio_at_month"]
             if decay_hours is not None:
                 after = e[e["t_start_hours"] >= decay_hours]
                 late = _weighted(after[f"undercut_ratio_{kind}"], after["gpu_hours_sold"])

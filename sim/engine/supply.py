@@ -75,7 +75,6 @@ class Pricing(EpochPhase):
         self.fleet, self.book, self.dynamics, self.economy = fleet, book, dynamics, economy
         self.market, self.jobs, self.demand, self.state = market, jobs, demand, state
         self._ceilings = np.asarray(ceiling_usd)
-        self._ceiling = self._ceilings[0][fleet.gpu_class]
         self._previous = np.full(fleet.size, -1, dtype=np.int64)
         self._previous_bare = self._previous.copy()
         self._utilisation = np.full(fleet.size, np.nan)
@@ -87,14 +86,14 @@ class Pricing(EpochPhase):
     def open_epoch(self, epoch: Epoch) -> None:
         fleet, economy, active = self.fleet, self.economy, self.dynamics.active
         hours = epoch.t1 - epoch.t0
-        self._ceiling = self._ceilings[epoch.k][fleet.gpu_class]
+        ceiling = self._ceilings[epoch.k][fleet.gpu_class]
         per_work, capacity = economy.open_epoch(epoch.k, float(fleet.gpus[active].sum()))
         work = per_work * economy.node_work_rate
         epoch.dealers, dealing = economy.self_dealing(work, np.maximum(self._previous, 0), self._utilisation,
                                                       active, hours)
         kept, none = economy.kept_share, np.zeros(fleet.size)
-        offers = fleet.asks_micro_usd(work, capacity, dealing, kept, self._ceiling, self._previous, self._utilisation)
-        bare = fleet.asks_micro_usd(none, 0.0, none, kept, self._ceiling, self._previous_bare, self._utilisation)
+        offers = fleet.asks_micro_usd(work, capacity, dealing, kept, ceiling, self._previous, self._utilisation)
+        bare = fleet.asks_micro_usd(none, 0.0, none, kept, ceiling, self._previous_bare, self._utilisation)
         if self.market.clears:
             edges = np.append(np.arange(epoch.t0, epoch.t1, self.market.interval_hours), epoch.t1)
             scratch = self._scratch
