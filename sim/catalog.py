@@ -158,9 +158,6 @@ class CloudCatalog(_Strict):
         """Every venue's price sets by name (names are unique across venues)."""
         return {name: ps for v in self.venues.values() for name, ps in v.price_sets.items()}
 
-    def venue_of(self, price_set: str) -> str:
-        return next(name for name, v in self.venues.items() if price_set in v.price_sets)
-
 
 CLOUD_FILES = ("cloud_aws.yaml", "cloud_venues.yaml")
 
