@@ -1,4 +1,4 @@
-"""Catalogs of GPU models and cloud offers, read from the package's data files.
+"""Catalogs of GPU models, storage media and cloud offers, read from the package's data files.
 
 Figures from the world live in ``sim/data/*.yaml`` with a source and a date, never in code; this module
 validates those files and turns them into the per-GPU-hour numbers the model uses.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from functools import cache
 from importlib import resources
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -24,7 +24,11 @@ class _Strict(BaseModel):
 
 
 Grade = Literal["primary", "mirror", "secondary", "derived", "assumption", "definition"]
-PRICE_UNITS = ("USD per instance-hour", "USD per GPU-hour")
+PRICE_UNITS = ("USD per instance-hour", "USD per GPU-hour", "USD per GB-month")
+GB_PER_TIB = 1024.0
+"""AWS bills storage per GB of 2^30 bytes, so a TiB is 1,024 of them (S3 Standard $0.023 = $23.55/TiB-month)."""
+HOURS_PER_BILLING_MONTH = 730.0
+"""AWS's month for hourly conversions (8,760 / 12)."""
 
 
 class Sourced(_Strict):
@@ -47,11 +51,45 @@ class Sourced(_Strict):
 
 
 class GpuModel(_Strict):
+    resource: ClassVar[str] = "gpu"
+    """The resource a unit of this model's capacity is (job kinds accept only their own resource)."""
     memory_gb: Sourced
     tdp_watts: Sourced
     purchase_usd: Sourced
     training_throughput_rel: Sourced
     inference_throughput_rel: Sourced
+
+    def unit_capex_usd(self) -> float:
+        """Purchase price of one unit of capacity (a GPU)."""
+        return self.purchase_usd.value
+
+    def unit_watts(self) -> float:
+        """Power of one unit of capacity at work (a GPU's TDP)."""
+        return self.tdp_watts.value
+
+
+class StorageMedia(_Strict):
+    """A storage provider's capacity, per TiB of sealed capacity (the engine's capacity unit for storage)."""
+
+    resource: ClassVar[str] = "storage"
+    description: str
+    capex_usd_per_tib: Sourced
+    watts_per_tib: Sourced
+    sealing_usd_per_tib: Sourced
+    sealing_tib_per_day: Sourced
+
+    def unit_capex_usd(self) -> float:
+        """Purchase price of one unit of capacity (a TiB)."""
+        return self.capex_usd_per_tib.value
+
+    def unit_watts(self) -> float:
+        """Power of one unit of capacity (a sealed TiB)."""
+        return self.watts_per_tib.value
+
+
+class StorageCatalog(_Strict):
+    catalog: str
+    media: dict[str, StorageMedia]
 
 
 class ReferenceInference(_Strict):
@@ -99,6 +137,9 @@ class CloudOffer(_Strict):
         return self
 
     def _per_gpu(self, figure: Sourced) -> float:
+        """Per unit of capacity and hour: a GPU-hour, or for storage a TiB-hour."""
+        if figure.unit == "USD per GB-month":
+            return figure.value * GB_PER_TIB / HOURS_PER_BILLING_MONTH / self.gpus
         return figure.value / self.gpus if figure.unit == "USD per instance-hour" else figure.value
 
     def usd_per_gpu_hour(self, kind: CloudPriceKind, savings_plan_discount: float | None) -> float:
@@ -121,6 +162,8 @@ class CloudOffer(_Strict):
 class PriceSet(_Strict):
     description: str
     savings_plan_discount: Sourced | None
+    egress_usd_per_gb: Sourced | None = None
+    """A storage venue's internet egress price, for the record (deals are not read back: see cloud_storage.yaml)."""
     offers: dict[str, CloudOffer]
 
     def price(self, offer: str, kind: CloudPriceKind) -> float:
@@ -159,7 +202,7 @@ class CloudCatalog(_Strict):
         return {name: ps for v in self.venues.values() for name, ps in v.price_sets.items()}
 
 
-CLOUD_FILES = ("cloud_aws.yaml", "cloud_venues.yaml")
+CLOUD_FILES = ("cloud_aws.yaml", "cloud_venues.yaml", "cloud_storage.yaml")
 
 
 def _read(name: str) -> object:
@@ -174,10 +217,26 @@ def gpu_catalog() -> GpuCatalog:
 
 
 @cache
+def storage_catalog() -> StorageCatalog:
+    """The bundled storage media (validated once per process)."""
+    return StorageCatalog.model_validate(_read("storage.yaml"))
+
+
+@cache
+def hardware_models() -> dict[str, GpuModel | StorageMedia]:
+    """Every capacity class a provider can offer, by name: the GPU models, then the storage media."""
+    gpus, media = gpu_catalog().models, storage_catalog().media
+    both = set(gpus) & set(media)
+    if both:
+        raise ValueError(f"{', '.join(sorted(both))}: named both a GPU model and a storage medium")
+    return {**gpus, **media}
+
+
+@cache
 def cloud_catalog() -> CloudCatalog:
     """The bundled venues and their price sets, from every cloud file (validated once per process)."""
     venues: dict[str, object] = {}
-    known = gpu_catalog().models
+    known = hardware_models()
     for name in CLOUD_FILES:
         data = _read(name)
         assert isinstance(data, dict)
@@ -199,5 +258,6 @@ def cloud_catalog() -> CloudCatalog:
 
 
 def catalog_fingerprint() -> dict[str, object]:
-    """Both catalogs as plain data, so a scenario hash changes when a catalog figure changes."""
-    return {"gpus": gpu_catalog().model_dump(mode="json"), "cloud": cloud_catalog().model_dump(mode="json")}
+    """Every catalog as plain data, so a scenario hash changes when a catalog figure changes."""
+    return {"gpus": gpu_catalog().model_dump(mode="json"), "storage": storage_catalog().model_dump(mode="json"),
+            "cloud": cloud_catalog().model_dump(mode="json")}

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .catalog import CLOUD_PRICE_KINDS, CloudOffer, CloudPriceKind, GpuModel, cloud_catalog, gpu_catalog
+from .catalog import (
+    CLOUD_PRICE_KINDS,
+    CloudOffer,
+    CloudPriceKind,
+    GpuModel,
+    StorageMedia,
+    cloud_catalog,
+    hardware_models,
+)
 from .schema.cloud import CloudSettings, PricePath
 from .schema.jobs import JobKind
 
@@ -67,9 +75,9 @@ class CloudBaseline:
         alt = int(self.offer_alt[o])
         return self.buyer_prices[o] * self.paths[alt].multiplier(np.asarray(t_hours, dtype=float), self.anchors[alt])
 
-    def offer_model(self, o: int) -> GpuModel:
+    def offer_model(self, o: int) -> GpuModel | StorageMedia:
         """The GPU of offer o."""
-        return gpu_catalog().models[self.offer_gpu[o]]
+        return hardware_models()[self.offer_gpu[o]]
 
     def eligible(self, job: JobKind) -> list[int]:
         """Offers whose GPU the job accepts (its GPU models, its memory)."""
@@ -105,7 +113,7 @@ def _reference(classes: tuple[str, ...], candidates: list[int], names: tuple[str
                prices: np.ndarray) -> Reference:
     """The same GPU where an offer has it, else the offer with at least this class's memory that is cheapest
     per unit of training work, its price converted by throughput (a work-equivalent)."""
-    models = gpu_catalog().models
+    models = hardware_models()
     offer, factor, label = np.full(len(classes), -1, dtype=np.int64), np.ones(len(classes)), []
     for c, cls in enumerate(classes):
         priced = [i for i in candidates if np.isfinite(prices[i])]
@@ -114,7 +122,8 @@ def _reference(classes: tuple[str, ...], candidates: list[int], names: tuple[str
             offer[c] = min(same, key=lambda i: prices[i])
             label.append(names[offer[c]])
             continue
-        fits = [i for i in priced if models[gpus[i]].memory_gb.value >= models[cls].memory_gb.value]
+        fits = [i for i in priced if models[cls].resource == models[gpus[i]].resource == "gpu"
+                and models[gpus[i]].memory_gb.value >= models[cls].memory_gb.value]
         if not fits:
             label.append("none")
             continue

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from . import rng as rngs
-from .catalog import gpu_catalog
+from .catalog import hardware_models
 from .schema.distributions import sample_choice
-from .schema.providers import ProviderGroup, Quote
-from .units import HOURS_PER_YEAR, MICRO
+from .schema.providers import NodeGroup, Quote
+from .units import MICRO
 
 ATTRIBUTES = 8
 """Drawn attributes of a node (model, GPUs, region, capex, electricity, PUE, opex, MTBF), one stream each."""
@@ -41,7 +41,7 @@ class Fleet:
     fixed_usd_per_gpu_hour: np.ndarray
     initially_active: np.ndarray
     group_index: np.ndarray
-    group_slices: tuple[tuple[slice, ProviderGroup], ...]
+    group_slices: tuple[tuple[slice, NodeGroup], ...]
     """Each group's nodes: the first ``count`` start active, the rest are its possible entrants."""
 
     @property
@@ -88,15 +88,16 @@ class Fleet:
         })
 
 
-def build_fleet(groups: tuple[ProviderGroup, ...], seed: int) -> Fleet:
+def build_fleet(groups: tuple[NodeGroup, ...], seed: int) -> Fleet:
     """Draw every node of every group, each attribute from its own seeded stream (root ``seed``, group,
     attribute), node by node in order: a group's first nodes are the same whatever its ``max_count``,
     so runs with and without entry start from the same fleet (common random numbers)."""
-    catalog = gpu_catalog().models
+    catalog = hardware_models()
     present = {m for g in groups for m in g.offered_models()}
     classes = tuple(m for m in catalog if m in present)
     cols: dict[str, list[np.ndarray]] = {k: [] for k in (
-        "group", "gpu_class", "gpus", "region", "capex", "years", "elec", "pue", "opex", "mtbf", "tdp", "active")}
+        "group", "gpu_class", "gpus", "region", "capex", "years", "elec", "pue", "opex", "mtbf", "tdp", "extra",
+        "active")}
     slices = []
     start = 0
     for gi, group in enumerate(groups):
@@ -106,7 +107,7 @@ def build_fleet(groups: tuple[ProviderGroup, ...], seed: int) -> Fleet:
         gpus = sample_choice(group.gpus_per_node, rng[1], n).astype(np.int64)
         region = sample_choice(group.region, rng[2], n)
         if group.capex_usd_per_gpu is None:
-            capex = np.array([catalog[m].purchase_usd.value for m in models])
+            capex = np.array([catalog[m].unit_capex_usd() for m in models])
         else:
             capex = group.capex_usd_per_gpu.sample(rng[3], n)
         cols["group"].append(np.full(n, group.name, dtype=object))
@@ -119,13 +120,16 @@ def build_fleet(groups: tuple[ProviderGroup, ...], seed: int) -> Fleet:
         cols["pue"].append(group.pue.sample(rng[5], n))
         cols["opex"].append(group.other_opex_usd_per_gpu_hour.sample(rng[6], n))
         cols["mtbf"].append(group.mtbf_hours.sample(rng[7], n))
-        cols["tdp"].append(np.array([catalog[m].tdp_watts.value for m in models]))
+        cols["tdp"].append(np.array([catalog[m].unit_watts() for m in models]))
+        cols["extra"].append(np.full(n, group.deal_cost_usd_per_unit_hour()))
         cols["active"].append(np.arange(n) < group.count)
         slices.append((slice(start, start + n), group))
         start += n
     c = {k: np.concatenate(v) for k, v in cols.items()}
-    marginal = c["tdp"] / 1000.0 * c["pue"] * c["elec"]
-    fixed = c["capex"] / (c["years"] * HOURS_PER_YEAR) + c["opex"]
+    marginal, fixed = np.empty(start), np.empty(start)
+    for sl, group in slices:
+        marginal[sl], fixed[sl] = group.unit_costs(c["tdp"][sl], c["pue"][sl], c["elec"][sl], c["capex"][sl],
+                                                   c["years"][sl], c["opex"][sl], c["extra"][sl])
     return Fleet(
         classes=classes, group=c["group"], gpu_class=c["gpu_class"], gpus=c["gpus"], region=c["region"],
         capex_usd_per_gpu=c["capex"], amortisation_years=c["years"], electricity_usd_per_kwh=c["elec"],

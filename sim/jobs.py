@@ -15,12 +15,12 @@ import numpy as np
 from numba import njit
 
 from . import rng as rngs
-from .catalog import gpu_catalog
+from .catalog import hardware_models
 from .cloud import CloudBaseline
 from .failures import spot_reclaims
 from .fleet import Fleet
 from .schema.distributions import sample_index
-from .schema.jobs import JobKind
+from .schema.jobs import JobKind, speed_on
 from .schema.workload import Workload
 from .scratch import Scratch
 from .traces import RequestLog
@@ -202,7 +202,7 @@ def build_jobs(workload: Workload, seed: int, horizon_hours: float, fleet: Fleet
     time-ordered arrays (ties: stream order, then draw order), so no per-stream copy of the (n, K)
     arrays is ever made. ``spot_discount``: the market's, off the ask for interruptible buyers.
     """
-    models = gpu_catalog().models
+    models = hardware_models()
     classes = fleet.classes
     horizon = horizon_hours
     streams = workload.streams
@@ -218,7 +218,7 @@ def build_jobs(workload: Workload, seed: int, horizon_hours: float, fleet: Fleet
         rng = rngs.stream(seed, rngs.WORKLOAD, si)
         t, d, log = s.draw(rng, horizon)
         d["patience_hours"] = s.job.patience_hours.sample(rng, len(t))
-        d["budget_usd"] = s.job.reservation_usd_per_gpu_hour.sample(rng, len(t)) * d["work_ref_gpu_hours"]
+        d["budget_usd"] = s.job.budgets_usd(rng, d["work_ref_gpu_hours"])
         d["region"] = np.array([regions.index(r) for r in s.region], dtype=np.int64)[
             sample_index(s.region, rng, len(t))]
         d.setdefault("request_start", np.full(len(t), -1, dtype=np.int64))
@@ -299,7 +299,7 @@ def build_jobs(workload: Workload, seed: int, horizon_hours: float, fleet: Fleet
         stream_jobs=tuple(s.job for s in streams),
         stream_interruptible=tuple(s.job.interruptible for s in streams),
         stream_classes=tuple(eligible_classes),
-        stream_speed=np.array([[s.job.speed(models[c]) for c in classes] for s in streams]).reshape(
+        stream_speed=np.array([[speed_on(s.job, models[c]) for c in classes] for s in streams]).reshape(
             len(streams), len(classes)),
         request_logs=tuple(logs),
         **out,

@@ -20,6 +20,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from .errors import InputError
 from .schema import Registry, Scenario
+from .schema.providers import GROUP_KINDS
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -156,7 +157,7 @@ def _index(node: list, key: str, path: tuple[str, ...], item: str) -> int:
 
 def _kinds() -> set[str]:
     """Every ``kind`` tag of every mechanism family; pydantic puts the tag into error locations of unions."""
-    return {kind for registry in Registry.every for kind in registry.kinds}
+    return {kind for registry in Registry.every for kind in registry.kinds} | set(GROUP_KINDS)
 
 
 def _explain(exc: ValidationError, doc: CommentedMap, source: str, set_paths: list[tuple[str, ...]],
@@ -279,7 +280,8 @@ def _unwrap(annotation: Any, tag: str | None) -> Any:
     """Strip Annotated/Optional/tuple/union down to one model (chosen by tag when it is a union)."""
     candidates = [c for c in _candidates(annotation) if isinstance(c, type) and issubclass(c, BaseModel)]
     if tag is not None:
-        tagged = [c for c in candidates if "kind" in c.model_fields and c.model_fields["kind"].default == tag]
+        tagged = [c for c in candidates if ("kind" in c.model_fields and c.model_fields["kind"].default == tag)
+                  or getattr(c, "resource_kind", None) == tag]
         candidates = tagged or candidates
     return candidates[0] if len(candidates) == 1 else annotation
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .catalog import gpu_catalog
+from .catalog import hardware_models
 from .cloud import CloudBaseline
 from .engine.recorder import ratio
 from .engine.state import NetworkStarts, RunState
 from .fleet import Fleet
 from .schema.jobs import job_types as job_kinds
+from .schema.jobs import speed_on
 from .units import MICRO
 
 VENUES = ("none", "network", "cloud")
@@ -81,10 +82,10 @@ def build_jobs_table(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizo
     alternative[cld] = cloud.offer_alt[cld_offer]
 
     # quality: what a job paid per unit of work it got done, after slowdowns, lost work, restarts, downtime
-    models = gpu_catalog().models
+    models = hardware_models()
     speed = np.full(n, np.nan)
     known = gpu_class >= 0
-    speeds = np.array([[job.speed(models[c]) for c in class_names] for job in jobs.stream_jobs]).reshape(
+    speeds = np.array([[speed_on(job, models[c]) for c in class_names] for job in jobs.stream_jobs]).reshape(
         len(jobs.stream_jobs), len(class_names))  # per stream and class
     speed[known] = speeds[jobs.stream[known], gpu_class[known]]
     attempts, lost_work, downtime = state.attempts.copy(), state.lost_work.copy(), state.downtime_hours.copy()

@@ -9,6 +9,7 @@ import pytest
 
 from sim import run
 from sim.schema import Registry, Scenario
+from sim.schema.providers import StorageProviderGroup
 from sim.traces import BUNDLED
 
 from .helpers import scenario_dict, with_changes
@@ -50,7 +51,12 @@ def _placed(family: str, kind: str, example: dict[str, Any]) -> Any:
                          ids=[f"{f}:{k}:{i}" for f, k, i, _ in CASES])
 def test_every_kind_runs(family: str, kind: str, i: int, example: dict[str, Any]) -> None:
     assert example["kind"] == kind
-    sc = with_changes(scenario_dict("tiny"), horizon_days=10, **{PLACES[family]: _placed(family, kind, example)})
+    base = scenario_dict("tiny")
+    changes = {PLACES[family]: _placed(family, kind, example)}
+    if getattr(FAMILIES[family][kind], "resource", "gpu") == "storage":  # a storage kind: add storage nodes and S3
+        changes |= {"providers": [*base["providers"], StorageProviderGroup.model_config["json_schema_extra"][
+            "examples"][0]], "cloud.alternatives": [{"venue": "aws"}, {"venue": "aws_s3", "offers": ["s3_standard"]}]}
+    sc = with_changes(base, horizon_days=10, **changes)
     assert isinstance(sc, Scenario)
     result = run(sc)  # conservation is checked inside
     assert result.summary["jobs"]["submitted"] > 0

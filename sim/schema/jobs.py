@@ -16,7 +16,7 @@ from typing import ClassVar, Literal, NamedTuple
 import numpy as np
 from pydantic import Field, model_validator
 
-from ..catalog import GpuModel, gpu_catalog
+from ..catalog import GpuModel, StorageMedia, gpu_catalog, hardware_models
 from ..traces import RequestLog, Trace, TraceFormat
 from .core import Mechanism, Registry, check_gpu_models, examples
 from .distributions import CountChoice, NonNegative, Positive, sample_choice
@@ -36,7 +36,44 @@ class Interruption(NamedTuple):
 
 
 class JobKind(Mechanism):
-    """What every job needs from a venue, whatever its kind."""
+    """What every job needs from a venue, whatever its kind and resource."""
+
+    resource: ClassVar[str] = "gpu"
+    """The resource the job rents (a capacity class of another resource never fits it)."""
+    patience_hours: NonNegative = Field(  # type: ignore[valid-type]
+        default={"kind": "exponential", "mean": 6.0},
+        description="How long the buyer waits for network capacity cheaper than the cloud before "
+        "going to the cloud, hours.",
+    )
+    interruptible: bool = Field(
+        default=False,
+        description="Buy interruptible (spot) network capacity: pay the market's spot discount off the ask, "
+        "and be preempted when a buyer paying the full ask finds no free GPUs (the job then restarts "
+        "from its last checkpoint, like after a failure).")
+
+    def accepts(self, model: str) -> bool:
+        """Whether the job can run on this capacity class (a GPU model or a storage medium)."""
+        raise NotImplementedError
+
+    def requirement(self) -> str:
+        """What the job asks of a venue, in words (for messages)."""
+        raise NotImplementedError
+
+    def budgets_usd(self, rng: np.random.Generator, work: np.ndarray) -> np.ndarray:
+        """The most each drawn job pays for its ``work`` (reference unit-hours), one draw per job."""
+        raise NotImplementedError
+
+    def verified_share(self) -> float:
+        """Share of the job's capacity that counts as verified (FIL+) data in quality-adjusted power."""
+        return 0.0
+
+    def beyond_horizon(self, horizon_hours: float) -> str | None:
+        """Why the job's own terms forbid it in a run of this length (None: they do not)."""
+        return None
+
+
+class GpuJob(JobKind):
+    """A job that rents GPUs."""
 
     gpu_models: tuple[str, ...] | None = Field(
         default=None,
@@ -45,23 +82,13 @@ class JobKind(Mechanism):
     min_gpu_memory_gb: float | None = Field(
         default=None, gt=0, description="Smallest GPU memory the job accepts, GB."
     )
-    patience_hours: NonNegative = Field(  # type: ignore[valid-type]
-        default={"kind": "exponential", "mean": 6.0},
-        description="How long the buyer waits for network capacity cheaper than the cloud before "
-        "going to the cloud, hours.",
-    )
     reservation_usd_per_gpu_hour: Positive = Field(  # type: ignore[valid-type]
         description="Most the buyer pays per reference GPU-hour (H100 SXM equivalent) of work, USD. "
         "Above this on every venue, the job is abandoned."
     )
-    interruptible: bool = Field(
-        default=False,
-        description="Buy interruptible (spot) network capacity: pay the market's spot discount off the ask, "
-        "and be preempted when a buyer paying the full ask finds no free GPUs (the job then restarts "
-        "from its last checkpoint, like after a failure).")
 
     @model_validator(mode="after")
-    def _eligibility(self) -> JobKind:
+    def _eligibility(self) -> GpuJob:
         if self.gpu_models is None and self.min_gpu_memory_gb is None:
             raise ValueError("give gpu_models, min_gpu_memory_gb, or both")
         if self.gpu_models is not None:
@@ -72,17 +99,21 @@ class JobKind(Mechanism):
 
     def accepts(self, model: str) -> bool:
         """Whether the job can run on this GPU model."""
+        spec = hardware_models()[model]
+        if spec.resource != self.resource:
+            return False
         if self.gpu_models is not None and model not in self.gpu_models:
             return False
-        memory = gpu_catalog().models[model].memory_gb.value
-        return self.min_gpu_memory_gb is None or memory >= self.min_gpu_memory_gb
+        return self.min_gpu_memory_gb is None or spec.memory_gb.value >= self.min_gpu_memory_gb
 
     def requirement(self) -> str:
-        """What the job asks of a GPU, in words (for messages)."""
         parts = [f"GPU models {', '.join(self.gpu_models)}"] if self.gpu_models is not None else []
         if self.min_gpu_memory_gb is not None:
             parts.append(f"at least {self.min_gpu_memory_gb:g} GB of GPU memory")
         return " with ".join(parts)
+
+    def budgets_usd(self, rng: np.random.Generator, work: np.ndarray) -> np.ndarray:
+        return self.reservation_usd_per_gpu_hour.sample(rng, len(work)) * work
 
     # --- how the kind of work behaves (defined by TrainingWork and ServingWork) ---------------------
 
@@ -123,6 +154,11 @@ class JobKind(Mechanism):
         raise NotImplementedError
 
 
+def speed_on(job: JobKind, model: GpuModel | StorageMedia) -> float:
+    """The job's speed on a capacity class; NaN on another resource's (a GPU job on a storage medium)."""
+    return job.speed(model) if model.resource == job.resource else math.nan
+
+
 def useful_hours(elapsed: float, overhead: float, checkpoint_interval: float) -> float:
     """Hours of an interrupted attempt that count: the work up to its last checkpoint (the attempt first
     spends ``overhead`` restarting, then checkpoints every ``checkpoint_interval`` hours)."""
@@ -132,7 +168,7 @@ def useful_hours(elapsed: float, overhead: float, checkpoint_interval: float) ->
     return math.floor(running / checkpoint_interval) * checkpoint_interval
 
 
-class TrainingWork(JobKind):
+class TrainingWork(GpuJob):
     """Training: checkpoints and restarts after an interruption; data-parallel across nodes."""
 
     checkpoint_interval_hours: float = Field(
@@ -186,7 +222,7 @@ class TrainingWork(JobKind):
         return Interruption(work * (1.0 - done), lost, 0.0, self.restart_overhead_hours)
 
 
-class ServingWork(JobKind):
+class ServingWork(GpuJob):
     """Serving (inference): keeps no state worth saving, fails over to other GPUs after an interruption."""
 
     failover_hours: float = Field(
@@ -281,7 +317,6 @@ class InferenceJob(SyntheticJob, ServingWork):
         return gpus, draws["duration_hours"]
 
 
-SyntheticJobUnion = SyntheticJob.registry.union()
 
 
 # --- trace job kinds ----------------------------------------------------------------------------------

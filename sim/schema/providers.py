@@ -8,16 +8,17 @@ token reward a sale adds and (for adaptive hosts) last epoch's utilisation into 
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal, NamedTuple, Union
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Union
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 
+from ..catalog import hardware_models, storage_catalog
 from ..topology import check_regions
-from ..units import MICRO
+from ..units import HOURS_PER_DAY, HOURS_PER_MONTH, HOURS_PER_YEAR, MICRO
 from .cloud import ConstantPath, DeclinePath, StepsPath
 from .core import Mechanism, Registry, StrictModel, check_gpu_models, examples
-from .distributions import AtLeastOne, Categorical, CountChoice, NonNegative, Positive
+from .distributions import AtLeastOne, Categorical, Constant, CountChoice, Distribution, NonNegative, Positive
 
 
 class Quote(NamedTuple):
@@ -191,8 +192,12 @@ class Hardware(StrictModel):
         "hurdle rate on their resale value plus the value they lose over the epoch.")
 
 
-class ProviderGroup(StrictModel):
-    """A population of provider nodes; each node draws its attributes from these distributions."""
+class NodeGroup(StrictModel):
+    """What every group of provider nodes has, whatever resource it offers: its size, entry and exit, its
+    location and power price, its reliability and its ask policy."""
+
+    resource_kind: ClassVar[str]
+    """The ``resource:`` a scenario gives for this kind of group (GPU groups may leave it out)."""
 
     name: str = Field(min_length=1, description="Label for this group (unique in the scenario).")
     count: int = Field(gt=0, description="Number of nodes active at the start.")
@@ -201,29 +206,16 @@ class ProviderGroup(StrictModel):
         description="Most nodes the group can grow to by entry (default: count, i.e. no entry).")
     entry: Entry = Field(default_factory=Entry, description="How new nodes decide to join (when max_count > count).")
     hardware: Hardware = Field(default_factory=Hardware,
-                               description="The GPUs' purchase price over the run and their resale value on exit.")
+                               description="The hardware's purchase price over the run and its resale value on exit.")
     exit_after_negative_epochs: int | None = Field(
         default=None, gt=0,
         description="A node leaves after this many consecutive epochs of negative cash margin (USD revenue + "
         "rewards - power - other opex; sunk capex does not count), or of a margin below the cost of holding "
-        "GPUs it could sell (hardware.resale_fraction). Default: never.")
-    gpu_model: Categorical = Field(
-        description="GPU model of each node: a model name from the GPU catalog, or a mapping "
-        "model -> probability (summing to 1, e.g. {H100_SXM: 0.7, A100_80GB: 0.3})."
-    )
-    gpus_per_node: CountChoice = Field(
-        default={8: 1.0}, description="GPUs per node: an integer, or a mapping count -> probability (summing to 1)."
-    )
+        "hardware it could sell (hardware.resale_fraction). Default: never.")
     region: Categorical = Field(
         default={"us-east": 1.0},
         description="Region label of each node, or a mapping region -> probability (summing to 1)."
     )
-    capex_usd_per_gpu: NonNegative | None = Field(  # type: ignore[valid-type]
-        default=None,
-        description="Purchase cost per GPU, USD. Default: the catalog purchase price of the model. "
-        "0 for paid-off hardware (sunk cost).",
-    )
-    amortisation_years: float = Field(default=3.0, gt=0, description="Years over which capex is written off.")
     electricity_usd_per_kwh: NonNegative = Field(  # type: ignore[valid-type]
         default=0.0779,
         description="Electricity price, USD per kWh. Default 0.0779: US industrial, Pennsylvania, 2024 "
@@ -234,14 +226,11 @@ class ProviderGroup(StrictModel):
         description="Power usage effectiveness (facility power / IT power), >= 1. Default 1.3 is an "
         "assumption for a modern colocation facility; use 1.0 for a home rig.",
     )
-    other_opex_usd_per_gpu_hour: NonNegative = Field(  # type: ignore[valid-type]
-        default=0.05,
-        description="Hosting, bandwidth and staff per installed GPU-hour, USD (assumption).",
-    )
     mtbf_hours: Positive = Field(  # type: ignore[valid-type]
         default=8760.0,
         description="Mean time between node failures, hours (assumption). A failure stops the node's jobs "
-        "(training restarts from its last checkpoint, inference fails over) and may slash its stake.",
+        "(training restarts from its last checkpoint, inference fails over, stored data is offline for the "
+        "repair) and may slash its stake.",
     )
     mttr_hours: Positive = Field(  # type: ignore[valid-type]
         default=4.0, description="Mean time to repair a failed node, hours (exponential; assumption).")
@@ -251,14 +240,9 @@ class ProviderGroup(StrictModel):
         default=1.5, gt=0, description="Shape k of the Weibull distribution (k > 1: failures rise with age).")
     ask_policy: AskPolicyUnion = Field(  # type: ignore[valid-type]
         default_factory=CostPlusAsk, description=f"How the node sets its ask ({AskPolicy.registry.describe()}).")
-    fabric: Literal["none", "infiniband"] = Field(
-        default="none",
-        description="Network between the group's nodes in one region: infiniband for a datacentre fabric "
-        "(multi-node training runs at InfiniBand speed), none for nodes that reach each other over the internet.")
 
     @model_validator(mode="after")
-    def _known_models(self) -> ProviderGroup:
-        check_gpu_models(list(self.gpu_model), f"provider group {self.name!r}")
+    def _sizes(self) -> NodeGroup:
         check_regions(list(self.region), f"provider group {self.name!r}")
         if self.max_count is not None and self.max_count < self.count:
             raise ValueError(f"max_count ({self.max_count}) must be >= count ({self.count})")
@@ -274,5 +258,149 @@ class ProviderGroup(StrictModel):
         return self.weibull_shape if self.failure_distribution == "weibull" else 1.0
 
     def offered_models(self) -> list[str]:
-        """GPU models this group's nodes can have (weight above zero)."""
+        """Capacity classes (GPU models, storage media) this group's nodes can have (weight above zero)."""
         return [m for m, w in self.gpu_model.items() if w > 0]
+
+    # The fleet also reads, per unit of capacity (a GPU, or a TiB of storage): gpu_model (the capacity
+    # classes), gpus_per_node, capex_usd_per_gpu, other_opex_usd_per_gpu_hour (distributions),
+    # amortisation_years and fabric: fields of a GPU group, properties of a storage group.
+
+    def unit_costs(self, watts: np.ndarray, pue: np.ndarray, electricity: np.ndarray, capex: np.ndarray,
+                   years: np.ndarray, opex: np.ndarray, marginal_extra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(marginal, fixed) USD per unit-hour of capacity: what a unit sold costs beyond one left idle, and
+        what every installed unit costs whether sold or not."""
+        raise NotImplementedError
+
+    def deal_cost_usd_per_unit_hour(self) -> float:
+        """A sale's own cost beyond power, per unit-hour (none for a GPU)."""
+        return 0.0
+
+
+class ProviderGroup(NodeGroup):
+    """A population of GPU nodes; each node draws its attributes from these distributions.
+
+    A GPU draws its power only while it works, so power is the marginal cost of a GPU-hour sold; capex
+    written off over the amortisation period and other opex are fixed."""
+
+    resource_kind: ClassVar[str] = "gpu"
+    resource: Literal["gpu"] = Field(default="gpu", exclude=True,
+                                     description="gpu (the default; storage groups say resource: storage).")
+    gpu_model: Categorical = Field(
+        description="GPU model of each node: a model name from the GPU catalog, or a mapping "
+        "model -> probability (summing to 1, e.g. {H100_SXM: 0.7, A100_80GB: 0.3})."
+    )
+    gpus_per_node: CountChoice = Field(
+        default={8: 1.0}, description="GPUs per node: an integer, or a mapping count -> probability (summing to 1)."
+    )
+    capex_usd_per_gpu: NonNegative | None = Field(  # type: ignore[valid-type]
+        default=None,
+        description="Purchase cost per GPU, USD. Default: the catalog purchase price of the model. "
+        "0 for paid-off hardware (sunk cost).",
+    )
+    amortisation_years: float = Field(default=3.0, gt=0, description="Years over which capex is written off.")
+    other_opex_usd_per_gpu_hour: NonNegative = Field(  # type: ignore[valid-type]
+        default=0.05,
+        description="Hosting, bandwidth and staff per installed GPU-hour, USD (assumption).",
+    )
+    fabric: Literal["none", "infiniband"] = Field(
+        default="none",
+        description="Network between the group's nodes in one region: infiniband for a datacentre fabric "
+        "(multi-node training runs at InfiniBand speed), none for nodes that reach each other over the internet.")
+
+    @model_validator(mode="after")
+    def _known_models(self) -> ProviderGroup:
+        check_gpu_models(list(self.gpu_model), f"provider group {self.name!r}")
+        return self
+
+    def unit_costs(self, watts: np.ndarray, pue: np.ndarray, electricity: np.ndarray, capex: np.ndarray,
+                   years: np.ndarray, opex: np.ndarray, marginal_extra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return watts / 1000.0 * pue * electricity, capex / (years * HOURS_PER_YEAR) + opex
+
+
+class StorageProviderGroup(NodeGroup):
+    """A population of storage nodes (Filecoin-style storage providers): capacity in TiB of sealed storage.
+
+    Every sealed TiB draws power and proves its storage whether it holds a client's data or committed
+    capacity, so power is a fixed cost of storage; the marginal cost of a deal is sealing the client's
+    data into a sector, spread over the sector's life. That is why a capacity-style reward (Filecoin's
+    power) can push a storage price to zero: there is little marginal cost left for a buyer to pay."""
+
+    model_config = examples({"resource": "storage", "name": "sps", "count": 10, "media": "hdd_sealed",
+                             "tib_per_node": 1024})
+    resource_kind: ClassVar[str] = "storage"
+    resource: Literal["storage"] = Field(description="storage: this group offers storage capacity (TiB).")
+    media: str = Field(default="hdd_sealed", description="Storage medium of every node (sim/data/storage.yaml).")
+    tib_per_node: CountChoice = Field(
+        default={1024: 1.0}, description="Sealed capacity per node, TiB: an integer, or a mapping TiB -> probability.")
+    capex_usd_per_tib: NonNegative | None = Field(  # type: ignore[valid-type]
+        default=None,
+        description="Purchase cost per TiB of sealed capacity, USD (default: the medium's catalog figure).")
+    amortisation_years: float = Field(
+        default=5.0, gt=0, description="Years over which capex is written off (default 5: assumption, a hard "
+        "disk's service life in a datacentre).")
+    other_opex_usd_per_tib_month: float = Field(
+        default=0.5, ge=0, description="Hosting, bandwidth and proving per installed TiB-month, USD (assumption).")
+    sealing_usd_per_tib: float | None = Field(
+        default=None, ge=0, description="Cost of sealing one TiB of a client's data, USD. Default: the medium's "
+        "catalog figure.")
+    sector_days: float = Field(
+        default=540.0, gt=0, description="Days over which a sealed sector's sealing cost is recovered (default: "
+        "540, Filecoin's longest sector life): the sealing share of a deal's marginal cost per TiB-hour.")
+
+    @model_validator(mode="after")
+    def _known_media(self) -> StorageProviderGroup:
+        spec = hardware_models().get(self.media)
+        if spec is None or spec.resource != "storage":
+            known = [m for m, v in hardware_models().items() if v.resource == "storage"]
+            raise ValueError(f"unknown storage medium {self.media!r} in provider group {self.name!r}; allowed: "
+                             f"{', '.join(known)}")
+        return self
+
+    @property
+    def gpu_model(self) -> dict[str, float]:  # type: ignore[override]
+        return {self.media: 1.0}
+
+    @property
+    def gpus_per_node(self) -> dict[int, float]:  # type: ignore[override]
+        return self.tib_per_node
+
+    @property
+    def capex_usd_per_gpu(self) -> Distribution | None:  # type: ignore[override]
+        return self.capex_usd_per_tib
+
+    @property
+    def other_opex_usd_per_gpu_hour(self) -> Distribution:  # type: ignore[override]
+        return Constant(value=self.other_opex_usd_per_tib_month / HOURS_PER_MONTH)
+
+    @property
+    def fabric(self) -> str:  # type: ignore[override]
+        return "none"
+
+    def unit_costs(self, watts: np.ndarray, pue: np.ndarray, electricity: np.ndarray, capex: np.ndarray,
+                   years: np.ndarray, opex: np.ndarray, marginal_extra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sealing is marginal (``marginal_extra``, per TiB-hour); power, capex and other opex are fixed."""
+        return marginal_extra, watts / 1000.0 * pue * electricity + capex / (years * HOURS_PER_YEAR) + opex
+
+    def deal_cost_usd_per_unit_hour(self) -> float:
+        """Sealing the client's data, spread over the sector's life."""
+        sealing = self.sealing_usd_per_tib
+        if sealing is None:
+            sealing = storage_catalog().media[self.media].sealing_usd_per_tib.value
+        return sealing / (self.sector_days * HOURS_PER_DAY)
+
+
+GROUP_KINDS: dict[str, type[NodeGroup]] = {c.resource_kind: c for c in (ProviderGroup, StorageProviderGroup)}
+"""Provider group classes by their ``resource`` (the loader reads these tags in error locations)."""
+
+
+def _group_resource(value: Any) -> str:
+    """Which group class a mapping is: the one its ``resource`` names, else GPU (a wrong name then fails
+    as an unknown field of a GPU group, which lists what is allowed)."""
+    resource = value.get("resource") if isinstance(value, dict) else getattr(value, "resource_kind", None)
+    return resource if resource in GROUP_KINDS else ProviderGroup.resource_kind
+
+
+AnyProviderGroup = Annotated[Union[tuple(Annotated[c, Tag(k)] for k, c in GROUP_KINDS.items())],  # noqa: UP007
+                             Discriminator(_group_resource)]
+"""A provider group of any resource: GPU groups name no resource (as before storage existed)."""
+

@@ -14,14 +14,14 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from ..catalog import catalog_fingerprint, gpu_catalog
+from ..catalog import catalog_fingerprint, hardware_models
 from ..topology import region_data
 from ..units import HOURS_PER_DAY
 from .cloud import CloudSettings
 from .core import StrictModel
 from .emission import ConstantEmission
 from .market import Market, MarketMechanism, PostedPriceMarket
-from .providers import ProviderGroup
+from .providers import AnyProviderGroup
 from .tokenomics import Tokenomics
 from .workload import Workload
 
@@ -41,7 +41,8 @@ class Scenario(StrictModel):
     )
     cloud: CloudSettings = Field(default_factory=CloudSettings,
                                  description="The centralised alternatives buyers can always take (default: AWS).")
-    providers: tuple[ProviderGroup, ...] = Field(min_length=1, description="Provider node groups.")
+    providers: tuple[AnyProviderGroup, ...] = Field(  # type: ignore[valid-type]
+        min_length=1, description="Provider node groups: GPU nodes, or storage nodes (resource: storage).")
     workload: Workload = Field(description="Demand.")
     market: Market = Field(  # type: ignore[valid-type]
         default_factory=PostedPriceMarket,
@@ -66,6 +67,10 @@ class Scenario(StrictModel):
         self._check_streams_servable()
         self._check_outside_option()
         self._check_comparable()
+        for i, stream in enumerate(self.workload.streams):
+            why = stream.job.beyond_horizon(self.horizon_days * HOURS_PER_DAY)
+            if why:
+                raise ValueError(f"workload.streams.{i}.job ({stream.name!r}): {why}")
         names = [g.name for g in self.providers]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -76,16 +81,23 @@ class Scenario(StrictModel):
         """A stream whose jobs no provider group and no alternative's offer could ever run means nothing: refuse it."""
         network = sorted({m for g in self.providers for m in g.offered_models()})
         cloud = sorted(set(self.cloud.offered_models()))
+        models = hardware_models()
         for i, stream in enumerate(self.workload.streams):
             job = stream.job
+            if not any(models[m].resource == job.resource for m in network):
+                raise ValueError(
+                    f"workload.streams.{i} ({stream.name!r}) rents {job.resource} ({job.requirement()}), but no "
+                    f"provider group offers {job.resource} (they offer {', '.join(map(_capacity_label, network))}). "
+                    + ("Storage deals need a group with resource: storage" if job.resource == "storage" else
+                       "GPU jobs need a group with GPUs (gpu_model)") + ", or remove the stream")
             if not any(job.accepts(m) for m in [*network, *cloud]):
-                memory = gpu_catalog().models
-                listed = ", ".join(f"{m} ({memory[m].memory_gb.value:g} GB)" for m in network)
+                listed = ", ".join(_capacity_label(m) for m in network)
                 raise ValueError(
                     f"workload.streams.{i} ({stream.name!r}) needs {job.requirement()}, but no provider group offers "
-                    f"such a GPU (they offer {listed}) and no offer of the alternatives ({self.cloud.describe()}) "
+                    f"it (they offer {listed}) and no offer of the alternatives ({self.cloud.describe()}) "
                     f"does either ({', '.join(cloud) or 'none'}): its jobs could never run anywhere. Relax the "
-                    "job's requirement, add a provider group with such GPUs, or add an alternative that has them")
+                    "job's requirement, add a provider group that offers it (storage deals need a group with "
+                    "resource: storage), or add an alternative that has it")
 
     def _check_outside_option(self) -> None:
         """Clearing prices and adaptive asks are bounded above by the buyers' outside option: every buyer
@@ -109,14 +121,21 @@ class Scenario(StrictModel):
         """Every network GPU class is compared with a centralised price: the same GPU at some alternative, or
         one with at least its memory whose price converts to a work-equivalent. A class with neither would
         have no undercut ratio at all."""
-        models = gpu_catalog().models
+        models = hardware_models()
         offered = sorted(set(self.cloud.offered_models()))
         for i, group in enumerate(self.providers):
             for m in group.offered_models():
-                if m in offered or any(models[o].memory_gb.value >= models[m].memory_gb.value for o in offered):
+                if m in offered or any(models[o].resource == models[m].resource == "gpu"
+                                       and models[o].memory_gb.value >= models[m].memory_gb.value for o in offered):
                     continue
+                if models[m].resource != "gpu":
+                    raise ValueError(
+                        f"providers.{i} ({group.name!r}) offers {m} storage, but no alternative "
+                        f"({self.cloud.describe()}) offers storage to compare it with (they offer "
+                        f"{', '.join(offered)}). Add one: e.g. cloud.alternatives: [{{venue: aws_s3, offers: "
+                        "[s3_standard]}] (sim/data/cloud_storage.yaml)")
                 raise ValueError(
-                    f"providers.{i} ({group.name!r}) offers {m} ({models[m].memory_gb.value:g} GB), but no alternative "
+                    f"providers.{i} ({group.name!r}) offers {_capacity_label(m)}, but no alternative "
                     f"({self.cloud.describe()}) has that GPU or one with as much memory to compare it with as a "
                     f"work-equivalent (they offer {', '.join(offered)}). Add an alternative that offers {m} "
                     "(cloud.alternatives; venues and their GPUs are in sim/data/cloud_*.yaml)")
@@ -163,6 +182,12 @@ class Scenario(StrictModel):
     def n_epochs(self) -> int:
         """Epochs in the horizon (the last may be shorter)."""
         return int(math.ceil(self.horizon_hours / self.epoch_hours - 1e-9))
+
+
+def _capacity_label(model: str) -> str:
+    """A capacity class in messages: a GPU with its memory, or a storage medium."""
+    spec = hardware_models()[model]
+    return f"{model} ({spec.memory_gb.value:g} GB)" if spec.resource == "gpu" else f"{model} (storage)"
 
 
 def without_rewards(scenario: Scenario) -> Scenario:

@@ -17,7 +17,10 @@ from ..traces import BUNDLED, RequestLog, Trace, TraceFormat, bundled_trace, fil
 from .arrivals import ArrivalProcess, Arrivals
 from .core import Mechanism, Registry, StrictModel, examples
 from .distributions import Categorical
-from .jobs import SyntheticJob, SyntheticJobUnion, TraceJob, TraceJobUnion
+from .jobs import SyntheticJob, TraceJob, TraceJobUnion
+from .storage_jobs import StorageDeal  # noqa: F401 - registers the storage deal job kind before the union is built
+
+SyntheticJobUnion = SyntheticJob.registry.union()
 
 
 class Demand(StrictModel):
