@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sim.catalog import display_unit
 from sim.units import HOURS_PER_MONTH
 
 AWS_LINES = (
@@ -35,30 +36,46 @@ def pricing_curve(epochs: pd.DataFrame, summary: dict[str, Any], classes: list[s
     several = alternatives != ["aws_on_demand"] and "cheapest_alternative_usd_per_gpu_hour" in epochs
     cols = min(len(names), 3)
     rows = math.ceil(len(names) / cols)
-    fig = Figure(figsize=(5.2 * cols, 3.8 * rows + 1.4))
-    # rect = (left, bottom, width, height): room above for the legend, below for the source line
-    fig.set_layout_engine("constrained", rect=(0, 0.04 + 0.02 * several, 1, 0.84 - 0.02 * several))
+    width = max(5.2 * cols, 9.0)  # one panel still needs room for the title, legend and source line
+    shown = epochs[epochs["gpu_class"].isin(names)]
+    aws = any(shown[column].notna().any() for column, *_ in AWS_LINES)  # none for a storage class
+    parts = [f"Source: depinsim {summary['package_version']}, scenario {summary['scenario']} "
+             f"(sha256 {summary['scenario_hash'][:12]}), seed {summary['seed']}."]
+    if aws:
+        parts.append(f"AWS prices: {summary['cloud']['price_set']} (sim/data/cloud_aws.yaml: skypilot catalog, AWS "
+                     "pricing pages, 2025).")
+    if several:
+        parts.append(f"Alternatives: {', '.join(alternatives)} (sim/data/cloud_*.yaml, sources there).")
+    source = " ".join([*parts, "Network price: volume-weighted per epoch."])
+    source = textwrap.fill(source, width=int(17 * width))
+    height = 3.8 * rows + 1.4
+    fig = Figure(figsize=(width, height))
+    # rect = (left, bottom, width, height): room above for the legend, below for the source line's lines
+    bottom = 0.01 + (source.count("\n") + 1) * 0.12 / height
+    fig.set_layout_engine("constrained", rect=(0, bottom, 1, 0.88 - bottom))
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
     for ax, name in zip(axes, names, strict=False):
         e = epochs[epochs["gpu_class"] == name].sort_values("epoch")
+        unit, factor = display_unit(name)  # storage per TiB-month; the tables are per unit-hour
         months = e["t_start_hours"].to_numpy() / HOURS_PER_MONTH
-        ax.plot(months, e["network_price_usd_per_gpu_hour"], color="#1f77b4", lw=1.8, label="Network price paid")
-        ax.plot(months, e["price_without_subsidy_usd_per_gpu_hour"], color="#1f77b4", lw=1.2, ls="--",
+        ax.plot(months, e["network_price_usd_per_gpu_hour"] * factor, color="#1f77b4", lw=1.8,
+                label="Network price paid")
+        ax.plot(months, e["price_without_subsidy_usd_per_gpu_hour"] * factor, color="#1f77b4", lw=1.2, ls="--",
                 label="Network price without token subsidy")
         for column, label, color, style in AWS_LINES:
             if e[column].notna().any():
-                ax.plot(months, e[column], color=color, lw=1.2, ls=style, label=label)
+                ax.plot(months, e[column] * factor, color=color, lw=1.2, ls=style, label=label)
         reference = str(e["aws_reference_offer"].iloc[0]) if len(e) else ""
-        title = f"{name} (AWS reference: {reference})"
+        title = name if reference in ("", "none") else f"{name} (AWS reference: {reference})"
         if several and e["cheapest_alternative_usd_per_gpu_hour"].notna().any():
-            ax.plot(months, e["cheapest_alternative_usd_per_gpu_hour"], color="#2ca02c", lw=1.6, ls="-.",
+            ax.plot(months, e["cheapest_alternative_usd_per_gpu_hour"] * factor, color="#2ca02c", lw=1.6, ls="-.",
                     label="Cheapest alternative")
             venues = list(dict.fromkeys(str(v).replace("_on_demand", "").replace("_", " ")
                                         for v in e["cheapest_alternative"].dropna()))
             title += f"\ncheapest: {' then '.join(venues)}"
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("Months since start")
-        ax.set_ylabel("USD per GPU-hour")
+        ax.set_ylabel(unit)
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
     for ax in axes[len(names):]:
@@ -69,13 +86,8 @@ def pricing_curve(epochs: pd.DataFrame, summary: dict[str, Any], classes: list[s
             handles.setdefault(line.get_label(), line)
     fig.legend(handles.values(), handles.keys(), loc="upper center", bbox_to_anchor=(0.5, 0.94),
                ncols=min(len(handles), 5), fontsize=8, frameon=False)
-    against = "AWS and the cheapest alternative" if several else "AWS"
-    fig.suptitle(f"Network vs {against}, price per GPU-hour: scenario {summary['scenario']}", fontsize=12, y=0.99)
-    venues = f"; alternatives {', '.join(alternatives)} (sim/data/cloud_venues.yaml, sources there)" if several else ""
-    source = (f"Source: depinsim {summary['package_version']}, scenario {summary['scenario']} "
-              f"(sha256 {summary['scenario_hash'][:12]}), seed {summary['seed']}. AWS prices: "
-              f"{summary['cloud']['price_set']} (sim/data/cloud_aws.yaml: skypilot catalog, AWS pricing pages, 2025)"
-              f"{venues}. Network price: volume-weighted per epoch.")
-    fig.text(0.01, 0.005, textwrap.fill(source, width=int(17 * 5.2 * cols)), fontsize=7, color="#555555",
-             ha="left", va="bottom")
+    against = ("AWS and the cheapest alternative" if aws else "the cheapest alternative") if several else "AWS"
+    per = "GPU-hour" if all(display_unit(n)[1] == 1.0 for n in names) else "unit of capacity"
+    fig.suptitle(f"Network vs {against}, price per {per}: scenario {summary['scenario']}", fontsize=12, y=0.99)
+    fig.text(0.01, 0.005, source, fontsize=7, color="#555555", ha="left", va="bottom")
     return fig

@@ -26,16 +26,19 @@ from sim.catalog import CLOUD_FILES
 from sim.errors import InputError
 from sim.folders import MemoFolder, RunFolder, SweepFolder
 from sim.incidence import incidence_frame
+from sim.loader import load_scenario
+from sim.results import RunResult
 from sim.summary import package_version
 
 from .breakeven import rank_sensitivity
 from .curves import pricing_curve
+from .storage import storage_vs_gpu, storage_vs_gpu_figure
 from .sweeps import months_vs_parameter, tornado, undercut_heatmap
 
 OFFERS = (("on_demand", "AWS on-demand"), ("spot", "AWS spot"), ("reserved", "AWS reserved"))
 MONTHS = ("1", "12", "36", "60")
 DATA_DIR = Path(__file__).resolve().parents[1] / "sim" / "data"
-DATA_FILES = ("gpus.yaml", *CLOUD_FILES, "regions.yaml")
+DATA_FILES = ("gpus.yaml", "storage.yaml", *CLOUD_FILES, "regions.yaml")
 
 
 @dataclass
@@ -303,6 +306,7 @@ def memo_blocks(inputs: Sequence[Path]) -> list[Block]:
         else:
             raise InputError(f"{folder} is neither a run folder (summary.json, from depinsim run) nor a sweep "
                              "folder (runs.parquet and sweep.yaml, from depinsim sweep).")
+    blocks.extend(_storage_blocks([RunFolder(f) for f in inputs if RunFolder(f).is_run()]))
     blocks.append(Heading("Assumptions and sources"))
     blocks.append(Para("Every figure from the world that the model uses, with its source and date, as in the "
                        "catalogs (sim/data). A source starting with 'assumption' has no primary figure."))
@@ -312,6 +316,50 @@ def memo_blocks(inputs: Sequence[Path]) -> list[Block]:
                        "`depinsim sweep <sweep>/sweep.yaml`; the hashes identify the exact inputs."))
     blocks.append(Table(_repro_rows(inputs), "Inputs of this memo."))
     return blocks
+
+
+def _storage_blocks(runs: list[RunFolder]) -> list[Block]:
+    """With a storage run among the inputs: the comparison of storage and GPU runs (``analysis.storage``)."""
+    results = {}
+    for folder in runs:
+        summary = folder.summary()
+        results[summary["scenario"]] = RunResult(load_scenario(folder.scenario_file), folder.jobs(), folder.epochs(),
+                                                 folder.providers(), summary)
+    table = storage_vs_gpu(results)
+    if not (table["resource"] == "storage").any():
+        return []
+    store, gpu = table[table["resource"] == "storage"].iloc[0], table[table["resource"] == "gpu"]
+    text = (f"In {store['run']}, a storage provider's marginal cost (sealing; power is drawn by every sealed TiB "
+            f"whether it holds a client's data or not) is {store['marginal_share_of_cost']:.0%} of its cost, "
+            f"buyers use {store['utilisation']:.1%} of the capacity the reward built, and the price is "
+            f"{store['price_share_of_alternative']:.1%} of the cheapest alternative's "
+            f"${store['alternative_price']:.2f} {store['unit'].replace('USD ', '')} "
+            f"({store['price_without_subsidy_share_of_alternative']:.1%} without the reward): with capacity far "
+            "beyond paying demand the price sits at marginal cost, and the reward for verified data takes it to "
+            "the protocol's floor of zero, so a lower price passes on almost none of the reward "
+            f"({store['price_drop_per_reward_usd']:.2g} USD per USD).")
+    if not gpu.empty:
+        best = gpu.loc[gpu["utilisation"].idxmax()]
+        text += (f" In {best['run']}'s {best['class']}, {best['utilisation']:.0%} of capacity is sold and the price is "
+                 f"{best['price_share_of_alternative']:.0%} of the cheapest alternative "
+                 f"({best['price_without_subsidy_share_of_alternative']:.0%} without the reward; "
+                 f"{best['price_drop_per_reward_usd']:.2f} USD lower per USD of reward): where capacity binds, "
+                 "buyers' outside option sets the GPU price and the subsidy moves it only as far as the market "
+                 "clears.")
+    shown = table[["run", "class", "unit", "marginal_share_of_cost", "utilisation", "price", "price_without_subsidy",
+                   "alternative_price", "price_share_of_alternative", "price_drop_per_reward_usd",
+                   "months_undercut", "horizon_months"]].copy()
+    for column in shown.columns[3:]:
+        shown[column] = shown[column].map(lambda v: "-" if v is None or pd.isna(v) else f"{v:.4g}")
+    shown.columns = ["Run", "Class", "Price unit", "Marginal share of cost", "Capacity sold", "Price",
+                     "Price without reward", "Cheapest alternative", "Price / alternative",
+                     "Price drop per USD of reward", "Months undercut", "Months run"]
+    return [Heading("Storage against GPU: where the Filecoin analogy holds"), Para(text),
+            Table(shown, "Storage and GPU runs compared (analysis.storage.storage_vs_gpu): marginal share of a "
+                  "provider's cost per unit-hour, share of capacity sold, volume-weighted prices with and without "
+                  "the reward (static counterfactual: same orders and nodes), price drop per USD of reward, months "
+                  "undercut."),
+            Fig("storage_vs_gpu", storage_vs_gpu_figure(table), "Storage and GPU runs compared.")]
 
 
 def _markdown(blocks: list[Block]) -> str:

@@ -232,6 +232,14 @@ def hardware_models() -> dict[str, GpuModel | StorageMedia]:
     return {**gpus, **media}
 
 
+def display_unit(model: str) -> tuple[str, float]:
+    """How a capacity class's prices are shown (tables keep USD per unit-hour): the unit, and the factor from
+    USD per unit-hour to it. GPUs per GPU-hour; storage per TiB-month, as clouds price it."""
+    if hardware_models()[model].resource == "storage":
+        return "USD per TiB-month", HOURS_PER_BILLING_MONTH
+    return "USD per GPU-hour", 1.0
+
+
 @cache
 def cloud_catalog() -> CloudCatalog:
     """The bundled venues and their price sets, from every cloud file (validated once per process)."""

@@ -168,6 +168,8 @@ def _alternatives_table(s: dict[str, Any]) -> Any:
 def _print_summary(result: RunResult, target: Path, files: list[str]) -> None:
     from rich.table import Table
 
+    from .catalog import display_unit
+
     out = _console()
     s = result.summary
     table = Table(title=f"{s['scenario']}: {s['horizon_days']:g} days, seed {s['seed']}", title_justify="left")
@@ -175,8 +177,11 @@ def _print_summary(result: RunResult, target: Path, files: list[str]) -> None:
     for col in columns:
         table.add_column(col, justify="right" if col != "GPU class" else "left")
     for cls, c in s["by_class"].items():
-        table.add_row(cls, _fmt(c["network_price_usd_per_gpu_hour"]), _fmt(c["price_without_subsidy_usd_per_gpu_hour"]),
-                      _fmt(c["aws_on_demand_usd_per_gpu_hour"]), _fmt(c["undercut_ratio_on_demand"]),
+        factor = display_unit(cls)[1]  # a storage class's prices per TiB-month, not per TiB-hour
+        label = cls if factor == 1.0 else f"{cls} $/TiB-mo"
+        table.add_row(label, _fmt(c["network_price_usd_per_gpu_hour"] * factor),
+                      _fmt(c["price_without_subsidy_usd_per_gpu_hour"] * factor),
+                      _fmt(c["aws_on_demand_usd_per_gpu_hour"] * factor), _fmt(c["undercut_ratio_on_demand"]),
                       _pct(c["utilisation"]), _pct(c["subsidy_share"]))
     out.print(table)
     if s["cloud"]["alternatives"] != ["aws_on_demand"]:

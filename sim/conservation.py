@@ -182,5 +182,5 @@ def _money(state: RunState, economy: TokenEconomy) -> dict[str, Any]:
              f"revenue accrued over time {accrued:.1f} and settled {paid} micro-USD differ by more than rounding")
     return {"paid_by_buyers_micro_usd": paid, "received_by_providers_micro_usd": totals["to_providers"],
             "protocol_fees_micro_usd": totals["fees"], "burn_purchases_micro_usd": totals["burn_usd"],
-            "self_dealing_micro_usd": totals["self_dealing"],
+            "self_dealing_micro_usd": totals["self_dealing"], "rebates_to_buyers_micro_usd": totals["rebates"],
             "escrow_deposits_micro_usd": totals["escrow_in"], "escrow_refunds_micro_usd": totals["escrow_refunds"]}

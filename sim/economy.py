@@ -57,7 +57,7 @@ class TokenEconomy:
     """Ledger accounts, emission state, vesting, stakes and the token market of one run."""
 
     def __init__(self, tok: Tokenomics, market: MarketMechanism, seed: int, fleet: Fleet, grid: np.ndarray,
-                 epoch_hours: float, work_rate: np.ndarray, journal: bool = False) -> None:
+                 epoch_hours: float, work_rate: np.ndarray, journal: bool = False, verified_share: float = 0.0) -> None:
         """``market``: the mechanism whose fee, burn destination and settlement the payments follow; ``seed``:
         the run's root seed; ``grid``: epoch boundaries (hours); ``work_rate``: per GPU class, the work a
         GPU-hour delivers (what work rewards count per hour; all 1 when they count GPU-hours);
@@ -108,12 +108,13 @@ class TokenEconomy:
         self._speculation = price.speculative_flows_usd_per_day(rngs.stream(seed, rngs.SPECULATION), len(grid) - 1)
         initial = fleet.initially_active
         self.forecast = RewardForecast(tok.reward_expectation, float(fleet.gpus[initial].sum()),
-                                       float((fleet.gpus * self.node_work_rate)[initial].sum()))
+                                       float((fleet.gpus * self.node_work_rate)[initial].sum()), verified_share)
         self.price_usd = self.expected_price_usd = self.realisable_price_usd = 0.0
         # USD micro-dollars through the epoch settlements, for the end-of-run money check
         # (burn_share: the burn-and-mint share of payments; burn_usd: all USD spent buying tokens to burn)
-        self.totals = {"buyers": 0, "self_dealing": 0, "to_providers": 0, "fees": 0, "burn_share": 0, "burn_usd": 0,
-                       "escrow_in": 0, "escrow_refunds": 0}
+        # (rebates: what providers asking below zero paid their buyers, outside the settlement)
+        self.totals = {"buyers": 0, "self_dealing": 0, "to_providers": 0, "rebates": 0, "fees": 0, "burn_share": 0,
+                       "burn_usd": 0, "escrow_in": 0, "escrow_refunds": 0}
         self.escrow = market.escrow
 
     # --- epoch open -------------------------------------------------------------------------------
@@ -191,20 +192,25 @@ class TokenEconomy:
 
     def close_epoch(self, k: int, gpu_hours: np.ndarray, work: np.ndarray, offered: np.ndarray, due: np.ndarray,
                     asks_micro: np.ndarray, dealers: np.ndarray, active: np.ndarray,
-                    failures: np.ndarray, escrow_in: int = 0, escrow_refunds: int = 0) -> EpochFlows:
+                    failures: np.ndarray, escrow_in: int = 0, escrow_refunds: int = 0,
+                    verified: np.ndarray | None = None) -> EpochFlows:
         """Settle epoch k. ``work``: what each provider delivered (what work rewards weigh); ``due``: what
         buyers pay each provider this epoch (micro-USD); under a mechanism
         with escrow it comes out of the escrow, into which new leases paid ``escrow_in`` and from which
-        ``escrow_refunds`` went back to buyers whose leases ended early."""
+        ``escrow_refunds`` went back to buyers whose leases ended early; ``verified``: the verified data
+        each provider held (unit-hours), which quality-adjusted power counts ``power_multiplier`` times."""
         t0, t1 = float(self.grid[k]), float(self.grid[k + 1])
         n = self.fleet.size
         ledger, token = self.ledger, self.token
         burned_before = ledger.burned[token]
 
-        # 1. payments for work; self-dealers pay their own asks for their idle hours
+        # 1. payments for work; self-dealers pay their own asks for their idle hours. A negative payment (an
+        # ask below zero) is a rebate the provider pays its buyers out of its own money, outside the
+        # settlement (no fee, no burn): it lowers what the provider receives
         self_hours = np.where(dealers, np.maximum(offered - gpu_hours, 0.0), 0.0)
-        paid_self = np.floor(asks_micro * self_hours + 0.5).astype(np.int64)
-        pay = due + paid_self
+        paid_self = np.floor(np.maximum(asks_micro, 0) * self_hours + 0.5).astype(np.int64)
+        rebates = np.minimum(due + paid_self, 0)
+        pay = due + paid_self - rebates
         fee, burn = _share_of(pay, self.fee_ppm), _share_of(pay, self.burn_ppm)
         net = pay - fee - burn
         if self.escrow:
@@ -219,7 +225,8 @@ class TokenEconomy:
         totals["escrow_refunds"] += escrow_refunds
         totals["buyers"] += int(due.sum())
         totals["self_dealing"] += int(paid_self.sum())
-        totals["to_providers"] += int(net.sum())
+        totals["to_providers"] += int(net.sum()) + int(rebates.sum())
+        totals["rebates"] += -int(rebates.sum())
         totals["fees"] += int(fee.sum())
         totals["burn_share"] += int(burn.sum())
         totals["burn_usd"] += int(burn.sum()) + (int(fee.sum()) if self.fee_burn else 0)
@@ -241,7 +248,9 @@ class TokenEconomy:
         pool, dust = divmod(for_providers, self.reward_unit)
         units = np.zeros(n, dtype=np.int64)
         self_work = self_hours * self.node_work_rate
-        weights = {"work": work + self_work, "capacity": offered}
+        verified = np.zeros(n) if verified is None else verified
+        weights = {"work": work + self_work, "capacity": offered,
+                   "qa_power": offered + (self.tok.reward_rule.power_multiplier() - 1.0) * verified}
         left = pool
         for i, (basis, ppm) in enumerate(self.parts):
             part = left if i == len(self.parts) - 1 else pool * ppm // MICRO
@@ -287,10 +296,10 @@ class TokenEconomy:
 
         ledger.check(token)
         ledger.check(USD)
-        self.forecast.observe(float((work + self_work).sum()), float(offered.sum()), t1 - t0)
+        self.forecast.observe(float((work + self_work).sum()), float(offered.sum()), t1 - t0, float(verified.sum()))
         unit_tokens = self.reward_unit / self.unit
         return EpochFlows(
-            usd_received=net / MICRO,
+            usd_received=(net + rebates) / MICRO,
             reward_tokens=units * unit_tokens,
             self_dealing_paid_usd=paid_self / MICRO,
             token_sales_usd=sales_usd,

@@ -114,17 +114,22 @@ class RewardForecast:
     and offered, and of the token price (or its latest value, for myopic providers).
     """
 
-    def __init__(self, expectation: RewardExpectation, capacity_gpus: float, capacity_work: float) -> None:
-        """``capacity_work``: the work the initial fleet delivers per hour fully busy."""
+    def __init__(self, expectation: RewardExpectation, capacity_gpus: float, capacity_work: float,
+                 verified_share: float = 0.0) -> None:
+        """``capacity_work``: the work the initial fleet delivers per hour fully busy; ``verified_share``:
+        the share of delivered work expected to be verified data (quality-adjusted power only)."""
         self._expectation = expectation
         self._delivered_per_hour = capacity_work * expectation.initial_utilisation
         self._offered_per_hour = capacity_gpus
+        self._verified_per_hour = self._delivered_per_hour * verified_share
         self._price: float | None = None
 
-    def observe(self, delivered_work: float, offered_gpu_hours: float, epoch_hours: float) -> None:
+    def observe(self, delivered_work: float, offered_gpu_hours: float, epoch_hours: float,
+                verified_work: float = 0.0) -> None:
         a = self._expectation.smoothing
         self._delivered_per_hour += a * (delivered_work / epoch_hours - self._delivered_per_hour)
         self._offered_per_hour += a * (offered_gpu_hours / epoch_hours - self._offered_per_hour)
+        self._verified_per_hour += a * (verified_work / epoch_hours - self._verified_per_hour)
 
     def expected_price(self, price_usd: float) -> float:
         """Update the price expectation with the latest price and return it."""
@@ -140,6 +145,12 @@ class RewardForecast:
         usd_per_hour = max(tokens_per_hour, 0.0) * price_usd
         work = usd_per_hour * shares.get("work", 0.0) / max(self._delivered_per_hour, 1e-9)
         capacity = usd_per_hour * shares.get("capacity", 0.0) / max(self._offered_per_hour, 1e-9)
+        if "qa_power" in shares:  # a raw unit-hour earns the power reward; a verified one (m - 1) times more
+            extra = rule.power_multiplier() - 1.0
+            per_power = usd_per_hour * shares["qa_power"] / max(self._offered_per_hour + extra *
+                                                                 self._verified_per_hour, 1e-9)
+            capacity += per_power
+            work += extra * per_power * min(self._verified_per_hour / max(self._delivered_per_hour, 1e-9), 1.0)
         return work, capacity
 
 

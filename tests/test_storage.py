@@ -110,13 +110,40 @@ def test_the_registries_carry_the_storage_kinds() -> None:
     ("workload.streams.0.job.within_horizon=true", "duration_days reaches 180 days but the run lasts 120"),
     ("cloud.alternatives=[{venue: aws}]", "has no outside option"),
     ("workload.streams.0.job.media=[H100_SXM]", "unknown storage medium H100_SXM"),
+    ("tokenomics.reward_rule={kind: quality_adjusted_power, verified_multiplier: 0.5}",
+     "tokenomics.reward_rule.verified_multiplier"),
+    ("market={kind: reverse_auction}\nproviders.0.ask_policy={kind: shutdown, below_zero: true}", "through escrow"),
 ])
 def test_bad_storage_input_exits_2_with_one_paragraph(tmp_path: Path, override: str, fragment: str) -> None:
     scenario = tmp_path / "s.yaml"
     scenario.write_text(STORAGE)
-    result = CliRunner().invoke(app, ["validate", str(scenario), "--set", override])
+    sets = [arg for o in override.split("\n") for arg in ("--set", o)]
+    result = CliRunner().invoke(app, ["validate", str(scenario), *sets])
     assert result.exit_code == 2, result.output
     text = " ".join(result.output.split())
     assert fragment in text and "Traceback" not in result.output, text
     with pytest.raises(InputError):
-        _scenario([override])
+        _scenario(override.split("\n"))
+
+
+def test_verified_deals_clear_at_the_sealing_cost_less_the_reward_a_sale_adds_when_asks_may_go_below_zero() -> None:
+    """Theory (competitive providers, slack capacity): the uniform price is the shutdown price, the marginal
+    cost less the reward the sale adds; under quality-adjusted power a verified TiB-hour adds 9x the power
+    reward, so the price is negative: providers pay clients. The rebates leave with the buyers, and the
+    money balance still closes."""
+    sc = _scenario(["tokenomics.reward_rule={kind: quality_adjusted_power}", "workload.streams.0.job.verified=true",
+                    "workload.streams.0.arrivals.rate_per_hour=0.02",
+                    "providers.0.ask_policy={kind: shutdown, below_zero: true}"])
+    result = run(sc)
+    e = result.epochs
+    cleared = e[e["clearing_price_usd_per_gpu_hour"].notna() & (e["utilisation"] < 0.5)]
+    assert len(cleared) > 100
+    marginal = result.providers["marginal_usd_per_gpu_hour"].iloc[0]
+    expected = marginal - cleared["expected_work_reward_usd_per_gpu_hour"]
+    np.testing.assert_allclose(cleared["clearing_price_usd_per_gpu_hour"], expected, atol=1e-6)
+    assert (cleared["clearing_price_usd_per_gpu_hour"] < 0).all()
+    usd = result.summary["conservation"]["usd"]
+    assert usd["paid_by_buyers_micro_usd"] < 0 < usd["rebates_to_buyers_micro_usd"]
+    floor = run(_scenario(["tokenomics.reward_rule={kind: quality_adjusted_power}",
+                           "workload.streams.0.job.verified=true", "workload.streams.0.arrivals.rate_per_hour=0.02"]))
+    assert (floor.epochs["clearing_price_usd_per_gpu_hour"].dropna() >= 0).all()  # the default stops at zero

@@ -29,6 +29,9 @@ class Settlement(EpochPhase):
         """``by_throughput``: work is GPU-hours times the GPU's throughput for the job (else GPU-hours)."""
         self.state, self.fleet, self.mechanism, self.economy, self.dynamics = state, fleet, mechanism, economy, dynamics
         self.jobs, self.by_throughput = jobs, by_throughput
+        # per stream, the share of its jobs' capacity that is verified data (quality-adjusted power only)
+        self._verified = np.array([job.verified_share() for job in jobs.stream_jobs]) \
+            if economy.tok.reward_rule.power_multiplier() != 1.0 else None
 
     def close_epoch(self, epoch: Epoch) -> None:
         state, fleet = self.state, self.fleet
@@ -49,6 +52,8 @@ class Settlement(EpochPhase):
             speed = self.jobs.stream_speed[self.jobs.stream[active.job], fleet.gpu_class[p]]
             work = np.bincount(p, weights=g * overlap * speed, minlength=fleet.size)
         revenue_micro = np.bincount(p, weights=ask * g * overlap, minlength=fleet.size)
+        verified = None if self._verified is None else np.bincount(
+            p, weights=g * overlap * self._verified[self.jobs.stream[active.job]], minlength=fleet.size)
         state.gh_total += gh
         state.rev_total += revenue_micro
 
@@ -71,7 +76,8 @@ class Settlement(EpochPhase):
         # an active node offers its whole capacity; one that has left, only the leases it still serves
         offered = np.maximum(fleet.gpus * was_active * (t1 - t0), gh)
         epoch.flows = self.economy.close_epoch(epoch.k, gh, work, offered, due.astype(np.int64), epoch.asks_micro_usd,
-                                               epoch.dealers, was_active, state.failures, payments.deposits, refunds)
+                                               epoch.dealers, was_active, state.failures, payments.deposits, refunds,
+                                               verified)
         state.failures = np.zeros_like(state.failures)
         epoch.gpu_hours, epoch.revenue_micro_usd, epoch.offered_gpu_hours, epoch.was_active = (
             gh, revenue_micro, offered, was_active)

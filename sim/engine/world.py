@@ -66,8 +66,10 @@ class World:
         self.grid = np.minimum(np.arange(n_epochs + 1) * scenario.epoch_hours, scenario.horizon_hours)
         by_throughput = scenario.tokenomics.reward_rule.work_by_throughput()
         work_rate = jobs.class_work_rate() if by_throughput else np.ones(len(fleet.classes))
+        # before any is sold, providers expect the verified share of demand to be its largest stream's share
+        verified = max((s.job.verified_share() for s in scenario.workload.streams), default=0.0)
         self.economy = TokenEconomy(scenario.tokenomics, market, seed, fleet, self.grid, scenario.epoch_hours,
-                                    work_rate, journal=chain is not None)
+                                    work_rate, journal=chain is not None, verified_share=verified)
         self.dynamics = ProviderDynamics(fleet, scenario.epoch_hours, n_epochs)
         self.book = PostedPriceBook(fleet.gpu_class.tolist(), fleet.gpus.tolist(), _job_sizes(jobs, fleet),
                                     tiebreak=fleet.loaded_cost_micro_usd(), active=fleet.initially_active.tolist())

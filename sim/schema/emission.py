@@ -137,7 +137,9 @@ class FilecoinEmission(EmissionSchedule):
     capacity the protocol expects; R-bar-sum(t) = integral of min(b, R); effective time
     theta = ln(g R-bar-sum / b0 + 1) / g; M_B = B (1 - exp(-lambda theta)). A network that keeps up with
     the baseline has theta = t; one that lags releases its baseline tokens later (filecoin-project/specs
-    block_reward_minting.md). Here capacity R is the network's active GPUs and b0 is in GPUs.
+    block_reward_minting.md). Capacity R is the network's active raw capacity in its own unit: GPUs for a
+    compute network, TiB for a storage network (Filecoin's baseline is on raw-byte power); b0 is given in
+    the same unit, as baseline_initial_gpus or baseline_initial_tib.
     """
 
     model_config = examples({"kind": "filecoin", "simple_tokens": 1000000, "baseline_tokens": 2000000,
@@ -148,9 +150,29 @@ class FilecoinEmission(EmissionSchedule):
         description="Tokens released by baseline minting (Filecoin: 770M).")
     half_life_years: float = Field(default=6.0, gt=0,
         description="Half-life of both minting curves, years (Filecoin: 6).")
-    baseline_initial_gpus: float = Field(gt=0, description="b0: the capacity the baseline expects at t = 0, GPUs.")
+    baseline_initial_gpus: float | None = Field(
+        default=None, gt=0, description="b0: the capacity the baseline expects at t = 0, GPUs (compute networks).")
+    baseline_initial_tib: float | None = Field(
+        default=None, gt=0, description="b0 for a storage network, TiB of raw-byte power (Filecoin: 2.5 EiB = "
+        "2,621,440 TiB at launch).")
     baseline_growth_per_year: float = Field(
         default=math.log(2), ge=0, description="g: baseline growth rate per year (Filecoin: ln 2, doubling yearly).")
+
+    @model_validator(mode="after")
+    def _one_baseline(self) -> FilecoinEmission:
+        if (self.baseline_initial_gpus is None) == (self.baseline_initial_tib is None):
+            raise ValueError("give exactly one of baseline_initial_gpus (a compute network) and baseline_initial_tib "
+                             "(a storage network)")
+        return self
+
+    @property
+    def baseline_initial(self) -> float:
+        """b0 in the network's capacity unit."""
+        return self.baseline_initial_gpus if self.baseline_initial_gpus is not None else self.baseline_initial_tib
+
+    def baseline_at(self, t_hours: np.ndarray) -> np.ndarray:
+        """b(t), in the network's capacity unit."""
+        return self.baseline_initial * np.exp(self.baseline_growth_per_year * np.asarray(t_hours) / HOURS_PER_YEAR)
 
     def _decay(self) -> float:
         return math.log(2) / self.half_life_years
@@ -160,7 +182,7 @@ class FilecoinEmission(EmissionSchedule):
         return self.simple_tokens * -np.expm1(-self._decay() * years)
 
     def effective_years(self, state: EmissionState) -> float:
-        g, b0 = self.baseline_growth_per_year, self.baseline_initial_gpus
+        g, b0 = self.baseline_growth_per_year, self.baseline_initial
         if g == 0:
             return state.capped_capacity_gpu_years / b0
         return math.log1p(g * state.capped_capacity_gpu_years / b0) / g
@@ -173,7 +195,7 @@ class FilecoinEmission(EmissionSchedule):
     def advance(self, state: EmissionState, t0_hours: float, t1_hours: float, capacity_gpus: float) -> EmissionState:
         """Add the integral of min(b(s), R) over the epoch, R held constant (exact, piecewise)."""
         lo, hi = t0_hours / HOURS_PER_YEAR, t1_hours / HOURS_PER_YEAR
-        g, b0, r = self.baseline_growth_per_year, self.baseline_initial_gpus, capacity_gpus
+        g, b0, r = self.baseline_growth_per_year, self.baseline_initial, capacity_gpus
         if r <= 0 or hi <= lo:
             return state
         if g == 0:

@@ -45,19 +45,25 @@ class Quote(NamedTuple):
     """The node's share of offered GPU-hours sold last epoch (NaN before its first)."""
 
 
-def shutdown_micro_usd(q: Quote) -> np.ndarray:
+def shutdown_micro_usd(q: Quote, below_zero: bool = False) -> np.ndarray:
     """The lowest price at which a sale beats not selling: power, less the reward the sale adds, plus
     what the idle hour would have netted by self-dealing, grossed up for the fee and burn; never below 0
     (at a negative price buyers would take any amount, and a provider is better off buying its own
     hours: that is self-dealing, which the self-dealing rule models). Where the provider keeps nothing
     of a payment (all of it burned), no price makes a sale pay: the node asks 0 if the reward covers the
     sale's cost and the buyers' outside option (where it sells only to buyers with no better venue)
-    if not."""
+    if not.
+
+    ``below_zero``: where the sale's reward exceeds its cost the ask is that (negative) difference: the
+    provider pays the buyer up to what the sale earns it. That is a market with a scarce buyer-side
+    right, as Filecoin's verified data (a client's DataCap allowance is limited, so only its holders can
+    be paid to store), where the payment is a side payment outside the protocol's non-negative deal
+    price; a rebate carries no fee."""
     short = q.marginal - q.work_reward + q.self_dealing
     if q.kept > 0:
-        floor = np.maximum(short / q.kept, 0.0)
+        floor = np.where(short < 0, short, short / q.kept) if below_zero else np.maximum(short / q.kept, 0.0)
     else:
-        floor = np.where(short <= 0, 0.0, q.ceiling)
+        floor = np.where(short <= 0, short if below_zero else 0.0, q.ceiling)
     return np.rint(floor * MICRO).astype(np.int64)
 
 
@@ -69,6 +75,10 @@ class AskPolicy(Mechanism):
     def asks_micro_usd(self, quote: Quote) -> np.ndarray:
         """Asks in USD micro-dollars per GPU-hour for a group's nodes."""
         raise NotImplementedError
+
+    def may_ask_below_zero(self) -> bool:
+        """Whether the policy's asks can be negative (the provider paying its buyers)."""
+        return False
 
 
 class CostPlusAsk(AskPolicy):
@@ -117,9 +127,15 @@ class ShutdownAsk(AskPolicy):
     provider that does not shade its bid."""
 
     kind: Literal["shutdown"] = "shutdown"
+    below_zero: bool = Field(
+        default=False, description="Ask below zero where a sale's reward exceeds its cost: the provider pays the "
+        "buyer (a side payment, as Filecoin providers competing for verified data). Default: the ask stops at 0.")
 
     def asks_micro_usd(self, quote: Quote) -> np.ndarray:
-        return shutdown_micro_usd(quote)
+        return shutdown_micro_usd(quote, self.below_zero)
+
+    def may_ask_below_zero(self) -> bool:
+        return self.below_zero
 
 
 class AdaptiveAsk(AskPolicy):

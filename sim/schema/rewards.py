@@ -30,6 +30,10 @@ class RewardRule(Mechanism):
         the reference GPU) rather than plain GPU-hours."""
         return False
 
+    def power_multiplier(self) -> float:
+        """How many times a unit-hour of verified data counts in quality-adjusted power (1: no such power)."""
+        return 1.0
+
 
 WORK_MEASURE_DESCRIPTION = (
     "What a unit of work is: delivered_work (GPU-hours x the GPU's throughput for the job, relative to the "
@@ -58,6 +62,27 @@ class CapacityProportionalRewards(RewardRule):
 
     def parts(self) -> tuple[tuple[str, float], ...]:
         return (("capacity", 1.0),)
+
+
+class QualityAdjustedPowerRewards(RewardRule):
+    """Filecoin's block rewards: the emission split pro rata to quality-adjusted power, where committed
+    capacity counts once and verified (FIL+) client data ``verified_multiplier`` times (docs.filecoin.io:
+    10x). Power is capacity offered, so an idle sealed TiB earns as a busy one; a verified deal adds
+    (multiplier - 1) x the reward of a TiB-hour, which is what providers compete for with their prices.
+    Providers price a sale at the reward it adds on average: (multiplier - 1) x the verified share of the
+    work the network delivered (smoothed, 1 before the first epoch if any stream is verified)."""
+
+    model_config = examples({"kind": "quality_adjusted_power", "verified_multiplier": 10})
+    kind: Literal["quality_adjusted_power"] = "quality_adjusted_power"
+    verified_multiplier: float = Field(
+        default=10.0, ge=1, description="Weight of a verified TiB in power against committed capacity (Filecoin "
+        "Plus: 10, docs.filecoin.io); at least 1.")
+
+    def parts(self) -> tuple[tuple[str, float], ...]:
+        return (("qa_power", 1.0),)
+
+    def power_multiplier(self) -> float:
+        return self.verified_multiplier
 
 
 class MixedRewards(RewardRule):

@@ -67,6 +67,11 @@ class Scenario(StrictModel):
         self._check_streams_servable()
         self._check_outside_option()
         self._check_comparable()
+        below = [g.name for g in self.providers if g.ask_policy.may_ask_below_zero()]
+        if below and self.market.escrow:
+            raise ValueError(f"provider group {below[0]!r} may ask below zero (ask_policy.below_zero), but market "
+                             f"{self.market.kind!r} settles through escrow, which holds only what buyers pay in: use "
+                             "uniform_clearing or posted_price, or set below_zero: false")
         for i, stream in enumerate(self.workload.streams):
             why = stream.job.beyond_horizon(self.horizon_days * HOURS_PER_DAY)
             if why:
