@@ -20,7 +20,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from .errors import InputError
 from .schema import Registry, Scenario
-from .schema.providers import GROUP_KINDS
+from .schema.core import kind_of
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -157,7 +157,7 @@ def _index(node: list, key: str, path: tuple[str, ...], item: str) -> int:
 
 def _kinds() -> set[str]:
     """Every ``kind`` tag of every mechanism family; pydantic puts the tag into error locations of unions."""
-    return {kind for registry in Registry.every for kind in registry.kinds} | set(GROUP_KINDS)
+    return {kind for registry in Registry.every for kind in registry.kinds}
 
 
 def _explain(exc: ValidationError, doc: CommentedMap, source: str, set_paths: list[tuple[str, ...]],
@@ -166,6 +166,9 @@ def _explain(exc: ValidationError, doc: CommentedMap, source: str, set_paths: li
     root = root or Scenario
     tags = _kinds()
     errors = exc.errors(include_url=False)
+    # a list whose only items failed is also "too short": say what is wrong with the items alone
+    errors = [e for e in errors if not (e["type"] == "too_short" and any(
+        len(o["loc"]) > len(e["loc"]) and o["loc"][:len(e["loc"])] == e["loc"] for o in errors))]
     sentences = []
     for err in errors[:MAX_REPORTED]:
         path, line, model_path = _locate(doc, err["loc"], tags)
@@ -230,8 +233,9 @@ def _message(err: dict[str, Any], model_path: list[Any], root: type[BaseModel]) 
     if kind == "union_tag_not_found":
         return f"missing 'kind' (which mechanism this is); {_kinds_allowed(model_path, root)}"
     if kind == "union_tag_invalid":
-        expected = err.get("ctx", {}).get("expected_tags", "")
-        return f"unknown kind {err['input'].get('kind')!r}; allowed kinds: {expected}"
+        ctx = err.get("ctx", {})
+        key = str(ctx.get("discriminator", "kind")).strip("'")
+        return f"unknown {key} {err['input'].get(key)!r}; allowed: {ctx.get('expected_tags', '')}"
     value = err.get("input")
     got = f" (got {value!r})" if isinstance(value, (int, float, str, bool)) or value is None else ""
     fields = [i for i, el in enumerate(model_path) if isinstance(el, str)]
@@ -280,8 +284,8 @@ def _unwrap(annotation: Any, tag: str | None) -> Any:
     """Strip Annotated/Optional/tuple/union down to one model (chosen by tag when it is a union)."""
     candidates = [c for c in _candidates(annotation) if isinstance(c, type) and issubclass(c, BaseModel)]
     if tag is not None:
-        tagged = [c for c in candidates if ("kind" in c.model_fields and c.model_fields["kind"].default == tag)
-                  or getattr(c, "resource_kind", None) == tag]
+        tagged = [c for c in candidates if getattr(c, "registry", None) is not None
+                  and kind_of(c, c.registry.key) == tag]
         candidates = tagged or candidates
     return candidates[0] if len(candidates) == 1 else annotation
 

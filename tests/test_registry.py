@@ -9,7 +9,6 @@ import pytest
 
 from sim import run
 from sim.schema import Registry, Scenario
-from sim.schema.providers import StorageProviderGroup
 from sim.traces import BUNDLED
 
 from .helpers import scenario_dict, with_changes
@@ -27,6 +26,7 @@ PLACES = {
     "reward rule": "tokenomics.reward_rule",
     "distribution": "providers.0.other_opex_usd_per_gpu_hour",
     "price path": "cloud.alternatives",  # as the path of AWS, the one alternative
+    "resource": "providers.0",  # a provider group (storage ones join tiny's GPU groups, see _storage)
 }
 FAMILIES = {r.family: r for r in Registry.every}
 CASES = [(r.family, kind, i, example) for r in Registry.every for kind in r.kinds
@@ -35,6 +35,11 @@ CASES = [(r.family, kind, i, example) for r in Registry.every for kind in r.kind
 
 def test_every_family_has_a_place() -> None:
     assert set(PLACES) == set(FAMILIES)
+
+
+def _storage(family: str, kind: str) -> bool:
+    """Whether the member rents or offers storage (it then needs storage nodes, or deals, and S3)."""
+    return (family, kind) in {("resource", "storage"), ("job kind", "storage_deal")}
 
 
 def _placed(family: str, kind: str, example: dict[str, Any]) -> Any:
@@ -50,12 +55,15 @@ def _placed(family: str, kind: str, example: dict[str, Any]) -> Any:
 @pytest.mark.parametrize(("family", "kind", "i", "example"), CASES,
                          ids=[f"{f}:{k}:{i}" for f, k, i, _ in CASES])
 def test_every_kind_runs(family: str, kind: str, i: int, example: dict[str, Any]) -> None:
-    assert example["kind"] == kind
+    assert example.get(FAMILIES[family].key, FAMILIES[family].default) == kind
     base = scenario_dict("tiny")
     changes = {PLACES[family]: _placed(family, kind, example)}
-    if getattr(FAMILIES[family][kind], "resource", "gpu") == "storage":  # a storage kind: add storage nodes and S3
-        changes |= {"providers": [*base["providers"], StorageProviderGroup.model_config["json_schema_extra"][
-            "examples"][0]], "cloud.alternatives": [{"venue": "aws"}, {"venue": "aws_s3", "offers": ["s3_standard"]}]}
+    if _storage(family, kind):  # a storage kind: tiny's GPU groups and a storage group, AWS and S3
+        group = example if family == "resource" else FAMILIES["resource"].examples("storage")[0]
+        changes = {"providers": [*base["providers"], group],
+                   "cloud.alternatives": [{"venue": "aws"}, {"venue": "aws_s3", "offers": ["s3_standard"]}]}
+        if family != "resource":
+            changes[PLACES[family]] = _placed(family, kind, example)
     sc = with_changes(base, horizon_days=10, **changes)
     assert isinstance(sc, Scenario)
     result = run(sc)  # conservation is checked inside

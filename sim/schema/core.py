@@ -27,12 +27,12 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
-def default_kind(kind: str) -> BeforeValidator:
-    """For a family with a usual choice: a mapping without ``kind`` means that choice."""
+def default_kind(kind: str, key: str = "kind") -> BeforeValidator:
+    """For a family with a usual choice: a mapping without ``key`` (``kind``) means that choice."""
 
     def fill(value: Any) -> Any:
-        if isinstance(value, dict) and "kind" not in value:
-            return {"kind": kind, **value}
+        if isinstance(value, dict) and key not in value:
+            return {key: kind, **value}
         return value
 
     return BeforeValidator(fill)
@@ -43,15 +43,17 @@ class Registry:
 
     every: ClassVar[list[Registry]] = []
 
-    def __init__(self, family: str, default: str | None = None) -> None:
-        """``family`` names it in messages; ``default``: the kind a mapping without ``kind`` means."""
+    def __init__(self, family: str, default: str | None = None, key: str = "kind") -> None:
+        """``family`` names it in messages; ``default``: the kind a mapping without ``key`` means; ``key``:
+        the field that names a member (``kind``; provider groups are told apart by their ``resource``)."""
         self.family = family
         self.default = default
+        self.key = key
         self._classes: dict[str, type[Mechanism]] = {}
         Registry.every.append(self)
 
     def add(self, cls: type[Mechanism]) -> None:
-        kind = kind_of(cls)
+        kind = kind_of(cls, self.key)
         if kind in self._classes:
             raise TypeError(f"{self.family} kind {kind!r} is defined twice ({self._classes[kind].__name__}, "
                             f"{cls.__name__})")
@@ -74,22 +76,22 @@ class Registry:
         if not members:
             raise TypeError(f"the {self.family} family has no members")
         annotation: Any = members[0] if len(members) == 1 else Union[members]  # noqa: UP007 - built at run time
-        extras: list[Any] = [Field(discriminator="kind")]
+        extras: list[Any] = [Field(discriminator=self.key)]
         if self.default is not None:
-            extras.append(default_kind(self.default))
+            extras.append(default_kind(self.default, self.key))
         return Annotated[(annotation, *extras)]
 
     def describe(self) -> str:
         """'kind: a, b or c', for field descriptions."""
         kinds = self.kinds
         listed = kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} or {kinds[-1]}"
-        return f"kind: {listed}" + (f"; default {self.default}" if self.default else "")
+        return f"{self.key}: {listed}" + (f"; default {self.default}" if self.default else "")
 
     def examples(self, kind: str) -> list[dict[str, Any]]:
         """The examples a member documents in its JSON Schema (``{"kind": kind}`` if it needs no fields)."""
         extra = self._classes[kind].model_config.get("json_schema_extra") or {}
         examples = extra.get("examples") if isinstance(extra, dict) else None
-        return [dict(e) for e in examples] if examples else [{"kind": kind}]
+        return [dict(e) for e in examples] if examples else [{self.key: kind}]
 
 
 class Mechanism(StrictModel):
@@ -101,13 +103,14 @@ class Mechanism(StrictModel):
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
-        if "registry" not in cls.__dict__ and kind_of(cls) is not None:
-            cls.registry.add(cls)
+        registry = getattr(cls, "registry", None)  # None: a mix-in under no family yet
+        if "registry" not in cls.__dict__ and registry is not None and kind_of(cls, registry.key) is not None:
+            registry.add(cls)
 
 
-def kind_of(cls: type[StrictModel]) -> Any:
-    """The ``kind`` literal a class fixes, or None for a family base or a mix-in."""
-    field = cls.model_fields.get("kind")
+def kind_of(cls: type[StrictModel], key: str = "kind") -> Any:
+    """The ``key`` (``kind``) literal a class fixes, or None for a family base or a mix-in."""
+    field = cls.model_fields.get(key)
     if field is None or get_origin(field.annotation) is not Literal:
         return None
     (kind,) = get_args(field.annotation)

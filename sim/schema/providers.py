@@ -8,10 +8,10 @@ token reward a sale adds and (for adaptive hosts) last epoch's utilisation into 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Union
+from typing import Annotated, ClassVar, Literal, NamedTuple, Union
 
 import numpy as np
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import Field, model_validator
 
 from ..catalog import hardware_models, storage_catalog
 from ..topology import check_regions
@@ -208,12 +208,12 @@ class Hardware(StrictModel):
         "hurdle rate on their resale value plus the value they lose over the epoch.")
 
 
-class NodeGroup(StrictModel):
+class NodeGroup(Mechanism):
     """What every group of provider nodes has, whatever resource it offers: its size, entry and exit, its
-    location and power price, its reliability and its ask policy."""
+    location and power price, its reliability and its ask policy. The resource family's members are told
+    apart by ``resource`` (GPU groups may leave it out)."""
 
-    resource_kind: ClassVar[str]
-    """The ``resource:`` a scenario gives for this kind of group (GPU groups may leave it out)."""
+    registry: ClassVar[Registry] = Registry("resource", default="gpu", key="resource")
 
     name: str = Field(min_length=1, description="Label for this group (unique in the scenario).")
     count: int = Field(gt=0, description="Number of nodes active at the start.")
@@ -298,7 +298,7 @@ class ProviderGroup(NodeGroup):
     A GPU draws its power only while it works, so power is the marginal cost of a GPU-hour sold; capex
     written off over the amortisation period and other opex are fixed."""
 
-    resource_kind: ClassVar[str] = "gpu"
+    model_config = examples({"name": "h100", "count": 2, "gpu_model": "H100_SXM"})
     resource: Literal["gpu"] = Field(default="gpu", exclude=True,
                                      description="gpu (the default; storage groups say resource: storage).")
     gpu_model: Categorical = Field(
@@ -343,7 +343,6 @@ class StorageProviderGroup(NodeGroup):
 
     model_config = examples({"resource": "storage", "name": "sps", "count": 10, "media": "hdd_sealed",
                              "tib_per_node": 1024})
-    resource_kind: ClassVar[str] = "storage"
     resource: Literal["storage"] = Field(description="storage: this group offers storage capacity (TiB).")
     media: str = Field(default="hdd_sealed", description="Storage medium of every node (sim/data/storage.yaml).")
     tib_per_node: CountChoice = Field(
@@ -405,18 +404,5 @@ class StorageProviderGroup(NodeGroup):
         return sealing / (self.sector_days * HOURS_PER_DAY)
 
 
-GROUP_KINDS: dict[str, type[NodeGroup]] = {c.resource_kind: c for c in (ProviderGroup, StorageProviderGroup)}
-"""Provider group classes by their ``resource`` (the loader reads these tags in error locations)."""
-
-
-def _group_resource(value: Any) -> str:
-    """Which group class a mapping is: the one its ``resource`` names, else GPU (a wrong name then fails
-    as an unknown field of a GPU group, which lists what is allowed)."""
-    resource = value.get("resource") if isinstance(value, dict) else getattr(value, "resource_kind", None)
-    return resource if resource in GROUP_KINDS else ProviderGroup.resource_kind
-
-
-AnyProviderGroup = Annotated[Union[tuple(Annotated[c, Tag(k)] for k, c in GROUP_KINDS.items())],  # noqa: UP007
-                             Discriminator(_group_resource)]
+AnyProviderGroup = NodeGroup.registry.union()
 """A provider group of any resource: GPU groups name no resource (as before storage existed)."""
-
