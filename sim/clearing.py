@@ -55,7 +55,7 @@ def merit_orders(asks: np.ndarray, capacity: np.ndarray, classes: list[np.ndarra
     return SupplyCurves(_merit_orders(np.asarray(asks, dtype=float), capacity, members, at, cumulative), cumulative, at)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _merit_orders(asks: np.ndarray, capacity: np.ndarray, members: np.ndarray, at: np.ndarray,
                   cumulative: np.ndarray) -> np.ndarray:
     """Per class, its members' asks in stable ascending order (returned) and, row by row in
@@ -87,7 +87,7 @@ def merit_rank(asks: np.ndarray, ids: np.ndarray, previous: np.ndarray) -> np.nd
     return ids[lex_argsort((asks[ids],))]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _still_ranked(asks: np.ndarray, order: np.ndarray) -> bool:
     for i in range(order.size - 1):
         a, b = asks[order[i]], asks[order[i + 1]]
@@ -96,7 +96,7 @@ def _still_ranked(asks: np.ndarray, order: np.ndarray) -> bool:
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _ascending(asks: np.ndarray, ids: np.ndarray) -> bool:
     for i in range(ids.size - 1):
         if asks[ids[i]] > asks[ids[i + 1]]:
@@ -118,7 +118,7 @@ def uniform_price(asks: np.ndarray, capacity: np.ndarray, limits: np.ndarray, lo
     return _price_on(sorted_asks, cumulative, limits, loads, np.arange(limits.size), 0)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _price_on(sorted_asks: np.ndarray, supply: np.ndarray, limits: np.ndarray, loads: np.ndarray,
               rows: np.ndarray, c: int) -> float:
     """``uniform_price`` for the buyers ``rows`` of ``loads`` (orders, classes, intervals) on class c, whose
@@ -191,7 +191,7 @@ def clear_classes(curves: SupplyCurves, limits: np.ndarray, loads: np.ndarray, w
                           np.ascontiguousarray(work, dtype=float), max_rounds)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _clear_classes(asks: np.ndarray, cumulative: np.ndarray, ask_at: np.ndarray, limits: np.ndarray,
                    loads: np.ndarray, work: np.ndarray, max_rounds: int) -> tuple[np.ndarray, np.ndarray]:
     """``clear_classes`` on the arrays of ``SupplyCurves`` (``ask_at``: its ``at``)."""

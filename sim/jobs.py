@@ -144,7 +144,7 @@ class JobBatch:
                          self.net_limit_usd_per_gpu_hour, self.demand_u)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _orders(ids: np.ndarray, stream: np.ndarray, net_slot: np.ndarray, net_gpus: np.ndarray, net_hours: np.ndarray,
             net_limit: np.ndarray, start: np.ndarray, edges: np.ndarray, gpus: np.ndarray, hours: np.ndarray,
             limits: np.ndarray, loads: np.ndarray) -> None:

@@ -7,6 +7,8 @@ its ask policy's price given the rewards the token economy leads it to expect.
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
+
 import numpy as np
 from numba import njit
 
@@ -70,8 +72,9 @@ class Pricing(EpochPhase):
 
     def __init__(self, fleet: Fleet, book: PostedPriceBook, dynamics: ProviderDynamics, economy: TokenEconomy,
                  market: MarketMechanism, jobs: JobBatch, demand: Demand, state: RunState,
-                 ceiling_usd: np.ndarray) -> None:
-        """``ceiling_usd``: per epoch and GPU class, the buyers' outside option (USD per GPU-hour)."""
+                 ceiling_usd: np.ndarray, helper: Executor) -> None:
+        """``ceiling_usd``: per epoch and GPU class, the buyers' outside option (USD per GPU-hour); ``helper``:
+        where the epoch's second, independent share of the clearing's work runs."""
         self.fleet, self.book, self.dynamics, self.economy = fleet, book, dynamics, economy
         self.market, self.jobs, self.demand, self.state = market, jobs, demand, state
         self._ceilings = np.asarray(ceiling_usd)
@@ -82,9 +85,16 @@ class Pricing(EpochPhase):
         self._rank = [ids[:0] for ids in self._class_nodes]  # per class, its nodes' merit order last epoch
         self._rank_bare = list(self._rank)
         self._scratch = Scratch()
+        self._helper = helper
 
     def open_epoch(self, epoch: Epoch) -> None:
         fleet, economy, active = self.fleet, self.economy, self.dynamics.active
+        if self.market.clears:
+            # the buy side, the asks and free capacity, and the two clearings are independent: the second
+            # thread takes one of each pair (compiled kernels release the GIL); results are as if run alone
+            edges = np.append(np.arange(epoch.t0, epoch.t1, self.market.interval_hours), epoch.t1)
+            buy_side = self._helper.submit(self.jobs.epoch_orders, edges, self.demand.routing.keep,
+                                           list(self.state.waiting), self._scratch)
         hours = epoch.t1 - epoch.t0
         ceiling = self._ceilings[epoch.k][fleet.gpu_class]
         per_work, capacity = economy.open_epoch(epoch.k, float(fleet.gpus[active].sum()))
@@ -95,15 +105,15 @@ class Pricing(EpochPhase):
         offers = fleet.asks_micro_usd(work, capacity, dealing, kept, ceiling, self._previous, self._utilisation)
         bare = fleet.asks_micro_usd(none, 0.0, none, kept, ceiling, self._previous_bare, self._utilisation)
         if self.market.clears:
-            edges = np.append(np.arange(epoch.t0, epoch.t1, self.market.interval_hours), epoch.t1)
-            scratch = self._scratch
-            orders = self.jobs.epoch_orders(edges, self.demand.routing.keep, list(self.state.waiting), scratch)
             d, shape = self.state.departures.arrays, (fleet.size, edges.size - 1)
-            free, selling = scratch.get("free", shape), np.empty(fleet.size, dtype=np.bool_)
+            free, selling = self._scratch.get("free", shape), np.empty(fleet.size, dtype=np.bool_)
             _free_gpu_hours(d.end, d.provider, d.gpus, int(d.size[0]), fleet.gpus, self.state.down, active, edges,
                             free, selling)
-            prices, offers = self._clear(offers, free, selling, orders, self._rank)
-            _, bare = self._clear(bare, free, selling, orders, self._rank_bare)
+            orders = buy_side.result()
+            unsubsidised = self._helper.submit(self._clear, bare, free, selling, orders, self._rank_bare,
+                                               "cumulative_bare")
+            prices, offers = self._clear(offers, free, selling, orders, self._rank, "cumulative")
+            bare = unsubsidised.result()[1]
             epoch.clearing_prices_usd = prices / MICRO
         self.book.post(offers)
         self._previous, self._previous_bare = offers, bare
@@ -117,7 +127,7 @@ class Pricing(EpochPhase):
                                          np.nan)
 
     def _clear(self, offers: np.ndarray, free: np.ndarray, selling: np.ndarray, orders: EpochOrders,
-               rank: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+               rank: list[np.ndarray], scratch_name: str) -> tuple[np.ndarray, np.ndarray]:
         """Uniform prices per class (micro-USD) and the asks nodes post: the price where their offer is at
         or below it (rounded down to the micro-dollar, so the marginal buyers, whose limit the price may
         be, can buy at it), their own offer otherwise. ``free``: (nodes, intervals) GPU-hours; ``selling``:
@@ -126,7 +136,8 @@ class Pricing(EpochPhase):
         for c, ids in enumerate(self._class_nodes):
             rank[c] = merit_rank(asks, ids, rank[c])
         nodes = [order[selling[order]] for order in rank]
-        prices, _ = clear_classes(merit_orders(asks, free, nodes, self._scratch), orders.limit_usd_per_gpu_hour * MICRO,
+        prices, _ = clear_classes(merit_orders(asks, free, nodes, self._scratch, scratch_name),
+                                  orders.limit_usd_per_gpu_hour * MICRO,
                                   orders.interval_gpu_hours, orders.run_gpu_hours, self.market.max_rounds)
         price = prices[cls]
         posted = np.where(np.isfinite(price) & (offers <= price), np.floor(np.where(np.isfinite(price), price, 0)),
@@ -155,7 +166,7 @@ class Entries(EpochPhase):
                                    e["reward_tokens"] * expected_price, self._stake * expected_price)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _free_gpu_hours(end: np.ndarray, provider: np.ndarray, gpus: np.ndarray, n: int, node_gpus: np.ndarray,
                     down: np.ndarray, active: np.ndarray, edges: np.ndarray, free: np.ndarray,
                     selling: np.ndarray) -> None:

@@ -21,6 +21,7 @@ import functools
 import gc
 import platform
 from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numpy as np
@@ -80,6 +81,9 @@ class World:
         self.reliability = Reliability(state, self.book, jobs, self.placement, self.dynamics, market,
                                        FailureTimes(fleet, seed), self.env)
         self.recorder = EpochRecorder(state, fleet, self.cloud, work_rate)
+        # a second thread for the epoch's independent compiled work (the clearing's buy side and its
+        # counterfactual clearing): a machine has two cores or more; results do not depend on it
+        self._helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="depinsim-epoch")
         chain_phase = [ChainReplay(chain, self.economy)] if chain is not None else []
         # one order for both hooks: an epoch's open runs supply, asks, demand and waiting jobs; its close
         # settles payments, lets nodes leave, records the epoch, replays it on a chain, plans entries
@@ -87,7 +91,7 @@ class World:
             Settlement(state, fleet, market, self.economy, self.dynamics, jobs, by_throughput),
             Supply(fleet, self.book, self.dynamics, self.economy, self.reliability),
             Pricing(fleet, self.book, self.dynamics, self.economy, market, jobs, self.demand, state,
-                    outside_option(self.cloud, jobs, self.grid[:-1])),
+                    outside_option(self.cloud, jobs, self.grid[:-1]), self._helper),
             self.demand,
             self.placement,
             self.recorder,
@@ -100,8 +104,11 @@ class World:
         """Run the horizon (with a chain, started by the caller, settling every epoch on it too); the
         results are in the state, the economy and the recorder. A chain that fails mid-run raises
         ChainError after the epochs closed off-chain before it."""
-        with _gc_paused():
-            self._drive(progress)
+        try:
+            with _gc_paused():
+                self._drive(progress)
+        finally:
+            self._helper.shutdown()
 
     def _drive(self, progress: Progress | None) -> None:
         """``fastloop.advance`` runs arrivals and departures until a SimPy event is due or a job needs more
