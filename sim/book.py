@@ -107,7 +107,7 @@ class PostedPriceBook:
     def _rebuild(self, ask: np.ndarray) -> None:
         a = self.arrays
         cls, counts, starts = self.cls, self._counts, self._starts
-        order = lex_argsort((self._tie_rank, ask, cls))  # np.lexsort's order, ties by id
+        order = lex_argsort((self._tie_rank, ask, cls), self._order)  # np.lexsort's order, ties by id
         a.rank[order] = np.arange(len(ask)) - starts[cls[order]]
         self._order = order
         for c in range(len(counts)):

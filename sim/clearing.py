@@ -84,7 +84,8 @@ def merit_rank(asks: np.ndarray, ids: np.ndarray, previous: np.ndarray) -> np.nd
     asks = np.asarray(asks, dtype=float)
     if previous.size == ids.size and _still_ranked(asks, previous):
         return previous
-    return ids[lex_argsort((asks[ids],))]
+    hint = np.searchsorted(ids, previous) if previous.size == ids.size else None  # last epoch's order, as positions
+    return ids[lex_argsort((asks[ids],), hint)]
 
 
 @njit(cache=True, nogil=True)
