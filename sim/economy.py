@@ -248,7 +248,9 @@ class TokenEconomy:
         pool, dust = divmod(for_providers, self.reward_unit)
         units = np.zeros(n, dtype=np.int64)
         self_work = self_hours * self.node_work_rate
-        verified = np.zeros(n) if verified is None else verified
+        # under quality-adjusted power a self-dealer stores its own data as verified (the FIL+ abuse that
+        # notaries police: the self-dealing rule's detection probability), so its idle hours count as verified
+        verified = (np.zeros(n) if verified is None else verified) + self_hours
         weights = {"work": work + self_work, "capacity": offered,
                    "qa_power": offered + (self.tok.reward_rule.power_multiplier() - 1.0) * verified}
         left = pool

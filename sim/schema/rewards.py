@@ -70,7 +70,9 @@ class QualityAdjustedPowerRewards(RewardRule):
     10x). Power is capacity offered, so an idle sealed TiB earns as a busy one; a verified deal adds
     (multiplier - 1) x the reward of a TiB-hour, which is what providers compete for with their prices.
     Providers price a sale at the reward it adds on average: (multiplier - 1) x the verified share of the
-    work the network delivered (smoothed, 1 before the first epoch if any stream is verified)."""
+    work the network delivered (smoothed, 1 before the first epoch if any stream is verified). With
+    self-dealing enabled, a self-dealer's idle hours count as verified data it stores for itself (the FIL+
+    abuse notaries police; their audits are the detection probability)."""
 
     model_config = examples({"kind": "quality_adjusted_power", "verified_multiplier": 10})
     kind: Literal["quality_adjusted_power"] = "quality_adjusted_power"
