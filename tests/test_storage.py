@@ -147,3 +147,12 @@ def test_verified_deals_clear_at_the_sealing_cost_less_the_reward_a_sale_adds_wh
     floor = run(_scenario(["tokenomics.reward_rule={kind: quality_adjusted_power}",
                            "workload.streams.0.job.verified=true", "workload.streams.0.arrivals.rate_per_hour=0.02"]))
     assert (floor.epochs["clearing_price_usd_per_gpu_hour"].dropna() >= 0).all()  # the default stops at zero
+
+
+def test_a_deal_larger_than_a_node_spans_nodes_without_slowdown() -> None:
+    """32 TiB deals on 16 TiB nodes take two nodes each; stored data exchanges nothing between them, so the
+    deal runs at full speed (the job kind's behaviours live on JobKind, not on the GPU kinds)."""
+    result = run(_scenario(["providers.0.tib_per_node=16"]))
+    spread = result.jobs[(result.jobs["gpus"] > 16) & (result.jobs["venue"] == "network")]
+    assert len(spread) > 0
+    assert (spread["slowdown"] == 1.0).all()

@@ -71,6 +71,44 @@ class JobKind(Mechanism):
         """Why the job's own terms forbid it in a run of this length (None: they do not)."""
         return None
 
+    # --- how the kind of work behaves (TrainingWork, OutageWork and its kinds) ----------------------
+
+    def speed(self, model: GpuModel | StorageMedia) -> float:
+        """Throughput of one unit of ``model`` for this kind of work, relative to the reference GPU."""
+        raise NotImplementedError
+
+    def placement(self, model: GpuModel | StorageMedia, draws: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Units (GPUs, TiB) and hours each drawn job needs on ``model``."""
+        raise NotImplementedError
+
+    def slowdown(self, gpu_speed: float, nodes: int, bandwidth_gbps: float) -> float:
+        """Run-time factor when the job spans ``nodes`` nodes linked at ``bandwidth_gbps``: none unless the
+        work exchanges state between nodes."""
+        return 1.0
+
+    @property
+    def interruption_overhead_hours(self) -> float:
+        """Hours an interrupted job spends before it does useful work again."""
+        raise NotImplementedError
+
+    @property
+    def downtime_per_interruption_hours(self) -> float:
+        """Hours an interruption leaves the job serving nothing."""
+        raise NotImplementedError
+
+    def work_lost_cap_hours(self, hours: np.ndarray, notice_hours: float) -> np.ndarray | None:
+        """Most work (wall hours) an interruption with this much notice loses; None if none."""
+        raise NotImplementedError
+
+    def hours_lost_per_interruption(self, hours: np.ndarray, notice_hours: float) -> np.ndarray:
+        """Expected wall hours an interruption costs a run of ``hours``."""
+        raise NotImplementedError
+
+    def interruption(self, elapsed: float, overhead: float, planned: float, work: float) -> Interruption:
+        """What is left of an attempt cut short ``elapsed`` hours after it began, having spent ``overhead``
+        of them restarting, planned to run ``planned`` hours for ``work`` reference GPU-hours."""
+        raise NotImplementedError
+
 
 class GpuJob(JobKind):
     """A job that rents GPUs."""
@@ -114,45 +152,6 @@ class GpuJob(JobKind):
 
     def budgets_usd(self, rng: np.random.Generator, work: np.ndarray) -> np.ndarray:
         return self.reservation_usd_per_gpu_hour.sample(rng, len(work)) * work
-
-    # --- how the kind of work behaves (defined by TrainingWork and ServingWork) ---------------------
-
-    def speed(self, model: GpuModel) -> float:
-        """Throughput of one GPU of ``model`` for this kind of work, relative to the reference GPU."""
-        raise NotImplementedError
-
-    def placement(self, model: GpuModel, draws: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """GPUs and hours each drawn job needs on GPUs of ``model``."""
-        raise NotImplementedError
-
-    def slowdown(self, gpu_speed: float, nodes: int, bandwidth_gbps: float) -> float:
-        """Run-time factor when the job spans ``nodes`` nodes linked at ``bandwidth_gbps``: none unless the
-        work exchanges state between nodes."""
-        return 1.0
-
-    @property
-    def interruption_overhead_hours(self) -> float:
-        """Hours an interrupted job spends before it does useful work again."""
-        raise NotImplementedError
-
-    @property
-    def downtime_per_interruption_hours(self) -> float:
-        """Hours an interruption leaves the job serving nothing."""
-        raise NotImplementedError
-
-    def work_lost_cap_hours(self, hours: np.ndarray, notice_hours: float) -> np.ndarray | None:
-        """Most work (wall hours) an interruption with this much notice loses; None if none."""
-        raise NotImplementedError
-
-    def hours_lost_per_interruption(self, hours: np.ndarray, notice_hours: float) -> np.ndarray:
-        """Expected wall hours an interruption costs a run of ``hours``."""
-        raise NotImplementedError
-
-    def interruption(self, elapsed: float, overhead: float, planned: float, work: float) -> Interruption:
-        """What is left of an attempt cut short ``elapsed`` hours after it began, having spent ``overhead``
-        of them restarting, planned to run ``planned`` hours for ``work`` reference GPU-hours."""
-        raise NotImplementedError
-
 
 def speed_on(job: JobKind, model: GpuModel | StorageMedia) -> float:
     """The job's speed on a capacity class; NaN on another resource's (a GPU job on a storage medium)."""
@@ -222,7 +221,37 @@ class TrainingWork(GpuJob):
         return Interruption(work * (1.0 - done), lost, 0.0, self.restart_overhead_hours)
 
 
-class ServingWork(GpuJob):
+class OutageWork(JobKind):
+    """Work an interruption costs only time: what ran counts, nothing is lost, and the job is down (and
+    restarting) for ``outage_hours`` (a deployment's failover, stored data's repair)."""
+
+    @property
+    def outage_hours(self) -> float:
+        raise NotImplementedError
+
+    @property
+    def interruption_overhead_hours(self) -> float:
+        return self.outage_hours
+
+    @property
+    def downtime_per_interruption_hours(self) -> float:
+        return self.outage_hours
+
+    def work_lost_cap_hours(self, hours: np.ndarray, notice_hours: float) -> np.ndarray | None:
+        """Only time is lost, the outage."""
+        return None
+
+    def hours_lost_per_interruption(self, hours: np.ndarray, notice_hours: float) -> np.ndarray:
+        """The outage, whatever the notice."""
+        return np.full_like(hours, self.outage_hours, dtype=float)
+
+    def interruption(self, elapsed: float, overhead: float, planned: float, work: float) -> Interruption:
+        """The hours run count; the job is down for the outage."""
+        done = min(1.0, max(0.0, elapsed - overhead) / max(planned - overhead, 1e-12))
+        return Interruption(work * (1.0 - done), 0.0, self.outage_hours, self.outage_hours)
+
+
+class ServingWork(GpuJob, OutageWork):
     """Serving (inference): keeps no state worth saving, fails over to other GPUs after an interruption."""
 
     failover_hours: float = Field(
@@ -232,25 +261,8 @@ class ServingWork(GpuJob):
         return model.inference_throughput_rel.value
 
     @property
-    def interruption_overhead_hours(self) -> float:
+    def outage_hours(self) -> float:
         return self.failover_hours
-
-    @property
-    def downtime_per_interruption_hours(self) -> float:
-        return self.failover_hours
-
-    def work_lost_cap_hours(self, hours: np.ndarray, notice_hours: float) -> np.ndarray | None:
-        """A deployment only loses time, the failover."""
-        return None
-
-    def hours_lost_per_interruption(self, hours: np.ndarray, notice_hours: float) -> np.ndarray:
-        """A deployment is down for the failover, whatever the notice."""
-        return np.full_like(hours, self.failover_hours, dtype=float)
-
-    def interruption(self, elapsed: float, overhead: float, planned: float, work: float) -> Interruption:
-        """The hours served count; the deployment is down for the failover."""
-        done = min(1.0, max(0.0, elapsed - overhead) / max(planned - overhead, 1e-12))
-        return Interruption(work * (1.0 - done), 0.0, self.failover_hours, self.failover_hours)
 
 
 # --- synthetic job kinds ------------------------------------------------------------------------------

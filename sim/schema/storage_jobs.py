@@ -15,10 +15,10 @@ from ..catalog import GpuModel, StorageMedia, hardware_models
 from ..units import HOURS_PER_DAY, HOURS_PER_MONTH
 from .core import examples
 from .distributions import CountChoice, Positive, sample_choice
-from .jobs import Interruption, SyntheticJob
+from .jobs import OutageWork, SyntheticJob
 
 
-class StorageDeal(SyntheticJob):
+class StorageDeal(SyntheticJob, OutageWork):
     """A storage deal: a client's data of ``size_tib`` kept for ``duration_days``, on a storage network or a
     cloud's object store. Capacity is TiB and work TiB-hours; a provider fault takes the data offline for
     the repair (the sector is recovered from its replica), and loses none of it.
@@ -98,19 +98,5 @@ class StorageDeal(SyntheticJob):
         return 1.0  # a TiB stores a TiB
 
     @property
-    def interruption_overhead_hours(self) -> float:
-        return self.repair_hours
-
-    @property
-    def downtime_per_interruption_hours(self) -> float:
-        return self.repair_hours
-
-    def work_lost_cap_hours(self, hours: np.ndarray, notice_hours: float) -> np.ndarray | None:
-        return None  # stored data survives a fault (sealed replicas); it is offline for the repair
-
-    def hours_lost_per_interruption(self, hours: np.ndarray, notice_hours: float) -> np.ndarray:
-        return np.full_like(hours, self.repair_hours, dtype=float)
-
-    def interruption(self, elapsed: float, overhead: float, planned: float, work: float) -> Interruption:
-        done = min(1.0, max(0.0, elapsed - overhead) / max(planned - overhead, 1e-12))
-        return Interruption(work * (1.0 - done), 0.0, self.repair_hours, self.repair_hours)
+    def outage_hours(self) -> float:
+        return self.repair_hours  # stored data survives a fault (sealed replicas); it is offline for the repair
