@@ -15,6 +15,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ruamel.yaml import YAML
 
+from .units import HOURS_PER_MONTH
+
 CloudPriceKind = Literal["on_demand", "spot", "reserved", "capacity_block"]
 CLOUD_PRICE_KINDS: tuple[CloudPriceKind, ...] = ("on_demand", "spot", "reserved", "capacity_block")
 
@@ -27,8 +29,6 @@ Grade = Literal["primary", "mirror", "secondary", "derived", "assumption", "defi
 PRICE_UNITS = ("USD per instance-hour", "USD per GPU-hour", "USD per GB-month")
 GB_PER_TIB = 1024.0
 """AWS bills storage per GB of 2^30 bytes, so a TiB is 1,024 of them (S3 Standard $0.023 = $23.55/TiB-month)."""
-HOURS_PER_BILLING_MONTH = 730.0
-"""AWS's month for hourly conversions (8,760 / 12)."""
 
 
 class Sourced(_Strict):
@@ -139,7 +139,7 @@ class CloudOffer(_Strict):
     def _per_gpu(self, figure: Sourced) -> float:
         """Per unit of capacity and hour: a GPU-hour, or for storage a TiB-hour."""
         if figure.unit == "USD per GB-month":
-            return figure.value * GB_PER_TIB / HOURS_PER_BILLING_MONTH / self.gpus
+            return figure.value * GB_PER_TIB / HOURS_PER_MONTH / self.gpus
         return figure.value / self.gpus if figure.unit == "USD per instance-hour" else figure.value
 
     def usd_per_gpu_hour(self, kind: CloudPriceKind, savings_plan_discount: float | None) -> float:
@@ -236,7 +236,7 @@ def display_unit(model: str) -> tuple[str, float]:
     """How a capacity class's prices are shown (tables keep USD per unit-hour): the unit, and the factor from
     USD per unit-hour to it. GPUs per GPU-hour; storage per TiB-month, as clouds price it."""
     if hardware_models()[model].resource == "storage":
-        return "USD per TiB-month", HOURS_PER_BILLING_MONTH
+        return "USD per TiB-month", HOURS_PER_MONTH
     return "USD per GPU-hour", 1.0
 
 
