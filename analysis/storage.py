@@ -17,42 +17,45 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sim.catalog import hardware_models
+from sim.catalog import display_unit, hardware_models
 from sim.results import RunResult
 from sim.units import HOURS_PER_DAY, HOURS_PER_MONTH
+
+
+def _network_epochs(result: RunResult) -> pd.DataFrame:
+    """One row an epoch: its end (hours), its length (days), the network's capacity and the tokens minted."""
+    epochs = result.epochs.groupby("epoch", sort=True).agg(
+        t0=("t_start_hours", "first"), t1=("t_end_hours", "first"), capacity=("gpus", "sum"),
+        minted=("minted_tokens", "first"))
+    epochs["days"] = (epochs["t1"] - epochs["t0"]) / HOURS_PER_DAY
+    return epochs
 
 
 def baseline_crossing(result: RunResult) -> dict[str, Any]:
     """When the network's raw capacity first rose above Filecoin's baseline b(t) and stayed there for the
     rest of the run (day and capacity at the first epoch end where it did), and the reward per unit of
     capacity per day then; None values when it never did. Needs the filecoin emission."""
-    emission = result.scenario.tokenomics.emission
-    epochs = result.epochs.groupby("epoch", sort=True).agg(
-        t_end=("t_end_hours", "first"), capacity=("gpus", "sum"), minted=("minted_tokens", "first"))
-    baseline = emission.baseline_at(epochs["t_end"].to_numpy())
+    epochs = _network_epochs(result)
+    baseline = result.scenario.tokenomics.emission.baseline_at(epochs["t1"].to_numpy())
     above = epochs["capacity"].to_numpy() >= baseline
     stays = np.flip(np.logical_and.accumulate(np.flip(above)))
-    days = (epochs["t_end"] - epochs["t_end"].shift(1, fill_value=0.0)).to_numpy() / HOURS_PER_DAY
     if not stays.any():
         return {"day": None, "capacity": None, "baseline": None}
     i = int(np.argmax(stays))
-    return {"day": float(epochs["t_end"].iloc[i] / HOURS_PER_DAY), "capacity": float(epochs["capacity"].iloc[i]),
-            "baseline": float(baseline[i]),
-            "reward_tokens_per_unit_day": float(epochs["minted"].iloc[i] / epochs["capacity"].iloc[i] / days[i])}
+    row = epochs.iloc[i]
+    return {"day": float(row["t1"] / HOURS_PER_DAY), "capacity": float(row["capacity"]), "baseline": float(baseline[i]),
+            "reward_tokens_per_unit_day": float(row["minted"] / row["capacity"] / row["days"])}
 
 
 def reward_per_unit_day_at(result: RunResult, capacity: float) -> tuple[float, float]:
     """(day, tokens minted per unit of capacity per day) at the first epoch whose capacity reaches
     ``capacity`` (e.g. 9 EiB in TiB); NaNs when the network never gets there."""
-    epochs = result.epochs.groupby("epoch", sort=True).agg(
-        t0=("t_start_hours", "first"), t1=("t_end_hours", "first"), capacity=("gpus", "sum"),
-        minted=("minted_tokens", "first"))
+    epochs = _network_epochs(result)
     reached = epochs[epochs["capacity"] >= capacity]
     if reached.empty:
         return float("nan"), float("nan")
     row = reached.iloc[0]
-    return float(row["t1"] / HOURS_PER_DAY), float(row["minted"] / row["capacity"] / ((row["t1"] - row["t0"]) /
-                                                                                       HOURS_PER_DAY))
+    return float(row["t1"] / HOURS_PER_DAY), float(row["minted"] / row["capacity"] / row["days"])
 
 
 def storage_vs_gpu(runs: dict[str, RunResult]) -> pd.DataFrame:
@@ -67,21 +70,19 @@ def storage_vs_gpu(runs: dict[str, RunResult]) -> pd.DataFrame:
             fixed = float(np.average(nodes["fixed_usd_per_gpu_hour"], weights=units))
             e = epochs[(epochs["gpu_class"] == cls) & (epochs["gpu_hours_sold"] > 0)]
             sold = e["gpu_hours_sold"].to_numpy()
-            price = float(np.average(e["network_price_usd_per_gpu_hour"], weights=sold)) if sold.size else np.nan
-            bare = float(np.average(e["price_without_subsidy_usd_per_gpu_hour"], weights=sold)) if sold.size \
-                else np.nan
-            reward = float(np.average(e["reward_usd_per_gpu_hour"], weights=sold)) if sold.size else np.nan
-            alt = float(np.average(e["cheapest_alternative_usd_per_gpu_hour"], weights=sold)) if sold.size else np.nan
+
+            price, bare, reward, alt = (float(np.average(e[c], weights=sold)) if sold.size else np.nan for c in (
+                "network_price_usd_per_gpu_hour", "price_without_subsidy_usd_per_gpu_hour", "reward_usd_per_gpu_hour",
+                "cheapest_alternative_usd_per_gpu_hour"))
             cheapest = by_class.get("cheapest_alternative") or {}
-            storage = hardware_models()[cls].resource == "storage"
+            unit, factor = display_unit(cls)
             rows.append({
-                "run": label, "class": cls, "resource": "storage" if storage else "gpu",
-                "unit": "USD per TiB-month" if storage else "USD per GPU-hour",
+                "run": label, "class": cls, "resource": hardware_models()[cls].resource, "unit": unit,
                 "marginal_share_of_cost": marginal / (marginal + fixed),
                 "utilisation": by_class["utilisation"],
-                "price": price * (HOURS_PER_MONTH if storage else 1.0),
-                "price_without_subsidy": bare * (HOURS_PER_MONTH if storage else 1.0),
-                "alternative_price": alt * (HOURS_PER_MONTH if storage else 1.0),
+                "price": price * factor,
+                "price_without_subsidy": bare * factor,
+                "alternative_price": alt * factor,
                 "price_share_of_alternative": price / alt,
                 "price_without_subsidy_share_of_alternative": bare / alt,
                 "price_drop_per_reward_usd": (bare - price) / reward if reward > 0 else np.nan,
