@@ -22,7 +22,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from ruamel.yaml import YAML
 
-from sim.catalog import CLOUD_FILES
+from sim.catalog import CLOUD_FILES, hardware_models
 from sim.errors import InputError
 from sim.folders import MemoFolder, RunFolder, SweepFolder
 from sim.incidence import incidence_frame
@@ -320,14 +320,13 @@ def memo_blocks(inputs: Sequence[Path]) -> list[Block]:
 
 def _storage_blocks(runs: list[RunFolder]) -> list[Block]:
     """With a storage run among the inputs: the comparison of storage and GPU runs (``analysis.storage``)."""
-    results = {}
-    for folder in runs:
-        summary = folder.summary()
-        results[summary["scenario"]] = RunResult(load_scenario(folder.scenario_file), folder.jobs(), folder.epochs(),
-                                                 folder.providers(), summary)
+    summaries = [folder.summary() for folder in runs]
+    if not any(hardware_models()[c].resource == "storage" for s in summaries for c in s["by_class"]):
+        return []  # decided from the summaries, before any table is read
+    # the comparison reads the epochs and providers tables, never the jobs table (millions of rows): not loaded
+    results = {s["scenario"]: RunResult(load_scenario(f.scenario_file), pd.DataFrame(), f.epochs(), f.providers(), s)
+               for f, s in zip(runs, summaries, strict=True)}
     table = storage_vs_gpu(results)
-    if not (table["resource"] == "storage").any():
-        return []
     store, gpu = table[table["resource"] == "storage"].iloc[0], table[table["resource"] == "gpu"]
     text = (f"In {store['run']}, a storage provider's marginal cost (sealing; power is drawn by every sealed TiB "
             f"whether it holds a client's data or not) is {store['marginal_share_of_cost']:.0%} of its cost, "
