@@ -33,7 +33,9 @@ def build_jobs_table(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizo
     cld = cloud_started[:, 0].astype(np.int64)
     cld_offer = jobs.cloud_offer[cld]
 
-    venue = np.zeros(n, dtype=np.int64)
+    # category codes are built in the categoricals' own small dtype (pandas would cast int64 codes down anyway):
+    # a million-row int64 temporary per category column is 7 MB of fresh memory each
+    venue = np.zeros(n, dtype=np.int8)
     venue[net] = 1
     venue[cld] = 2
     start = np.full(n, np.nan)
@@ -55,7 +57,7 @@ def build_jobs_table(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizo
     end[cld] = start[cld] + cloud_hours
     gpus[cld] = jobs.cloud_gpus[cld]
     delivered[cld] = gpus[cld] * (np.minimum(end[cld], horizon) - start[cld])
-    interconnect = np.where(venue == 1, 1, np.where(venue == 2, 3, 0))  # nvlink on one node; cloud; none
+    interconnect = np.array([0, 1, 3], dtype=np.int8)[venue]  # none; nvlink on one node; cloud
     slowdown = np.ones(n)
     for j, (link, factor) in state.interconnect.items():
         interconnect[j], slowdown[j] = LINKS.index(link), factor
@@ -63,7 +65,7 @@ def build_jobs_table(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizo
     # GPU class codes over the fleet's classes then the alternatives' other GPUs; -1 (missing) where nothing ran
     class_names = list(dict.fromkeys([*fleet.classes, *cloud.offer_gpu]))
     offer_class = np.array([class_names.index(g) for g in cloud.offer_gpu], dtype=np.int64)
-    gpu_class = np.full(n, -1, dtype=np.int64)
+    gpu_class = np.full(n, -1, dtype=np.int16)
     gpu_class[net] = fleet.gpu_class[provider[net]]
     gpu_class[cld] = offer_class[cld_offer]
 
@@ -78,7 +80,7 @@ def build_jobs_table(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizo
     weighted = np.bincount(first_job, weights=rec.ask_micro_usd[first] * first_gpus, minlength=n)
     unit_price[net] = weighted[net] / gpus[net] / MICRO  # GPU-weighted over a spread job's nodes
     unit_price[cld] = cloud_price
-    alternative = np.full(n, -1, dtype=np.int64)
+    alternative = np.full(n, -1, dtype=np.int16)
     alternative[cld] = cloud.offer_alt[cld_offer]
 
     # quality: what a job paid per unit of work it got done, after slowdowns, lost work, restarts, downtime
@@ -91,20 +93,20 @@ def build_jobs_table(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizo
     attempts, lost_work, downtime = state.attempts.copy(), state.lost_work.copy(), state.downtime_hours.copy()
     attempts[cld] += jobs.cloud_reclaims[cld]
     lost_work[cld] = jobs.cloud_lost_hours[cld] * gpus[cld] * speed[cld]
-    per_reclaim = np.array([job.downtime_per_interruption_hours for job in jobs.stream_jobs])[jobs.stream]
-    downtime[cld] = jobs.cloud_reclaims[cld] * per_reclaim[cld]
-    useful = _useful_work(state, rec, first, venue, start, end, horizon,
-                          jobs.cloud_hours + jobs.cloud_extra_hours)
+    per_reclaim = np.array([job.downtime_per_interruption_hours for job in jobs.stream_jobs])
+    downtime[cld] = jobs.cloud_reclaims[cld] * per_reclaim[jobs.stream[cld]]
+    useful = _useful_work(state, rec, first, venue, start, end, horizon, cld, cloud_hours)
     remainder = np.zeros(n)
     for j, (_, usd) in state.cloud_remainder.items():
         remainder[j] = usd
     waiting = np.zeros(n, dtype=bool)
     waiting[list(state.waiting)] = True
-    status = np.where(venue == 0, np.where(waiting, 0, 3), np.where(end > horizon, 1, 2))
+    i8 = np.int8
+    status = np.where(venue == 0, np.where(waiting, i8(0), i8(3)), np.where(end > horizon, i8(1), i8(2)))
     status[state.latent] = 4
-    abandoned = np.where(status == 3, np.where(np.isfinite(jobs.cloud_cost_usd), 1, 2), 0)
+    abandoned = np.where(status == 3, np.where(np.isfinite(jobs.cloud_cost_usd), i8(1), i8(2)), i8(0))
     job_types = job_kinds()
-    kind_codes = np.array([job_types.index(k) for k in jobs.stream_kinds], dtype=np.int64)
+    kind_codes = np.array([job_types.index(k) for k in jobs.stream_kinds], dtype=np.int8)
     df = pd.DataFrame({
         "job_id": np.arange(n),
         "stream": pd.Categorical.from_codes(jobs.stream, categories=list(jobs.stream_names)),
@@ -146,19 +148,20 @@ def _used_categories(codes: np.ndarray, names: tuple[str, ...]) -> pd.Categorica
     """The categorical of ``codes`` over the ``names`` that occur, in their order: as
     ``remove_unused_categories`` gives, without its hash table over a million rows (16x slower, measured)."""
     used = np.flatnonzero(np.bincount(codes, minlength=len(names)))
-    recode = np.full(len(names), -1, dtype=np.int64)
+    recode = np.full(len(names), -1, dtype=np.int16)  # codes in the categorical's own dtype, as above
     recode[used] = np.arange(used.size)
     return pd.Categorical.from_codes(recode[codes], categories=[names[i] for i in used])
 
 
 def _useful_work(state: RunState, rec: NetworkStarts, first: np.ndarray, venue: np.ndarray, start: np.ndarray,
-                 end: np.ndarray, horizon: float, cloud_hours: np.ndarray) -> np.ndarray:
+                 end: np.ndarray, horizon: float, cld: np.ndarray, cloud_hours: np.ndarray) -> np.ndarray:
     """Reference GPU-hours of work each job got done, by the engine's own account of its attempts: a job
     that ended got all its work done (the rest of an interrupted one on AWS), less any that nowhere could
-    take; one running at the horizon, its work up to where its current attempt has got."""
+    take; one running at the horizon, its work up to where its current attempt has got. ``cloud_hours``: the
+    wall hours of each of the jobs ``cld`` that ran on an alternative."""
     work = state.jobs.work_ref_gpu_hours
     useful = np.zeros_like(work)
-    net, cld = venue == 1, venue == 2
+    net = venue == 1
     useful[net] = work[net]
     for j, left in state.unfinished.items():
         useful[j] -= left
@@ -176,5 +179,5 @@ def _useful_work(state: RunState, rec: NetworkStarts, first: np.ndarray, venue: 
             began[i], overhead[i], planned[i], taken[i] = t, o, h, w
     share = np.clip((horizon - began - overhead) / np.maximum(planned - overhead, 1e-12), 0.0, 1.0)
     useful[running] = work[running] - taken * (1.0 - share)
-    useful[cld] = work[cld] * np.clip((horizon - start[cld]) / cloud_hours[cld], 0.0, 1.0)
+    useful[cld] = work[cld] * np.clip((horizon - start[cld]) / cloud_hours, 0.0, 1.0)
     return useful
