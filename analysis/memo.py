@@ -68,6 +68,9 @@ class Fig:
 Block = Heading | Para | Table | Fig
 
 
+MAX_FAILED_ROWS = 20  # a sweep's failed runs the memo lists (all are in its runs.parquet)
+
+
 def _num(x: Any, digits: int = 3) -> str:
     if x is None or (isinstance(x, float) and not np.isfinite(x)):
         return "-"
@@ -238,6 +241,12 @@ def _sweep_blocks(folder: SweepFolder) -> Iterator[Block]:
     yield Para(f"{described + '. ' if described else ''}{len(runs)} runs ({runs['point'].nunique()} points x "
                f"{runs['replication'].nunique()} replications, method {spec.get('method', 'grid')}, seed "
                f"{spec.get('seed', 0)}); {len(ok)} succeeded. Parameters: {', '.join(params)}. Metric: {metric}.")
+    failed = runs[runs["status"] != "ok"]
+    if len(failed):
+        yield Table(failed[["run_id", "point", "replication", *params, "error"]].head(MAX_FAILED_ROWS),
+                    f"{name}: the {len(failed)} failed runs" + (f" (the first {MAX_FAILED_ROWS})" if len(failed) >
+                                                                MAX_FAILED_ROWS else "")
+                    + "; the figures and breakeven below use the others.")
     if metric not in ok.columns or ok[metric].isna().all():
         yield Para(f"The runs have no values of {metric}; no sweep figures.")
         return

@@ -30,10 +30,26 @@ if TYPE_CHECKING:
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Simulate a token-subsidised GPU marketplace against the AWS baseline.")
 
+
+def _version(value: bool) -> None:
+    if value:
+        from .summary import package_version
+
+        typer.echo(f"depinsim {package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    """Simulate a token-subsidised GPU marketplace against the AWS baseline."""
+
 SetOption = Annotated[list[str], typer.Option(
-    "--set", help="Override a scenario field: path.to.field=value (repeatable), e.g. "
-                  "--set tokenomics.emission.tokens_per_day=0 or --set providers.0.count=50.")]
+    "--set", help="Override a scenario field: path.to.field=value (repeatable), e.g. --set "
+                  "tokenomics.emission.tokens_per_day=0 or --set providers.h100_datacentre.count=50 (a list "
+                  "item by its name or its index).")]
 INTERRUPTED = 130
+SHOWN_FAILURES = 10  # a sweep's failed runs listed on the terminal; all are in runs.parquet
 _reported: list[str] = []  # what _fail printed, so main adds nothing to a reported interrupt
 
 
@@ -231,14 +247,22 @@ def _pct(x: float | None) -> str:
 
 @app.command()
 def validate(
-    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    scenario: Annotated[Path, typer.Argument(help="Scenario, sweep or calibration YAML file.")],
     set_: SetOption = [],  # noqa: B006
 ) -> None:
-    """Check a scenario file (and overrides) without running it."""
+    """Check a scenario, sweep or calibration file (and overrides) without running it."""
     from .errors import InputError
     from .loader import load_scenario
+    from .sweep_spec import input_kind
 
     try:
+        kind = input_kind(scenario)
+        if kind == "sweep":
+            _validate_sweep(scenario, set_)
+            return
+        if kind == "calibration":
+            _validate_calibration(scenario, set_)
+            return
         sc = load_scenario(scenario, set_)
     except InputError as exc:
         raise _fail(str(exc), 2) from None
@@ -247,6 +271,42 @@ def validate(
                      f"{len(sc.providers)} groups, {len(sc.workload.streams)} job streams, "
                      f"{sc.horizon_days:g} days).", highlight=False)
     _warn(sc.warnings())
+
+
+def _validate_sweep(path: Path, overrides: list[str]) -> None:
+    """A sweep file is valid when it and its base scenario at every point of its design are."""
+    from .errors import InputError
+    from .sweep import design, invalid_points
+    from .sweep_spec import load_sweep_spec
+
+    sp = load_sweep_spec(path, overrides)
+    points = design(sp.axes(), sp.method, sp.n, sp.seed)
+    invalid = invalid_points(sp.base, points, sp.fixed())
+    if invalid:
+        shown = "; ".join(f"point {i} ({_point(points, i)}): {error}" for i, error in invalid[:3])
+        more = f" ({len(invalid) - 3} more not shown.)" if len(invalid) > 3 else ""
+        raise InputError(f"Sweep file {path}: {len(invalid)} of its {len(points)} points give an invalid scenario "
+                         f"(a sweep would record them as failed runs): {shown}.{more}")
+    runs = len(points) * sp.replications
+    _console().print(f"{path}: valid (sweep {sp.name!r} over {sp.base}: {len(points):,} points x {sp.replications} "
+                     f"replications = {runs:,} runs, method {sp.method}, seed {sp.seed}).", highlight=False)
+
+
+def _validate_calibration(path: Path, overrides: list[str]) -> None:
+    from analysis.calibrate import load_calibration_spec
+
+    from .errors import InputError
+
+    if overrides:
+        raise InputError(f"{path} is a calibration file: --set applies to scenario and sweep files. Put the "
+                         "overrides in the calibration file's set mapping.")
+    sp = load_calibration_spec(path)
+    _console().print(f"{path}: valid (calibration {sp.name!r} over {sp.base}: {len(sp.params)} parameters fitted "
+                     f"to {len(sp.targets)} targets).", highlight=False)
+
+
+def _point(points: Any, i: int) -> str:
+    return ", ".join(f"{k}={v}" for k, v in points.iloc[i].items())
 
 
 def _warn(warnings: list[str]) -> None:
@@ -287,8 +347,18 @@ def sweep_command(
     force: Annotated[bool, typer.Option("--force", help="Replace the results of another sweep in that folder "
                                                         "(one depinsim wrote, holding nothing else).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+    set_: Annotated[list[str], typer.Option(
+        "--set", help="Override a scenario field in every run: path.to.field=value (repeatable; a list item by "
+                      "its name or index). Added to the sweep file's set (the command line wins) and written "
+                      "into the folder's sweep.yaml.")] = [],  # noqa: B006
+    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Root seed of the sweep (replaces the sweep "
+                                                                   "file's seed).")] = None,
 ) -> None:
-    """Run a parameter sweep (resumable: finished runs are cached in the sweep folder)."""
+    """Run a parameter sweep (resumable: finished runs are cached in the sweep folder).
+
+    Exits 1 when any run failed, after writing the rest; the failures are listed, and all of them are in
+    runs.parquet (status, error).
+    """
     from .errors import InputError
     from .folders import SweepFolder
 
@@ -297,10 +367,10 @@ def sweep_command(
         from .sweep import sweep, sweep_epochs
         from .sweep_spec import load_sweep_spec, rebased_spec
 
-        sp = load_sweep_spec(spec)
+        sp = load_sweep_spec(spec, set_, seed)
         target = out if out is not None else Path("runs") / "sweeps" / sp.name
         folder = SweepFolder(target)
-        folder.open(rebased_spec(spec, target), force)
+        folder.open(rebased_spec(spec, target, set_, seed), force)
         backend = "dask" if scheduler is not None or workers > 1 else "serial"
         runs = sweep(sp.base, sp.axes(), method=sp.method, n=sp.n, replications=sp.replications, seed=sp.seed,
                      backend=backend, address=scheduler, cache_dir=folder.cache_dir, progress=not quiet,
@@ -318,11 +388,14 @@ def sweep_command(
         _console().print(f"sweep {sp.name}: {len(runs):,} runs ({runs.attrs['from_cache']:,} from the cache), "
                          f"{len(runs) - len(failed):,} ok, {len(failed):,} failed; wrote {target}/ (runs.parquet, "
                          "epochs.parquet, sweep.yaml, cache/)", highlight=False)
-    err = _console(stderr=True)
-    for _, row in failed.head(5).iterrows():
-        err.print(f"run {row['run_id']} failed: {row['error']}", highlight=False, soft_wrap=True)
-    if len(failed) == len(runs):
-        raise typer.Exit(1)
+    if len(failed):
+        err = _console(stderr=True)
+        for _, row in failed.head(SHOWN_FAILURES).iterrows():
+            err.print(f"run {row['run_id']} (point {row['point']}, replication {row['replication']}) failed: "
+                      f"{row['error']}", highlight=False, soft_wrap=True)
+        more = f"; {len(failed) - SHOWN_FAILURES:,} more in runs.parquet" if len(failed) > SHOWN_FAILURES else ""
+        raise _fail(f"{len(failed):,} of {len(runs):,} runs failed{more} (the others are written and "
+                    "cached).", 1)
 
 
 @app.command()

@@ -111,7 +111,9 @@ def _plain(node: Any) -> Any:
 # --- overrides ------------------------------------------------------------------------------------
 
 
-def _apply_override(doc: CommentedMap, item: str, source: str) -> tuple[str, ...]:
+def parse_override(item: str) -> tuple[tuple[str, ...], Any]:
+    """``path.to.field=value`` as the path's keys and the value read as YAML (``3`` an int, ``{1: 0.5}`` a
+    mapping, anything unreadable the text itself)."""
     if "=" not in item:
         raise InputError(f"--set expects path.to.field=value (for example seed=7 or "
                          f"tokenomics.emission.tokens_per_day=0), got {item!r}.")
@@ -123,33 +125,53 @@ def _apply_override(doc: CommentedMap, item: str, source: str) -> tuple[str, ...
         value = YAML(typ="safe").load(raw) if raw.strip() else ""
     except YAMLError:
         value = raw
+    return keys, value
+
+
+def _apply_override(doc: CommentedMap, item: str, source: str) -> tuple[str, ...]:
+    keys, value = parse_override(item)
     node: Any = doc
+    resolved: list[str] = []  # the path with list items by position, as validation errors give it
     for depth, key in enumerate(keys[:-1]):
-        node = _child(node, key, keys[: depth + 1], item, create=True)
+        node, at = _child(node, key, keys[: depth + 1], item, create=True)
+        resolved.append(at)
     last = keys[-1]
     if isinstance(node, list):
-        node[_index(node, last, keys, item)] = value
+        index = _index(node, last, keys, item)
+        node[index] = value
+        last = str(index)
     elif isinstance(node, dict):
         node[last] = value
     else:
         raise InputError(f"--set {item!r}: {'.'.join(keys[:-1])} in {source} is a single value, not a mapping.")
-    return keys
+    return (*resolved, last)
 
 
-def _child(node: Any, key: str, path: tuple[str, ...], item: str, *, create: bool) -> Any:
+def _child(node: Any, key: str, path: tuple[str, ...], item: str, *, create: bool) -> tuple[Any, str]:
+    """The child ``key`` names and its key as validation errors give it (a list item's position)."""
     if isinstance(node, list):
-        return node[_index(node, key, path, item)]
+        index = _index(node, key, path, item)
+        return node[index], str(index)
     if isinstance(node, dict):
         if key not in node and create:
             node[key] = CommentedMap()
-        return node[key]
+        return node[key], key
     raise InputError(f"--set {item!r}: {'.'.join(path[:-1])} is a single value, so it has no field {key!r}.")
 
 
 def _index(node: list, key: str, path: tuple[str, ...], item: str) -> int:
-    if not key.isdigit() or int(key) >= len(node):
-        raise InputError(f"--set {item!r}: {'.'.join(path)} must be an index 0..{len(node) - 1} of that list.")
-    return int(key)
+    """A list item by position or, for a list of named items (provider groups, job streams), by its
+    ``name``: a name stays right when the file's groups are reordered, a position does not."""
+    if key.isdigit() and int(key) < len(node):
+        return int(key)
+    names = [child.get("name") for child in node if isinstance(child, dict)]
+    if key in names:
+        return names.index(key)
+    where = ".".join(path[:-1]) or "the top level"
+    named = [str(n) for n in names if n is not None]
+    by_name = f" or one of its items' names ({', '.join(named)})" if named else ""
+    raise InputError(f"--set {item!r}: {key!r} is not an item of {where}; give an index 0..{len(node) - 1}"
+                     f"{by_name}.")
 
 
 # --- error messages -------------------------------------------------------------------------------

@@ -173,6 +173,14 @@ def _tasks(base: Scenario | str | Path, points: pd.DataFrame, seeds: np.ndarray,
             run_id += 1
 
 
+def invalid_points(base: Scenario | str | Path, points: pd.DataFrame,
+                   fixed: Sequence[str] = ()) -> list[tuple[int, str]]:
+    """The points whose scenario does not validate, with the error: what ``depinsim validate`` says of a
+    sweep file before anything runs (the sweep itself records them as failed runs and goes on)."""
+    seeds = np.zeros((len(points), 1), dtype=np.int64)
+    return [(t.point, t.error) for t in _tasks(base, points, seeds, fixed) if t.error is not None]
+
+
 def _base_text(base: Scenario | str | Path) -> tuple[str, str, str]:
     if isinstance(base, Scenario):
         yaml = YAML(typ="safe")

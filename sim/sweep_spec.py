@@ -13,13 +13,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .errors import InputError
-from .loader import load_input, load_scenario
+from .loader import load_input, load_scenario, parse_override
 from .schema.core import StrictModel
 from .sweep import Range
 
@@ -110,10 +111,36 @@ class SweepSpec(StrictModel):
         return [f"{k}={v}" for k, v in self.set.items()]
 
 
-def load_sweep_spec(path: str | Path) -> SweepSpec:
-    """Read and validate a sweep file, and check that every run's scenario would be valid at the axes'
-    first values (one clear error now rather than one per point later)."""
+def input_kind(path: str | Path) -> Literal["scenario", "sweep", "calibration"]:
+    """What a YAML input file is: a mapping with a ``base`` scenario and ``params`` axes is a sweep file,
+    or a calibration file when it also has ``targets``; anything else (a scenario, or a file that does not
+    parse) is left to the scenario loader and its messages."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        doc = YAML(typ="safe").load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, YAMLError):
+        return "scenario"
+    if not (isinstance(doc, dict) and "base" in doc and "params" in doc):
+        return "scenario"
+    return "calibration" if "targets" in doc else "sweep"
+
+
+def load_sweep_spec(path: str | Path, overrides: Sequence[str] = (), seed: int | None = None) -> SweepSpec:
+    """Read and validate a sweep file, with the command line's ``--set`` overrides added to its ``set``
+    (the command line wins) and its ``seed`` replaced by ``seed``, and check that every run's scenario
+    would be valid at the axes' first values (one clear error now rather than one per point later)."""
     spec = load_input(path, SweepSpec, "sweep", "sweeps/emission_vs_fleet.yaml")
+    if overrides or seed is not None:
+        try:
+            spec = SweepSpec.model_validate({**spec.model_dump(), "set": {**spec.set, **_cli_set(overrides)},
+                                             "seed": spec.seed if seed is None else seed})
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
+            raise InputError(f"Sweep file {path}: the command line's --set or --seed is invalid: {problems}. A sweep's "
+                             "--set takes path.to.field=value with a single value (a number, text or "
+                             "true/false); --seed a whole number >= 0.") from None
     first = [f"{k}={v[0] if isinstance(v, list) else v.low}" for k, v in spec.params.items()]
     try:
         load_scenario(spec.base, [*spec.fixed(), *first])
@@ -122,19 +149,31 @@ def load_sweep_spec(path: str | Path) -> SweepSpec:
     return spec
 
 
-def rebased_spec(path: str | Path, folder: Path) -> str:
+def _cli_set(overrides: Sequence[str]) -> dict[str, Any]:
+    return {".".join(keys): value for keys, value in map(parse_override, overrides)}
+
+
+def rebased_spec(path: str | Path, folder: Path, overrides: Sequence[str] = (), seed: int | None = None) -> str:
     """The sweep file's text as it should read from ``folder`` (comments kept, ``base`` made relative to
-    the folder), so ``depinsim sweep <folder>/sweep.yaml`` re-runs the same sweep."""
+    the folder, the command line's ``--set`` and ``--seed`` written in), so ``depinsim sweep
+    <folder>/sweep.yaml`` re-runs the same sweep."""
     import io
     import os
 
     from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap
 
     yaml = YAML(typ="rt")
     doc = yaml.load(Path(path).read_text(encoding="utf-8"))
     base = Path(doc["base"])
     base = base if base.is_absolute() else Path(path).parent / base
     doc["base"] = Path(os.path.relpath(base.resolve(), folder.resolve())).as_posix()
+    if overrides:
+        if not isinstance(doc.get("set"), dict):
+            doc["set"] = CommentedMap()
+        doc["set"].update(_cli_set(overrides))
+    if seed is not None:
+        doc["seed"] = seed
     out = io.StringIO()
     yaml.dump(doc, out)
     return out.getvalue()

@@ -179,3 +179,57 @@ def test_schema_out_keeps_an_existing_file_without_force(tmp_path: Path) -> None
     assert result.exit_code == 2 and "--force" in result.output and target.read_text() == "mine"
     assert invoke("schema", "--out", str(target), "--force").exit_code == 0
     assert json.loads(target.read_text())["title"] == "Scenario"
+
+
+def _sweep_file(tmp_path: Path, counts: str) -> Path:
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(f"name: s\nbase: {SCENARIOS / 'tiny.yaml'}\nset: {{horizon_days: 2}}\nseed: 3\n"
+                    f"params:\n  providers.h100.count: {counts}\n")
+    return spec
+
+
+def test_sweep_takes_set_and_seed_and_records_them(tmp_path: Path) -> None:
+    spec = _sweep_file(tmp_path, "[2, 3]")
+    out = tmp_path / "out"
+    result = invoke("sweep", str(spec), "--out", str(out), "--set", "horizon_days=1", "--seed", "9", "--quiet")
+    assert result.exit_code == 0, result.output
+    recorded = (out / "sweep.yaml").read_text()
+    assert "horizon_days: 1" in recorded and "seed: 9" in recorded
+    runs = pd.read_parquet(out / "runs.parquet")
+    from sim.sweep import run_seeds
+
+    assert runs["seed"].tolist() == run_seeds(9, 2, 1).ravel().tolist()
+    assert (runs["horizon_days"] == 1).all()  # the command line's set wins over the file's (2 days)
+    # the recorded file re-runs the same sweep: everything comes from the cache
+    again = invoke("sweep", str(out / "sweep.yaml"), "--out", str(out))
+    assert again.exit_code == 0 and "2 from the cache" in again.output
+
+
+def test_a_failed_sweep_point_exits_1_lists_it_and_the_memo_shows_it(tmp_path: Path) -> None:
+    spec = _sweep_file(tmp_path, "[2, 0]")
+    out = tmp_path / "out"
+    result = invoke("sweep", str(spec), "--out", str(out), "--quiet")
+    assert result.exit_code == 1
+    assert "point 1" in result.output and "1 of 2 runs failed" in result.output
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert runs["status"].tolist() == ["ok", "error"]
+    memo = invoke("memo", str(out), "--out", str(tmp_path / "memo"))
+    assert memo.exit_code == 0, memo.output
+    text = (tmp_path / "memo" / "memo.md").read_text()
+    assert "the 1 failed runs" in text and "greater than 0" in text
+
+
+def test_validate_takes_sweep_files_and_reports_bad_points(tmp_path: Path) -> None:
+    ok = invoke("validate", str(_sweep_file(tmp_path, "[2, 3]")))
+    assert ok.exit_code == 0 and "2 points x 1 replications" in ok.output
+    bad = invoke("validate", str(_sweep_file(tmp_path, "[2, 0]")))
+    assert bad.exit_code == 2 and "1 of its 2 points" in bad.output and "point 1" in bad.output
+    named = invoke("validate", TINY, "--set", "providers.nope.count=1")
+    assert named.exit_code == 2 and "h100, rigs" in named.output
+
+
+def test_version() -> None:
+    from sim.summary import package_version
+
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.output.strip() == f"depinsim {package_version()}"

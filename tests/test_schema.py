@@ -116,6 +116,17 @@ def test_overrides_apply_and_change_the_hash() -> None:
     assert scenario_hash(parse_scenario(TINY)) == scenario_hash(base)
 
 
+def test_overrides_address_list_items_by_name() -> None:
+    by_name = parse_scenario(TINY, overrides=["providers.rigs.count=3", "workload.streams.inference.job.replicas=2"])
+    by_index = parse_scenario(TINY, overrides=["providers.1.count=3", "workload.streams.1.job.replicas=2"])
+    assert by_name == by_index and by_name.providers[1].count == 3
+    with pytest.raises(InputError, match=r"'h200' is not an item of providers.*names \(h100, rigs\)"):
+        parse_scenario(TINY, "tiny.yaml", ["providers.h200.count=1"])
+    # a bad value set by name is reported at the item it reached, as set with --set
+    with pytest.raises(InputError, match=r"providers\.1\.count \(set with --set\)"):
+        parse_scenario(TINY, "tiny.yaml", ["providers.rigs.count=-1"])
+
+
 @pytest.mark.parametrize("name", ["tiny", "baseline", "no_subsidy"])
 def test_bundled_scenarios_validate_and_round_trip(name: str) -> None:
     sc = load_scenario(SCENARIOS / f"{name}.yaml")
