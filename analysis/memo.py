@@ -30,7 +30,7 @@ from sim.loader import load_scenario
 from sim.results import RunResult
 from sim.summary import package_version
 
-from .breakeven import rank_sensitivity
+from .breakeven import Z95, metric_goal, rank_sensitivity
 from .curves import pricing_curve
 from .storage import storage_vs_gpu, storage_vs_gpu_figure
 from .sweeps import months_vs_parameter, tornado, undercut_heatmap
@@ -259,8 +259,7 @@ def _sweep_blocks(folder: SweepFolder) -> Iterator[Block]:
         if months in ok.columns:
             yield Fig(f"months_{name}", months_vs_parameter(ok, numeric[0], months),
                       f"{name}: months of undercut against {numeric[0]}.")
-        means = ok.groupby(numeric[0], sort=True)[metric].mean()
-        yield Para(f"**Breakeven.** {_crossing(means, target, numeric[0], metric)}")
+        yield Para(f"**Breakeven.** {_breakevens(ok, numeric, target, metric)}")
         sens = rank_sensitivity(ok, metric, numeric)
         yield Table(sens.assign(rank_correlation=sens["rank_correlation"].map(_num)),
                     f"{name}: Spearman rank correlation of {metric} with each parameter.")
@@ -269,18 +268,57 @@ def _sweep_blocks(folder: SweepFolder) -> Iterator[Block]:
                       f"{name}: sensitivity (rank correlation) of {metric}.")
 
 
-def _crossing(means: pd.Series, target: float, param: str, metric: str) -> str:
-    """Where the mean metric crosses the target along the first parameter (linear interpolation between
-    the two swept values that bracket it), for a memo that reads only what was run."""
-    x, y = means.index.to_numpy(dtype=float), means.to_numpy(dtype=float)
+def _breakevens(ok: pd.DataFrame, numeric: list[str], target: float, metric: str) -> str:
+    """The crossing along the first parameter at each value of the others (pooling them would interpolate
+    across, say, two fleet sizes as if they were one)."""
+    first, others = numeric[0], numeric[1:]
+    if not others:
+        return _crossing(ok, target, first, metric)
+    parts = []
+    for values, group in ok.groupby(others, sort=True):
+        at = ", ".join(f"{p} = {v:,.4g}" for p, v in zip(others, np.atleast_1d(values), strict=True))
+        parts.append(f"At {at}: {_crossing(group, target, first, metric)}")
+    return " ".join(parts)
+
+
+def _crossing(runs: pd.DataFrame, target: float, param: str, metric: str) -> str:
+    """Where the mean metric crosses the target along ``param`` (linear interpolation between the two swept
+    values that bracket it), with an interval from the replication spread: where mean -+ 1.96 standard
+    errors cross it. A memo reads only what was run."""
+    stats_ = runs.groupby(param, sort=True)[metric].agg(["mean", "sem", "count"])
+    x = stats_.index.to_numpy(dtype=float)
+    y = stats_["mean"].to_numpy(dtype=float)
+    half = Z95 * stats_["sem"].fillna(0.0).to_numpy(dtype=float)
+    at = _interpolated(x, y, target)
+    if at is None:
+        if not np.isfinite(y).any():
+            return f"the mean {metric} is undefined over the swept range of {param}."
+        span = f"it spans {np.nanmin(y):.3f} to {np.nanmax(y):.3f} over {param} = {x[0]:,.4g} to {x[-1]:,.4g}"
+        goal = metric_goal(metric)
+        if goal is not None:
+            met = bool(np.nanmax(y) <= target) if goal == "below" else bool(np.nanmin(y) >= target)
+            if met:
+                word = "at or below" if goal == "below" else "at or above"
+                return (f"the mean {metric} is {word} {target:g} at every swept value ({span}): the target "
+                        "already holds.")
+            word = "above" if goal == "below" else "below"
+            return (f"the mean {metric} stays {word} {target:g} at every swept value ({span}): the target is not "
+                    "reached within the swept range.")
+        return f"the mean {metric} does not cross {target:g} within the swept range ({span})."
+    ends = [v for v in (_interpolated(x, y - half, target), _interpolated(x, y + half, target)) if v is not None]
+    interval = (f" (95% interval from the spread of {int(stats_['count'].min())} replications: "
+                f"{min(ends):,.4g} to {max(ends):,.4g})" if len(ends) == 2 and half.any() else "")
+    return (f"the mean {metric} reaches {target:g} at {param} = {at:,.4g}{interval}, interpolated between the "
+            "swept values (`analysis.breakeven` solves it with brentq).")
+
+
+def _interpolated(x: np.ndarray, y: np.ndarray, target: float) -> float | None:
+    """The first crossing of ``target`` by the piecewise-linear curve (x, y), or None."""
     for i in range(len(x) - 1):
         bracketed = (y[i] - target) * (y[i + 1] - target) <= 0 and y[i] != y[i + 1]
         if np.isfinite(y[i]) and np.isfinite(y[i + 1]) and bracketed:
-            at = x[i] + (target - y[i]) * (x[i + 1] - x[i]) / (y[i + 1] - y[i])
-            return (f"The mean {metric} reaches {target:g} at {param} = {at:,.4g} (interpolated between the swept "
-                    f"values {x[i]:,.4g} and {x[i + 1]:,.4g}; `analysis.breakeven` solves it exactly with brentq).")
-    span = f"{np.nanmin(y):.3f} to {np.nanmax(y):.3f}" if np.isfinite(y).any() else "undefined"
-    return f"The mean {metric} does not cross {target:g} within the swept range of {param} (it spans {span})."
+            return float(x[i] + (target - y[i]) * (x[i + 1] - x[i]) / (y[i + 1] - y[i]))
+    return None
 
 
 def _repro_rows(inputs: Sequence[Path]) -> pd.DataFrame:

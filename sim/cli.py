@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import click
 import typer
 
+from .units import BELOW_SHARE
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
@@ -83,6 +85,9 @@ def run(
         "--chain", help="Also settle every epoch through the Vyper contracts on a local chain and reconcile it "
                         "with the ledger: 'embedded' (in-process py-evm), 'anvil' (a node started and stopped "
                         "here; `npm ci` installs it) or a JSON-RPC URL.")] = None,
+    below: Annotated[float, typer.Option(
+        "--below", help="The share of each alternative's price whose months the summary counts (months_below): "
+                        "0.5 asks how long the network stays below half of AWS. Changes no table.")] = BELOW_SHARE,
 ) -> None:
     """Run a scenario and write its results into a run folder."""
     from .chain.hook import ChainError, ChainUnavailable
@@ -97,12 +102,15 @@ def run(
             from .folders import RunFolder
             from .loader import load_scenario
 
+            if not below > 0:
+                raise InputError(f"--below {below:g}: the share of the alternative's price must be above 0 "
+                                 "(0.5: half of AWS; 1: any undercut).")
             sc = load_scenario(scenario, overrides)
             target = out if out is not None else Path("runs") / sc.name
             folder = RunFolder(target)
             folder.check_target(force)
             hook = _open_chain(chain, stack) if chain is not None else None
-            result = _run_with_progress(sc, quiet, hook)
+            result = _run_with_progress(sc, quiet, hook, below)
             files = folder.write(result, _run_figures(result), force)
         except (InputError, ChainUnavailable) as exc:
             raise _fail(str(exc), 2) from None
@@ -146,7 +154,8 @@ def _open_chain(spec: str, stack: ExitStack) -> ChainHook:
     return hook
 
 
-def _run_with_progress(sc: Scenario, quiet: bool, chain: ChainHook | None = None) -> RunResult:
+def _run_with_progress(sc: Scenario, quiet: bool, chain: ChainHook | None = None,
+                       below: float = BELOW_SHARE) -> RunResult:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .runner import run as run_scenario
@@ -156,7 +165,7 @@ def _run_with_progress(sc: Scenario, quiet: bool, chain: ChainHook | None = None
                         TimeElapsedColumn(), console=err, transient=True, disable=quiet or not err.is_terminal)
     with progress:
         task = progress.add_task(f"simulating {sc.name}" + (" (chain on)" if chain is not None else ""), total=1.0)
-        return run_scenario(sc, progress=lambda frac: progress.update(task, completed=frac), chain=chain)
+        return run_scenario(sc, progress=lambda frac: progress.update(task, completed=frac), chain=chain, below=below)
 
 
 def _alternatives_table(s: dict[str, Any]) -> Any:
@@ -189,7 +198,8 @@ def _print_summary(result: RunResult, target: Path, files: list[str]) -> None:
     out = _console()
     s = result.summary
     table = Table(title=f"{s['scenario']}: {s['horizon_days']:g} days, seed {s['seed']}", title_justify="left")
-    columns = ("GPU class", "network $/GPU-h", "w/o subsidy", "AWS on-demand", "ratio", "utilisation", "subsidy share")
+    columns = ("GPU class", "network $/GPU-h", "w/o subsidy", "AWS on-demand", "ratio", "p95 ratio",
+               f"months < {s['below_share']:g}", "utilisation", "subsidy share")
     for col in columns:
         table.add_column(col, justify="right" if col != "GPU class" else "left")
     for cls, c in s["by_class"].items():
@@ -198,7 +208,8 @@ def _print_summary(result: RunResult, target: Path, files: list[str]) -> None:
         table.add_row(label, _fmt(c["network_price_usd_per_gpu_hour"] * factor),
                       _fmt(c["price_without_subsidy_usd_per_gpu_hour"] * factor),
                       _fmt(c["aws_on_demand_usd_per_gpu_hour"] * factor), _fmt(c["undercut_ratio_on_demand"]),
-                      _pct(c["utilisation"]), _pct(c["subsidy_share"]))
+                      _fmt(c["p95_ratio_on_demand"]), f"{c['months_below_on_demand']:.1f}", _pct(c["utilisation"]),
+                      _pct(c["subsidy_share"]))
     out.print(table)
     if s["cloud"]["alternatives"] != ["aws_on_demand"]:
         out.print(_alternatives_table(s))

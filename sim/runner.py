@@ -18,6 +18,7 @@ from .results import RunResult
 from .schema import Scenario, without_rewards
 from .summary import build_summary
 from .tables import build_jobs_table
+from .units import BELOW_SHARE
 
 
 class PartialRun(ChainError):
@@ -28,15 +29,17 @@ class PartialRun(ChainError):
         self.result = result
 
 
-def run(scenario: Scenario, progress: Progress | None = None, chain: ChainHook | None = None) -> RunResult:
+def run(scenario: Scenario, progress: Progress | None = None, chain: ChainHook | None = None,
+        below: float = BELOW_SHARE) -> RunResult:
     """Simulate the horizon, check conservation (and, with a chain, reconcile it with the ledger), and
     return the tables. A chain that fails mid-run raises PartialRun, which carries the results up to the
-    last epoch settled off-chain."""
+    last epoch settled off-chain. ``below``: the share of each alternative's price whose months the
+    summary's ``months_below`` counts (a reading of the results: it changes no table)."""
     with ctrl_c_stays_ctrl_c():
-        return _run(scenario, progress, chain)
+        return _run(scenario, progress, chain, below)
 
 
-def _run(scenario: Scenario, progress: Progress | None, chain: ChainHook | None) -> RunResult:
+def _run(scenario: Scenario, progress: Progress | None, chain: ChainHook | None, below: float) -> RunResult:
     paired = scenario.counterfactual
     world = World(scenario, chain)
     if chain is not None:
@@ -47,7 +50,7 @@ def _run(scenario: Scenario, progress: Progress | None, chain: ChainHook | None)
         if isinstance(exc, ChainUnavailable):
             raise
         raise PartialRun(str(exc), _partial(world, str(exc), exc.epoch)) from None
-    result = finish(world)
+    result = finish(world, below)
     if paired:
         bare = World(without_rewards(scenario))
         bare.simulate(_part(progress, 0.5, 0.5))
@@ -62,13 +65,13 @@ def _part(progress: Progress | None, start: float, share: float) -> Progress | N
     return lambda done: progress(start + share * done)
 
 
-def finish(world: World) -> RunResult:
+def finish(world: World, below: float = BELOW_SHARE) -> RunResult:
     """The results of a simulated world: its tables, checked (ConservationError if a law is broken), and
     its summary; with a chain, the chain's balances reconciled with the ledger."""
     jobs = _jobs_table(world, float(world.grid[-1]))
     conservation = check_conservation(world, jobs)
     epochs = world.recorder.table()
-    summary = build_summary(world.scenario, jobs, epochs, world.economy, conservation)
+    summary = build_summary(world.scenario, jobs, epochs, world.economy, conservation, below)
     if world.chain is not None:
         summary["chain"] = world.chain.reconcile(world.economy)  # raises if a single base unit differs
     return RunResult(scenario=world.scenario, jobs=jobs, epochs=epochs, providers=_providers(world),

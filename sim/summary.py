@@ -14,7 +14,7 @@ from .economy import TokenEconomy
 from .engine.recorder import RATIO_KINDS
 from .latency import latency_summary
 from .schema import Scenario, scenario_hash
-from .units import HOURS_PER_MONTH, MICRO
+from .units import BELOW_SHARE, HOURS_PER_MONTH, MICRO
 
 
 def package_version() -> str:
@@ -55,17 +55,36 @@ def _ratio_in_month(e: pd.DataFrame, column: str, month: int) -> float | None:
     return None if value != value else value
 
 
-def _against(e: pd.DataFrame, price: str, ratio: str, offer: str | None) -> dict[str, Any]:
+def ratio_metrics(e: pd.DataFrame, ratio: str, below: float = BELOW_SHARE) -> dict[str, float | None]:
+    """The tail of one class's undercut against one price, over its epochs (rows of ``epochs.parquet``):
+    ``worst_ratio`` and ``p95_ratio``, the highest and the 95th-percentile (numpy's linear interpolation)
+    per-epoch ratio over the epochs in which the class sold GPU-hours (an epoch with no sales has no price
+    to compare); ``months_below``, the months (730 h) of epochs whose ratio is below ``below`` (as
+    ``months_undercut`` counts those below 1). A horizon average hides the epoch in which the undercut
+    fails: an analyst asking "below half of AWS for the whole horizon" needs the worst one."""
+    r = e[ratio].to_numpy(dtype=float)
+    sold = r[(e["gpu_hours_sold"].to_numpy() > 0) & np.isfinite(r)]
+    hours = (e["t_end_hours"] - e["t_start_hours"]).to_numpy()
+    return {
+        "worst_ratio": float(sold.max()) if sold.size else None,
+        "p95_ratio": float(np.percentile(sold, 95)) if sold.size else None,
+        "months_below": float(hours[r < below].sum() / HOURS_PER_MONTH),
+    }
+
+
+def _against(e: pd.DataFrame, price: str, ratio: str, offer: str | None, below: float) -> dict[str, Any]:
     """The network against one centralised price over the run: that price at the start and the end (a path
-    moves it), the volume-weighted undercut ratio, months of undercut, crossings and the ratio by month."""
+    moves it), the volume-weighted, worst and 95th-percentile undercut ratio, months of undercut and below
+    the ``below`` share, crossings and the ratio by month."""
     usd = e[price].to_numpy()
-    below = e[ratio].to_numpy() < 1.0
+    under = e[ratio].to_numpy() < 1.0
     out: dict[str, Any] = {} if offer is None else {"reference_offer": offer}
     return out | {
         "usd_per_gpu_hour_start": _finite(usd[0]),
         "usd_per_gpu_hour_end": _finite(usd[-1]),
         "undercut_ratio": _finite(_weighted(e[ratio], e["gpu_hours_sold"])),
-        "months_undercut": float(((e["t_end_hours"] - e["t_start_hours"]).to_numpy()[below]).sum() / HOURS_PER_MONTH),
+        "months_undercut": float(((e["t_end_hours"] - e["t_start_hours"]).to_numpy()[under]).sum() / HOURS_PER_MONTH),
+        **ratio_metrics(e, ratio, below),
         "crossings": _crossings(e, ratio),
         "undercut_ratio_at_month": {str(m): _ratio_in_month(e, ratio, m) for m in (1, 12, 36, 60)},
     }
@@ -80,9 +99,9 @@ def _label(value: object) -> str | None:
 
 
 def build_summary(scenario: Scenario, jobs: pd.DataFrame, epochs: pd.DataFrame, economy: TokenEconomy,
-                  conservation: dict[str, Any]) -> dict[str, Any]:
-    """Headline numbers: where the work went, what it cost, how far under AWS and for how long, and what
-    it took in tokens."""
+                  conservation: dict[str, Any], below: float = BELOW_SHARE) -> dict[str, Any]:
+    """Headline numbers: where the work went, what it cost, how far under AWS and for how long (months
+    below 1 and below the ``below`` share of each price), and what it took in tokens."""
     venue = jobs["venue"]
     state = jobs["state"]
     net = venue == "network"
@@ -113,9 +132,11 @@ def build_summary(scenario: Scenario, jobs: pd.DataFrame, epochs: pd.DataFrame, 
         for kind in CLOUD_PRICE_KINDS:
             entry[f"aws_{kind}_usd_per_gpu_hour"] = float(e[f"aws_{kind}_usd_per_gpu_hour"].iloc[0])
         for kind in RATIO_KINDS:
-            against = _against(e, f"aws_{kind}_usd_per_gpu_hour", f"undercut_ratio_{kind}", None)
+            against = _against(e, f"aws_{kind}_usd_per_gpu_hour", f"undercut_ratio_{kind}", None, below)
             entry[f"undercut_ratio_{kind}"] = _weighted(e[f"undercut_ratio_{kind}"], gh)  # NaN, not None, as before
             entry[f"months_undercut_{kind}"] = against["months_undercut"]
+            for metric in ("worst_ratio", "p95_ratio", "months_below"):
+                entry[f"{metric}_{kind}"] = against[metric]
             entry[f"crossings_{kind}"] = against["crossings"]
             entry[f"undercut_ratio_{kind}_at_month"] = against["undercut_ratio_at_month"]
             if decay_hours is not None:
@@ -123,10 +144,10 @@ def build_summary(scenario: Scenario, jobs: pd.DataFrame, epochs: pd.DataFrame, 
                 late = _weighted(after[f"undercut_ratio_{kind}"], after["gpu_hours_sold"])
                 entry[f"undercut_survives_emission_decay_{kind}"] = None if late != late else bool(late < 1.0)
         entry["alternatives"] = {name: _against(e, f"alt_{name}_usd_per_gpu_hour", f"undercut_ratio_vs_{name}",
-                                                str(e[f"alt_{name}_reference_offer"].iloc[0]))
+                                                str(e[f"alt_{name}_reference_offer"].iloc[0]), below)
                                  for name in scenario_alternatives}
         entry["cheapest_alternative"] = _against(e, "cheapest_alternative_usd_per_gpu_hour",
-                                                 "undercut_ratio_vs_cheapest", None) | {
+                                                 "undercut_ratio_vs_cheapest", None, below) | {
             "at_start": _label(e["cheapest_alternative"].iloc[0]),
             "at_end": _label(e["cheapest_alternative"].iloc[-1])}
         entry["subsidy_share"] = float(_safe(e["reward_usd"].sum(), e["reward_usd"].sum() + e["usd_revenue"].sum()))
@@ -143,6 +164,7 @@ def build_summary(scenario: Scenario, jobs: pd.DataFrame, epochs: pd.DataFrame, 
         "package_version": package_version(),
         "schema_version": scenario.schema_version,
         "horizon_days": scenario.horizon_days,
+        "below_share": below,  # the share of each price that months_below counts under
         "epoch_hours": scenario.epoch_hours,
         "warnings": scenario.warnings(),
         "epochs": int(epochs["epoch"].nunique()),

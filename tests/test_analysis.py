@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -117,9 +118,49 @@ def test_breakeven_finds_the_emission_for_a_target_ratio(tmp_path: Path) -> None
     table = found.table()
     near = table.iloc[(table[EMISSION] - found.value).abs().argsort()[:1]]
     assert float(near["mean"].iloc[0]) == pytest.approx(0.3, abs=0.02)
+    assert found.status == "crossed" and found.interval[0] <= found.value <= found.interval[1]
+    assert found.interval[1] - found.interval[0] > 0  # two replications disagree: the interval has width
     with pytest.raises(InputError, match="not between them"):
         breakeven(TINY, EMISSION, 0.99, (500.0, 8000.0), metric=SUBSIDY, replications=2, seed=2, fixed=fixed,
                   cache_dir=tmp_path)
+
+
+def test_breakeven_says_when_the_target_holds_already_or_cannot_be_reached(tmp_path: Path) -> None:
+    fixed = ["horizon_days=8"]
+    kwargs = {"replications": 2, "seed": 2, "fixed": fixed, "cache_dir": tmp_path}
+    holds = breakeven(TINY, EMISSION, 1.5, (500.0, 8000.0), metric="p95_ratio", **kwargs)
+    assert holds.status == "holds_at_lower_bound" and holds.value == 500.0
+    assert holds.metric == "by_class.H100_SXM.p95_ratio_on_demand" and "already holds" in holds.message
+    never = breakeven(TINY, EMISSION, 0.01, (500.0, 8000.0), metric="p95_ratio", **kwargs)
+    assert never.status == "unreachable" and np.isnan(never.value) and "not reached" in never.message
+    # months: met at or above the target; 8 days are 0.26 months, so 1 month below half is out of reach
+    months = breakeven(TINY, EMISSION, 1.0, (500.0, 8000.0), metric="months_below", **kwargs)
+    assert months.status == "unreachable"
+    with pytest.raises(InputError, match="low < high"):
+        breakeven(TINY, EMISSION, 0.5, (8000.0, 500.0), **kwargs)
+    with pytest.raises(InputError, match="p95_ratio"):
+        breakeven(TINY, EMISSION, 0.5, (500.0, 8000.0), metric="p99", **kwargs)
+
+
+def test_tail_metrics_equal_a_hand_computation_from_the_epoch_table(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["run", str(TINY), "--out", str(out), "--below", "0.6", "--quiet"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    epochs = pd.read_parquet(out / "epochs.parquet")
+    assert summary["below_share"] == 0.6
+    for cls, c in summary["by_class"].items():
+        e = epochs[epochs["gpu_class"] == cls]
+        for column, entry in (("undercut_ratio_on_demand", {k: c[f"{k}_on_demand"] for k in
+                                                             ("worst_ratio", "p95_ratio", "months_below")}),
+                              ("undercut_ratio_vs_cheapest", c["cheapest_alternative"])):
+            sold = e.loc[(e["gpu_hours_sold"] > 0) & np.isfinite(e[column]), column].to_numpy()
+            assert entry["worst_ratio"] == pytest.approx(sold.max())
+            assert entry["p95_ratio"] == pytest.approx(np.percentile(sold, 95))
+            hours = (e["t_end_hours"] - e["t_start_hours"])[e[column] < 0.6].sum()
+            assert entry["months_below"] == pytest.approx(hours / 730.0)
+    h100 = summary["by_class"]["H100_SXM"]
+    assert h100["undercut_ratio_on_demand"] <= h100["p95_ratio_on_demand"] <= h100["worst_ratio_on_demand"]
 
 
 def test_sensitivity_ranks_the_emission_above_an_inert_parameter(tmp_path: Path) -> None:
