@@ -28,7 +28,9 @@ AWS_LINES = (
 def pricing_curve(epochs: pd.DataFrame, summary: dict[str, Any], classes: list[str] | None = None) -> Figure:
     """One panel per GPU class: what buyers paid on the network, what providers would have asked with
     no token rewards, and AWS's on-demand, spot and reserved prices for the same GPU (or work); where the
-    scenario names other alternatives, the cheapest of them too, since that is the price buyers weigh."""
+    scenario names other alternatives, the cheapest of them too, since that is the price buyers weigh.
+    Given a replicated run's bands (``sim.replicate.epoch_bands``) for ``epochs``, the network price is the
+    median across seeds with the P10-P90 band around it."""
     sold = epochs.groupby("gpu_class", observed=False)["gpu_hours_sold"].sum()
     names = classes or [str(c) for c, hours in sold.items() if hours > 0]
     names = names or [str(c) for c in epochs["gpu_class"].cat.categories]
@@ -40,7 +42,9 @@ def pricing_curve(epochs: pd.DataFrame, summary: dict[str, Any], classes: list[s
     shown = epochs[epochs["gpu_class"].isin(names)]
     aws = any(shown[column].notna().any() for column, *_ in AWS_LINES)  # none for a storage class
     parts = [f"Source: depinsim {summary['package_version']}, scenario {summary['scenario']} "
-             f"(sha256 {summary['scenario_hash'][:12]}), seed {summary['seed']}."]
+             f"(sha256 {summary['scenario_hash'][:12]}), "
+             + (f"{summary['replications']} seeds from root seed {summary['seed']}." if "replications" in summary
+                else f"seed {summary['seed']}.")]
     if aws:
         parts.append(f"AWS prices: {summary['cloud']['price_set']} (sim/data/cloud_aws.yaml: skypilot catalog, AWS "
                      "pricing pages, 2025).")
@@ -58,8 +62,13 @@ def pricing_curve(epochs: pd.DataFrame, summary: dict[str, Any], classes: list[s
         e = epochs[epochs["gpu_class"] == name].sort_values("epoch")
         unit, factor = display_unit(name)  # storage per TiB-month; the tables are per unit-hour
         months = e["t_start_hours"].to_numpy() / HOURS_PER_MONTH
+        banded = "network_price_usd_per_gpu_hour_p10" in e
+        if banded:  # the epochs of a replicated run: medians across seeds, and the seeds' spread
+            ax.fill_between(months, e["network_price_usd_per_gpu_hour_p10"] * factor,
+                            e["network_price_usd_per_gpu_hour_p90"] * factor, color="#1f77b4", alpha=0.2, lw=0,
+                            label=f"Network price, P10-P90 of {int(e['replications'].max())} seeds")
         ax.plot(months, e["network_price_usd_per_gpu_hour"] * factor, color="#1f77b4", lw=1.8,
-                label="Network price paid")
+                label="Network price paid (median of seeds)" if banded else "Network price paid")
         ax.plot(months, e["price_without_subsidy_usd_per_gpu_hour"] * factor, color="#1f77b4", lw=1.2, ls="--",
                 label="Network price without token subsidy")
         for column, label, color, style in AWS_LINES:
@@ -82,10 +91,13 @@ def pricing_curve(epochs: pd.DataFrame, summary: dict[str, Any], classes: list[s
         ax.set_visible(False)
     handles: dict[str, Any] = {}
     for ax in axes[:len(names)]:
-        for line in ax.get_lines():
-            handles.setdefault(line.get_label(), line)
+        for artist in [*ax.get_lines(), *ax.collections]:  # lines, and a replicated run's band
+            handles.setdefault(artist.get_label(), artist)
+    ncols = min(len(handles), max(3, int(width // 2.6)))  # ~2.6 inches a legend entry
     fig.legend(handles.values(), handles.keys(), loc="upper center", bbox_to_anchor=(0.5, 0.94),
-               ncols=min(len(handles), 5), fontsize=8, frameon=False)
+               ncols=ncols, fontsize=8, frameon=False)
+    extra_rows = math.ceil(len(handles) / ncols) - 1  # a second legend row takes room from the panels
+    fig.set_layout_engine("constrained", rect=(0, bottom, 1, 0.88 - bottom - extra_rows * 0.2 / height))
     against = ("AWS and the cheapest alternative" if aws else "the cheapest alternative") if several else "AWS"
     per = "GPU-hour" if all(display_unit(n)[1] == 1.0 for n in names) else "unit of capacity"
     fig.suptitle(f"Network vs {against}, price per {per}: scenario {summary['scenario']}", fontsize=12, y=0.99)

@@ -1,7 +1,8 @@
 """depinsim: can a token-subsidised GPU network undercut AWS, and for how long?
 
 Library entry points: ``load_scenario`` (validated, frozen ``Scenario``), ``run`` (a ``RunResult`` of
-pandas DataFrames and a summary) and ``sweep`` (one row a run; ``sweep_epochs`` for the epoch series).
+pandas DataFrames and a summary), ``replicate`` (a scenario on N seeds, with P10/P50/P90 bands) and
+``sweep`` (one row a run; ``sweep_epochs`` for the epoch series).
 ``sim.sweep`` is the sweep module, and calling it runs a sweep; import helpers from it with
 ``from sim.sweep import design``.
 
@@ -25,6 +26,7 @@ _EXPORTS = {
     "Scenario": "sim.schema",
     "load_scenario": "sim.loader",
     "parse_scenario": "sim.loader",
+    "replicate": "sim.replicate",
     "run": "sim.runner",
     "scenario_hash": "sim.schema",
     "sweep_epochs": "sim.sweep",

@@ -88,6 +88,11 @@ def run(
     below: Annotated[float, typer.Option(
         "--below", help="The share of each alternative's price whose months the summary counts (months_below): "
                         "0.5 asks how long the network stays below half of AWS. Changes no table.")] = BELOW_SHARE,
+    replications: Annotated[int, typer.Option(
+        "--replications", min=1, help="Run the scenario on this many seeds (children of its seed) and write "
+                                      "each seed's summary and epochs with their P10/P50/P90 bands.")] = 1,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="With --replications: parallel runs (a "
+                                                                  "process pool; 1 runs them serially).")] = 1,
 ) -> None:
     """Run a scenario and write its results into a run folder."""
     from .chain.hook import ChainError, ChainUnavailable
@@ -96,6 +101,9 @@ def run(
 
     overrides = [*set_, *([f"seed={seed}"] if seed is not None else []),
                  *(["counterfactual=true"] if counterfactual else [])]
+    if replications > 1:
+        _run_replications(scenario, overrides, replications, workers, out, force, quiet, chain, below)
+        return
     target: Path | None = None
     with ExitStack() as stack:
         try:
@@ -131,6 +139,65 @@ def run(
     _warn(result.summary["warnings"])
     if not quiet:
         _print_summary(result, target, files)
+
+
+def _run_replications(scenario: Path, overrides: list[str], replications: int, workers: int, out: Path | None,
+                      force: bool, quiet: bool, chain: str | None, below: float) -> None:
+    """``run --replications N``: the scenario on N seeds into a replicated run folder."""
+    from .errors import InputError
+    from .folders import ReplicatedRunFolder
+    from .units import BELOW_SHARE as default_below
+
+    target: Path | None = None
+    try:
+        from analysis.curves import pricing_curve
+
+        from .loader import load_scenario
+        from .replicate import ReplicationError, replicate
+
+        if chain is not None or below != default_below:
+            what = "--chain" if chain is not None else "--below"
+            raise InputError(f"{what} applies to a single run, not to --replications: run one seed with it "
+                             "(depinsim run FILE --seed SEED) or leave it out.")
+        sc = load_scenario(scenario, overrides)
+        target = out if out is not None else Path("runs") / sc.name
+        folder = ReplicatedRunFolder(target)
+        folder.check_target(force)
+        done = replicate(sc, replications, backend="processes" if workers > 1 else "serial", workers=workers,
+                         progress=not quiet)
+        summary = done.summary()
+        files = folder.write(done, {"pricing_curve": pricing_curve(done.bands(), summary)}, force)
+    except InputError as exc:
+        raise _fail(str(exc), 2) from None
+    except ReplicationError as exc:
+        raise _fail(f"{exc}; nothing was written.", 1) from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted; nothing was written. Run the same command again.", INTERRUPTED) from None
+    if not quiet:
+        _print_replications(summary, target, files)
+
+
+def _print_replications(s: dict[str, Any], target: Path, files: list[str]) -> None:
+    from rich.table import Table
+
+    def band(entry: dict[str, Any] | None, pct: bool = False) -> str:
+        if entry is None or entry["p50"] is None:
+            return "-"
+        show = _pct if pct else _fmt
+        return f"{show(entry['p50'])} [{show(entry['p10'])}-{show(entry['p90'])}]"
+
+    out = _console()
+    table = Table(title=f"{s['scenario']}: {s['horizon_days']:g} days, {s['replications']} seeds from root seed "
+                        f"{s['seed']} (median [P10-P90])", title_justify="left")
+    for col in ("GPU class", "network $/GPU-h", "ratio on-demand", "p95 ratio", f"months < {s['below_share']:g}",
+                "utilisation"):
+        table.add_column(col, justify="right" if col != "GPU class" else "left")
+    for cls, c in s["by_class"].items():
+        table.add_row(cls, band(c.get("network_price_usd_per_gpu_hour")), band(c.get("undercut_ratio_on_demand")),
+                      band(c.get("p95_ratio_on_demand")), band(c.get("months_below_on_demand")),
+                      band(c.get("utilisation"), pct=True))
+    out.print(table)
+    out.print(f"wrote {target}/ ({', '.join(files)})", highlight=False)
 
 
 def _run_figures(result: RunResult) -> dict[str, Figure]:

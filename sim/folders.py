@@ -15,7 +15,7 @@ import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import pandas as pd
 from ruamel.yaml import YAML
@@ -23,6 +23,10 @@ from ruamel.yaml import YAML
 from .atomic import staged_folder, write_file
 from .errors import InputError
 from .results import RunResult
+from .schema import Scenario, scenario_hash
+
+if TYPE_CHECKING:
+    from .replicate import Replicated
 
 MARKER = ".depinsim.json"
 
@@ -113,7 +117,7 @@ class RunFolder(OutputFolder):
         self.check_target(force)
         files = [*self.TABLES, *(f"{name}.{ext}" for name in figures for ext in ("png", "svg"))]
         with staged_folder(self.path) as tmp:
-            _write_resolved(tmp / self.SCENARIO, result)
+            _write_resolved(tmp / self.SCENARIO, result.scenario)
             result.jobs.to_parquet(tmp / self.JOBS, index=False)
             result.epochs.to_parquet(tmp / self.EPOCHS, index=False)
             result.providers.to_parquet(tmp / self.PROVIDERS, index=False)
@@ -146,15 +150,52 @@ class RunFolder(OutputFolder):
         return self.path / self.SCENARIO
 
 
-def _write_resolved(path: Path, result: RunResult) -> None:
+def _write_resolved(path: Path, scenario: Scenario, note: str = "") -> None:
     """The scenario with every default filled in, which ``depinsim run`` accepts as is."""
+    from .summary import package_version
+
     yaml = YAML(typ="safe")
     yaml.default_flow_style = False
-    summary = result.summary
     with path.open("w", encoding="utf-8") as fh:
-        fh.write(f"# Resolved scenario (every default filled in), as run by depinsim {summary['package_version']}.\n"
-                 f"# sha256 {summary['scenario_hash']}; re-run with: depinsim run {path.name}\n")
-        yaml.dump(result.scenario.model_dump(mode="json"), fh)
+        fh.write(f"# Resolved scenario (every default filled in), as run by depinsim {package_version()}.\n"
+                 f"# sha256 {scenario_hash(scenario)}; re-run with: depinsim run {path.name}{note}\n")
+        yaml.dump(scenario.model_dump(mode="json"), fh)
+
+
+class ReplicatedRunFolder(OutputFolder):
+    """What ``depinsim run --replications N`` writes: the resolved scenario (its seed is the root seed), one
+    summary row a seed, every seed's epoch table, their P10/P50/P90 bands, the summary with intervals, and
+    the figures. Jobs tables are not kept (a million rows a seed): a seed's run folder is one
+    ``depinsim run --seed SEED`` away (``summary.json`` lists the seeds)."""
+
+    kind, what = "replicated run", "replicated run folder"
+    SCENARIO, SUMMARY = "scenario.resolved.yaml", "summary.json"
+    RUNS, EPOCHS, BANDS = "replications.parquet", "epochs.parquet", "bands.parquet"
+    TABLES = (SCENARIO, RUNS, EPOCHS, BANDS, SUMMARY)
+
+    def write(self, replicated: Replicated, figures: Mapping[str, Figure], force: bool = False) -> list[str]:
+        """Write the replications (each figure as NAME.png and NAME.svg), atomically; the files written."""
+        self.check_target(force)
+        files = [*self.TABLES, *(f"{name}.{ext}" for name in figures for ext in ("png", "svg"))]
+        n = len(replicated.runs)
+        with staged_folder(self.path) as tmp:
+            _write_resolved(tmp / self.SCENARIO, replicated.scenario, f" --replications {n}")
+            replicated.runs.to_parquet(tmp / self.RUNS, index=False)
+            replicated.epochs.to_parquet(tmp / self.EPOCHS, index=False)
+            replicated.bands().to_parquet(tmp / self.BANDS, index=False)
+            (tmp / self.SUMMARY).write_text(json.dumps(json_safe(replicated.summary()), indent=2, allow_nan=False)
+                                            + "\n", encoding="utf-8")
+            for name, figure in figures.items():
+                figure.savefig(tmp / f"{name}.png", dpi=150)
+                figure.savefig(tmp / f"{name}.svg")
+            (tmp / MARKER).write_text(_marker(self.kind, files), encoding="utf-8")
+        return files
+
+    def summary(self) -> dict[str, Any]:
+        return json.loads((self.path / self.SUMMARY).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+    def bands(self) -> pd.DataFrame:
+        return pd.read_parquet(self.path / self.BANDS)
 
 
 class SweepFolder(OutputFolder):

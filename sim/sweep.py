@@ -313,12 +313,21 @@ def sweep(base: Scenario | str | Path, params: Mapping[str, Axis], method: Metho
     sweep resumable; without one a temporary folder holds the runs. ``sweep_epochs`` loads every run's
     epoch series. ``fixed`` are overrides applied to every run (``["horizon_days=30"]``).
     """
-    if backend not in BACKENDS:
-        raise InputError(f"Sweep backend {backend!r} is not one of {', '.join(BACKENDS)}.")
     if replications < 1:
         raise InputError(f"A sweep needs replications >= 1, got {replications}.")
     points = design(params, method, n, seed)
     seeds = run_seeds(seed, len(points), replications, common_random_numbers)
+    return run_points(base, points, seeds, backend, address, cache_dir, progress, workers, fixed)
+
+
+def run_points(base: Scenario | str | Path, points: pd.DataFrame, seeds: np.ndarray, backend: Backend = "serial",
+               address: str | None = None, cache_dir: str | Path | None = None, progress: bool = True,
+               workers: int | None = None, fixed: Sequence[str] = ()) -> pd.DataFrame:
+    """Run ``base`` at every row of ``points`` (columns: dotted scenario paths; a frame of one row and no
+    columns is the base itself) with the seeds of ``seeds`` (points x replications), as ``sweep`` does."""
+    if backend not in BACKENDS:
+        raise InputError(f"Sweep backend {backend!r} is not one of {', '.join(BACKENDS)}.")
+    replications = seeds.shape[1]
     folder = Path(cache_dir) if cache_dir is not None else Path(tempfile.mkdtemp(prefix="depinsim-sweep-"))
     cache = _Cache(folder)
     total = len(points) * replications
