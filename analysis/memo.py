@@ -10,28 +10,34 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import html
 import io
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+import matplotlib
 import numpy as np
 import pandas as pd
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markdown_it import MarkdownIt
 from matplotlib.figure import Figure
 from ruamel.yaml import YAML
 
 from sim.catalog import CLOUD_FILES, hardware_models
 from sim.errors import InputError
-from sim.folders import MemoFolder, RunFolder, SweepFolder
+from sim.folders import MemoFolder, ReplicatedRunFolder, RunFolder, SweepFolder
 from sim.incidence import incidence_frame
 from sim.loader import load_scenario
 from sim.results import RunResult
+from sim.schema import Scenario
 from sim.summary import package_version
+from sim.units import HOURS_PER_MONTH
 
 from .breakeven import Z95, metric_goal, rank_sensitivity
 from .curves import pricing_curve
+from .labels import metric_label, parameter_label
 from .storage import storage_vs_gpu, storage_vs_gpu_figure
 from .sweeps import months_vs_parameter, tornado, undercut_heatmap
 
@@ -45,17 +51,20 @@ DATA_FILES = ("gpus.yaml", "storage.yaml", *CLOUD_FILES, "regions.yaml")
 class Heading:
     text: str
     level: int = 2
+    kind: ClassVar[str] = "heading"  # what the template switches on
 
 
 @dataclass
 class Para:
     text: str
+    kind: ClassVar[str] = "para"
 
 
 @dataclass
 class Table:
     frame: pd.DataFrame
     caption: str
+    kind: ClassVar[str] = "table"
 
 
 @dataclass
@@ -63,11 +72,13 @@ class Fig:
     name: str
     figure: Figure
     caption: str
+    kind: ClassVar[str] = "figure"
 
 
 Block = Heading | Para | Table | Fig
 
 
+TITLE = "Can a token-subsidised GPU network undercut AWS, and for how long?"
 MAX_FAILED_ROWS = 20  # a sweep's failed runs the memo lists (all are in its runs.parquet)
 
 
@@ -164,6 +175,42 @@ def sources_table(files: Sequence[str] = DATA_FILES) -> pd.DataFrame:
     return frame
 
 
+@dataclass
+class Used:
+    """What the memo's inputs drew on from the catalogs: hardware models (GPU classes and storage media),
+    cloud venues and their price sets."""
+
+    models: set[str]
+    venues: set[str]
+    price_sets: set[str]
+
+    @classmethod
+    def of(cls, scenarios: Sequence[Any], classes: set[str]) -> Used:
+        venues = {"aws"} | {alt.venue for sc in scenarios for alt in sc.cloud.alternatives}
+        price_sets = {sc.cloud.price_set for sc in scenarios} | {
+            alt.price_set for sc in scenarios for alt in sc.cloud.alternatives if alt.price_set}
+        return cls(classes, venues, price_sets)
+
+    def keeps(self, item: str) -> bool:
+        """A catalog row is shown when the inputs used it: a model's rows for the models they ran, a venue's
+        for the venues they compared against, in the price sets they used; every other row (regions,
+        reference workloads) applies to every run."""
+        parts = item.split(".")
+        if parts[0] in ("models", "media") and len(parts) > 1:
+            return parts[1] in self.models
+        if parts[0] == "venues" and len(parts) > 1:
+            if parts[1] not in self.venues:
+                return False
+            return len(parts) < 4 or parts[2] != "price_sets" or parts[3] in self.price_sets
+        return True
+
+
+def used_sources(used: Used) -> pd.DataFrame:
+    """The catalog rows the inputs used (``sources_table`` of every file, filtered by ``Used.keeps``)."""
+    table = sources_table()
+    return table[table["item"].map(used.keeps)].reset_index(drop=True)
+
+
 def _run_blocks(folder: RunFolder) -> Iterator[Block]:
     summary = folder.summary()
     epochs = folder.epochs()
@@ -188,7 +235,7 @@ def _run_blocks(folder: RunFolder) -> Iterator[Block]:
                          f"{_num(c.get('months_undercut_on_demand'), 1)} months, with "
                          f"{_num(c.get('subsidy_share'))} of provider revenue from token rewards.")
     if sentences:
-        yield Para("**Answer.** " + " ".join(sentences))
+        yield Para("**Against AWS on-demand.** " + " ".join(sentences))
     yield Table(headline_table(summary), f"{name}: network price / AWS price (below 1 is an undercut).")
     alternatives = summary["cloud"].get("alternatives", ["aws_on_demand"])
     if alternatives != ["aws_on_demand"]:
@@ -227,12 +274,22 @@ def _run_blocks(folder: RunFolder) -> Iterator[Block]:
     yield Fig(f"pricing_{name}", pricing_curve(epochs, summary), f"{name}: network price against AWS over time.")
 
 
+def sweep_labels(folder: SweepFolder, params: Sequence[str], metrics: Sequence[str]) -> dict[str, str]:
+    """Readable names of a sweep's parameters (by the base scenario's item names and the schema's
+    descriptions) and metrics."""
+    spec = folder.spec()
+    base = load_scenario(folder.path / spec["base"], [f"{k}={v}" for k, v in (spec.get("set") or {}).items()])
+    return {**{p: parameter_label(p, base) for p in params}, **{m: metric_label(m) for m in metrics}}
+
+
 def _sweep_blocks(folder: SweepFolder) -> Iterator[Block]:
     spec = folder.spec()
     runs = folder.runs()
     params = list(spec["params"])
     runs.attrs["params"] = params
     metric = spec.get("metric", "by_class.H100_SXM.undercut_ratio_on_demand")
+    months = metric.replace("undercut_ratio_", "months_undercut_")
+    labels = sweep_labels(folder, params, [metric, months])
     target = float(spec.get("target_ratio", 0.5))
     name = spec["name"]
     ok = runs[runs["status"] == "ok"]
@@ -240,48 +297,51 @@ def _sweep_blocks(folder: SweepFolder) -> Iterator[Block]:
     described = spec.get("description", "").rstrip(".")
     yield Para(f"{described + '. ' if described else ''}{len(runs)} runs ({runs['point'].nunique()} points x "
                f"{runs['replication'].nunique()} replications, method {spec.get('method', 'grid')}, seed "
-               f"{spec.get('seed', 0)}); {len(ok)} succeeded. Parameters: {', '.join(params)}. Metric: {metric}.")
+               f"{spec.get('seed', 0)}); {len(ok)} succeeded. Parameters: "
+               f"{'; '.join(labels[p] + f' (`{p}`)' for p in params)}. Metric: {labels[metric]} (`{metric}`).")
     failed = runs[runs["status"] != "ok"]
     if len(failed):
-        yield Table(failed[["run_id", "point", "replication", *params, "error"]].head(MAX_FAILED_ROWS),
+        shown = failed[["run_id", "point", "replication", *params, "error"]].head(MAX_FAILED_ROWS)
+        yield Table(shown.rename(columns=labels),
                     f"{name}: the {len(failed)} failed runs" + (f" (the first {MAX_FAILED_ROWS})" if len(failed) >
                                                                 MAX_FAILED_ROWS else "")
                     + "; the figures and breakeven below use the others.")
     if metric not in ok.columns or ok[metric].isna().all():
-        yield Para(f"The runs have no values of {metric}; no sweep figures.")
+        yield Para(f"The runs have no values of {labels[metric]}; no sweep figures.")
         return
     numeric = [p for p in params if pd.api.types.is_numeric_dtype(runs[p])]
     if len(numeric) >= 2:
-        yield Fig(f"heatmap_{name}", undercut_heatmap(ok, numeric[0], numeric[1], metric),
-                  f"{name}: mean {metric} over {numeric[0]} and {numeric[1]}.")
+        yield Fig(f"heatmap_{name}", undercut_heatmap(ok, numeric[0], numeric[1], metric, labels),
+                  f"{name}: mean {labels[metric]} over {labels[numeric[0]]} and {labels[numeric[1]]}.")
     if numeric:
-        months = metric.replace("undercut_ratio_", "months_undercut_")
         if months in ok.columns:
-            yield Fig(f"months_{name}", months_vs_parameter(ok, numeric[0], months),
-                      f"{name}: months of undercut against {numeric[0]}.")
-        yield Para(f"**Breakeven.** {_breakevens(ok, numeric, target, metric)}")
+            horizon = float(ok["horizon_days"].max()) * 24 / HOURS_PER_MONTH if "horizon_days" in ok else None
+            yield Fig(f"months_{name}", months_vs_parameter(ok, numeric[0], months, labels, horizon),
+                      f"{name}: {labels[months]} against {labels[numeric[0]]} (the axis spans the horizon).")
+        yield Para(f"**Breakeven.** {_breakevens(ok, numeric, target, metric, labels)}")
         sens = rank_sensitivity(ok, metric, numeric)
-        yield Table(sens.assign(rank_correlation=sens["rank_correlation"].map(_num)),
-                    f"{name}: Spearman rank correlation of {metric} with each parameter.")
+        shown = pd.DataFrame({"Parameter": sens["parameter"].map(labels),
+                              "Spearman rank correlation": sens["rank_correlation"].map(_num)})
+        yield Table(shown, f"{name}: Spearman rank correlation of {labels[metric]} with each parameter.")
         if sens["rank_correlation"].notna().any():
-            yield Fig(f"tornado_{name}", tornado(sens.fillna(0.0), f"Sensitivity of {metric}"),
-                      f"{name}: sensitivity (rank correlation) of {metric}.")
+            yield Fig(f"tornado_{name}", tornado(sens.fillna(0.0), f"Sensitivity of {labels[metric]}", labels),
+                      f"{name}: sensitivity (rank correlation) of {labels[metric]}.")
 
 
-def _breakevens(ok: pd.DataFrame, numeric: list[str], target: float, metric: str) -> str:
+def _breakevens(ok: pd.DataFrame, numeric: list[str], target: float, metric: str, labels: Mapping[str, str]) -> str:
     """The crossing along the first parameter at each value of the others (pooling them would interpolate
     across, say, two fleet sizes as if they were one)."""
     first, others = numeric[0], numeric[1:]
     if not others:
-        return _crossing(ok, target, first, metric)
+        return _crossing(ok, target, first, metric, labels)
     parts = []
     for values, group in ok.groupby(others, sort=True):
-        at = ", ".join(f"{p} = {v:,.4g}" for p, v in zip(others, np.atleast_1d(values), strict=True))
-        parts.append(f"At {at}: {_crossing(group, target, first, metric)}")
+        at = ", ".join(f"{labels[p]} = {v:,.4g}" for p, v in zip(others, np.atleast_1d(values), strict=True))
+        parts.append(f"At {at}: {_crossing(group, target, first, metric, labels)}")
     return " ".join(parts)
 
 
-def _crossing(runs: pd.DataFrame, target: float, param: str, metric: str) -> str:
+def _crossing(runs: pd.DataFrame, target: float, param: str, metric: str, labels: Mapping[str, str]) -> str:
     """Where the mean metric crosses the target along ``param`` (linear interpolation between the two swept
     values that bracket it), with an interval from the replication spread: where mean -+ 1.96 standard
     errors cross it. A memo reads only what was run."""
@@ -290,25 +350,26 @@ def _crossing(runs: pd.DataFrame, target: float, param: str, metric: str) -> str
     y = stats_["mean"].to_numpy(dtype=float)
     half = Z95 * stats_["sem"].fillna(0.0).to_numpy(dtype=float)
     at = _interpolated(x, y, target)
+    what, along = labels.get(metric, metric), labels.get(param, param)
     if at is None:
         if not np.isfinite(y).any():
-            return f"the mean {metric} is undefined over the swept range of {param}."
-        span = f"it spans {np.nanmin(y):.3f} to {np.nanmax(y):.3f} over {param} = {x[0]:,.4g} to {x[-1]:,.4g}"
+            return f"the mean {what} is undefined over the swept range of {along}."
+        span = f"it spans {np.nanmin(y):.3f} to {np.nanmax(y):.3f} over {along} = {x[0]:,.4g} to {x[-1]:,.4g}"
         goal = metric_goal(metric)
         if goal is not None:
             met = bool(np.nanmax(y) <= target) if goal == "below" else bool(np.nanmin(y) >= target)
             if met:
                 word = "at or below" if goal == "below" else "at or above"
-                return (f"the mean {metric} is {word} {target:g} at every swept value ({span}): the target "
+                return (f"the mean {what} is {word} {target:g} at every swept value ({span}): the target "
                         "already holds.")
             word = "above" if goal == "below" else "below"
-            return (f"the mean {metric} stays {word} {target:g} at every swept value ({span}): the target is not "
+            return (f"the mean {what} stays {word} {target:g} at every swept value ({span}): the target is not "
                     "reached within the swept range.")
-        return f"the mean {metric} does not cross {target:g} within the swept range ({span})."
+        return f"the mean {what} does not cross {target:g} within the swept range ({span})."
     ends = [v for v in (_interpolated(x, y - half, target), _interpolated(x, y + half, target)) if v is not None]
     interval = (f" (95% interval from the spread of {int(stats_['count'].min())} replications: "
                 f"{min(ends):,.4g} to {max(ends):,.4g})" if len(ends) == 2 and half.any() else "")
-    return (f"the mean {metric} reaches {target:g} at {param} = {at:,.4g}{interval}, interpolated between the "
+    return (f"the mean {what} reaches {target:g} at {along} = {at:,.4g}{interval}, interpolated between the "
             "swept values (`analysis.breakeven` solves it with brentq).")
 
 
@@ -324,10 +385,11 @@ def _interpolated(x: np.ndarray, y: np.ndarray, target: float) -> float | None:
 def _repro_rows(inputs: Sequence[Path]) -> pd.DataFrame:
     rows = []
     for path in inputs:
-        run = RunFolder(path)
-        if run.is_run():
-            s = run.summary()
-            rows.append({"input": str(path), "kind": "run", "scenario / sweep": s["scenario"],
+        replicated, run = ReplicatedRunFolder(path), RunFolder(path)
+        if replicated.exists() or run.is_run():
+            s = replicated.summary() if replicated.exists() else run.summary()
+            kind = f"replicated run ({s['replications']} seeds)" if replicated.exists() else "run"
+            rows.append({"input": str(path), "kind": kind, "scenario / sweep": s["scenario"],
                          "sha256": s["scenario_hash"], "seed": s["seed"], "depinsim": s["package_version"]})
         else:
             sweep = SweepFolder(path)
@@ -339,25 +401,183 @@ def _repro_rows(inputs: Sequence[Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@dataclass
+class _Inputs:
+    """The memo's inputs, read once: each run's and replicated run's summary with its scenario, and each sweep."""
+
+    runs: list[tuple[RunFolder, dict[str, Any], Scenario]]
+    replicated: list[tuple[ReplicatedRunFolder, dict[str, Any], Scenario]]
+    sweeps: list[tuple[SweepFolder, Scenario]]
+
+    @classmethod
+    def read(cls, inputs: Sequence[Path]) -> _Inputs:
+        out = cls([], [], [])
+        for folder in inputs:
+            replicated, run, sweep = ReplicatedRunFolder(folder), RunFolder(folder), SweepFolder(folder)
+            if replicated.exists():  # before is_run: a replicated run has a summary.json too
+                out.replicated.append((replicated, replicated.summary(),
+                                       load_scenario(folder / ReplicatedRunFolder.SCENARIO)))
+            elif run.is_run():
+                out.runs.append((run, run.summary(), load_scenario(run.scenario_file)))
+            elif sweep.is_sweep():
+                spec = sweep.spec()
+                base = load_scenario(folder / spec["base"], [f"{k}={v}" for k, v in (spec.get("set") or {}).items()])
+                out.sweeps.append((sweep, base))
+            else:
+                raise InputError(f"{folder} is neither a run folder (summary.json, from depinsim run) nor a sweep "
+                                 "folder (runs.parquet and sweep.yaml, from depinsim sweep).")
+        return out
+
+    @property
+    def scenarios(self) -> list[Scenario]:
+        return [sc for *_, sc in self.runs] + [sc for *_, sc in self.replicated] + [sc for _, sc in self.sweeps]
+
+    @property
+    def classes(self) -> set[str]:
+        ran = {c for _, s, _ in [*self.runs, *self.replicated] for c in s["by_class"]}
+        swept = {col.split(".")[1] for folder, _ in self.sweeps for col in folder.runs().columns
+                 if col.startswith("by_class.")}
+        return ran | swept
+
+
+def _lead_class(by_class: dict[str, Any], sold: dict[str, float]) -> str:
+    """The class the answer is about: H100_SXM where it sold (the question's GPU), else the best seller."""
+    return "H100_SXM" if sold.get("H100_SXM") else max(sold, key=lambda c: sold[c], default=next(iter(by_class)))
+
+
+def _executive_summary(inputs: _Inputs) -> list[Block]:
+    """The question, the answer in two or three sentences (with intervals where the inputs have them), the
+    main assumptions and what would change the answer; every number is one of a summary's, rounded as
+    printed, or a sweep's."""
+    blocks: list[Block] = [Heading("Executive summary"),
+                           Para("**The question.** Can a token-subsidised, decentralised GPU network undercut AWS "
+                                "for AI training and inference the way Filecoin undercut Amazon S3, and for how "
+                                "long?")]
+    answer, scenario = [], None
+    if inputs.replicated:
+        _, s, scenario = inputs.replicated[0]
+        used = {k: (v.get("utilisation") or {}).get("p50") or 0.0 for k, v in s["by_class"].items()}
+        cls = _lead_class(s["by_class"], {k: u for k, u in used.items() if u})
+        c = s["by_class"][cls]
+
+        def band(name: str, digits: int = 3) -> str:
+            e = c.get(name) or {}
+            return f"{_num(e.get('p50'), digits)} (P10-P90 {_num(e.get('p10'), digits)}-{_num(e.get('p90'), digits)})"
+
+        answer.append(f"In {s['scenario']} ({s['horizon_days']:g} days, {s['replications']} seeds), the network sold "
+                      f"{cls} at a median {band('undercut_ratio_on_demand')} of AWS on-demand's price; in 95% of "
+                      f"epochs it was at most {band('p95_ratio_on_demand')} of it, and it stayed below "
+                      f"{s['below_share']:g} of AWS for {band('months_below_on_demand', 1)} months, with "
+                      f"{band('subsidy_share')} of provider revenue from token rewards.")
+    elif inputs.runs:
+        _, s, scenario = inputs.runs[0]
+        sold = {k: v.get("gpu_hours_sold") or 0.0 for k, v in s["by_class"].items()}
+        cls = _lead_class(s["by_class"], {k: v for k, v in sold.items() if v})
+        c = s["by_class"][cls]
+        answer.append(f"In {s['scenario']} ({s['horizon_days']:g} days, one seed: no interval; `depinsim run "
+                      f"--replications N` gives one), the network sold {cls} at "
+                      f"{_num(c.get('undercut_ratio_on_demand'))} of AWS on-demand's price on average, "
+                      f"{_num(c.get('p95_ratio_on_demand'))} in the 95th-"
+                      f"percentile epoch and {_num(c.get('worst_ratio_on_demand'))} in the worst; it stayed below "
+                      f"{s['below_share']:g} of AWS for {_num(c.get('months_below_on_demand'), 1)} of "
+                      f"{_num(s['horizon_days'] * 24 / HOURS_PER_MONTH, 1)} months, with "
+                      f"{_num(c.get('subsidy_share'))} of provider revenue from token rewards.")
+        incidence = (s.get("incidence") or {}).get(cls)
+        if incidence and incidence.get("gpu_hours_sold"):
+            answer.append(f"Of each reward dollar per GPU-hour, {_num(incidence['pass_through'])} reached buyers as a "
+                          f"lower price; providers kept {_num(incidence['split_share']['providers'])}.")
+    for folder, base in inputs.sweeps[:1]:
+        spec, runs = folder.spec(), folder.runs()
+        params = [p for p in spec["params"] if pd.api.types.is_numeric_dtype(runs[p])]
+        metric = spec.get("metric", "by_class.H100_SXM.undercut_ratio_on_demand")
+        ok = runs[runs["status"] == "ok"]
+        if params and metric in ok and ok[metric].notna().any():
+            labels = {**{p: parameter_label(p, base) for p in params}, metric: metric_label(metric)}
+            target = float(spec.get("target_ratio", 0.5))
+            answer.append(f"Sweep {spec['name']}: {_breakevens(ok, params, target, metric, labels)}")
+    if answer:
+        blocks.append(Para("**The answer.** " + " ".join(answer)))
+    if scenario is None and inputs.sweeps:
+        scenario = inputs.sweeps[0][1]
+    if scenario is not None:
+        t = scenario.tokenomics
+        asks = ", ".join(sorted({g.ask_policy.kind for g in scenario.providers}))
+        blocks.append(Para(f"**Main assumptions** ({scenario.name}). Market {scenario.market.kind}, provider asks "
+                           f"{asks}; emission {t.emission.kind}, token price {t.token_price.kind}, providers sell "
+                           f"{t.provider_sell_share:.0%} of their rewards; AWS prices {scenario.cloud.price_set}, "
+                           f"buyers compare against {scenario.cloud.buyer_price.replace('_', '-')}; "
+                           f"{sum(g.count for g in scenario.providers):,} provider nodes in {len(scenario.providers)} "
+                           f"groups, {len(scenario.workload.streams)} job streams. Catalog figures and their sources "
+                           "are at the end."))
+    changes = []
+    for folder, base in inputs.sweeps:
+        spec, runs = folder.spec(), folder.runs()
+        metric = spec.get("metric", "by_class.H100_SXM.undercut_ratio_on_demand")
+        params = [p for p in spec["params"] if pd.api.types.is_numeric_dtype(runs[p])]
+        if metric not in runs or not params:
+            continue
+        sens = rank_sensitivity(runs, metric, params).dropna().sort_values("rank_correlation", key=abs,
+                                                                            ascending=False)
+        ranked = "; ".join(f"{parameter_label(p, base)} (Spearman {rho:+.2f})"
+                           for p, rho in zip(sens["parameter"], sens["rank_correlation"], strict=True))
+        if ranked:
+            changes.append(f"In sweep {spec['name']}, what moves {metric_label(metric)} most: {ranked}.")
+    if not changes:
+        changes.append("No sweep among the inputs, so this memo cannot rank what moves the answer; a sweep over the "
+                       "emission, the token price and the fleet (`depinsim sweep`) would.")
+    blocks.append(Para("**What would change the answer.** " + " ".join(changes)))
+    return blocks
+
+
+def _replicated_blocks(folder: ReplicatedRunFolder, summary: dict[str, Any]) -> Iterator[Block]:
+    name = summary["scenario"]
+    yield Heading(f"Replicated run: {name}")
+    yield Para(f"{summary['replications']} seeds (the first SeedSequence children of root seed {summary['seed']}), "
+               f"{summary['horizon_days']:g} days. Values are medians with the P10-P90 spread across seeds: the "
+               "range of the model's outcomes over its random draws.")
+    rows = []
+    for cls, c in summary["by_class"].items():
+        for key, label in (("network_price_usd_per_gpu_hour", "network $/GPU-h"),
+                           ("undercut_ratio_on_demand", "price / AWS on-demand"),
+                           ("p95_ratio_on_demand", "95th-percentile epoch / AWS on-demand"),
+                           ("months_below_on_demand", f"months below {summary['below_share']:g} x AWS"),
+                           ("utilisation", "utilisation"), ("subsidy_share", "subsidy share")):
+            e = c.get(key)
+            if e is not None:
+                rows.append({"GPU class": cls, "measure": label, "P10": _num(e["p10"]), "median": _num(e["p50"]),
+                             "P90": _num(e["p90"]), "mean": _num(e["mean"])})
+    yield Table(pd.DataFrame(rows), f"{name}: headlines across {summary['replications']} seeds.")
+    yield Fig(f"pricing_{name}", pricing_curve(folder.bands(), summary),
+              f"{name}: network price (median of seeds, P10-P90 band) against AWS over time.")
+
+
 def memo_blocks(inputs: Sequence[Path]) -> list[Block]:
-    """The memo's content: one section per run and per sweep, then sources and reproducibility."""
-    blocks: list[Block] = [Heading("Can a token-subsidised GPU network undercut AWS, and for how long?", 1),
+    """The memo's content: the executive summary, one section per run, replicated run and sweep, then
+    sources and reproducibility."""
+    read = _Inputs.read(inputs)
+    blocks: list[Block] = [Heading(TITLE, 1),
                            Para("Figures from depinsim runs and sweeps. Undercut ratio = volume-weighted network "
                                 "price per GPU-hour / AWS price for the same GPU (or the same work); below 1 the "
-                                "network is cheaper. Months are 730 hours.")]
+                                "network is cheaper. Months are 730 hours."),
+                           *_executive_summary(read)]
     for folder in inputs:
-        if RunFolder(folder).is_run():
-            blocks.extend(_run_blocks(RunFolder(folder)))
-        elif SweepFolder(folder).is_sweep():
-            blocks.extend(_sweep_blocks(SweepFolder(folder)))
-        else:
-            raise InputError(f"{folder} is neither a run folder (summary.json, from depinsim run) nor a sweep "
-                             "folder (runs.parquet and sweep.yaml, from depinsim sweep).")
-    blocks.extend(_storage_blocks([RunFolder(f) for f in inputs if RunFolder(f).is_run()]))
+        for replicated, summary, _ in read.replicated:
+            if replicated.path == folder:
+                blocks.extend(_replicated_blocks(replicated, summary))
+        for run, _, _ in read.runs:
+            if run.path == folder:
+                blocks.extend(_run_blocks(run))
+        for sweep, _ in read.sweeps:
+            if sweep.path == folder:
+                blocks.extend(_sweep_blocks(sweep))
+    blocks.extend(_storage_blocks([run for run, _, _ in read.runs]))
     blocks.append(Heading("Assumptions and sources"))
     blocks.append(Para("Every figure from the world that the model uses, with its source and date, as in the "
                        "catalogs (sim/data). A source starting with 'assumption' has no primary figure."))
-    blocks.append(Table(sources_table(), "Catalog figures."))
+    used = Used.of(read.scenarios, read.classes)
+    blocks.append(Table(used_sources(used), "Catalog figures the inputs used (their GPU and storage models, the "
+                        f"venues {', '.join(sorted(used.venues))} in price sets {', '.join(sorted(used.price_sets))}, "
+                        "and the regions)."))
     blocks.append(Heading("Reproducibility"))
     blocks.append(Para("Re-run a run with `depinsim run <run>/scenario.resolved.yaml`, a sweep with "
                        "`depinsim sweep <sweep>/sweep.yaml`; the hashes identify the exact inputs."))
@@ -408,55 +628,74 @@ def _storage_blocks(runs: list[RunFolder]) -> list[Block]:
             Fig("storage_vs_gpu", storage_vs_gpu_figure(table), "Storage and GPU runs compared.")]
 
 
-def _markdown(blocks: list[Block]) -> str:
-    parts = []
-    for b in blocks:
-        if isinstance(b, Heading):
-            parts.append(f"{'#' * b.level} {b.text}")
-        elif isinstance(b, Para):
-            parts.append(b.text)
-        elif isinstance(b, Table):
-            parts.append(f"*{b.caption}*\n\n" + b.frame.to_markdown(index=False, disable_numparse=True))
-        else:
-            parts.append(f"![{b.caption}](figures/{b.name}.png)\n\n*{b.caption}*")
-    return "\n\n".join(parts) + "\n"
+def _templates() -> Environment:
+    env = Environment(loader=PackageLoader("analysis", "templates"), undefined=StrictUndefined,
+                      autoescape=False, keep_trailing_newline=True)  # Markdown out; markdown-it escapes the HTML
+    env.filters["markdown_table"] = lambda frame: frame.to_markdown(index=False, disable_numparse=True)
+    return env
 
 
-def _inline(text: str) -> str:
-    """Markdown's **bold** and `code`, the only inline markup the memo's paragraphs use."""
-    out, bold, code = [], False, False
-    for i, part in enumerate(html.escape(text).split("**")):
-        if i:
-            bold = not bold
-            out.append("<strong>" if bold else "</strong>")
-        pieces = part.split("`")
-        for j, piece in enumerate(pieces):
-            if j:
-                code = not code
-                out.append("<code>" if code else "</code>")
-            out.append(piece)
-    return "".join(out)
+def render_markdown(blocks: Sequence[Block]) -> str:
+    """The memo as Markdown (``templates/memo.md.j2``); the HTML and the PDF are rendered from it."""
+    return _templates().get_template("memo.md.j2").render(blocks=blocks)
 
 
-def _html(blocks: list[Block], pngs: dict[str, bytes]) -> str:
-    body = []
-    for b in blocks:
-        if isinstance(b, Heading):
-            body.append(f"<h{b.level}>{html.escape(b.text)}</h{b.level}>")
-        elif isinstance(b, Para):
-            body.append(f"<p>{_inline(b.text)}</p>")
-        elif isinstance(b, Table):
-            body.append(f"<figure><figcaption>{html.escape(b.caption)}</figcaption>"
-                        f"{b.frame.to_html(index=False, border=0, escape=True)}</figure>")
-        else:
-            data = base64.b64encode(pngs[b.name]).decode()
-            body.append(f'<figure><img alt="{html.escape(b.caption)}" src="data:image/png;base64,{data}">'
-                        f"<figcaption>{html.escape(b.caption)}</figcaption></figure>")
-    style = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}"
-             "table{border-collapse:collapse;font-size:.85rem}td,th{padding:.2rem .5rem;border-bottom:1px solid #ddd;"
-             "text-align:right}img{max-width:100%}figure{margin:1rem 0}figcaption{font-style:italic;margin:.4rem 0}")
-    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>depinsim memo</title>"
-            f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+def _body(markdown: str, image_attrs: Callable[[str], dict[str, str]]) -> str:
+    """The Markdown as HTML (markdown-it-py, CommonMark with tables; raw HTML escaped), each image's
+    attributes (its ``src`` is ``figures/NAME.png``) set to ``image_attrs`` of its ``src``."""
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
+
+    def image(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
+        for name, value in image_attrs(str(tokens[idx].attrGet("src"))).items():
+            tokens[idx].attrSet(name, value)
+        return str(self.image(tokens, idx, options, env))
+
+    md.add_render_rule("image", image)
+    return md.render(markdown)
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def render_html(markdown: str, pngs: Mapping[str, bytes]) -> str:
+    """A self-contained page (``templates/memo.html.j2``): the figures embedded as data URIs."""
+    body = _body(markdown, lambda src: {"src": _data_uri(pngs[Path(src).stem])})
+    return _templates().get_template("memo.html.j2").render(title=TITLE, body=body)
+
+
+def render_pdf(markdown: str, pngs: Mapping[str, bytes]) -> bytes:
+    """The memo as an A4 landscape PDF (fpdf2's HTML renderer, in matplotlib's DejaVu Sans, which has every
+    character the memo uses), each figure as wide as the text, or less if it would be taller than the page."""
+    from fpdf import FPDF
+    from PIL import Image
+
+    fonts = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    pdf = FPDF(orientation="landscape", format="A4")
+    for style, file in (("", "DejaVuSans"), ("B", "DejaVuSans-Bold"), ("I", "DejaVuSans-Oblique"),
+                        ("BI", "DejaVuSans-BoldOblique")):
+        pdf.add_font("DejaVu", style, fonts / f"{file}.ttf")
+    pdf.set_font("DejaVu", size=9)
+    pdf.add_page()
+    points = 72 / 25.4  # fpdf2 reads an <img> width in points; the page is in mm
+    page_width, page_height = pdf.epw * points, 0.85 * pdf.eph * points  # room for the caption below
+
+    def attrs(src: str) -> dict[str, str]:
+        png = pngs[Path(src).stem]
+        w, h = Image.open(io.BytesIO(png)).size
+        return {"src": _data_uri(png), "width": f"{min(page_width, page_height * w / h):.0f}"}
+
+    pdf.write_html(_plain_cells(_body(markdown, attrs)), font_family="DejaVu")
+    return bytes(pdf.output())
+
+
+def _plain_cells(body: str) -> str:
+    """Table cells as plain text: fpdf2's HTML renderer takes no markup inside a cell (a `code` span in a
+    failed run's error message would stop it), and the cells' markup is only emphasis."""
+    def plain(match: re.Match[str]) -> str:
+        return f"<{match[1]}{match[2] or ''}>{re.sub(r'<[^>]+>', '', match[3])}</{match[1]}>"
+
+    return re.sub(r"<(td|th)(\s[^>]*)?>(.*?)</\1>", plain, body, flags=re.S)
 
 
 def write_memo(inputs: Sequence[str | Path], out: str | Path, force: bool = False) -> Path:
@@ -477,5 +716,6 @@ def write_memo(inputs: Sequence[str | Path], out: str | Path, force: bool = Fals
             b.figure.savefig(buf, format="png", dpi=130)
             figures[b.name] = (buf.getvalue(), b.figure)
     pngs = {name: png for name, (png, _) in figures.items()}
-    target.write(_markdown(blocks), _html(blocks, pngs), figures, force)
+    markdown = render_markdown(blocks)
+    target.write(markdown, render_html(markdown, pngs), render_pdf(markdown, pngs), figures, force)
     return target.path

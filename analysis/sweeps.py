@@ -7,7 +7,7 @@ Each takes the long DataFrames ``sim.sweep`` and ``sim.sweep_epochs`` return and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,8 +17,11 @@ from sim.sweep import replicated_means
 from sim.units import HOURS_PER_MONTH
 
 
-def _short(name: str) -> str:
-    """The last parts of a dotted path: enough to read on an axis."""
+def _short(name: str, labels: Mapping[str, str] | None = None) -> str:
+    """A column's label (``labels``: e.g. ``analysis.labels``' readable names), else the last parts of its
+    dotted path: enough to read on an axis."""
+    if labels and name in labels:
+        return labels[name]
     parts = name.split(".")
     keep = 3 if len(parts) > 2 and parts[-2].isdigit() else 2  # providers.0.count, not 0.count
     return ".".join(parts[-keep:])
@@ -52,9 +55,10 @@ def sweep_pricing_curves(epochs: pd.DataFrame, runs: pd.DataFrame, gpu_class: st
     return fig
 
 
-def undercut_heatmap(runs: pd.DataFrame, x: str, y: str, metric: str) -> Figure:
+def undercut_heatmap(runs: pd.DataFrame, x: str, y: str, metric: str,
+                     labels: Mapping[str, str] | None = None) -> Figure:
     """Mean ``metric`` (an undercut ratio: network price / AWS) over a grid of two parameters; below 1 the
-    network is cheaper."""
+    network is cheaper. ``labels``: readable names of the columns."""
     means = replicated_means(runs, metric, [y, x])
     table = means.pivot(index=y, columns=x, values="mean").sort_index(ascending=False)
     fig = Figure(figsize=(1.3 * len(table.columns) + 3, 0.7 * len(table) + 2.2), layout="constrained")
@@ -65,34 +69,42 @@ def undercut_heatmap(runs: pd.DataFrame, x: str, y: str, metric: str) -> Figure:
     ax.set_yticks(range(len(table.index)), [f"{v:g}" for v in table.index])
     for (i, j), value in np.ndenumerate(table.to_numpy(dtype=float)):
         ax.text(j, i, "-" if np.isnan(value) else f"{value:.2f}", ha="center", va="center", fontsize=8)
-    ax.set_xlabel(_short(x))
-    ax.set_ylabel(_short(y))
-    fig.colorbar(image, ax=ax, label=_short(metric))
-    ax.set_title(f"Mean {_short(metric)} (network / AWS; < 1 is an undercut)", fontsize=10)
+    ax.set_xlabel(_short(x, labels))
+    ax.set_ylabel(_short(y, labels))
+    fig.colorbar(image, ax=ax, label=f"{_short(metric, labels)} (mean)")
+    ax.set_title(f"Mean {_short(metric, labels)} (< 1 is an undercut)", fontsize=10)
     return fig
 
 
-def months_vs_parameter(runs: pd.DataFrame, param: str, metric: str) -> Figure:
+def months_vs_parameter(runs: pd.DataFrame, param: str, metric: str, labels: Mapping[str, str] | None = None,
+                        horizon_months: float | None = None) -> Figure:
     """Mean months of undercut (or any metric) against one parameter, e.g. the emission size, with
-    standard-error bars; other parameters, if any, are separate lines."""
+    standard-error bars; other parameters, if any, are separate lines. The axis runs from 0 to the
+    horizon (``horizon_months``) or above the highest value, so a flat line reads as flat, not as noise
+    on a zoomed axis."""
     others = [p for p in runs.attrs.get("params", []) if p != param]
     fig = Figure(figsize=(7, 4.4), layout="constrained")
     ax = fig.subplots()
     groups = [((), runs)] if not others else list(runs.groupby(others, sort=True))
+    top = 0.0
     for key, group in groups:
         means = replicated_means(group, metric, [param])
-        label = ", ".join(f"{_short(o)}={k:g}" for o, k in zip(others, np.atleast_1d(key), strict=False)) or None
-        ax.errorbar(means[param], means["mean"], yerr=means["sem"].fillna(0), marker="o", capsize=3, label=label)
-    ax.set_xlabel(_short(param))
-    ax.set_ylabel(_short(metric))
+        label = ", ".join(f"{_short(o, labels)} = {k:g}" for o, k in zip(others, np.atleast_1d(key), strict=False))
+        ax.errorbar(means[param], means["mean"], yerr=means["sem"].fillna(0), marker="o", capsize=3,
+                    label=label or None)
+        top = max(top, float(np.nanmax(means["mean"] + means["sem"].fillna(0)))) if len(means) else top
+    ax.set_ylim(0, horizon_months if horizon_months else 1.1 * top or 1.0)
+    ax.set_xlabel(_short(param, labels))
+    ax.set_ylabel(f"{_short(metric, labels)} (mean +- s.e.)")
     ax.grid(alpha=0.3)
     if others:
         ax.legend(fontsize=8)
-    ax.set_title(f"{_short(metric)} against {_short(param)}", fontsize=11)
+    ax.set_title(f"{_short(metric, labels)} against {_short(param, labels)}", fontsize=11)
     return fig
 
 
-def tornado(indices: pd.DataFrame, title: str = "Sensitivity of the undercut ratio") -> Figure:
+def tornado(indices: pd.DataFrame, title: str = "Sensitivity of the undercut ratio",
+            labels: Mapping[str, str] | None = None) -> Figure:
     """Horizontal bars per parameter, largest on top: ``indices`` has a row per parameter and the columns
     to draw (Sobol ``first_order`` and ``total_order``, or a single ``rank_correlation``)."""
     columns = [c for c in indices.columns if c != "parameter"]
@@ -103,7 +115,12 @@ def tornado(indices: pd.DataFrame, title: str = "Sensitivity of the undercut rat
     for k, column in enumerate(columns):
         ax.barh(np.arange(len(order)) + (k - (len(columns) - 1) / 2) * height, order[column], height=height,
                 label=column.replace("_", " "))
-    ax.set_yticks(range(len(order)), [_short(p) for p in order["parameter"]])
+    ax.set_yticks(range(len(order)), [_short(p, labels) for p in order["parameter"]])
+    if columns == ["rank_correlation"]:
+        ax.set_xlabel("Spearman rank correlation")
+        ax.set_xlim(-1.05, 1.05)
+    else:
+        ax.set_xlabel("Sobol index")
     ax.axvline(0, color="black", lw=0.8)
     ax.grid(alpha=0.3, axis="x")
     ax.legend(fontsize=8)

@@ -168,7 +168,8 @@ def main() -> None:
     args = parser.parse_args()
 
     # The first run after an install compiles the numba kernels into their on-disk cache (tens of seconds
-    # and ~300 MB more peak memory, measured: 604 MB at scale 0.01 against 322 MB warm); a user pays that once, so it is measured on its own and kept out of the runs.
+    # and ~300 MB more peak memory, measured: 604 MB at scale 0.01 against 322 MB warm); a user pays that
+    # once, so it is measured on its own and kept out of the runs.
     warm = _in_child(_engine, 0.01, args.token_price, args.market)
     print(f"warm-up (scale 0.01; compiles the kernels if their cache is cold): {warm['seconds']:.1f} s, "
           f"peak {warm['peak_mb']:.0f} MB", flush=True)

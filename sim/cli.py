@@ -519,7 +519,7 @@ def memo(
         raise _fail(str(exc), 2) from None
     except KeyboardInterrupt:
         raise _fail(f"interrupted; nothing was written ({out} is as it was before).", INTERRUPTED) from None
-    _console().print(f"wrote {out}/ (memo.md, memo.html, figures/)", highlight=False)
+    _console().print(f"wrote {out}/ (memo.md, memo.html, memo.pdf, figures/)", highlight=False)
 
 
 contracts_app = typer.Typer(no_args_is_help=True, help="The Vyper contracts the chain hooks deploy.")

@@ -254,12 +254,14 @@ class SweepFolder(OutputFolder):
 
 
 class MemoFolder(OutputFolder):
-    """What ``depinsim memo`` writes: memo.md, a self-contained memo.html, and the figures as PNG and SVG."""
+    """What ``depinsim memo`` writes: memo.md, a self-contained memo.html, memo.pdf, and the figures as PNG
+    and SVG."""
 
     kind, what = "memo", "memo folder"
-    MARKDOWN, HTML, FIGURES = "memo.md", "memo.html", "figures"
+    MARKDOWN, HTML, PDF, FIGURES = "memo.md", "memo.html", "memo.pdf", "figures"
 
-    def write(self, markdown: str, page: str, figures: Mapping[str, tuple[bytes, Figure]], force: bool = False) -> None:
+    def write(self, markdown: str, page: str, pdf: bytes, figures: Mapping[str, tuple[bytes, Figure]],
+              force: bool = False) -> None:
         """``figures``: name -> (the PNG as embedded in the page, the figure, saved as SVG too)."""
         self.check_target(force)
         with staged_folder(self.path) as tmp:
@@ -269,4 +271,6 @@ class MemoFolder(OutputFolder):
                 figure.savefig(tmp / self.FIGURES / f"{name}.svg")
             (tmp / self.MARKDOWN).write_text(markdown, encoding="utf-8")
             (tmp / self.HTML).write_text(page, encoding="utf-8")
-            (tmp / MARKER).write_text(_marker(self.kind, [self.MARKDOWN, self.HTML, self.FIGURES]), encoding="utf-8")
+            (tmp / self.PDF).write_bytes(pdf)
+            files = [self.MARKDOWN, self.HTML, self.PDF, self.FIGURES]
+            (tmp / MARKER).write_text(_marker(self.kind, files), encoding="utf-8")

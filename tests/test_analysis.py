@@ -51,7 +51,67 @@ def memo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert sweep.exit_code == 0, sweep.stderr
     memo = runner.invoke(app, ["memo", str(base / "baseline"), str(base / "sweep"), "--out", str(base / "memo")])
     assert memo.exit_code == 0, memo.stderr
+    replicated = runner.invoke(app, ["run", str(TINY), "--replications", "3", "--set", "horizon_days=5", "--out",
+                                     str(base / "replicated"), "--quiet"])
+    assert replicated.exit_code == 0, replicated.output
+    memo = runner.invoke(app, ["memo", str(base / "replicated"), str(base / "sweep"), "--out",
+                               str(base / "memo_replicated")])
+    assert memo.exit_code == 0, memo.output
     return base
+
+
+def _executive_summary(text: str) -> str:
+    return text.split("## Executive summary", 1)[1].split("\n## ", 1)[0]
+
+
+def test_memo_executive_summary_comes_first_and_its_numbers_are_the_summarys(memo_dir: Path) -> None:
+    text = (memo_dir / "memo" / "memo.md").read_text()
+    assert text.index("## Executive summary") < text.index("## Run: baseline")
+    summary = json.loads((memo_dir / "baseline" / "summary.json").read_text())
+    c = summary["by_class"]["H100_SXM"]
+    exec_summary = _executive_summary(text)
+    for word in ("**The question.**", "**The answer.**", "**Main assumptions**", "**What would change the answer.**"):
+        assert word in exec_summary
+    found = re.search(r"sold H100_SXM at ([0-9.]+) of AWS on-demand's price on average, ([0-9.]+) in the 95th-"
+                      r"percentile epoch and ([0-9.]+) in the worst; it stayed below 0.5 of AWS for ([0-9.]+) of "
+                      r"([0-9.]+) months, with ([0-9.]+) of provider revenue", exec_summary)
+    assert found, exec_summary
+    expected = [round(c["undercut_ratio_on_demand"], 3), round(c["p95_ratio_on_demand"], 3),
+                round(c["worst_ratio_on_demand"], 3), round(c["months_below_on_demand"], 1),
+                round(summary["horizon_days"] * 24 / 730, 1), round(c["subsidy_share"], 3)]
+    assert [float(g) for g in found.groups()] == pytest.approx(expected, abs=1e-9)
+    assert "Spearman" in exec_summary  # the sweep ranks what moves the answer
+    # the replicated memo quotes the seeds' medians and P10-P90
+    rep = json.loads((memo_dir / "replicated" / "summary.json").read_text())
+    r = rep["by_class"]["H100_SXM"]["undercut_ratio_on_demand"]
+    rep_text = _executive_summary((memo_dir / "memo_replicated" / "memo.md").read_text())
+    assert f"{r['p50']:.3f} (P10-P90 {r['p10']:.3f}-{r['p90']:.3f})" in rep_text and "3 seeds" in rep_text
+
+
+def test_memo_pdf_opens_and_has_every_figure(memo_dir: Path) -> None:
+    import pypdf
+
+    for name in ("memo", "memo_replicated"):
+        memo = memo_dir / name
+        reader = pypdf.PdfReader(memo / "memo.pdf")
+        images = sum(len(page.images) for page in reader.pages)
+        assert images == len(list((memo / "figures").glob("*.png"))) > 0
+        text = "".join(page.extract_text() for page in reader.pages[:2])
+        assert "Executive summary" in text and "Can a token-subsidised GPU network" in text
+
+
+def test_memo_labels_and_catalog_rows_are_the_inputs_own(memo_dir: Path) -> None:
+    text = (memo_dir / "memo" / "memo.md").read_text()
+    sweep_section = text.split("## Sweep: tiny_emission", 1)[1].split("\n## ", 1)[0]
+    assert "h100: number of nodes active at the start" in sweep_section
+    assert "H100_SXM price / AWS on-demand" in sweep_section
+    captions = re.findall(r"\*tiny_emission: [^*]*\*", sweep_section)
+    assert captions and not any("providers.0.count" in c or "by_class." in c for c in captions)
+    rows = _md_table(text, "Catalog figures the inputs used")
+    summary = json.loads((memo_dir / "baseline" / "summary.json").read_text())
+    models = {r["item"].split(".")[1] for r in rows if r["item"].startswith("models.")}
+    assert models and models <= set(summary["by_class"]) | {"RTX_3090"}  # the sweep's tiny network has 3090s
+    assert not [r for r in rows if r["item"].startswith("venues.aws.price_sets.aws_2025_pre_cut")]
 
 
 def test_memo_headline_numbers_equal_the_run_summary(memo_dir: Path) -> None:
