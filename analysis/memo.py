@@ -8,207 +8,44 @@ a list of blocks and rendered twice, so the two files cannot disagree.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
-import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-import matplotlib
-import numpy as np
 import pandas as pd
-from jinja2 import Environment, PackageLoader, StrictUndefined
-from markdown_it import MarkdownIt
-from matplotlib.figure import Figure
-from ruamel.yaml import YAML
 
-from sim.catalog import CLOUD_FILES, hardware_models
+from sim.catalog import hardware_models
 from sim.errors import InputError
-from sim.folders import MemoFolder, ReplicatedRunFolder, RunFolder, SweepFolder
-from sim.incidence import incidence_frame
+from sim.folders import MemoFolder, ReplicatedRunFolder, RunFolder, StressFolder, SweepFolder
 from sim.loader import load_scenario
 from sim.results import RunResult
 from sim.schema import Scenario
 from sim.summary import package_version
 from sim.units import HOURS_PER_MONTH
 
-from .breakeven import Z95, metric_goal, rank_sensitivity
+from .blocks import TITLE, Block, Fig, Heading, Para, Table, num
+from .breakeven import rank_sensitivity
+from .crossing import breakevens
 from .curves import pricing_curve
 from .labels import metric_label, parameter_label
+from .memo_tables import (
+    Used,
+    alternatives_table,
+    headline_table,
+    incidence_table,
+    stress_table,
+    subsidy_table,
+    used_sources,
+)
+from .render import render_html, render_markdown, render_pdf
 from .storage import storage_vs_gpu, storage_vs_gpu_figure
+from .stress import stress_figure
 from .sweeps import months_vs_parameter, tornado, undercut_heatmap
 
-OFFERS = (("on_demand", "AWS on-demand"), ("spot", "AWS spot"), ("reserved", "AWS reserved"))
-MONTHS = ("1", "12", "36", "60")
-DATA_DIR = Path(__file__).resolve().parents[1] / "sim" / "data"
-DATA_FILES = ("gpus.yaml", "storage.yaml", *CLOUD_FILES, "regions.yaml")
-
-
-@dataclass
-class Heading:
-    text: str
-    level: int = 2
-    kind: ClassVar[str] = "heading"  # what the template switches on
-
-
-@dataclass
-class Para:
-    text: str
-    kind: ClassVar[str] = "para"
-
-
-@dataclass
-class Table:
-    frame: pd.DataFrame
-    caption: str
-    kind: ClassVar[str] = "table"
-
-
-@dataclass
-class Fig:
-    name: str
-    figure: Figure
-    caption: str
-    kind: ClassVar[str] = "figure"
-
-
-Block = Heading | Para | Table | Fig
-
-
-TITLE = "Can a token-subsidised GPU network undercut AWS, and for how long?"
 MAX_FAILED_ROWS = 20  # a sweep's failed runs the memo lists (all are in its runs.parquet)
-
-
-def _num(x: Any, digits: int = 3) -> str:
-    if x is None or (isinstance(x, float) and not np.isfinite(x)):
-        return "-"
-    return f"{x:,.{digits}f}"
-
-
-def headline_table(summary: dict[str, Any]) -> pd.DataFrame:
-    """Network price / AWS price per GPU class and AWS offer: over the run, at months 1, 12, 36 and 60
-    (blank where the run is shorter), months of undercut and the month it first went below."""
-    rows = []
-    for cls, c in summary["by_class"].items():
-        if not c.get("gpu_hours_sold"):
-            continue
-        for offer, label in OFFERS:
-            at = c.get(f"undercut_ratio_{offer}_at_month") or {}
-            crossing = c.get(f"crossings_{offer}") or {}
-            rows.append({"GPU class": cls, "against": label, "AWS offer": c.get("aws_reference_offer", "-"),
-                         "whole run": _num(c.get(f"undercut_ratio_{offer}")),
-                         **{f"month {m}": _num(at.get(m)) for m in MONTHS},
-                         "months undercut": _num(c.get(f"months_undercut_{offer}"), 1),
-                         "first below (month)": _num(crossing.get("first_below_month"), 1)})
-    return pd.DataFrame(rows)
-
-
-def alternatives_table(summary: dict[str, Any]) -> pd.DataFrame:
-    """Network price / each named alternative's price per GPU class, and / the cheapest of them: the offer
-    compared (marked where it is a work-equivalent), its price at the start and end (a path moves it),
-    the ratio over the run and at months 1, 12, 36 and 60, and months of undercut."""
-    rows = []
-    for cls, c in summary["by_class"].items():
-        if not c.get("gpu_hours_sold"):
-            continue
-        cheapest = c["cheapest_alternative"]
-        venues = dict.fromkeys([cheapest.get("at_start") or "-", cheapest.get("at_end") or "-"])  # in time order
-        against = [(name, a, a["reference_offer"]) for name, a in c["alternatives"].items()]
-        for name, a, offer in [*against, ("cheapest", cheapest, " then ".join(venues))]:
-            at = a.get("undercut_ratio_at_month") or {}
-            rows.append({"GPU class": cls, "against": name.replace("_", " "), "offer": offer,
-                         "$/GPU-h at start": _num(a.get("usd_per_gpu_hour_start")),
-                         "$/GPU-h at end": _num(a.get("usd_per_gpu_hour_end")),
-                         "whole run": _num(a.get("undercut_ratio")),
-                         **{f"month {m}": _num(at.get(m)) for m in MONTHS},
-                         "months undercut": _num(a.get("months_undercut"), 1)})
-    return pd.DataFrame(rows)
-
-
-def subsidy_table(summary: dict[str, Any]) -> pd.DataFrame:
-    """Per GPU class: what buyers paid, what providers would ask without tokens, their fully loaded cost,
-    and the share of provider revenue that came from token rewards."""
-    rows = []
-    for cls, c in summary["by_class"].items():
-        if not c.get("gpu_hours_sold"):
-            continue
-        rows.append({"GPU class": cls,
-                     "network $/GPU-h": _num(c.get("network_price_usd_per_gpu_hour")),
-                     "without subsidy $/GPU-h": _num(c.get("price_without_subsidy_usd_per_gpu_hour")),
-                     "fully loaded cost $/GPU-h": _num(c.get("fully_loaded_cost_usd_per_gpu_hour")),
-                     "AWS on-demand $/GPU-h": _num(c.get("aws_on_demand_usd_per_gpu_hour")),
-                     "subsidy share": _num(c.get("subsidy_share")),
-                     "utilisation": _num(c.get("utilisation"))})
-    return pd.DataFrame(rows)
-
-
-def incidence_table(summary: dict[str, Any]) -> pd.DataFrame:
-    """Per GPU class, the measured pass-through and where the reward went (``summary["incidence"]``, from a
-    run with ``counterfactual: true``)."""
-    frame = incidence_frame(summary["incidence"])
-    return frame.map(lambda x: x if isinstance(x, str) else _num(x))
-
-
-def sources_table(files: Sequence[str] = DATA_FILES) -> pd.DataFrame:
-    """Every sourced figure in the catalogs the runs use: file, item, value, source, as-of."""
-    yaml = YAML(typ="safe")
-    rows: list[dict[str, Any]] = []
-
-    def walk(node: Any, path: list[str], file: str) -> None:
-        if isinstance(node, dict) and {"value", "source"} <= set(node):
-            rows.append({"file": file, "item": ".".join(path), "value": node["value"], "unit": node.get("unit", ""),
-                         "source": node["source"], "as of": node.get("as_of", ""), "grade": node.get("grade", "")})
-        elif isinstance(node, dict):
-            for k, v in node.items():
-                walk(v, [*path, str(k)], file)
-        elif isinstance(node, list):
-            for i, v in enumerate(node):
-                walk(v, [*path, str(i)], file)
-
-    for name in files:
-        walk(yaml.load((DATA_DIR / name).read_text(encoding="utf-8")), [], f"sim/data/{name}")
-    frame = pd.DataFrame(rows)
-    frame["value"] = frame["value"].astype(str)
-    return frame
-
-
-@dataclass
-class Used:
-    """What the memo's inputs drew on from the catalogs: hardware models (GPU classes and storage media),
-    cloud venues and their price sets."""
-
-    models: set[str]
-    venues: set[str]
-    price_sets: set[str]
-
-    @classmethod
-    def of(cls, scenarios: Sequence[Any], classes: set[str]) -> Used:
-        venues = {"aws"} | {alt.venue for sc in scenarios for alt in sc.cloud.alternatives}
-        price_sets = {sc.cloud.price_set for sc in scenarios} | {
-            alt.price_set for sc in scenarios for alt in sc.cloud.alternatives if alt.price_set}
-        return cls(classes, venues, price_sets)
-
-    def keeps(self, item: str) -> bool:
-        """A catalog row is shown when the inputs used it: a model's rows for the models they ran, a venue's
-        for the venues they compared against, in the price sets they used; every other row (regions,
-        reference workloads) applies to every run."""
-        parts = item.split(".")
-        if parts[0] in ("models", "media") and len(parts) > 1:
-            return parts[1] in self.models
-        if parts[0] == "venues" and len(parts) > 1:
-            if parts[1] not in self.venues:
-                return False
-            return len(parts) < 4 or parts[2] != "price_sets" or parts[3] in self.price_sets
-        return True
-
-
-def used_sources(used: Used) -> pd.DataFrame:
-    """The catalog rows the inputs used (``sources_table`` of every file, filtered by ``Used.keeps``)."""
-    table = sources_table()
-    return table[table["item"].map(used.keeps)].reset_index(drop=True)
 
 
 def _run_blocks(folder: RunFolder) -> Iterator[Block]:
@@ -229,11 +66,11 @@ def _run_blocks(folder: RunFolder) -> Iterator[Block]:
             continue
         ratio = c.get("undercut_ratio_on_demand")
         verdict = "undercut" if ratio is not None and ratio < 1 else "did not undercut"
-        sentences.append(f"{cls}: the network {verdict} AWS on-demand at {_num(ratio)} of its price "
-                         f"(${_num(c.get('network_price_usd_per_gpu_hour'))} vs "
-                         f"${_num(c.get('aws_on_demand_usd_per_gpu_hour'))} per GPU-hour) for "
-                         f"{_num(c.get('months_undercut_on_demand'), 1)} months, with "
-                         f"{_num(c.get('subsidy_share'))} of provider revenue from token rewards.")
+        sentences.append(f"{cls}: the network {verdict} AWS on-demand at {num(ratio)} of its price "
+                         f"(${num(c.get('network_price_usd_per_gpu_hour'))} vs "
+                         f"${num(c.get('aws_on_demand_usd_per_gpu_hour'))} per GPU-hour) for "
+                         f"{num(c.get('months_undercut_on_demand'), 1)} months, with "
+                         f"{num(c.get('subsidy_share'))} of provider revenue from token rewards.")
     if sentences:
         yield Para("**Against AWS on-demand.** " + " ".join(sentences))
     yield Table(headline_table(summary), f"{name}: network price / AWS price (below 1 is an undercut).")
@@ -243,10 +80,10 @@ def _run_blocks(folder: RunFolder) -> Iterator[Block]:
         for cls, c in summary["by_class"].items():
             cheapest = c["cheapest_alternative"]
             if c.get("gpu_hours_sold") and cheapest.get("undercut_ratio") is not None:
-                parts.append(f"{cls}: {_num(cheapest['undercut_ratio'])} of the cheapest "
+                parts.append(f"{cls}: {num(cheapest['undercut_ratio'])} of the cheapest "
                              f"({(cheapest.get('at_end') or '-').replace('_', ' ')} at the end, "
-                             f"${_num(cheapest.get('usd_per_gpu_hour_end'))} per GPU-hour), undercut for "
-                             f"{_num(cheapest.get('months_undercut'), 1)} months.")
+                             f"${num(cheapest.get('usd_per_gpu_hour_end'))} per GPU-hour), undercut for "
+                             f"{num(cheapest.get('months_undercut'), 1)} months.")
         listed = ", ".join(a.replace("_", " ") for a in alternatives)
         yield Para(f"**Against every alternative buyers consider** ({listed}; each buyer takes the cheapest per "
                    "unit of work). " + " ".join(parts))
@@ -255,17 +92,17 @@ def _run_blocks(folder: RunFolder) -> Iterator[Block]:
     econ = summary["provider_economics"]
     tokens = summary["tokens"]
     yield Para(f"**Subsidy dependence.** Providers earned ${econ['usd_revenue']:,.0f} from buyers and "
-               f"${econ['reward_usd']:,.0f} in token rewards (subsidy share {_num(econ['subsidy_share'])}); "
+               f"${econ['reward_usd']:,.0f} in token rewards (subsidy share {num(econ['subsidy_share'])}); "
                f"{tokens['emitted']:,.0f} {tokens['symbol']} were emitted and {tokens['burned']:,.0f} burned; the "
                f"token went from ${tokens['price_start_usd']:,.4g} to ${tokens['price_end_usd']:,.4g}. "
                f"Providers: {summary['providers']['start']} at the start, {summary['providers']['end']} at the end "
                f"({summary['providers']['entries']} entries, {summary['providers']['exits']} exits).")
     yield Table(subsidy_table(summary), f"{name}: prices, costs and subsidy share per GPU class.")
     if "incidence" in summary:
-        parts = [f"{cls}: {_num(c['pass_through'])} of each reward dollar per GPU-hour reached buyers as a lower "
-                 f"price (${_num(c['price_usd_per_gpu_hour'])} against "
-                 f"${_num(c['price_without_rewards_usd_per_gpu_hour'])} without rewards); providers kept "
-                 f"{_num(c['split_share']['providers'])}."
+        parts = [f"{cls}: {num(c['pass_through'])} of each reward dollar per GPU-hour reached buyers as a lower "
+                 f"price (${num(c['price_usd_per_gpu_hour'])} against "
+                 f"${num(c['price_without_rewards_usd_per_gpu_hour'])} without rewards); providers kept "
+                 f"{num(c['split_share']['providers'])}."
                  for cls, c in summary["incidence"].items() if c["gpu_hours_sold"]]
         yield Para("**Subsidy incidence**, measured against the same run with no emission on the same random draws. "
                    + " ".join(parts))
@@ -318,75 +155,26 @@ def _sweep_blocks(folder: SweepFolder) -> Iterator[Block]:
             horizon = float(ok["horizon_days"].max()) * 24 / HOURS_PER_MONTH if "horizon_days" in ok else None
             yield Fig(f"months_{name}", months_vs_parameter(ok, numeric[0], months, labels, horizon),
                       f"{name}: {labels[months]} against {labels[numeric[0]]} (the axis spans the horizon).")
-        yield Para(f"**Breakeven.** {_breakevens(ok, numeric, target, metric, labels)}")
+        yield Para(f"**Breakeven.** {breakevens(ok, numeric, target, metric, labels)}")
         sens = rank_sensitivity(ok, metric, numeric)
         shown = pd.DataFrame({"Parameter": sens["parameter"].map(labels),
-                              "Spearman rank correlation": sens["rank_correlation"].map(_num)})
+                              "Spearman rank correlation": sens["rank_correlation"].map(num)})
         yield Table(shown, f"{name}: Spearman rank correlation of {labels[metric]} with each parameter.")
         if sens["rank_correlation"].notna().any():
             yield Fig(f"tornado_{name}", tornado(sens.fillna(0.0), f"Sensitivity of {labels[metric]}", labels),
                       f"{name}: sensitivity (rank correlation) of {labels[metric]}.")
 
 
-def _breakevens(ok: pd.DataFrame, numeric: list[str], target: float, metric: str, labels: Mapping[str, str]) -> str:
-    """The crossing along the first parameter at each value of the others (pooling them would interpolate
-    across, say, two fleet sizes as if they were one)."""
-    first, others = numeric[0], numeric[1:]
-    if not others:
-        return _crossing(ok, target, first, metric, labels)
-    parts = []
-    for values, group in ok.groupby(others, sort=True):
-        at = ", ".join(f"{labels[p]} = {v:,.4g}" for p, v in zip(others, np.atleast_1d(values), strict=True))
-        parts.append(f"At {at}: {_crossing(group, target, first, metric, labels)}")
-    return " ".join(parts)
-
-
-def _crossing(runs: pd.DataFrame, target: float, param: str, metric: str, labels: Mapping[str, str]) -> str:
-    """Where the mean metric crosses the target along ``param`` (linear interpolation between the two swept
-    values that bracket it), with an interval from the replication spread: where mean -+ 1.96 standard
-    errors cross it. A memo reads only what was run."""
-    stats_ = runs.groupby(param, sort=True)[metric].agg(["mean", "sem", "count"])
-    x = stats_.index.to_numpy(dtype=float)
-    y = stats_["mean"].to_numpy(dtype=float)
-    half = Z95 * stats_["sem"].fillna(0.0).to_numpy(dtype=float)
-    at = _interpolated(x, y, target)
-    what, along = labels.get(metric, metric), labels.get(param, param)
-    if at is None:
-        if not np.isfinite(y).any():
-            return f"the mean {what} is undefined over the swept range of {along}."
-        span = f"it spans {np.nanmin(y):.3f} to {np.nanmax(y):.3f} over {along} = {x[0]:,.4g} to {x[-1]:,.4g}"
-        goal = metric_goal(metric)
-        if goal is not None:
-            met = bool(np.nanmax(y) <= target) if goal == "below" else bool(np.nanmin(y) >= target)
-            if met:
-                word = "at or below" if goal == "below" else "at or above"
-                return (f"the mean {what} is {word} {target:g} at every swept value ({span}): the target "
-                        "already holds.")
-            word = "above" if goal == "below" else "below"
-            return (f"the mean {what} stays {word} {target:g} at every swept value ({span}): the target is not "
-                    "reached within the swept range.")
-        return f"the mean {what} does not cross {target:g} within the swept range ({span})."
-    ends = [v for v in (_interpolated(x, y - half, target), _interpolated(x, y + half, target)) if v is not None]
-    interval = (f" (95% interval from the spread of {int(stats_['count'].min())} replications: "
-                f"{min(ends):,.4g} to {max(ends):,.4g})" if len(ends) == 2 and half.any() else "")
-    return (f"the mean {what} reaches {target:g} at {along} = {at:,.4g}{interval}, interpolated between the "
-            "swept values (`analysis.breakeven` solves it with brentq).")
-
-
-def _interpolated(x: np.ndarray, y: np.ndarray, target: float) -> float | None:
-    """The first crossing of ``target`` by the piecewise-linear curve (x, y), or None."""
-    for i in range(len(x) - 1):
-        bracketed = (y[i] - target) * (y[i + 1] - target) <= 0 and y[i] != y[i + 1]
-        if np.isfinite(y[i]) and np.isfinite(y[i + 1]) and bracketed:
-            return float(x[i] + (target - y[i]) * (x[i + 1] - x[i]) / (y[i + 1] - y[i]))
-    return None
-
-
 def _repro_rows(inputs: Sequence[Path]) -> pd.DataFrame:
     rows = []
     for path in inputs:
-        replicated, run = ReplicatedRunFolder(path), RunFolder(path)
-        if replicated.exists() or run.is_run():
+        replicated, run, stressed = ReplicatedRunFolder(path), RunFolder(path), StressFolder(path)
+        if stressed.exists():
+            s = stressed.summary()
+            rows.append({"input": str(path), "kind": f"stress ({sum(r['modelled'] for r in s['scorecard']) - 1} "
+                         "shocks)", "scenario / sweep": s["scenario"], "sha256": s["scenario_hash"], "seed": s["seed"],
+                         "depinsim": package_version()})
+        elif replicated.exists() or run.is_run():
             s = replicated.summary() if replicated.exists() else run.summary()
             kind = f"replicated run ({s['replications']} seeds)" if replicated.exists() else "run"
             rows.append({"input": str(path), "kind": kind, "scenario / sweep": s["scenario"],
@@ -408,13 +196,16 @@ class _Inputs:
     runs: list[tuple[RunFolder, dict[str, Any], Scenario]]
     replicated: list[tuple[ReplicatedRunFolder, dict[str, Any], Scenario]]
     sweeps: list[tuple[SweepFolder, Scenario]]
+    stress: list[tuple[StressFolder, dict[str, Any]]]
 
     @classmethod
     def read(cls, inputs: Sequence[Path]) -> _Inputs:
-        out = cls([], [], [])
+        out = cls([], [], [], [])
         for folder in inputs:
             replicated, run, sweep = ReplicatedRunFolder(folder), RunFolder(folder), SweepFolder(folder)
-            if replicated.exists():  # before is_run: a replicated run has a summary.json too
+            if StressFolder(folder).exists():
+                out.stress.append((StressFolder(folder), StressFolder(folder).summary()))
+            elif replicated.exists():  # before is_run: a replicated run has a summary.json too
                 out.replicated.append((replicated, replicated.summary(),
                                        load_scenario(folder / ReplicatedRunFolder.SCENARIO)))
             elif run.is_run():
@@ -424,8 +215,9 @@ class _Inputs:
                 base = load_scenario(folder / spec["base"], [f"{k}={v}" for k, v in (spec.get("set") or {}).items()])
                 out.sweeps.append((sweep, base))
             else:
-                raise InputError(f"{folder} is neither a run folder (summary.json, from depinsim run) nor a sweep "
-                                 "folder (runs.parquet and sweep.yaml, from depinsim sweep).")
+                raise InputError(f"{folder} is not a run folder (summary.json, from depinsim run), a sweep folder "
+                                 "(runs.parquet and sweep.yaml, from depinsim sweep) or a stress folder (from "
+                                 "depinsim stress).")
         return out
 
     @property
@@ -462,7 +254,7 @@ def _executive_summary(inputs: _Inputs) -> list[Block]:
 
         def band(name: str, digits: int = 3) -> str:
             e = c.get(name) or {}
-            return f"{_num(e.get('p50'), digits)} (P10-P90 {_num(e.get('p10'), digits)}-{_num(e.get('p90'), digits)})"
+            return f"{num(e.get('p50'), digits)} (P10-P90 {num(e.get('p10'), digits)}-{num(e.get('p90'), digits)})"
 
         answer.append(f"In {s['scenario']} ({s['horizon_days']:g} days, {s['replications']} seeds), the network sold "
                       f"{cls} at a median {band('undercut_ratio_on_demand')} of AWS on-demand's price; in 95% of "
@@ -476,16 +268,16 @@ def _executive_summary(inputs: _Inputs) -> list[Block]:
         c = s["by_class"][cls]
         answer.append(f"In {s['scenario']} ({s['horizon_days']:g} days, one seed: no interval; `depinsim run "
                       f"--replications N` gives one), the network sold {cls} at "
-                      f"{_num(c.get('undercut_ratio_on_demand'))} of AWS on-demand's price on average, "
-                      f"{_num(c.get('p95_ratio_on_demand'))} in the 95th-"
-                      f"percentile epoch and {_num(c.get('worst_ratio_on_demand'))} in the worst; it stayed below "
-                      f"{s['below_share']:g} of AWS for {_num(c.get('months_below_on_demand'), 1)} of "
-                      f"{_num(s['horizon_days'] * 24 / HOURS_PER_MONTH, 1)} months, with "
-                      f"{_num(c.get('subsidy_share'))} of provider revenue from token rewards.")
+                      f"{num(c.get('undercut_ratio_on_demand'))} of AWS on-demand's price on average, "
+                      f"{num(c.get('p95_ratio_on_demand'))} in the 95th-"
+                      f"percentile epoch and {num(c.get('worst_ratio_on_demand'))} in the worst; it stayed below "
+                      f"{s['below_share']:g} of AWS for {num(c.get('months_below_on_demand'), 1)} of "
+                      f"{num(s['horizon_days'] * 24 / HOURS_PER_MONTH, 1)} months, with "
+                      f"{num(c.get('subsidy_share'))} of provider revenue from token rewards.")
         incidence = (s.get("incidence") or {}).get(cls)
         if incidence and incidence.get("gpu_hours_sold"):
-            answer.append(f"Of each reward dollar per GPU-hour, {_num(incidence['pass_through'])} reached buyers as a "
-                          f"lower price; providers kept {_num(incidence['split_share']['providers'])}.")
+            answer.append(f"Of each reward dollar per GPU-hour, {num(incidence['pass_through'])} reached buyers as a "
+                          f"lower price; providers kept {num(incidence['split_share']['providers'])}.")
     for folder, base in inputs.sweeps[:1]:
         spec, runs = folder.spec(), folder.runs()
         params = [p for p in spec["params"] if pd.api.types.is_numeric_dtype(runs[p])]
@@ -494,7 +286,7 @@ def _executive_summary(inputs: _Inputs) -> list[Block]:
         if params and metric in ok and ok[metric].notna().any():
             labels = {**{p: parameter_label(p, base) for p in params}, metric: metric_label(metric)}
             target = float(spec.get("target_ratio", 0.5))
-            answer.append(f"Sweep {spec['name']}: {_breakevens(ok, params, target, metric, labels)}")
+            answer.append(f"Sweep {spec['name']}: {breakevens(ok, params, target, metric, labels)}")
     if answer:
         blocks.append(Para("**The answer.** " + " ".join(answer)))
     if scenario is None and inputs.sweeps:
@@ -522,6 +314,11 @@ def _executive_summary(inputs: _Inputs) -> list[Block]:
                            for p, rho in zip(sens["parameter"], sens["rank_correlation"], strict=True))
         if ranked:
             changes.append(f"In sweep {spec['name']}, what moves {metric_label(metric)} most: {ranked}.")
+    for _, summary in inputs.stress:
+        ended = [r["shock"].replace("_", " ") for r in summary["scorecard"] if r.get("undercut_survives") is False]
+        changes.append(f"In the stress battery on {summary['scenario']} (shocks at month {summary['month']:g}), the "
+                       f"{summary['gpu_class']} undercut of the cheapest alternative "
+                       + (f"ends under: {', '.join(ended)}." if ended else "survives every modelled shock."))
     if not changes:
         changes.append("No sweep among the inputs, so this memo cannot rank what moves the answer; a sweep over the "
                        "emission, the token price and the fleet (`depinsim sweep`) would.")
@@ -544,11 +341,28 @@ def _replicated_blocks(folder: ReplicatedRunFolder, summary: dict[str, Any]) -> 
                            ("utilisation", "utilisation"), ("subsidy_share", "subsidy share")):
             e = c.get(key)
             if e is not None:
-                rows.append({"GPU class": cls, "measure": label, "P10": _num(e["p10"]), "median": _num(e["p50"]),
-                             "P90": _num(e["p90"]), "mean": _num(e["mean"])})
+                rows.append({"GPU class": cls, "measure": label, "P10": num(e["p10"]), "median": num(e["p50"]),
+                             "P90": num(e["p90"]), "mean": num(e["mean"])})
     yield Table(pd.DataFrame(rows), f"{name}: headlines across {summary['replications']} seeds.")
     yield Fig(f"pricing_{name}", pricing_curve(folder.bands(), summary),
               f"{name}: network price (median of seeds, P10-P90 band) against AWS over time.")
+
+
+def _stress_blocks(folder: StressFolder, summary: dict[str, Any]) -> Iterator[Block]:
+    name, cls, month = summary["scenario"], summary["gpu_class"], summary["month"]
+    survived = [r["shock"].replace("_", " ") for r in summary["scorecard"]
+                if r["shock"] != "none" and r.get("undercut_survives") is True]
+    failed = [r["shock"].replace("_", " ") for r in summary["scorecard"] if r.get("undercut_survives") is False]
+    yield Heading(f"Stress battery: {name}")
+    yield Para(f"Each shock hits {name} (seed {summary['seed']}) at month {month:g}, one at a time, on the same random "
+               f"draws; the scorecard compares {cls}'s volume-weighted price after the shock with the cheapest "
+               f"alternative buyers have. The undercut survives {', '.join(survived) or 'no shock'}"
+               + (f" and ends under {', '.join(failed)}." if failed else "."))
+    yield Table(stress_table(summary), f"{name}: stress scorecard ({cls} against the cheapest alternative, after "
+                f"month {month:g}; price rebound: shocked / unshocked price - 1; subsidy share: token rewards' share "
+                "of provider income after the shock).")
+    yield Fig(f"stress_{name}", stress_figure(folder.epochs(), cls, month, name),
+              f"{name}: {cls} network price / cheapest alternative under each shock.")
 
 
 def memo_blocks(inputs: Sequence[Path]) -> list[Block]:
@@ -570,6 +384,9 @@ def memo_blocks(inputs: Sequence[Path]) -> list[Block]:
         for sweep, _ in read.sweeps:
             if sweep.path == folder:
                 blocks.extend(_sweep_blocks(sweep))
+        for stressed, summary in read.stress:
+            if stressed.path == folder:
+                blocks.extend(_stress_blocks(stressed, summary))
     blocks.extend(_storage_blocks([run for run, _, _ in read.runs]))
     blocks.append(Heading("Assumptions and sources"))
     blocks.append(Para("Every figure from the world that the model uses, with its source and date, as in the "
@@ -626,76 +443,6 @@ def _storage_blocks(runs: list[RunFolder]) -> list[Block]:
                   "the reward (static counterfactual: same orders and nodes), price drop per USD of reward, months "
                   "undercut."),
             Fig("storage_vs_gpu", storage_vs_gpu_figure(table), "Storage and GPU runs compared.")]
-
-
-def _templates() -> Environment:
-    env = Environment(loader=PackageLoader("analysis", "templates"), undefined=StrictUndefined,
-                      autoescape=False, keep_trailing_newline=True)  # Markdown out; markdown-it escapes the HTML
-    env.filters["markdown_table"] = lambda frame: frame.to_markdown(index=False, disable_numparse=True)
-    return env
-
-
-def render_markdown(blocks: Sequence[Block]) -> str:
-    """The memo as Markdown (``templates/memo.md.j2``); the HTML and the PDF are rendered from it."""
-    return _templates().get_template("memo.md.j2").render(blocks=blocks)
-
-
-def _body(markdown: str, image_attrs: Callable[[str], dict[str, str]]) -> str:
-    """The Markdown as HTML (markdown-it-py, CommonMark with tables; raw HTML escaped), each image's
-    attributes (its ``src`` is ``figures/NAME.png``) set to ``image_attrs`` of its ``src``."""
-    md = MarkdownIt("commonmark", {"html": False}).enable("table")
-
-    def image(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
-        for name, value in image_attrs(str(tokens[idx].attrGet("src"))).items():
-            tokens[idx].attrSet(name, value)
-        return str(self.image(tokens, idx, options, env))
-
-    md.add_render_rule("image", image)
-    return md.render(markdown)
-
-
-def _data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode()
-
-
-def render_html(markdown: str, pngs: Mapping[str, bytes]) -> str:
-    """A self-contained page (``templates/memo.html.j2``): the figures embedded as data URIs."""
-    body = _body(markdown, lambda src: {"src": _data_uri(pngs[Path(src).stem])})
-    return _templates().get_template("memo.html.j2").render(title=TITLE, body=body)
-
-
-def render_pdf(markdown: str, pngs: Mapping[str, bytes]) -> bytes:
-    """The memo as an A4 landscape PDF (fpdf2's HTML renderer, in matplotlib's DejaVu Sans, which has every
-    character the memo uses), each figure as wide as the text, or less if it would be taller than the page."""
-    from fpdf import FPDF
-    from PIL import Image
-
-    fonts = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-    pdf = FPDF(orientation="landscape", format="A4")
-    for style, file in (("", "DejaVuSans"), ("B", "DejaVuSans-Bold"), ("I", "DejaVuSans-Oblique"),
-                        ("BI", "DejaVuSans-BoldOblique")):
-        pdf.add_font("DejaVu", style, fonts / f"{file}.ttf")
-    pdf.set_font("DejaVu", size=9)
-    pdf.add_page()
-    points = 72 / 25.4  # fpdf2 reads an <img> width in points; the page is in mm
-    page_width, page_height = pdf.epw * points, 0.85 * pdf.eph * points  # room for the caption below
-
-    def attrs(src: str) -> dict[str, str]:
-        png = pngs[Path(src).stem]
-        w, h = Image.open(io.BytesIO(png)).size
-        return {"src": _data_uri(png), "width": f"{min(page_width, page_height * w / h):.0f}"}
-
-    pdf.write_html(_plain_cells(_body(markdown, attrs)), font_family="DejaVu")
-    return bytes(pdf.output())
-
-
-def _plain_cells(body: str) -> str:
-    """Table cells as plain text: fpdf2's HTML renderer takes no markup inside a cell (a `code` span in a
-    failed run's error message would stop it), and the cells' markup is only emphasis."""
-    def plain(match: re.Match[str]) -> str:
-        return f"<{match[1]}{match[2] or ''}>{re.sub(r'<[^>]+>', '', match[3])}</{match[1]}>"
-
-    return re.sub(r"<(td|th)(\s[^>]*)?>(.*?)</\1>", plain, body, flags=re.S)
 
 
 def write_memo(inputs: Sequence[str | Path], out: str | Path, force: bool = False) -> Path:

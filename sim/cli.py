@@ -18,11 +18,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import click
 import typer
 
+from .report import console, print_replications, print_scorecard, print_summary
 from .units import BELOW_SHARE
 
 if TYPE_CHECKING:
-    from rich.console import Console
-    from rich.table import Table
 
     from .chain.hook import ChainHook
     from .folders import Figure
@@ -55,14 +54,8 @@ SHOWN_FAILURES = 10  # a sweep's failed runs listed on the terminal; all are in 
 _reported: list[str] = []  # what _fail printed, so main adds nothing to a reported interrupt
 
 
-def _console(stderr: bool = False) -> Console:
-    from rich.console import Console
-
-    return Console(stderr=stderr)
-
-
 def _fail(message: str, code: int) -> typer.Exit:
-    _console(stderr=True).print(f"[bold red]depinsim:[/] {message}", highlight=False, soft_wrap=True)
+    console(stderr=True).print(f"[bold red]depinsim:[/] {message}", highlight=False, soft_wrap=True)
     _reported.append(message)
     return typer.Exit(code)
 
@@ -138,7 +131,7 @@ def run(
                         "has finished: run the same command again.", INTERRUPTED) from None
     _warn(result.summary["warnings"])
     if not quiet:
-        _print_summary(result, target, files)
+        print_summary(result, target, files)
 
 
 def _run_replications(scenario: Path, overrides: list[str], replications: int, workers: int, out: Path | None,
@@ -174,30 +167,7 @@ def _run_replications(scenario: Path, overrides: list[str], replications: int, w
     except KeyboardInterrupt:
         raise _fail("interrupted; nothing was written. Run the same command again.", INTERRUPTED) from None
     if not quiet:
-        _print_replications(summary, target, files)
-
-
-def _print_replications(s: dict[str, Any], target: Path, files: list[str]) -> None:
-    from rich.table import Table
-
-    def band(entry: dict[str, Any] | None, pct: bool = False) -> str:
-        if entry is None or entry["p50"] is None:
-            return "-"
-        show = _pct if pct else _fmt
-        return f"{show(entry['p50'])} [{show(entry['p10'])}-{show(entry['p90'])}]"
-
-    out = _console()
-    table = Table(title=f"{s['scenario']}: {s['horizon_days']:g} days, {s['replications']} seeds from root seed "
-                        f"{s['seed']} (median [P10-P90])", title_justify="left")
-    for col in ("GPU class", "network $/GPU-h", "ratio on-demand", "p95 ratio", f"months < {s['below_share']:g}",
-                "utilisation"):
-        table.add_column(col, justify="right" if col != "GPU class" else "left")
-    for cls, c in s["by_class"].items():
-        table.add_row(cls, band(c.get("network_price_usd_per_gpu_hour")), band(c.get("undercut_ratio_on_demand")),
-                      band(c.get("p95_ratio_on_demand")), band(c.get("months_below_on_demand")),
-                      band(c.get("utilisation"), pct=True))
-    out.print(table)
-    out.print(f"wrote {target}/ ({', '.join(files)})", highlight=False)
+        print_replications(summary, target, files)
 
 
 def _run_figures(result: RunResult) -> dict[str, Figure]:
@@ -227,100 +197,12 @@ def _run_with_progress(sc: Scenario, quiet: bool, chain: ChainHook | None = None
 
     from .runner import run as run_scenario
 
-    err = _console(stderr=True)
+    err = console(stderr=True)
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                         TimeElapsedColumn(), console=err, transient=True, disable=quiet or not err.is_terminal)
     with progress:
         task = progress.add_task(f"simulating {sc.name}" + (" (chain on)" if chain is not None else ""), total=1.0)
         return run_scenario(sc, progress=lambda frac: progress.update(task, completed=frac), chain=chain, below=below)
-
-
-def _alternatives_table(s: dict[str, Any]) -> Any:
-    """Network price / each alternative's price, per class, and against the cheapest; a comparison with
-    another GPU's price converted by throughput is marked (work-eq.)."""
-    from rich.table import Table
-
-    names = s["cloud"]["alternatives"]
-    table = Table(title="undercut ratio (network / alternative, volume-weighted; < 1 is an undercut)",
-                  title_justify="left")
-    table.add_column("GPU class")
-    for name in names:
-        table.add_column(name.replace("_", " "), justify="right")
-    table.add_column("cheapest", justify="right")
-    for cls, c in s["by_class"].items():
-        cells = []
-        for name in names:
-            alt = c["alternatives"][name]
-            mark = " (work-eq.)" if "work-equivalent" in alt["reference_offer"] else ""
-            cells.append(_fmt(alt["undercut_ratio"]) + mark if alt["reference_offer"] != "none" else "-")
-        table.add_row(cls, *cells, _fmt(c["cheapest_alternative"]["undercut_ratio"]))
-    return table
-
-
-def _print_summary(result: RunResult, target: Path, files: list[str]) -> None:
-    from rich.table import Table
-
-    from .catalog import display_unit
-
-    out = _console()
-    s = result.summary
-    table = Table(title=f"{s['scenario']}: {s['horizon_days']:g} days, seed {s['seed']}", title_justify="left")
-    columns = ("GPU class", "network $/GPU-h", "w/o subsidy", "AWS on-demand", "ratio", "p95 ratio",
-               f"months < {s['below_share']:g}", "utilisation", "subsidy share")
-    for col in columns:
-        table.add_column(col, justify="right" if col != "GPU class" else "left")
-    for cls, c in s["by_class"].items():
-        factor = display_unit(cls)[1]  # a storage class's prices per TiB-month, not per TiB-hour
-        label = cls if factor == 1.0 else f"{cls} $/TiB-mo"
-        table.add_row(label, _fmt(c["network_price_usd_per_gpu_hour"] * factor),
-                      _fmt(c["price_without_subsidy_usd_per_gpu_hour"] * factor),
-                      _fmt(c["aws_on_demand_usd_per_gpu_hour"] * factor), _fmt(c["undercut_ratio_on_demand"]),
-                      _fmt(c["p95_ratio_on_demand"]), f"{c['months_below_on_demand']:.1f}", _pct(c["utilisation"]),
-                      _pct(c["subsidy_share"]))
-    out.print(table)
-    if s["cloud"]["alternatives"] != ["aws_on_demand"]:
-        out.print(_alternatives_table(s))
-    if "incidence" in s:
-        out.print(_incidence_table(s["incidence"]))
-    jobs = s["jobs"]
-    tokens, providers = s["tokens"], s["providers"]
-    went = ", ".join(f"{v:,} {k}" for k, v in jobs["cloud_by_alternative"].items() if v)
-    out.print(f"jobs: {jobs['submitted']:,} submitted, {jobs['network']:,} network, {jobs['cloud']:,} centralised "
-              f"({went or 'none'}), "
-              f"{jobs['abandoned']:,} abandoned, {jobs['queued_at_end']:,} still waiting; "
-              f"providers {providers['start']:,} -> {providers['end']:,} ({providers['entries']:,} in, "
-              f"{providers['exits']:,} out)")
-    out.print(f"tokens: {tokens['emitted']:,.0f} {tokens['symbol']} emitted (${tokens['reward_usd']:,.0f} "
-              f"to providers), {tokens['burned']:,.0f} burned, price ${tokens['price_start_usd']:,.4g} -> "
-              f"${tokens['price_end_usd']:,.4g}; conservation checks passed.")
-    if "chain" in s:
-        c = s["chain"]
-        out.print(f"chain ({c['chain']}): {c['transactions']:,} transactions, {c['gas_used']:,} gas; "
-                  f"reconciliation exact ({c['values_compared']:,} balances compared).")
-    out.print(f"wrote {target}/ ({', '.join(files)})", highlight=False)
-
-
-def _incidence_table(incidence: dict[str, Any]) -> Table:
-    """Where each class's reward went, against the paired run without emission."""
-    from rich.table import Table
-
-    from .incidence import incidence_frame
-
-    frame = incidence_frame(incidence)
-    table = Table(title="subsidy incidence (against the same run with no emission)", title_justify="left")
-    for col in frame.columns:
-        table.add_column(col, justify="right" if col != "GPU class" else "left")
-    for row in frame.itertuples(index=False):  # the class, four prices and rates, then the shares
-        table.add_row(str(row[0]), *(_fmt(x) for x in row[1:5]), *(_pct(x) for x in row[5:]))
-    return table
-
-
-def _fmt(x: float | None) -> str:
-    return "-" if x is None or x != x else f"{x:.3f}"
-
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None or x != x else f"{100 * x:.0f}%"
 
 
 @app.command()
@@ -345,7 +227,7 @@ def validate(
     except InputError as exc:
         raise _fail(str(exc), 2) from None
     providers = sum(g.count for g in sc.providers)
-    _console().print(f"{scenario}: valid (scenario {sc.name!r}, {providers:,} provider nodes in "
+    console().print(f"{scenario}: valid (scenario {sc.name!r}, {providers:,} provider nodes in "
                      f"{len(sc.providers)} groups, {len(sc.workload.streams)} job streams, "
                      f"{sc.horizon_days:g} days).", highlight=False)
     _warn(sc.warnings())
@@ -366,7 +248,7 @@ def _validate_sweep(path: Path, overrides: list[str]) -> None:
         raise InputError(f"Sweep file {path}: {len(invalid)} of its {len(points)} points give an invalid scenario "
                          f"(a sweep would record them as failed runs): {shown}.{more}")
     runs = len(points) * sp.replications
-    _console().print(f"{path}: valid (sweep {sp.name!r} over {sp.base}: {len(points):,} points x {sp.replications} "
+    console().print(f"{path}: valid (sweep {sp.name!r} over {sp.base}: {len(points):,} points x {sp.replications} "
                      f"replications = {runs:,} runs, method {sp.method}, seed {sp.seed}).", highlight=False)
 
 
@@ -379,7 +261,7 @@ def _validate_calibration(path: Path, overrides: list[str]) -> None:
         raise InputError(f"{path} is a calibration file: --set applies to scenario and sweep files. Put the "
                          "overrides in the calibration file's set mapping.")
     sp = load_calibration_spec(path)
-    _console().print(f"{path}: valid (calibration {sp.name!r} over {sp.base}: {len(sp.params)} parameters fitted "
+    console().print(f"{path}: valid (calibration {sp.name!r} over {sp.base}: {len(sp.params)} parameters fitted "
                      f"to {len(sp.targets)} targets).", highlight=False)
 
 
@@ -389,7 +271,7 @@ def _point(points: Any, i: int) -> str:
 
 def _warn(warnings: list[str]) -> None:
     for warning in warnings:
-        _console(stderr=True).print(f"[bold yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+        console(stderr=True).print(f"[bold yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -463,17 +345,59 @@ def sweep_command(
                     "to resume from them.", INTERRUPTED) from None
     failed = runs[runs["status"] != "ok"]
     if not quiet:
-        _console().print(f"sweep {sp.name}: {len(runs):,} runs ({runs.attrs['from_cache']:,} from the cache), "
+        console().print(f"sweep {sp.name}: {len(runs):,} runs ({runs.attrs['from_cache']:,} from the cache), "
                          f"{len(runs) - len(failed):,} ok, {len(failed):,} failed; wrote {target}/ (runs.parquet, "
                          "epochs.parquet, sweep.yaml, cache/)", highlight=False)
     if len(failed):
-        err = _console(stderr=True)
+        err = console(stderr=True)
         for _, row in failed.head(SHOWN_FAILURES).iterrows():
             err.print(f"run {row['run_id']} (point {row['point']}, replication {row['replication']}) failed: "
                       f"{row['error']}", highlight=False, soft_wrap=True)
         more = f"; {len(failed) - SHOWN_FAILURES:,} more in runs.parquet" if len(failed) > SHOWN_FAILURES else ""
         raise _fail(f"{len(failed):,} of {len(runs):,} runs failed{more} (the others are written and "
                     "cached).", 1)
+
+
+@app.command("stress")
+def stress_command(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Stress folder to create (default runs/stress/<scenario "
+                                                           "name>).")] = None,
+    month: Annotated[float | None, typer.Option("--month", help="Month the shocks hit (default: a third of the "
+                                                                "horizon, at most 12).")] = None,
+    set_: SetOption = [],  # noqa: B006
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Parallel runs (a process pool; 1: serial).")] = 1,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing stress folder (one depinsim wrote, "
+                                                        "holding nothing else).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or scorecard table.")] = False,
+) -> None:
+    """Run a scenario against the stress battery (token crash, emission halved, the cheapest alternative cut
+    45%, demand halved, a new GPU generation) and write the scorecard."""
+    from .errors import InputError
+    from .folders import StressFolder
+
+    try:
+        from analysis.stress import stress_figure
+
+        from .loader import load_scenario
+        from .stress import stress
+
+        sc = load_scenario(scenario, set_)
+        target = out if out is not None else Path("runs") / "stress" / sc.name
+        folder = StressFolder(target)
+        folder.check_target(force)
+        result = stress(sc, month, backend="processes" if workers > 1 else "serial", workers=workers,
+                        progress=not quiet)
+        figure = stress_figure(result.epochs, result.gpu_class, result.month, sc.name)
+        files = folder.write(result, {"stress": figure}, force)
+    except InputError as exc:
+        raise _fail(str(exc), 2) from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted; nothing was written.", INTERRUPTED) from None
+    if not quiet:
+        print_scorecard(result.scorecard, f"{sc.name}: shocks at month {result.month:g}, {result.gpu_class} "
+                                            "against the cheapest alternative")
+        console().print(f"wrote {target}/ ({', '.join(files)})", highlight=False)
 
 
 @app.command()
@@ -495,7 +419,7 @@ def calibrate(
         raise _fail(str(exc), 2) from None
     except KeyboardInterrupt:
         raise _fail("interrupted; nothing was written (a calibration writes nothing).", INTERRUPTED) from None
-    out = _console()
+    out = console()
     out.print(fit.report(), highlight=False)
     out.print("as overrides: " + " ".join(f"--set {o}" for o in fit.overrides()), highlight=False, soft_wrap=True)
 
@@ -519,7 +443,7 @@ def memo(
         raise _fail(str(exc), 2) from None
     except KeyboardInterrupt:
         raise _fail(f"interrupted; nothing was written ({out} is as it was before).", INTERRUPTED) from None
-    _console().print(f"wrote {out}/ (memo.md, memo.html, memo.pdf, figures/)", highlight=False)
+    console().print(f"wrote {out}/ (memo.md, memo.html, memo.pdf, figures/)", highlight=False)
 
 
 contracts_app = typer.Typer(no_args_is_help=True, help="The Vyper contracts the chain hooks deploy.")
@@ -536,7 +460,7 @@ def contracts_build() -> None:
     except ArtifactError as exc:
         raise _fail(str(exc), 2) from None
     for path in written:
-        _console().print(f"wrote {path}", highlight=False)
+        console().print(f"wrote {path}", highlight=False)
 
 
 def main() -> None:

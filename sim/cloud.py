@@ -25,6 +25,7 @@ from .catalog import (
 )
 from .schema.cloud import CloudSettings, PricePath
 from .schema.jobs import JobKind
+from .schema.shocks import Shock
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class CloudBaseline:
     """Per offer, reclaims per instance-hour (0 unless its alternative is bought at spot)."""
     notice_hours: np.ndarray
     """Per offer, the reclaim notice of its venue, hours."""
-    paths: tuple[PricePath, ...]
+    paths: tuple[PricePath | ShockedPath, ...]
     anchors: tuple[float, ...]
     """Per alternative, the catalog price of its path's anchor offer (NaN: the path needs none)."""
     aws_prices: dict[CloudPriceKind, np.ndarray]
@@ -134,8 +135,24 @@ def _reference(classes: tuple[str, ...], candidates: list[int], names: tuple[str
     return Reference(offer, factor, tuple(label))
 
 
-def build_cloud(settings: CloudSettings) -> CloudBaseline:
-    """The scenario's alternatives, each at the price kind its buyers pay."""
+@dataclass(frozen=True)
+class ShockedPath:
+    """An alternative's price path with the scenario's shocks on top (``Shock.alternative_multiplier``):
+    a shock composes with any path kind."""
+
+    path: PricePath
+    alternative: str
+    shocks: tuple[Shock, ...]
+
+    def multiplier(self, t_hours: np.ndarray, anchor_usd: float) -> np.ndarray:
+        out = self.path.multiplier(t_hours, anchor_usd)
+        for shock in self.shocks:
+            out = out * shock.alternative_multiplier(t_hours, self.alternative)
+        return out
+
+
+def build_cloud(settings: CloudSettings, shocks: tuple[Shock, ...] = ()) -> CloudBaseline:
+    """The scenario's alternatives, each at the price kind its buyers pay, their paths moved by ``shocks``."""
     catalog = cloud_catalog()
     offers, offer_alt, gpu, prices, gpus, rates, notice, anchors = [], [], [], [], [], [], [], []
     aws_path = -1
@@ -162,7 +179,8 @@ def build_cloud(settings: CloudSettings) -> CloudBaseline:
         offers=tuple(offers), offer_alt=np.array(offer_alt, dtype=np.int64), offer_gpu=tuple(gpu),
         buyer_prices=np.array(prices), instance_gpus=np.array(gpus, dtype=np.int64),
         interruptions_per_hour=np.array(rates), notice_hours=np.array(notice),
-        paths=tuple(alt.path for alt in settings.alternatives), anchors=tuple(anchors),
+        paths=tuple(ShockedPath(alt.path, alt.name, shocks) if shocks else alt.path for alt in settings.alternatives),
+        anchors=tuple(anchors),
         aws_prices={kind: np.array([aws.price(o, kind) for o in aws_offers]) for kind in CLOUD_PRICE_KINDS},
         aws_offers=aws_offers, aws_gpu=tuple(aws.offers[o].gpu_model for o in aws_offers), aws_path=aws_path,
     )

@@ -22,6 +22,7 @@ from .fleet import Fleet
 from .ledger import USD, Ledger
 from .schema.emission import EmissionState
 from .schema.market import MarketMechanism
+from .schema.shocks import Shock
 from .schema.tokenomics import Tokenomics
 from .tokens import HOLDERS, POOL, LinearVesting, RewardForecast, TokenMarket, allocate, split_exact, to_base_units
 from .units import HOURS_PER_DAY, MICRO
@@ -57,11 +58,13 @@ class TokenEconomy:
     """Ledger accounts, emission state, vesting, stakes and the token market of one run."""
 
     def __init__(self, tok: Tokenomics, market: MarketMechanism, seed: int, fleet: Fleet, grid: np.ndarray,
-                 epoch_hours: float, work_rate: np.ndarray, journal: bool = False, verified_share: float = 0.0) -> None:
+                 epoch_hours: float, work_rate: np.ndarray, journal: bool = False, verified_share: float = 0.0,
+                 shocks: tuple[Shock, ...] = ()) -> None:
         """``market``: the mechanism whose fee, burn destination and settlement the payments follow; ``seed``:
         the run's root seed; ``grid``: epoch boundaries (hours); ``work_rate``: per GPU class, the work a
         GPU-hour delivers (what work rewards count per hour; all 1 when they count GPU-hours);
-        ``journal``: record every ledger operation for a chain to replay (off unless a chain is on)."""
+        ``journal``: record every ledger operation for a chain to replay (off unless a chain is on);
+        ``shocks``: the scenario's, which move the token price path and each epoch's mint."""
         self.tok, self.fleet, self.grid = tok, fleet, grid
         self.node_work_rate = np.asarray(work_rate, dtype=float)[fleet.gpu_class]
         self.token, self.unit = tok.token_symbol, 10**tok.decimals
@@ -79,9 +82,13 @@ class TokenEconomy:
         self.ledger.open_asset(self.token, self.reward_unit, self.initial_supply + self.max_emission_base)
         self.ledger.open_asset(USD)
         self.minted_base = 0  # emission minted so far, base units
+        self._released_base = 0  # what the schedule released so far (a shock may mint less of it)
+        self.shocks = shocks
 
         price = tok.token_price
         prices = None if price.endogenous else price.path(grid, rngs.stream(seed, rngs.TOKEN_PRICE))
+        for shock in shocks if prices is not None else ():
+            prices = prices * shock.token_price_multiplier(grid)
         self.market = TokenMarket(self.ledger, self.token, self.unit, price, prices)
         self.market.set_epoch(0)  # stakes bought before the first epoch opens trade at its price
         if self.initial_supply:
@@ -243,7 +250,10 @@ class TokenEconomy:
         # 2. emission, split by the reward rule; self-dealers caught this epoch forfeit their share
         self.state = self.schedule.advance(self.state, t0, t1, float((self.fleet.gpus * active).sum()))
         cumulative = to_base_units(self._cumulative(t1, self.state), self.tok.decimals)
-        minted, self.minted_base = cumulative - self.minted_base, cumulative
+        minted, self._released_base = cumulative - self._released_base, cumulative
+        for shock in self.shocks:  # an emission cut mints a share of what the schedule releases
+            minted = int(minted * float(shock.emission_multiplier(np.array([t0]))[0]))
+        self.minted_base += minted
         for_providers = minted * self.provider_ppm // MICRO
         pool, dust = divmod(for_providers, self.reward_unit)
         units = np.zeros(n, dtype=np.int64)

@@ -27,6 +27,7 @@ from .schema import Scenario, scenario_hash
 
 if TYPE_CHECKING:
     from .replicate import Replicated
+    from .stress import StressResult
 
 MARKER = ".depinsim.json"
 
@@ -121,12 +122,8 @@ class RunFolder(OutputFolder):
             result.jobs.to_parquet(tmp / self.JOBS, index=False)
             result.epochs.to_parquet(tmp / self.EPOCHS, index=False)
             result.providers.to_parquet(tmp / self.PROVIDERS, index=False)
-            (tmp / self.SUMMARY).write_text(json.dumps(json_safe(result.summary), indent=2, allow_nan=False) + "\n",
-                                            encoding="utf-8")
-            for name, figure in figures.items():
-                figure.savefig(tmp / f"{name}.png", dpi=150)
-                figure.savefig(tmp / f"{name}.svg")
-            (tmp / MARKER).write_text(_marker(self.kind, files), encoding="utf-8")
+            _write_json(tmp / self.SUMMARY, result.summary)
+            _finish(tmp, self.kind, files, figures)
         return files
 
     def is_run(self) -> bool:
@@ -148,6 +145,19 @@ class RunFolder(OutputFolder):
     @property
     def scenario_file(self) -> Path:
         return self.path / self.SCENARIO
+
+
+def _write_json(path: Path, data: Any) -> None:
+    """Strict JSON (NaN as null), as summary.json is."""
+    path.write_text(json.dumps(json_safe(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def _finish(tmp: Path, kind: str, files: list[str], figures: Mapping[str, Figure]) -> None:
+    """A staged folder's figures (each as NAME.png and NAME.svg) and, last, its marker."""
+    for name, figure in figures.items():
+        figure.savefig(tmp / f"{name}.png", dpi=150)
+        figure.savefig(tmp / f"{name}.svg")
+    (tmp / MARKER).write_text(_marker(kind, files), encoding="utf-8")
 
 
 def _write_resolved(path: Path, scenario: Scenario, note: str = "") -> None:
@@ -183,12 +193,8 @@ class ReplicatedRunFolder(OutputFolder):
             replicated.runs.to_parquet(tmp / self.RUNS, index=False)
             replicated.epochs.to_parquet(tmp / self.EPOCHS, index=False)
             replicated.bands().to_parquet(tmp / self.BANDS, index=False)
-            (tmp / self.SUMMARY).write_text(json.dumps(json_safe(replicated.summary()), indent=2, allow_nan=False)
-                                            + "\n", encoding="utf-8")
-            for name, figure in figures.items():
-                figure.savefig(tmp / f"{name}.png", dpi=150)
-                figure.savefig(tmp / f"{name}.svg")
-            (tmp / MARKER).write_text(_marker(self.kind, files), encoding="utf-8")
+            _write_json(tmp / self.SUMMARY, replicated.summary())
+            _finish(tmp, self.kind, files, figures)
         return files
 
     def summary(self) -> dict[str, Any]:
@@ -248,6 +254,40 @@ class SweepFolder(OutputFolder):
 
     def runs(self) -> pd.DataFrame:
         return pd.read_parquet(self.path / self.RUNS)
+
+    def epochs(self) -> pd.DataFrame:
+        return pd.read_parquet(self.path / self.EPOCHS)
+
+
+class StressFolder(OutputFolder):
+    """What ``depinsim stress`` writes: the scorecard (CSV and JSON), every run's epochs with its shock, the
+    overlays (stress.yaml: each shock as the --set that reproduces its run) and the figure."""
+
+    kind, what = "stress", "stress folder"
+    SCORECARD, SUMMARY, EPOCHS, OVERLAYS = "scorecard.csv", "scorecard.json", "epochs.parquet", "stress.yaml"
+    TABLES = (SCORECARD, SUMMARY, EPOCHS, OVERLAYS)
+
+    def write(self, result: StressResult, figures: Mapping[str, Figure], force: bool = False) -> list[str]:
+        self.check_target(force)
+        files = [*self.TABLES, *(f"{name}.{ext}" for name in figures for ext in ("png", "svg"))]
+        meta = {"scenario": result.scenario.name, "scenario_hash": scenario_hash(result.scenario),
+                "seed": result.scenario.seed, "month": result.month, "gpu_class": result.gpu_class,
+                "scorecard": result.scorecard.to_dict("records")}
+        overlays = {"scenario": result.scenario.name, "month": result.month,
+                    "shocks": result.overlays()}
+        with staged_folder(self.path) as tmp:
+            result.scorecard.to_csv(tmp / self.SCORECARD, index=False)
+            _write_json(tmp / self.SUMMARY, meta)
+            result.epochs.to_parquet(tmp / self.EPOCHS, index=False)
+            yaml = YAML(typ="safe")
+            yaml.default_flow_style = False
+            with (tmp / self.OVERLAYS).open("w", encoding="utf-8") as fh:
+                yaml.dump(overlays, fh)
+            _finish(tmp, self.kind, files, figures)
+        return files
+
+    def summary(self) -> dict[str, Any]:
+        return json.loads((self.path / self.SUMMARY).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
 
     def epochs(self) -> pd.DataFrame:
         return pd.read_parquet(self.path / self.EPOCHS)

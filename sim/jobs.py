@@ -21,6 +21,7 @@ from .failures import spot_reclaims
 from .fleet import Fleet
 from .schema.distributions import sample_index
 from .schema.jobs import JobKind, speed_on
+from .schema.shocks import Shock
 from .schema.workload import Workload
 from .scratch import Scratch
 from .traces import RequestLog
@@ -190,7 +191,7 @@ class JobArrays(NamedTuple):
 
 
 def build_jobs(workload: Workload, seed: int, horizon_hours: float, fleet: Fleet, cloud: CloudBaseline,
-               spot_discount: float) -> JobBatch:
+               spot_discount: float, shocks: tuple[Shock, ...] = ()) -> JobBatch:
     """Draw every stream's jobs and price each one on every network class and on every alternative.
 
     Prices are what the buyer expects to pay for the work done: on AWS spot, and on network nodes that
@@ -201,6 +202,8 @@ def build_jobs(workload: Workload, seed: int, horizon_hours: float, fleet: Fleet
     Streams are drawn one by one (each from its own generator), then scattered straight into the
     time-ordered arrays (ties: stream order, then draw order), so no per-stream copy of the (n, K)
     arrays is ever made. ``spot_discount``: the market's, off the ask for interruptible buyers.
+    ``shocks``: a demand shock thins each stream's arrivals on a generator of its own, after they are
+    drawn, so the jobs it keeps are the unshocked run's jobs.
     """
     models = hardware_models()
     classes = fleet.classes
@@ -224,6 +227,8 @@ def build_jobs(workload: Workload, seed: int, horizon_hours: float, fleet: Fleet
         d.setdefault("request_start", np.full(len(t), -1, dtype=np.int64))
         d.setdefault("request_end", np.full(len(t), -1, dtype=np.int64))
         d.setdefault("demand_u", np.zeros(len(t)))  # 0: never thinned
+        # after every draw from the stream's generator, so the jobs kept are drawn as without the shock
+        t, d = _thinned(t, d, s.name, shocks, rngs.stream(seed, rngs.SHOCK_DEMAND, si))
         logs.append(log)
         drawn.append((t, d))
     times = np.concatenate([t for t, _ in drawn])
@@ -304,6 +309,18 @@ def build_jobs(workload: Workload, seed: int, horizon_hours: float, fleet: Fleet
         request_logs=tuple(logs),
         **out,
     )
+
+
+def _thinned(t: np.ndarray, d: dict[str, np.ndarray], stream: str, shocks: tuple[Shock, ...],
+             rng: np.random.Generator) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """A stream's arrivals kept by the demand shocks (each kept with the product of their shares)."""
+    kept = np.ones(len(t))
+    for shock in shocks:
+        kept = kept * shock.demand_kept(t, stream)
+    if (kept >= 1.0).all():
+        return t, d
+    keep = rng.random(len(t)) < kept
+    return t[keep], {k: v[keep] if isinstance(v, np.ndarray) and len(v) == len(t) else v for k, v in d.items()}
 
 
 def _lost_caps(job: JobKind, cloud: CloudBaseline, offer: np.ndarray, hours: np.ndarray) -> np.ndarray | None:

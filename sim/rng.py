@@ -16,6 +16,7 @@ FAILURES = 3
 SELF_DEALING = 4
 SPECULATION = 5
 CLOUD_SPOT = 6
+SHOCK_DEMAND = 7  # a demand shock's thinning, per stream: the kept jobs are the unshocked run's
 
 
 def stream(seed: int, *key: int) -> np.random.Generator:

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from analysis import breakeven, rank_sensitivity, sobol_sensitivity
-from analysis.memo import OFFERS, sources_table
+from analysis.memo_tables import OFFERS, sources_table
 from sim.cli import app
 from sim.errors import InputError
 from sim.sweep import Range
@@ -160,7 +160,7 @@ def test_memo_html_is_self_contained_and_figures_exist(memo_dir: Path) -> None:
 
 def test_memo_refuses_what_is_not_a_run_or_a_sweep(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["memo", str(tmp_path), "--out", str(tmp_path / "m")])
-    assert result.exit_code == 2 and "neither a run folder" in result.stderr
+    assert result.exit_code == 2 and "is not a run folder" in result.stderr
 
 
 def test_every_catalog_figure_has_a_source_and_a_date() -> None:

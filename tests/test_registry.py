@@ -27,6 +27,7 @@ PLACES = {
     "distribution": "providers.0.other_opex_usd_per_gpu_hour",
     "price path": "cloud.alternatives",  # as the path of AWS, the one alternative
     "resource": "providers.0",  # a provider group (storage ones join tiny's GPU groups, see _storage)
+    "shock": "shocks",  # the one shock, in month 0.1 of the ten days
 }
 FAMILIES = {r.family: r for r in Registry.every}
 CASES = [(r.family, kind, i, example) for r in Registry.every for kind in r.kinds
@@ -45,6 +46,8 @@ def _storage(family: str, kind: str) -> bool:
 def _placed(family: str, kind: str, example: dict[str, Any]) -> Any:
     if family == "price path":
         return [{"venue": "aws", "path": example}]
+    if family == "shock":
+        return [{**example, "month": 0.1}]
     if family != "trace job kind":
         return example
     fmt = FAMILIES[family][kind].trace_format  # type: ignore[attr-defined]

@@ -59,9 +59,9 @@ class World:
         self.scenario, self.chain = scenario, chain
         seed, market = scenario.seed, scenario.market
         self.fleet = fleet = build_fleet(scenario.providers, seed)
-        self.cloud = build_cloud(scenario.cloud)
+        self.cloud = build_cloud(scenario.cloud, scenario.shocks)
         self.jobs = jobs = build_jobs(scenario.workload, seed, scenario.horizon_hours, fleet, self.cloud,
-                                      market.spot_discount)
+                                      market.spot_discount, scenario.shocks)
         self.env = simpy.Environment()
         n_epochs = scenario.n_epochs
         self.grid = np.minimum(np.arange(n_epochs + 1) * scenario.epoch_hours, scenario.horizon_hours)
@@ -70,7 +70,8 @@ class World:
         # before any is sold, providers expect the verified share of demand to be its largest stream's share
         verified = max((s.job.verified_share() for s in scenario.workload.streams), default=0.0)
         self.economy = TokenEconomy(scenario.tokenomics, market, seed, fleet, self.grid, scenario.epoch_hours,
-                                    work_rate, journal=chain is not None, verified_share=verified)
+                                    work_rate, journal=chain is not None, verified_share=verified,
+                                    shocks=scenario.shocks)
         self.dynamics = ProviderDynamics(fleet, scenario.epoch_hours, n_epochs)
         self.book = PostedPriceBook(fleet.gpu_class.tolist(), fleet.gpus.tolist(), _job_sizes(jobs, fleet),
                                     tiebreak=fleet.loaded_cost_micro_usd(), active=fleet.initially_active.tolist())

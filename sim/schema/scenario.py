@@ -16,12 +16,13 @@ from pydantic import Field, model_validator
 
 from ..catalog import catalog_fingerprint, hardware_models
 from ..topology import region_data
-from ..units import HOURS_PER_DAY
+from ..units import HOURS_PER_DAY, HOURS_PER_MONTH
 from .cloud import CloudSettings
 from .core import StrictModel
 from .emission import ConstantEmission
 from .market import Market, MarketMechanism, PostedPriceMarket
 from .providers import AnyProviderGroup
+from .shocks import AnyShock, Shock
 from .tokenomics import Tokenomics
 from .workload import Workload
 
@@ -48,6 +49,11 @@ class Scenario(StrictModel):
         default_factory=PostedPriceMarket,
         description=f"Market mechanism ({MarketMechanism.registry.describe()}).")
     tokenomics: Tokenomics = Field(default_factory=Tokenomics, description="Token rewards and price.")
+    shocks: tuple[AnyShock, ...] = Field(  # type: ignore[valid-type]
+        default=(),
+        description="Events that hit the run from a month on (the stress battery's overlays; "
+        f"{Shock.registry.describe()}): a token price drop, an emission cut, an alternative's price cut, a new "
+        "GPU generation, a demand drop.")
     counterfactual: bool = Field(
         default=False,
         description="Also run the same scenario with no token emission, on the same random draws (same jobs, "
@@ -67,6 +73,7 @@ class Scenario(StrictModel):
         self._check_streams_servable()
         self._check_outside_option()
         self._check_comparable()
+        self._check_shocks()
         below = [g.name for g in self.providers if g.ask_policy.may_ask_below_zero()]
         if below and self.market.escrow:
             raise ValueError(f"provider group {below[0]!r} may ask below zero (ask_policy.below_zero), but market "
@@ -144,6 +151,26 @@ class Scenario(StrictModel):
                     f"({self.cloud.describe()}) has that GPU or one with as much memory to compare it with as a "
                     f"work-equivalent (they offer {', '.join(offered)}). Add an alternative that offers {m} "
                     "(cloud.alternatives; venues and their GPUs are in sim/data/cloud_*.yaml)")
+
+    def _check_shocks(self) -> None:
+        alternatives = [alt.name for alt in self.cloud.alternatives]
+        streams = [s.name for s in self.workload.streams]
+        for i, shock in enumerate(self.shocks):
+            if shock.needs_exogenous_token_price() and self.tokenomics.token_price.endogenous:
+                raise ValueError(f"shocks.{i} ({shock.kind}) moves a token price path, but "
+                                 f"tokenomics.token_price is {self.tokenomics.token_price.kind!r}, whose price the "
+                                 "run's own flows set: use an exogenous price (gbm, csv, constant)")
+            named = getattr(shock, "alternative", None)
+            if named is not None and named != "all" and named not in alternatives:
+                raise ValueError(f"shocks.{i}.alternative {named!r} is not one of the scenario's alternatives "
+                                 f"({', '.join(alternatives)}) or 'all'")
+            unknown = [name for name in getattr(shock, "streams", None) or () if name not in streams]
+            if unknown:
+                raise ValueError(f"shocks.{i}.streams names unknown streams {unknown}; the scenario's: "
+                                 f"{', '.join(streams)}")
+            if shock.month * HOURS_PER_MONTH >= self.horizon_days * HOURS_PER_DAY:
+                raise ValueError(f"shocks.{i}.month ({shock.month:g}) is at or after the horizon "
+                                 f"({self.horizon_days * HOURS_PER_DAY / HOURS_PER_MONTH:.1f} months)")
 
     def _check_stakes(self) -> None:
         """The initial nodes must be able to buy their stakes without draining the market."""

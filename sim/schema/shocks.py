@@ -1,0 +1,131 @@
+"""Shocks: one event that hits a scenario at a month of its run (the stress battery's overlays).
+
+A shock is part of the scenario (``shocks:``), so a stressed run's ``scenario.resolved.yaml`` says what hit
+it and re-runs it, and its hash differs from the unshocked run's. Each kind changes one input of the run
+from its month on, through one hook the engine asks every shock (a neutral default elsewhere):
+
+- ``token_price_multiplier``: an exogenous token price path (GBM, CSV, constant) times this;
+- ``emission_multiplier``: each epoch's mint times this (the schedule's own clock is untouched);
+- ``alternative_multiplier``: each alternative's price path times this (it composes with any path);
+- ``demand_kept``: the share of each stream's arrivals kept, thinned on a stream of its own so the jobs
+  that remain are the same jobs as without the shock (common random numbers).
+
+Everything else (prices, entries, exits, the token market) responds through the model, so what a shock
+does to the undercut is an outcome, never an input.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+import numpy as np
+from pydantic import Field
+
+from ..units import HOURS_PER_MONTH
+from .core import Mechanism, Registry, examples
+
+
+class Shock(Mechanism):
+    """An event from ``month`` of the run on."""
+
+    registry: ClassVar[Registry] = Registry("shock")
+    month: float = Field(ge=0, description="Month of the run (730 hours) in which the shock starts.")
+
+    def _after(self, t_hours: np.ndarray) -> np.ndarray:
+        """Months since the shock started at each time (0 before it)."""
+        return np.maximum(np.asarray(t_hours, dtype=float) / HOURS_PER_MONTH - self.month, 0.0)
+
+    def _started(self, t_hours: np.ndarray) -> np.ndarray:
+        return np.asarray(t_hours, dtype=float) >= self.month * HOURS_PER_MONTH
+
+    def token_price_multiplier(self, t_hours: np.ndarray) -> np.ndarray:
+        return np.ones(np.shape(t_hours))
+
+    def emission_multiplier(self, t_hours: np.ndarray) -> np.ndarray:
+        return np.ones(np.shape(t_hours))
+
+    def alternative_multiplier(self, t_hours: np.ndarray, alternative: str) -> np.ndarray:
+        return np.ones(np.shape(t_hours))
+
+    def demand_kept(self, t_hours: np.ndarray, stream: str) -> np.ndarray:
+        return np.ones(np.shape(t_hours))
+
+    def needs_exogenous_token_price(self) -> bool:
+        """Whether the shock moves a token price path (an AMM's price has none: the run's flows set it)."""
+        return False
+
+
+class TokenPriceDrop(Shock):
+    """The token loses ``drop`` of its value over ``over_months`` (linearly in log price), and the path
+    goes on from there: an exogenous path (GBM, CSV, constant) times the shock's multiplier."""
+
+    model_config = examples({"kind": "token_price_drop", "month": 6, "drop": 0.8, "over_months": 1})
+    kind: Literal["token_price_drop"] = "token_price_drop"
+    drop: float = Field(gt=0, lt=1, description="Share of the token's value lost (0.8: -80%).")
+    over_months: float = Field(default=1.0, gt=0, description="Months over which it is lost.")
+
+    def token_price_multiplier(self, t_hours: np.ndarray) -> np.ndarray:
+        progress = np.minimum(self._after(t_hours) / self.over_months, 1.0)
+        return (1.0 - self.drop) ** progress
+
+    def needs_exogenous_token_price(self) -> bool:
+        return True
+
+
+class EmissionCut(Shock):
+    """Each epoch's mint times ``factor`` from the shock on (0.5: the emission halved), as a governance vote
+    or a halving brought forward would; the schedule's own shape (its decay, its halvings) is kept."""
+
+    model_config = examples({"kind": "emission_cut", "month": 6, "factor": 0.5})
+    kind: Literal["emission_cut"] = "emission_cut"
+    factor: float = Field(ge=0, lt=1, description="Emission kept (0.5: halved).")
+
+    def emission_multiplier(self, t_hours: np.ndarray) -> np.ndarray:
+        return np.where(self._started(t_hours), self.factor, 1.0)
+
+
+class AlternativePriceCut(Shock):
+    """A centralised alternative cuts its prices by ``cut`` at once (AWS cut P5 by ~44% in June 2025), on
+    top of whatever path it follows."""
+
+    model_config = examples({"kind": "alternative_price_cut", "month": 6, "alternative": "aws_on_demand",
+                             "cut": 0.45})
+    kind: Literal["alternative_price_cut"] = "alternative_price_cut"
+    alternative: str = Field(description="The alternative, by its name in the tables (venue_price, e.g. "
+                                         "aws_on_demand), or 'all'.")
+    cut: float = Field(gt=0, lt=1, description="Share of the price cut (0.45: -45%).")
+
+    def alternative_multiplier(self, t_hours: np.ndarray, alternative: str) -> np.ndarray:
+        hit = self.alternative in ("all", alternative)
+        return np.where(self._started(t_hours) & hit, 1.0 - self.cut, 1.0)
+
+
+class NewGeneration(Shock):
+    """A new GPU generation: the rental prices of every alternative fall to ``to_share`` of their level
+    over ``over_months`` (compounded monthly) and stay there. The catalogs price per offer, not per
+    generation, so every offer falls (an assumption: the older GPUs are what the network rents)."""
+
+    model_config = examples({"kind": "new_generation", "month": 6, "to_share": 0.5, "over_months": 12})
+    kind: Literal["new_generation"] = "new_generation"
+    to_share: float = Field(default=0.5, gt=0, lt=1, description="Price level reached (0.5: halved).")
+    over_months: float = Field(default=12.0, gt=0, description="Months over which prices fall.")
+
+    def alternative_multiplier(self, t_hours: np.ndarray, alternative: str) -> np.ndarray:
+        return self.to_share ** np.minimum(self._after(t_hours) / self.over_months, 1.0)
+
+
+class DemandDrop(Shock):
+    """Demand falls by ``drop``: from the shock on, each arrival of the named streams is kept with
+    probability 1 - drop (thinning keeps a Poisson process Poisson, at the lower rate)."""
+
+    model_config = examples({"kind": "demand_drop", "month": 6, "drop": 0.5})
+    kind: Literal["demand_drop"] = "demand_drop"
+    drop: float = Field(gt=0, le=1, description="Share of arrivals lost (0.5: -50%).")
+    streams: tuple[str, ...] | None = Field(default=None, description="Streams hit (default: every stream).")
+
+    def demand_kept(self, t_hours: np.ndarray, stream: str) -> np.ndarray:
+        hit = self.streams is None or stream in self.streams
+        return np.where(self._started(t_hours) & hit, 1.0 - self.drop, 1.0)
+
+
+AnyShock = Shock.registry.union()
