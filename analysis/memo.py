@@ -147,13 +147,15 @@ def _sweep_blocks(folder: SweepFolder) -> Iterator[Block]:
         yield Para(f"The runs have no values of {labels[metric]}; no sweep figures.")
         return
     numeric = [p for p in params if pd.api.types.is_numeric_dtype(runs[p])]
+    source = (f"Source: depinsim {package_version()}, sweep {name} (seed {spec.get('seed', 0)}), {len(ok)} runs of "
+              f"{Path(spec['base']).name}; means over {runs['replication'].nunique()} replications a point.")
     if len(numeric) >= 2:
-        yield Fig(f"heatmap_{name}", undercut_heatmap(ok, numeric[0], numeric[1], metric, labels),
+        yield Fig(f"heatmap_{name}", undercut_heatmap(ok, numeric[0], numeric[1], metric, labels, source),
                   f"{name}: mean {labels[metric]} over {labels[numeric[0]]} and {labels[numeric[1]]}.")
     if numeric:
         if months in ok.columns:
             horizon = float(ok["horizon_days"].max()) * 24 / HOURS_PER_MONTH if "horizon_days" in ok else None
-            yield Fig(f"months_{name}", months_vs_parameter(ok, numeric[0], months, labels, horizon),
+            yield Fig(f"months_{name}", months_vs_parameter(ok, numeric[0], months, labels, horizon, source),
                       f"{name}: {labels[months]} against {labels[numeric[0]]} (the axis spans the horizon).")
         yield Para(f"**Breakeven.** {breakevens(ok, numeric, target, metric, labels)}")
         sens = rank_sensitivity(ok, metric, numeric)
@@ -161,7 +163,8 @@ def _sweep_blocks(folder: SweepFolder) -> Iterator[Block]:
                               "Spearman rank correlation": sens["rank_correlation"].map(num)})
         yield Table(shown, f"{name}: Spearman rank correlation of {labels[metric]} with each parameter.")
         if sens["rank_correlation"].notna().any():
-            yield Fig(f"tornado_{name}", tornado(sens.fillna(0.0), f"Sensitivity of {labels[metric]}", labels),
+            yield Fig(f"tornado_{name}", tornado(sens.fillna(0.0), f"Sensitivity of {labels[metric]}", labels,
+                                                 source),
                       f"{name}: sensitivity (rank correlation) of {labels[metric]}.")
 
 
@@ -318,7 +321,7 @@ def _executive_summary(inputs: _Inputs) -> list[Block]:
         ended = [r["shock"].replace("_", " ") for r in summary["scorecard"] if r.get("undercut_survives") is False]
         changes.append(f"In the stress battery on {summary['scenario']} (shocks at month {summary['month']:g}), the "
                        f"{summary['gpu_class']} undercut of the cheapest alternative "
-                       + (f"ends under: {', '.join(ended)}." if ended else "survives every modelled shock."))
+                       + (f"ends under: {', '.join(ended)}." if ended else "survives every shock it was run under."))
     if not changes:
         changes.append("No sweep among the inputs, so this memo cannot rank what moves the answer; a sweep over the "
                        "emission, the token price and the fleet (`depinsim sweep`) would.")

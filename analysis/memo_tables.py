@@ -150,7 +150,7 @@ def stress_table(summary: dict[str, Any]) -> pd.DataFrame:
     for r in summary["scorecard"]:
         if not r["modelled"]:
             rows.append({"shock": r["shock"].replace("_", " "), "price / cheapest after": "-", "unshocked": "-",
-                         "undercut survives": "not modelled yet", "months to first epoch at or above": "-",
+                         "undercut survives": "not run", "months to first epoch at or above": "-",
                          "providers lost": "-",
                          "price rebound": "-", "subsidy share": "-"})
             continue

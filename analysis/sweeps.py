@@ -56,9 +56,10 @@ def sweep_pricing_curves(epochs: pd.DataFrame, runs: pd.DataFrame, gpu_class: st
 
 
 def undercut_heatmap(runs: pd.DataFrame, x: str, y: str, metric: str,
-                     labels: Mapping[str, str] | None = None) -> Figure:
-    """Mean ``metric`` (an undercut ratio: network price / AWS) over a grid of two parameters; below 1 the
-    network is cheaper. ``labels``: readable names of the columns."""
+                     labels: Mapping[str, str] | None = None, source: str | None = None) -> Figure:
+    """Mean ``metric`` (an undercut ratio: network price / AWS) over a grid of two parameters, each cell
+    with +- 1.96 standard errors of its replications; below 1 the network is cheaper. ``labels``: readable
+    names of the columns; ``source``: a footer line."""
     means = replicated_means(runs, metric, [y, x])
     table = means.pivot(index=y, columns=x, values="mean").sort_index(ascending=False)
     fig = Figure(figsize=(1.3 * len(table.columns) + 3, 0.7 * len(table) + 2.2), layout="constrained")
@@ -67,17 +68,19 @@ def undercut_heatmap(runs: pd.DataFrame, x: str, y: str, metric: str,
                       aspect="auto")
     ax.set_xticks(range(len(table.columns)), [f"{v:g}" for v in table.columns])
     ax.set_yticks(range(len(table.index)), [f"{v:g}" for v in table.index])
+    half = (1.96 * means.pivot(index=y, columns=x, values="sem")).reindex_like(table).to_numpy(dtype=float)
     for (i, j), value in np.ndenumerate(table.to_numpy(dtype=float)):
-        ax.text(j, i, "-" if np.isnan(value) else f"{value:.2f}", ha="center", va="center", fontsize=8)
+        spread = f"\n+-{half[i, j]:.2f}" if np.isfinite(half[i, j]) else ""
+        ax.text(j, i, "-" if np.isnan(value) else f"{value:.2f}{spread}", ha="center", va="center", fontsize=8)
     ax.set_xlabel(_short(x, labels))
     ax.set_ylabel(_short(y, labels))
     fig.colorbar(image, ax=ax, label=f"{_short(metric, labels)} (mean)")
-    ax.set_title(f"Mean {_short(metric, labels)} (< 1 is an undercut)", fontsize=10)
-    return fig
+    ax.set_title(f"Mean {_short(metric, labels)} (< 1 is an undercut; +- 1.96 s.e.)", fontsize=10)
+    return _footer(fig, source)
 
 
 def months_vs_parameter(runs: pd.DataFrame, param: str, metric: str, labels: Mapping[str, str] | None = None,
-                        horizon_months: float | None = None) -> Figure:
+                        horizon_months: float | None = None, source: str | None = None) -> Figure:
     """Mean months of undercut (or any metric) against one parameter, e.g. the emission size, with
     standard-error bars; other parameters, if any, are separate lines. The axis runs from 0 to the
     horizon (``horizon_months``) or above the highest value, so a flat line reads as flat, not as noise
@@ -100,11 +103,11 @@ def months_vs_parameter(runs: pd.DataFrame, param: str, metric: str, labels: Map
     if others:
         ax.legend(fontsize=8)
     ax.set_title(f"{_short(metric, labels)} against {_short(param, labels)}", fontsize=11)
-    return fig
+    return _footer(fig, source)
 
 
 def tornado(indices: pd.DataFrame, title: str = "Sensitivity of the undercut ratio",
-            labels: Mapping[str, str] | None = None) -> Figure:
+            labels: Mapping[str, str] | None = None, source: str | None = None) -> Figure:
     """Horizontal bars per parameter, largest on top: ``indices`` has a row per parameter and the columns
     to draw (Sobol ``first_order`` and ``total_order``, or a single ``rank_correlation``)."""
     columns = [c for c in indices.columns if c != "parameter"]
@@ -125,4 +128,13 @@ def tornado(indices: pd.DataFrame, title: str = "Sensitivity of the undercut rat
     ax.grid(alpha=0.3, axis="x")
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=11)
+    return _footer(fig, source)
+
+
+def _footer(fig: Figure, source: str | None) -> Figure:
+    """A source line under the axes, with room kept for it (constrained layout would draw over it)."""
+    if source:
+        height = fig.get_figheight()
+        fig.get_layout_engine().set(rect=(0, 0.25 / height, 1, 1 - 0.25 / height))
+        fig.text(0.01, 0.06 / height, source, fontsize=7, color="#555555", ha="left", va="bottom")
     return fig

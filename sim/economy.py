@@ -305,6 +305,7 @@ class TokenEconomy:
         # 5. providers sell a share of what they received; 6. speculators trade (AMM only)
         sales_usd = self._sell(_share_of(received, self.sell_ppm))
         self._speculate(k, t1 - t0)
+        self._unlock(t0, t1)
 
         ledger.check(token)
         ledger.check(USD)
@@ -339,6 +340,15 @@ class TokenEconomy:
                 "slashed_tokens": slashed / self.unit,
             },
         )
+
+    def _unlock(self, t0: float, t1: float) -> None:
+        """A token unlock shock: the holders outside the network sell the unlocked tokens into the pool (at
+        most what they hold), which moves an AMM's price; the tokens change hands, none is minted."""
+        for shock in self.shocks:
+            tokens = shock.unlocked_tokens(t0, t1)
+            if tokens > 0:
+                units = min(to_base_units(tokens, self.tok.decimals), self.ledger.balance(self.token, HOLDERS))
+                self.market.sell(HOLDERS, units)
 
     def _cumulative(self, t_hours: float, state: EmissionState) -> float:
         return float(self.schedule.cumulative_tokens(np.array([t_hours]), state, self.tok.initial_supply_tokens)[0])

@@ -139,7 +139,7 @@ def print_scorecard(card: Any, title: str) -> None:
         table.add_column(col, justify="left" if col == "shock" else "right")
     for row in card.to_dict("records"):
         if not row["modelled"]:
-            table.add_row(str(row["shock"]), *["-"] * 6, "not modelled yet")
+            table.add_row(str(row["shock"]), *["-"] * 6, "not run")
             continue
         ends = row["months_until_undercut_ends"]
         survives = {True: "yes", False: "no", None: "-"}[row["undercut_survives"]]

@@ -15,9 +15,9 @@ cheapest alternative buyers have:
 - ``price_rebound``: the volume-weighted network price after the shock, shocked / unshocked - 1;
 - ``subsidy_share``: the share of providers' income after the shock that was token rewards.
 
-Two shocks of the brief are not modelled yet (the scorecard lists them as such): a competing network
-offering providers twice the yield (the exit rule has no outside yield to compare with) and a large token
-unlock sold into the pool (the ledger has no unlock schedule).
+A token crash needs an exogenous price path and a token unlock the run's own AMM pool, so a scenario
+takes one of the two (the scorecard lists the other as not run). A competing network offering providers
+twice the yield is not modelled yet: the exit rule has no outside yield to compare with.
 """
 
 from __future__ import annotations
@@ -36,12 +36,19 @@ from .schema import Scenario
 from .sweep import run_points, sweep_epochs
 from .units import HOURS_PER_DAY, HOURS_PER_MONTH
 
-NOT_MODELLED = {
-    "competing_network": "a competing network offering providers 2x the yield: not modelled yet (the exit rule "
-                         "compares a node's margin with zero, not with an outside yield)",
-    "token_unlock": "a large token unlock sold into the pool: not modelled yet (the ledger has no unlock "
-                    "schedule)",
-}
+COMPETING_NETWORK = ("a competing network offering providers 2x the yield: not modelled yet (the exit rule "
+                     "compares a node's margin with zero, not with an outside yield)")
+
+
+def not_run(scenario: Scenario) -> dict[str, str]:
+    """The battery's shocks this scenario cannot take, and why (the scorecard lists them)."""
+    if scenario.tokenomics.token_price.endogenous:
+        why = {"token_crash_80pct": "an AMM's price has no path to shock: the run's own flows set it (see the "
+                                    "token unlock)"}
+    else:
+        why = {"token_unlock_10pct": "a sale into the pool needs the run's own token market (token_price kind "
+                                     "amm); a price path ignores it (see the token crash)"}
+    return {**why, "competing_network_2x_yield": COMPETING_NETWORK}
 
 
 def battery(scenario: Scenario, month: float, cheapest: str) -> dict[str, dict[str, Any]]:
@@ -57,6 +64,9 @@ def battery(scenario: Scenario, month: float, cheapest: str) -> dict[str, dict[s
     if not scenario.tokenomics.token_price.endogenous:  # an AMM's price has no path to shock
         shocks = {"token_crash_80pct": {"kind": "token_price_drop", "month": month, "drop": 0.8,
                                         "over_months": 1}, **shocks}
+    else:  # an AMM: a crash is what a large sale into the pool does; the unlock is a tenth of the supply
+        shocks["token_unlock_10pct"] = {"kind": "token_unlock", "month": month,
+                                        "tokens": 0.1 * scenario.tokenomics.initial_supply_tokens, "over_months": 1}
     return shocks
 
 
@@ -147,7 +157,7 @@ def stress(scenario: Scenario, month: float | None = None, backend: Backend = "s
         run = epochs[epochs["point"] == i]
         rows.append({"shock": name, "modelled": True, "overlay": _flow([shocks[name]]),
                      **scorecard_row(run, base_epochs, int(runs["providers.end"].iloc[i]), base_end, month, cls)})
-    for name, why in NOT_MODELLED.items():
+    for name, why in not_run(scenario).items():
         rows.append({"shock": name, "modelled": False, "overlay": why})
     stacked = pd.concat([base_epochs.assign(shock="none"),
                          epochs.assign(shock=epochs["point"].map(dict(enumerate(names))))], ignore_index=True)

@@ -67,6 +67,8 @@ def test_every_kind_runs(family: str, kind: str, i: int, example: dict[str, Any]
                    "cloud.alternatives": [{"venue": "aws"}, {"venue": "aws_s3", "offers": ["s3_standard"]}]}
         if family != "resource":
             changes[PLACES[family]] = _placed(family, kind, example)
+    if (family, kind) == ("shock", "token_unlock"):  # it sells into the run's own market: an AMM
+        changes["tokenomics.token_price"] = FAMILIES["token price model"].examples("amm")[0]
     sc = with_changes(base, horizon_days=10, **changes)
     assert isinstance(sc, Scenario)
     result = run(sc)  # conservation is checked inside

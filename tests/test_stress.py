@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from sim import InputError, load_scenario, run
 from sim.cli import app
-from sim.stress import NOT_MODELLED, scorecard_row, stress
+from sim.stress import not_run, scorecard_row, stress
 from sim.units import HOURS_PER_MONTH
 
 from .helpers import SCENARIOS
@@ -29,7 +29,7 @@ def battery():  # type: ignore[no-untyped-def]
 def test_scorecard_rows_equal_the_overlays_own_runs(battery) -> None:  # type: ignore[no-untyped-def]
     base = run(load_scenario(TINY, SHORT))
     card = battery.scorecard.set_index("shock")
-    assert set(card.index) == {"none", *battery.shocks, *NOT_MODELLED}
+    assert set(card.index) == {"none", *battery.shocks, *not_run(battery.scenario)}
     base_end = base.summary["providers"]["end"]
     for name, shock in battery.shocks.items():
         overlay = battery.overlays()[name].removeprefix("--set '").removesuffix("'")
@@ -83,8 +83,21 @@ def test_cli_stress_writes_the_folder_and_the_memo_shows_it(battery, tmp_path: P
     memo = CliRunner().invoke(app, ["memo", str(out), "--out", str(tmp_path / "memo")])
     assert memo.exit_code == 0, memo.output
     text = (tmp_path / "memo" / "memo.md").read_text()
-    assert "## Stress battery: tiny" in text and "demand halved" in text and "not modelled yet" in text
+    assert "## Stress battery: tiny" in text and "demand halved" in text and "not run" in text
     summary = json.loads((out / "scorecard.json").read_text())
     assert summary["month"] == MONTH and summary["gpu_class"] == battery.gpu_class
     bad = CliRunner().invoke(app, ["stress", str(TINY), "--out", str(tmp_path / "x"), "--month", "99"])
     assert bad.exit_code == 2 and "within the horizon" in bad.output
+
+
+def test_a_token_unlock_sold_into_the_pool_moves_an_amm_price() -> None:
+    amm = [*SHORT, "tokenomics.token_price={kind: amm, initial_usd: 0.25, pool_usd: 100000}"]
+    base = run(load_scenario(TINY, amm))
+    unlock = run(load_scenario(TINY, [*amm, f"shocks=[{{kind: token_unlock, month: {MONTH}, tokens: 200000}}]"]))
+    price = {name: r.epochs.drop_duplicates("epoch").set_index("epoch")["token_price_usd"]
+             for name, r in (("base", base), ("unlock", unlock))}
+    at = int(MONTH * HOURS_PER_MONTH // 24) + 1  # the unlock is sold as its epoch closes: the next one trades lower
+    assert price["unlock"].iloc[:at].tolist() == price["base"].iloc[:at].tolist()
+    assert price["unlock"].iloc[at] < 0.8 * price["base"].iloc[at]  # 200k tokens into a 400k-token pool
+    with pytest.raises(InputError, match="kind amm"):
+        load_scenario(TINY, [*SHORT, "shocks=[{kind: token_unlock, month: 0.1, tokens: 10}]"])

@@ -53,7 +53,7 @@ class Scenario(StrictModel):
         default=(),
         description="Events that hit the run from a month on (the stress battery's overlays; "
         f"{Shock.registry.describe()}): a token price drop, an emission cut, an alternative's price cut, a new "
-        "GPU generation, a demand drop.")
+        "GPU generation, a demand drop, a token unlock.")
     counterfactual: bool = Field(
         default=False,
         description="Also run the same scenario with no token emission, on the same random draws (same jobs, "
@@ -160,6 +160,10 @@ class Scenario(StrictModel):
                 raise ValueError(f"shocks.{i} ({shock.kind}) moves a token price path, but "
                                  f"tokenomics.token_price is {self.tokenomics.token_price.kind!r}, whose price the "
                                  "run's own flows set: use an exogenous price (gbm, csv, constant)")
+            if shock.needs_endogenous_token_price() and not self.tokenomics.token_price.endogenous:
+                raise ValueError(f"shocks.{i} ({shock.kind}) sells into the run's own token market, but "
+                                 f"tokenomics.token_price is {self.tokenomics.token_price.kind!r}, a path no sale "
+                                 "moves: use kind amm")
             named = getattr(shock, "alternative", None)
             if named is not None and named != "all" and named not in alternatives:
                 raise ValueError(f"shocks.{i}.alternative {named!r} is not one of the scenario's alternatives "

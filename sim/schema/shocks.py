@@ -8,7 +8,8 @@ from its month on, through one hook the engine asks every shock (a neutral defau
 - ``emission_multiplier``: each epoch's mint times this (the schedule's own clock is untouched);
 - ``alternative_multiplier``: each alternative's price path times this (it composes with any path);
 - ``demand_kept``: the share of each stream's arrivals kept, thinned on a stream of its own so the jobs
-  that remain are the same jobs as without the shock (common random numbers).
+  that remain are the same jobs as without the shock (common random numbers);
+- ``unlocked_tokens``: tokens the holders outside the network sell into the run's AMM pool.
 
 Everything else (prices, entries, exits, the token market) responds through the model, so what a shock
 does to the undercut is an outcome, never an input.
@@ -50,8 +51,16 @@ class Shock(Mechanism):
     def demand_kept(self, t_hours: np.ndarray, stream: str) -> np.ndarray:
         return np.ones(np.shape(t_hours))
 
+    def unlocked_tokens(self, t0_hours: float, t1_hours: float) -> float:
+        """Tokens the holders outside the network sell into the pool in the epoch [t0, t1)."""
+        return 0.0
+
     def needs_exogenous_token_price(self) -> bool:
         """Whether the shock moves a token price path (an AMM's price has none: the run's flows set it)."""
+        return False
+
+    def needs_endogenous_token_price(self) -> bool:
+        """Whether the shock trades in the run's own market (an exogenous path would ignore the trade)."""
         return False
 
 
@@ -126,6 +135,27 @@ class DemandDrop(Shock):
     def demand_kept(self, t_hours: np.ndarray, stream: str) -> np.ndarray:
         hit = self.streams is None or stream in self.streams
         return np.where(self._started(t_hours) & hit, 1.0 - self.drop, 1.0)
+
+
+class TokenUnlock(Shock):
+    """A large unlock (investors' or the team's tokens) sold into the run's AMM pool by the holders outside
+    the network, spread evenly over ``over_months`` (0: all in the shock's epoch)."""
+
+    model_config = examples({"kind": "token_unlock", "month": 6, "tokens": 1_000_000, "over_months": 1})
+    kind: Literal["token_unlock"] = "token_unlock"
+    tokens: float = Field(gt=0, description="Tokens sold (at most what the holders outside the network have).")
+    over_months: float = Field(default=0.0, ge=0, description="Months over which they are sold (0: at once).")
+
+    def unlocked_tokens(self, t0_hours: float, t1_hours: float) -> float:
+        start = self.month * HOURS_PER_MONTH
+        if self.over_months == 0:
+            return self.tokens if t0_hours <= start < t1_hours else 0.0
+        end = start + self.over_months * HOURS_PER_MONTH
+        overlap = max(min(t1_hours, end) - max(t0_hours, start), 0.0)
+        return self.tokens * overlap / (end - start)
+
+    def needs_endogenous_token_price(self) -> bool:
+        return True
 
 
 AnyShock = Shock.registry.union()
