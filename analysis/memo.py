@@ -48,8 +48,7 @@ from .sweeps import months_vs_parameter, tornado, undercut_heatmap
 MAX_FAILED_ROWS = 20  # a sweep's failed runs the memo lists (all are in its runs.parquet)
 
 
-def _run_blocks(folder: RunFolder) -> Iterator[Block]:
-    summary = folder.summary()
+def _run_blocks(folder: RunFolder, summary: dict[str, Any]) -> Iterator[Block]:
     epochs = folder.epochs()
     name = summary["scenario"]
     yield Heading(f"Run: {name}")
@@ -111,22 +110,36 @@ def _run_blocks(folder: RunFolder) -> Iterator[Block]:
     yield Fig(f"pricing_{name}", pricing_curve(epochs, summary), f"{name}: network price against AWS over time.")
 
 
-def sweep_labels(folder: SweepFolder, params: Sequence[str], metrics: Sequence[str]) -> dict[str, str]:
-    """Readable names of a sweep's parameters (by the base scenario's item names and the schema's
+def sweep_labels(base: Scenario, params: Sequence[str], metrics: Sequence[str]) -> dict[str, str]:
+    """Readable names of a sweep's parameters (by its base scenario's item names and the schema's
     descriptions) and metrics."""
-    spec = folder.spec()
-    base = load_scenario(folder.path / spec["base"], [f"{k}={v}" for k, v in (spec.get("set") or {}).items()])
     return {**{p: parameter_label(p, base) for p in params}, **{m: metric_label(m) for m in metrics}}
 
 
-def _sweep_blocks(folder: SweepFolder) -> Iterator[Block]:
-    spec = folder.spec()
-    runs = folder.runs()
+@dataclass
+class _Sweep:
+    """A sweep folder as the memo reads it, once: its spec, its runs table and its base scenario (with the
+    spec's fixed overrides)."""
+
+    folder: SweepFolder
+    spec: dict[str, Any]
+    runs: pd.DataFrame
+    base: Scenario
+
+    @classmethod
+    def read(cls, folder: SweepFolder) -> _Sweep:
+        spec = folder.spec()
+        base = load_scenario(folder.path / spec["base"], [f"{k}={v}" for k, v in (spec.get("set") or {}).items()])
+        return cls(folder, spec, folder.runs(), base)
+
+
+def _sweep_blocks(sweep: _Sweep) -> Iterator[Block]:
+    spec, runs = sweep.spec, sweep.runs.copy()
     params = list(spec["params"])
     runs.attrs["params"] = params
     metric = spec.get("metric", "by_class.H100_SXM.undercut_ratio_on_demand")
     months = metric.replace("undercut_ratio_", "months_undercut_")
-    labels = sweep_labels(folder, params, [metric, months])
+    labels = sweep_labels(sweep.base, params, [metric, months])
     target = float(spec.get("target_ratio", 0.5))
     name = spec["name"]
     ok = runs[runs["status"] == "ok"]
@@ -168,7 +181,8 @@ def _sweep_blocks(folder: SweepFolder) -> Iterator[Block]:
                       f"{name}: sensitivity (rank correlation) of {labels[metric]}.")
 
 
-def _repro_rows(inputs: Sequence[Path]) -> pd.DataFrame:
+def _repro_rows(inputs: Sequence[Path], sweeps: Sequence[_Sweep]) -> pd.DataFrame:
+    runs_of = {s.folder.path: s.runs for s in sweeps}
     rows = []
     for path in inputs:
         replicated, run, stressed = ReplicatedRunFolder(path), RunFolder(path), StressFolder(path)
@@ -186,7 +200,7 @@ def _repro_rows(inputs: Sequence[Path]) -> pd.DataFrame:
             sweep = SweepFolder(path)
             text = (sweep.spec_text() or "").encode()
             spec = sweep.spec()
-            rows.append({"input": str(path), "kind": f"sweep ({len(sweep.runs())} runs)",
+            rows.append({"input": str(path), "kind": f"sweep ({len(runs_of[path])} runs)",
                          "scenario / sweep": spec["name"], "sha256": hashlib.sha256(text).hexdigest(),
                          "seed": spec.get("seed", 0), "depinsim": package_version()})
     return pd.DataFrame(rows)
@@ -198,7 +212,7 @@ class _Inputs:
 
     runs: list[tuple[RunFolder, dict[str, Any], Scenario]]
     replicated: list[tuple[ReplicatedRunFolder, dict[str, Any], Scenario]]
-    sweeps: list[tuple[SweepFolder, Scenario]]
+    sweeps: list[_Sweep]
     stress: list[tuple[StressFolder, dict[str, Any]]]
 
     @classmethod
@@ -214,9 +228,7 @@ class _Inputs:
             elif run.is_run():
                 out.runs.append((run, run.summary(), load_scenario(run.scenario_file)))
             elif sweep.is_sweep():
-                spec = sweep.spec()
-                base = load_scenario(folder / spec["base"], [f"{k}={v}" for k, v in (spec.get("set") or {}).items()])
-                out.sweeps.append((sweep, base))
+                out.sweeps.append(_Sweep.read(sweep))
             else:
                 raise InputError(f"{folder} is not a run folder (summary.json, from depinsim run), a sweep folder "
                                  "(runs.parquet and sweep.yaml, from depinsim sweep) or a stress folder (from "
@@ -225,13 +237,12 @@ class _Inputs:
 
     @property
     def scenarios(self) -> list[Scenario]:
-        return [sc for *_, sc in self.runs] + [sc for *_, sc in self.replicated] + [sc for _, sc in self.sweeps]
+        return [sc for *_, sc in self.runs] + [sc for *_, sc in self.replicated] + [s.base for s in self.sweeps]
 
     @property
     def classes(self) -> set[str]:
         ran = {c for _, s, _ in [*self.runs, *self.replicated] for c in s["by_class"]}
-        swept = {col.split(".")[1] for folder, _ in self.sweeps for col in folder.runs().columns
-                 if col.startswith("by_class.")}
+        swept = {col.split(".")[1] for s in self.sweeps for col in s.runs.columns if col.startswith("by_class.")}
         return ran | swept
 
 
@@ -281,8 +292,8 @@ def _executive_summary(inputs: _Inputs) -> list[Block]:
         if incidence and incidence.get("gpu_hours_sold"):
             answer.append(f"Of each reward dollar per GPU-hour, {num(incidence['pass_through'])} reached buyers as a "
                           f"lower price; providers kept {num(incidence['split_share']['providers'])}.")
-    for folder, base in inputs.sweeps[:1]:
-        spec, runs = folder.spec(), folder.runs()
+    for sweep in inputs.sweeps[:1]:
+        spec, runs, base = sweep.spec, sweep.runs, sweep.base
         params = [p for p in spec["params"] if pd.api.types.is_numeric_dtype(runs[p])]
         metric = spec.get("metric", "by_class.H100_SXM.undercut_ratio_on_demand")
         ok = runs[runs["status"] == "ok"]
@@ -293,7 +304,7 @@ def _executive_summary(inputs: _Inputs) -> list[Block]:
     if answer:
         blocks.append(Para("**The answer.** " + " ".join(answer)))
     if scenario is None and inputs.sweeps:
-        scenario = inputs.sweeps[0][1]
+        scenario = inputs.sweeps[0].base
     if scenario is not None:
         t = scenario.tokenomics
         asks = ", ".join(sorted({g.ask_policy.kind for g in scenario.providers}))
@@ -305,8 +316,8 @@ def _executive_summary(inputs: _Inputs) -> list[Block]:
                            f"groups, {len(scenario.workload.streams)} job streams. Catalog figures and their sources "
                            "are at the end."))
     changes = []
-    for folder, base in inputs.sweeps:
-        spec, runs = folder.spec(), folder.runs()
+    for sweep in inputs.sweeps:
+        spec, runs, base = sweep.spec, sweep.runs, sweep.base
         metric = spec.get("metric", "by_class.H100_SXM.undercut_ratio_on_demand")
         params = [p for p in spec["params"] if pd.api.types.is_numeric_dtype(runs[p])]
         if metric not in runs or not params:
@@ -381,16 +392,16 @@ def memo_blocks(inputs: Sequence[Path]) -> list[Block]:
         for replicated, summary, _ in read.replicated:
             if replicated.path == folder:
                 blocks.extend(_replicated_blocks(replicated, summary))
-        for run, _, _ in read.runs:
+        for run, summary, _ in read.runs:
             if run.path == folder:
-                blocks.extend(_run_blocks(run))
-        for sweep, _ in read.sweeps:
-            if sweep.path == folder:
+                blocks.extend(_run_blocks(run, summary))
+        for sweep in read.sweeps:
+            if sweep.folder.path == folder:
                 blocks.extend(_sweep_blocks(sweep))
         for stressed, summary in read.stress:
             if stressed.path == folder:
                 blocks.extend(_stress_blocks(stressed, summary))
-    blocks.extend(_storage_blocks([run for run, _, _ in read.runs]))
+    blocks.extend(_storage_blocks(read.runs))
     blocks.append(Heading("Assumptions and sources"))
     blocks.append(Para("Every figure from the world that the model uses, with its source and date, as in the "
                        "catalogs (sim/data). A source starting with 'assumption' has no primary figure."))
@@ -401,18 +412,16 @@ def memo_blocks(inputs: Sequence[Path]) -> list[Block]:
     blocks.append(Heading("Reproducibility"))
     blocks.append(Para("Re-run a run with `depinsim run <run>/scenario.resolved.yaml`, a sweep with "
                        "`depinsim sweep <sweep>/sweep.yaml`; the hashes identify the exact inputs."))
-    blocks.append(Table(_repro_rows(inputs), "Inputs of this memo."))
+    blocks.append(Table(_repro_rows(inputs, read.sweeps), "Inputs of this memo."))
     return blocks
 
 
-def _storage_blocks(runs: list[RunFolder]) -> list[Block]:
+def _storage_blocks(runs: Sequence[tuple[RunFolder, dict[str, Any], Scenario]]) -> list[Block]:
     """With a storage run among the inputs: the comparison of storage and GPU runs (``analysis.storage``)."""
-    summaries = [folder.summary() for folder in runs]
-    if not any(hardware_models()[c].resource == "storage" for s in summaries for c in s["by_class"]):
+    if not any(hardware_models()[c].resource == "storage" for _, s, _ in runs for c in s["by_class"]):
         return []  # decided from the summaries, before any table is read
     # the comparison reads the epochs and providers tables, never the jobs table (millions of rows): not loaded
-    results = {s["scenario"]: RunResult(load_scenario(f.scenario_file), pd.DataFrame(), f.epochs(), f.providers(), s)
-               for f, s in zip(runs, summaries, strict=True)}
+    results = {s["scenario"]: RunResult(sc, pd.DataFrame(), f.epochs(), f.providers(), s) for f, s, sc in runs}
     table = storage_vs_gpu(results)
     store, gpu = table[table["resource"] == "storage"].iloc[0], table[table["resource"] == "gpu"]
     text = (f"In {store['run']}, a storage provider's marginal cost (sealing; power is drawn by every sealed TiB "

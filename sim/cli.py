@@ -139,7 +139,6 @@ def _run_replications(scenario: Path, overrides: list[str], replications: int, w
     """``run --replications N``: the scenario on N seeds into a replicated run folder."""
     from .errors import InputError
     from .folders import ReplicatedRunFolder
-    from .units import BELOW_SHARE as default_below
 
     target: Path | None = None
     try:
@@ -148,7 +147,7 @@ def _run_replications(scenario: Path, overrides: list[str], replications: int, w
         from .loader import load_scenario
         from .replicate import ReplicationError, replicate
 
-        if chain is not None or below != default_below:
+        if chain is not None or below != BELOW_SHARE:
             what = "--chain" if chain is not None else "--below"
             raise InputError(f"{what} applies to a single run, not to --replications: run one seed with it "
                              "(depinsim run FILE --seed SEED) or leave it out.")

@@ -33,6 +33,7 @@ import pandas as pd
 from .backends import Backend
 from .errors import InputError
 from .schema import Scenario
+from .summary import weighted_mean
 from .sweep import run_points, sweep_epochs
 from .units import HOURS_PER_DAY, HOURS_PER_MONTH
 
@@ -78,11 +79,6 @@ def lead_class(epochs: pd.DataFrame) -> str:
     return "H100_SXM" if "H100_SXM" in sold.index else str(sold.idxmax())
 
 
-def _weighted(values: pd.Series, weights: pd.Series) -> float:
-    ok = values.notna() & (weights > 0)
-    return float((values[ok] * weights[ok]).sum() / weights[ok].sum()) if ok.any() else float("nan")
-
-
 def scorecard_row(epochs: pd.DataFrame, base: pd.DataFrame, providers_end: int, base_providers_end: int,
                   month: float, cls: str) -> dict[str, Any]:
     """One shock's scorecard entry from its run's epoch table and the unshocked run's (see the module)."""
@@ -91,14 +87,14 @@ def scorecard_row(epochs: pd.DataFrame, base: pd.DataFrame, providers_end: int, 
         return c[c["t_end_hours"] > month * HOURS_PER_MONTH].sort_values("epoch")
 
     e, b = after(epochs), after(base)
-    ratio = _weighted(e["undercut_ratio_vs_cheapest"], e["gpu_hours_sold"])
+    ratio = weighted_mean(e["undercut_ratio_vs_cheapest"], e["gpu_hours_sold"])
     ended = e[e["undercut_ratio_vs_cheapest"] >= 1.0]
-    price = _weighted(e["network_price_usd_per_gpu_hour"], e["gpu_hours_sold"])
-    base_price = _weighted(b["network_price_usd_per_gpu_hour"], b["gpu_hours_sold"])
+    price = weighted_mean(e["network_price_usd_per_gpu_hour"], e["gpu_hours_sold"])
+    base_price = weighted_mean(b["network_price_usd_per_gpu_hour"], b["gpu_hours_sold"])
     income = e["reward_usd"].sum() + e["usd_revenue"].sum()
     return {
         "ratio_after": ratio,
-        "base_ratio_after": _weighted(b["undercut_ratio_vs_cheapest"], b["gpu_hours_sold"]),
+        "base_ratio_after": weighted_mean(b["undercut_ratio_vs_cheapest"], b["gpu_hours_sold"]),
         "undercut_survives": bool(ratio < 1.0) if np.isfinite(ratio) else None,
         "months_until_undercut_ends": (float(max(ended["t_start_hours"].iloc[0] / HOURS_PER_MONTH - month, 0.0))
                                        if len(ended) else None),

@@ -24,7 +24,7 @@ def package_version() -> str:
         return "0+unknown"
 
 
-def _weighted(values: pd.Series | np.ndarray, weights: pd.Series | np.ndarray) -> float:
+def weighted_mean(values: pd.Series | np.ndarray, weights: pd.Series | np.ndarray) -> float:
     """Weighted mean of the values that are known and have weight (on arrays: the summary takes ~100 of
     these, and pandas' per-call overhead was most of their cost)."""
     v, w = np.asarray(values, dtype=float), np.asarray(weights, dtype=float)
@@ -51,7 +51,7 @@ def _ratio_in_month(e: pd.DataFrame, column: str, month: int) -> float | None:
     if t_end.max() < end_hours - 1e-6:
         return None
     window = (t_end > end_hours - HOURS_PER_MONTH) & (t_start < end_hours)
-    value = _weighted(e[column].to_numpy()[window], e["gpu_hours_sold"].to_numpy()[window])
+    value = weighted_mean(e[column].to_numpy()[window], e["gpu_hours_sold"].to_numpy()[window])
     return None if value != value else value
 
 
@@ -82,7 +82,7 @@ def _against(e: pd.DataFrame, price: str, ratio: str, offer: str | None, below: 
     return out | {
         "usd_per_gpu_hour_start": _finite(usd[0]),
         "usd_per_gpu_hour_end": _finite(usd[-1]),
-        "undercut_ratio": _finite(_weighted(e[ratio], e["gpu_hours_sold"])),
+        "undercut_ratio": _finite(weighted_mean(e[ratio], e["gpu_hours_sold"])),
         "months_undercut": float(((e["t_end_hours"] - e["t_start_hours"]).to_numpy()[under]).sum() / HOURS_PER_MONTH),
         **ratio_metrics(e, ratio, below),
         "crossings": _crossings(e, ratio),
@@ -120,8 +120,8 @@ def build_summary(scenario: Scenario, jobs: pd.DataFrame, epochs: pd.DataFrame, 
         entry: dict[str, Any] = {
             "gpu_hours_sold": float(gh.sum()),
             "utilisation": float(_safe(gh.sum(), (e["gpus"] * (e["t_end_hours"] - e["t_start_hours"])).sum())),
-            "network_price_usd_per_gpu_hour": _weighted(e["network_price_usd_per_gpu_hour"], gh),
-            "price_without_subsidy_usd_per_gpu_hour": _weighted(e["price_without_subsidy_usd_per_gpu_hour"], gh),
+            "network_price_usd_per_gpu_hour": weighted_mean(e["network_price_usd_per_gpu_hour"], gh),
+            "price_without_subsidy_usd_per_gpu_hour": weighted_mean(e["price_without_subsidy_usd_per_gpu_hour"], gh),
             "fully_loaded_cost_usd_per_gpu_hour": float(_safe(e["cost_usd"].sum(), gh.sum())),
             "aws_reference_offer": str(e["aws_reference_offer"].iloc[0]),
             "providers_start": int(e["providers"].iloc[0]),
@@ -133,7 +133,7 @@ def build_summary(scenario: Scenario, jobs: pd.DataFrame, epochs: pd.DataFrame, 
             entry[f"aws_{kind}_usd_per_gpu_hour"] = float(e[f"aws_{kind}_usd_per_gpu_hour"].iloc[0])
         for kind in RATIO_KINDS:
             against = _against(e, f"aws_{kind}_usd_per_gpu_hour", f"undercut_ratio_{kind}", None, below)
-            entry[f"undercut_ratio_{kind}"] = _weighted(e[f"undercut_ratio_{kind}"], gh)  # NaN, not None, as before
+            entry[f"undercut_ratio_{kind}"] = weighted_mean(e[f"undercut_ratio_{kind}"], gh)  # NaN, not None, as before
             entry[f"months_undercut_{kind}"] = against["months_undercut"]
             for metric in ("worst_ratio", "p95_ratio", "months_below"):
                 entry[f"{metric}_{kind}"] = against[metric]
@@ -141,7 +141,7 @@ def build_summary(scenario: Scenario, jobs: pd.DataFrame, epochs: pd.DataFrame, 
             entry[f"undercut_ratio_{kind}_at_month"] = against["undercut_ratio_at_month"]
             if decay_hours is not None:
                 after = e[e["t_start_hours"] >= decay_hours]
-                late = _weighted(after[f"undercut_ratio_{kind}"], after["gpu_hours_sold"])
+                late = weighted_mean(after[f"undercut_ratio_{kind}"], after["gpu_hours_sold"])
                 entry[f"undercut_survives_emission_decay_{kind}"] = None if late != late else bool(late < 1.0)
         entry["alternatives"] = {name: _against(e, f"alt_{name}_usd_per_gpu_hour", f"undercut_ratio_vs_{name}",
                                                 str(e[f"alt_{name}_reference_offer"].iloc[0]), below)
