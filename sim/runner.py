@@ -10,7 +10,7 @@ import pandas as pd
 
 from .chain.hook import ChainError, ChainHook, ChainUnavailable
 from .conservation import check_ledgers, check_run
-from .engine.world import Progress, World
+from .engine.world import Progress, World, small_pages
 from .errors import ctrl_c_stays_ctrl_c
 from .incidence import measure_incidence
 from .latency import deployment_latency
@@ -35,7 +35,7 @@ def run(scenario: Scenario, progress: Progress | None = None, chain: ChainHook |
     return the tables. A chain that fails mid-run raises PartialRun, which carries the results up to the
     last epoch settled off-chain. ``below``: the share of each alternative's price whose months the
     summary's ``months_below`` counts (a reading of the results: it changes no table)."""
-    with ctrl_c_stays_ctrl_c():
+    with ctrl_c_stays_ctrl_c(), small_pages():
         return _run(scenario, progress, chain, below)
 
 

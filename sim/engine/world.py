@@ -218,6 +218,29 @@ def _fix_mmap_threshold() -> None:
 
 
 @contextmanager
+def small_pages() -> Iterator[None]:
+    """Let the kernel back new arrays with normal (4 KB) pages while a run is built, simulated and tabled.
+
+    numpy asks Linux for transparent huge pages (``madvise``) for every array of 4 MB or more. Where the
+    kernel's policy is ``madvise`` (common on cloud VMs), a huge-page fault may compact memory first, and
+    a run allocates and frees hundreds of such arrays: on this project's 2-core VM the million-job
+    benchmark spent 1.0-1.15 s in the kernel with them and 0.45-0.55 s without, and ran in 5.06-5.22 s
+    instead of 5.60-5.85 (four runs each, 2026-12-07). numpy's own switch (what its documented
+    ``NUMPY_MADVISE_HUGEPAGE=0`` sets at import) is turned off for the run only and restored after;
+    a no-op where numpy has no such switch. Results do not depend on it.
+    """
+    toggle = getattr(np._core.multiarray, "_set_madvise_hugepage", None)
+    if toggle is None:
+        yield
+        return
+    previous = toggle(False)
+    try:
+        yield
+    finally:
+        toggle(previous)
+
+
+@contextmanager
 def _gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector during the event loop.
 
