@@ -76,15 +76,16 @@ def _merit_orders(asks: np.ndarray, capacity: np.ndarray, members: np.ndarray, a
     return sorted_asks
 
 
-def merit_rank(asks: np.ndarray, ids: np.ndarray, previous: np.ndarray) -> np.ndarray:
+def merit_rank(asks: np.ndarray, ids: np.ndarray, previous: np.ndarray, position: np.ndarray) -> np.ndarray:
     """``ids`` (ascending) by ascending ask, ties by id: ``previous`` (such an order) itself when it
     still is one, as it usually is from one epoch to the next (the expected reward moves a class's
     asks together), so the merit order is not sorted afresh; a subset of it, in its order, is then
-    the merit order of the subset, with ``merit_orders`` recognising it without sorting."""
+    the merit order of the subset, with ``merit_orders`` recognising it without sorting. ``position``:
+    each id's index in ``ids``, indexed by id (a lookup, where a search of ``ids`` cost 0.2 ms an epoch)."""
     asks = np.asarray(asks, dtype=float)
     if previous.size == ids.size and _still_ranked(asks, previous):
         return previous
-    hint = np.searchsorted(ids, previous) if previous.size == ids.size else None  # last epoch's order, as positions
+    hint = position[previous] if previous.size == ids.size else None  # last epoch's order, as positions in ids
     return ids[lex_argsort((asks[ids],), hint)]
 
 

@@ -82,6 +82,9 @@ class Pricing(EpochPhase):
         self._previous_bare = self._previous.copy()
         self._utilisation = np.full(fleet.size, np.nan)
         self._class_nodes = [np.flatnonzero(fleet.gpu_class == c) for c in range(len(fleet.classes))]
+        self._position = np.zeros(fleet.size, dtype=np.int64)  # each node's index among its class's
+        for ids in self._class_nodes:
+            self._position[ids] = np.arange(ids.size)
         self._rank = [ids[:0] for ids in self._class_nodes]  # per class, its nodes' merit order last epoch
         self._rank_bare = list(self._rank)
         self._scratch = Scratch()
@@ -134,7 +137,7 @@ class Pricing(EpochPhase):
         the nodes with any; ``rank``: per class, the merit order of these offers' last epoch, updated."""
         cls, asks = self.fleet.gpu_class, offers.astype(float)
         for c, ids in enumerate(self._class_nodes):
-            rank[c] = merit_rank(asks, ids, rank[c])
+            rank[c] = merit_rank(asks, ids, rank[c], self._position)
         nodes = [order[selling[order]] for order in rank]
         prices, _ = clear_classes(merit_orders(asks, free, nodes, self._scratch, scratch_name),
                                   orders.limit_usd_per_gpu_hour * MICRO,
@@ -172,12 +175,18 @@ def _free_gpu_hours(end: np.ndarray, provider: np.ndarray, gpus: np.ndarray, n: 
                     selling: np.ndarray) -> None:
     """``free`` (nodes, intervals): GPU-hours each active node has in each interval between ``edges``
     beyond those its running allocations (the departure heap's first ``n``) hold; a failed node has
-    none. ``selling``: the nodes with any. Each node's held hours are added up in ``free`` first,
-    allocation by allocation in heap order, as ``np.bincount`` would."""
+    none. ``selling``: the nodes with any. Most allocations outlast the epoch and hold their GPUs in
+    every interval: those are counted once per node (``through``), and only the allocations ending
+    within the epoch are spread over its intervals, allocation by allocation in heap order."""
     nodes, b = node_gpus.size, edges.size - 1
-    free[:] = 0.0  # the held hours, until each node's row is turned into its free hours
+    last = edges[b]
+    through = np.zeros(nodes)  # GPUs held past the epoch's end
+    free[:] = 0.0  # the hours held by allocations ending within the epoch, until each row is turned into free hours
     for i in range(n):
         e, p, g = end[i], provider[i], gpus[i]
+        if e >= last:
+            through[p] += g
+            continue
         for k in range(b):
             lo, hi = edges[k], edges[k + 1]
             if e <= lo:
@@ -189,7 +198,8 @@ def _free_gpu_hours(end: np.ndarray, provider: np.ndarray, gpus: np.ndarray, n: 
             free[p, :] = 0.0
             continue
         for k in range(b):
-            free[p, k] = max(node_gpus[p] * (edges[k + 1] - edges[k]) - free[p, k], 0.0)
+            width = edges[k + 1] - edges[k]
+            free[p, k] = max((node_gpus[p] - through[p]) * width - free[p, k], 0.0)
         for k in range(b):
             if free[p, k] > 0:
                 selling[p] = True
