@@ -55,8 +55,8 @@ class PostedPriceBook:
         n_classes = len(sizes)
         self.cls = np.asarray(gpu_class, dtype=np.int64)
         n = len(self.cls)
-        self._tiebreak = np.zeros(n, dtype=np.int64) if tiebreak is None else np.asarray(tiebreak)
-        self._tie_rank = np.unique(self._tiebreak, return_inverse=True)[1].reshape(n)  # same order, narrow range
+        tiebreak = np.zeros(n, dtype=np.int64) if tiebreak is None else np.asarray(tiebreak)
+        self._tie_rank = np.unique(tiebreak, return_inverse=True)[1].reshape(n)  # same order, narrow range
         self._gpus = np.asarray(gpus, dtype=np.int64)
         self._offered = np.ones(n, dtype=bool) if active is None else np.asarray(active, dtype=bool).copy()
         # free = offered - busy: an inactive provider offers nothing, so its free count is <= 0
@@ -98,17 +98,23 @@ class PostedPriceBook:
         ask = np.asarray(asks, dtype=np.int64)
         self.ask[:] = ask
         counts, starts = self._counts, self._starts
-        order = self._order
-        if order is None or not _still_sorted(ask[order], self._tiebreak[order], order, starts):
-            self._rebuild(ask)
+        if self._order is None:
+            self._rebuild(lex_argsort((self._tie_rank, ask, self.cls)))  # np.lexsort's order, ties by id
+        else:
+            order = self._order.copy()
+            moved = _insertion_rank(self.cls, ask, self._tie_rank, order, 8 * order.size)
+            if moved < 0:  # many moved: a sort from last epoch's order
+                order = lex_argsort((self._tie_rank, ask, self.cls), self._order)
+            if moved != 0:
+                self._rebuild(order)
         self.min_ask[:] = np.inf
         self.min_ask[counts > 0] = ask[self._order[starts[counts > 0]]]
 
-    def _rebuild(self, ask: np.ndarray) -> None:
+    def _rebuild(self, order: np.ndarray) -> None:
+        """Rank the providers in ``order`` (by class, ask, tie-break and id) and rebuild the fit heaps."""
         a = self.arrays
         cls, counts, starts = self.cls, self._counts, self._starts
-        order = lex_argsort((self._tie_rank, ask, cls), self._order)  # np.lexsort's order, ties by id
-        a.rank[order] = np.arange(len(ask)) - starts[cls[order]]
+        a.rank[order] = np.arange(len(order)) - starts[cls[order]]
         self._order = order
         for c in range(len(counts)):
             ids = order[starts[c]:starts[c] + counts[c]]
@@ -325,15 +331,35 @@ def _gang(c: int, g: int, limit: float, share: float, book: BookArrays, parts: n
     return -1, 0
 
 
-def _still_sorted(ask: np.ndarray, tiebreak: np.ndarray, order: np.ndarray, starts: np.ndarray) -> bool:
-    """Whether providers listed in ``order`` (grouped by class) are still sorted by (ask, tiebreak, id)."""
-    if len(order) < 2:
-        return True
-    d_ask, d_tie = np.diff(ask), np.diff(tiebreak)
-    ok = (d_ask > 0) | ((d_ask == 0) & ((d_tie > 0) | ((d_tie == 0) & (np.diff(order) > 0))))
-    boundaries = starts[(starts > 0) & (starts < len(order))]  # a class may have no providers
-    ok[boundaries - 1] = True  # no order required across classes
-    return bool(ok.all())
+@njit(cache=True)
+def _insertion_rank(cls: np.ndarray, ask: np.ndarray, tie: np.ndarray, order: np.ndarray, budget: int) -> int:
+    """Sort ``order`` in place by (class, ask, tie-break, id) by insertion: one pass plus a step per place a
+    provider moves, and from last epoch's order few move (a group's asks shift together). Returns the steps
+    taken (0: still sorted), or -1 after ``budget`` of them (``order`` is then no longer a permutation). The
+    keys are distinct (ids are), so any sort gives the one order ``np.lexsort`` would."""
+    moves = 0
+    for i in range(1, order.size):
+        x = order[i]
+        k = i - 1
+        while k >= 0:
+            y = order[k]
+            if cls[y] != cls[x]:
+                after = cls[y] > cls[x]
+            elif ask[y] != ask[x]:
+                after = ask[y] > ask[x]
+            elif tie[y] != tie[x]:
+                after = tie[y] > tie[x]
+            else:
+                after = y > x
+            if not after:
+                break
+            order[k + 1] = y
+            k -= 1
+            moves += 1
+            if moves > budget:
+                return -1
+        order[k + 1] = x
+    return moves
 
 
 # Entry points from Python: the book's arrays flat, regrouped here (numba unboxes a named tuple about

@@ -116,37 +116,42 @@ def _gpu_hours(state: RunState, jobs: pd.DataFrame, horizon: float, fleet: Fleet
 
 def _peak_gpus_in_use(starts: NetworkStarts, n_providers: int) -> np.ndarray:
     """Most GPUs each provider ran at any instant, from the start/end records alone."""
-    provider = starts.provider.astype(np.uint16) if n_providers <= 2**16 else starts.provider  # radix sort
-    return _peak_levels(np.argsort(provider, kind="stable"), starts.provider, starts.start, starts.end,
-                        starts.gpus, n_providers)
+    return _peak_levels(starts.provider, starts.start, starts.end, starts.gpus, n_providers)
 
 
 @njit(cache=True)
-def _peak_levels(order: np.ndarray, provider: np.ndarray, start: np.ndarray, end: np.ndarray, gpus: np.ndarray,
+def _peak_levels(provider: np.ndarray, start: np.ndarray, end: np.ndarray, gpus: np.ndarray,
                  n_providers: int) -> np.ndarray:
     """Per provider, the highest sum of GPUs over its allocations running at one time (an allocation
-    ending when another starts does not overlap it). ``order`` lists the allocations by provider.
-    Compiled: each provider's few hundred events are sorted by time on their own, in a fraction of a
-    second and without the run-sized temporaries of a vectorised sort (the check runs when memory peaks)."""
+    ending when another starts does not overlap it). Compiled: the allocations are grouped by provider
+    with a counting sort (stable), then each provider's few hundred events are sorted by time on their
+    own, in a fraction of a second and without run-sized temporaries beyond one index array (the check
+    runs when memory peaks)."""
+    m = provider.size
+    first = np.zeros(n_providers + 1, dtype=np.int64)  # where each provider's allocations start in ``order``
+    for i in range(m):
+        first[provider[i] + 1] += 1
+    most = 0
+    for p in range(n_providers):
+        most = max(most, first[p + 1])
+        first[p + 1] += first[p]
+    order, filled = np.empty(m, dtype=np.int64), first[:-1].copy()
+    for i in range(m):
+        order[filled[provider[i]]] = i
+        filled[provider[i]] += 1
     peak = np.zeros(n_providers, dtype=np.int64)
-    i, m = 0, provider.size
-    while i < m:
-        p = provider[order[i]]
-        k = i
-        while k < m and provider[order[k]] == p:
-            k += 1
-        n = k - i
-        times, change = np.empty(2 * n), np.empty(2 * n, dtype=np.int64)
+    times, change = np.empty(2 * most), np.empty(2 * most, dtype=np.int64)
+    for p in range(n_providers):
+        i, n = first[p], first[p + 1] - first[p]
         for x in range(n):
             r = order[i + x]
             times[x], change[x] = end[r], -gpus[r]  # ends listed first: a stable sort keeps them first on ties
             times[n + x], change[n + x] = start[r], gpus[r]
         level = best = 0
-        for e in np.argsort(times, kind="mergesort"):
+        for e in np.argsort(times[:2 * n], kind="mergesort"):
             level += change[e]
             best = max(best, level)
         peak[p] = best
-        i = k
     return peak
 
 

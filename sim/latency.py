@@ -19,14 +19,14 @@ from .topology import topology
 SAMPLE = 2000  # requests simulated per deployment
 
 
-def deployment_latency(batch: JobBatch, provider_region: np.ndarray, jobs: pd.DataFrame) -> pd.DataFrame:
-    """Per job of the job table ``jobs``: latency_p50_ms, latency_p99_ms, slo_attainment (NaN where no
-    requests were served); ``provider_region``: each provider's region."""
+def deployment_latency(batch: JobBatch, provider_region: np.ndarray, jobs: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per job of the job table ``jobs``, columns to add to it: latency_p50_ms, latency_p99_ms,
+    slo_attainment (NaN where no requests were served); ``provider_region``: each provider's region."""
     n = len(jobs)
     out = {name: np.full(n, np.nan) for name in ("latency_p50_ms", "latency_p99_ms", "slo_attainment")}
     catalog, topo = gpu_catalog(), topology()
     if not (batch.request_start >= 0).any():
-        return pd.DataFrame(out)
+        return out
     served = (batch.request_start >= 0) & jobs["venue"].isin(["network", "cloud"]).to_numpy()
     venue = jobs["venue"].to_numpy()
     provider = jobs["provider_id"].to_numpy()
@@ -46,7 +46,7 @@ def deployment_latency(batch: JobBatch, provider_region: np.ndarray, jobs: pd.Da
         out["latency_p50_ms"][j] = p50 * 1000.0
         out["latency_p99_ms"][j] = p99 * 1000.0
         out["slo_attainment"][j] = float(np.mean(latency * 1000.0 <= batch.latency_slo_ms[j]))
-    return pd.DataFrame(out)
+    return out
 
 
 def latency_summary(jobs: pd.DataFrame) -> dict[str, dict[str, dict[str, float]]]:
