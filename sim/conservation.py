@@ -31,14 +31,17 @@ def _require(ok: bool, law: str, detail: str | Callable[[], str]) -> None:
 
 
 def check_run(state: RunState, jobs: pd.DataFrame, horizon: float, fleet: Fleet, offered_gpus: np.ndarray,
-              free_gpus: np.ndarray, economy: TokenEconomy, order_delay_hours: float) -> dict[str, Any]:
+              free_gpus: np.ndarray, economy: TokenEconomy, order_delay_hours: float,
+              peak_gpus: np.ndarray) -> dict[str, Any]:
     """Check jobs, GPU-hours, tokens and money; return the checked totals for the summary.
 
     ``offered_gpus``: what each node offers now (its GPUs if active and up, else 0); ``free_gpus``: the
-    book's free GPUs, which must be that less what the jobs still running hold."""
+    book's free GPUs, which must be that less what the jobs still running hold; ``peak_gpus``: the most
+    GPUs each node ran at once (``peak_gpus_in_use``, which needs only the allocation log, so a caller
+    can compute it beside the job table)."""
     return {
         "jobs": _jobs(state, jobs, horizon, order_delay_hours),
-        "gpu_hours": _gpu_hours(state, jobs, horizon, fleet, offered_gpus, free_gpus),
+        "gpu_hours": _gpu_hours(state, jobs, horizon, fleet, offered_gpus, free_gpus, peak_gpus),
         "tokens": _tokens(economy),
         "usd": _money(state, economy),
     }
@@ -87,7 +90,7 @@ def _jobs(state: RunState, jobs: pd.DataFrame, horizon: float, order_delay_hours
 
 
 def _gpu_hours(state: RunState, jobs: pd.DataFrame, horizon: float, fleet: Fleet, offered: np.ndarray,
-               free: np.ndarray) -> dict[str, Any]:
+               free: np.ndarray, peak: np.ndarray) -> dict[str, Any]:
     delivered = state.gh_total  # per provider, summed epoch by epoch
     capacity = fleet.gpus * horizon
     over = delivered > capacity * (1 + REL_TOL)
@@ -104,7 +107,6 @@ def _gpu_hours(state: RunState, jobs: pd.DataFrame, horizon: float, fleet: Fleet
     _require(bool((gap <= 1e-6 + REL_TOL * capacity).all()), "GPU-hours", lambda:
              f"provider {int(np.argmax(gap))}: jobs delivered {per_job[np.argmax(gap)]:.6f} GPU-hours, "
              f"epochs say {delivered[np.argmax(gap)]:.6f}")
-    peak = _peak_gpus_in_use(starts, fleet.size)
     _require(bool((peak <= fleet.gpus).all()), "GPU-hours", lambda:
              f"provider {int(np.argmax(peak - fleet.gpus))} ran {int(peak.max())} GPUs at once")
     running = starts.end > horizon
@@ -114,12 +116,12 @@ def _gpu_hours(state: RunState, jobs: pd.DataFrame, horizon: float, fleet: Fleet
     return {"delivered": float(delivered.sum()), "capacity": float(capacity.sum())}
 
 
-def _peak_gpus_in_use(starts: NetworkStarts, n_providers: int) -> np.ndarray:
+def peak_gpus_in_use(starts: NetworkStarts, n_providers: int) -> np.ndarray:
     """Most GPUs each provider ran at any instant, from the start/end records alone."""
     return _peak_levels(starts.provider, starts.start, starts.end, starts.gpus, n_providers)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _peak_levels(provider: np.ndarray, start: np.ndarray, end: np.ndarray, gpus: np.ndarray,
                  n_providers: int) -> np.ndarray:
     """Per provider, the highest sum of GPUs over its allocations running at one time (an allocation

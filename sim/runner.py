@@ -4,12 +4,14 @@ and summarise it. This is the library's entry point (``sim.run``); it does no fi
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .chain.hook import ChainError, ChainHook, ChainUnavailable
-from .conservation import check_ledgers, check_run
+from .conservation import check_ledgers, check_run, peak_gpus_in_use
 from .engine.world import Progress, World, small_pages
 from .errors import ctrl_c_stays_ctrl_c
 from .incidence import measure_incidence
@@ -68,8 +70,11 @@ def _part(progress: Progress | None, start: float, share: float) -> Progress | N
 def finish(world: World, below: float = BELOW_SHARE) -> RunResult:
     """The results of a simulated world: its tables, checked (ConservationError if a law is broken), and
     its summary; with a chain, the chain's balances reconciled with the ledger."""
-    jobs = _jobs_table(world, float(world.grid[-1]))
-    conservation = check_conservation(world, jobs)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="depinsim-finish") as helper:
+        # the peak-concurrency check reads the allocation log only: it runs beside the job table (both compiled)
+        peak = helper.submit(peak_gpus_in_use, world.state.network_starts(), world.fleet.size)
+        jobs = _jobs_table(world, float(world.grid[-1]))
+        conservation = check_conservation(world, jobs, peak.result())
     epochs = world.recorder.table()
     summary = build_summary(world.scenario, jobs, epochs, world.economy, conservation, below)
     if world.chain is not None:
@@ -78,11 +83,12 @@ def finish(world: World, below: float = BELOW_SHARE) -> RunResult:
                      summary=summary)
 
 
-def check_conservation(world: World, jobs: pd.DataFrame) -> dict[str, Any]:
-    """Every conservation law of a finished run, against its job table; returns the checked totals."""
+def check_conservation(world: World, jobs: pd.DataFrame, peak_gpus: np.ndarray) -> dict[str, Any]:
+    """Every conservation law of a finished run, against its job table (``peak_gpus``: ``peak_gpus_in_use``
+    of its allocations); returns the checked totals."""
     offered = world.fleet.gpus * (world.dynamics.active & ~world.state.down)  # a failed node offers nothing
     return check_run(world.state, jobs, float(world.grid[-1]), world.fleet, offered, world.book.free, world.economy,
-                     world.scenario.market.order_delay_hours)
+                     world.scenario.market.order_delay_hours, peak_gpus)
 
 
 def _jobs_table(world: World, until: float) -> pd.DataFrame:

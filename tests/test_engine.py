@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim import ConservationError, Scenario, run, scenario_hash, simd
+from sim.conservation import peak_gpus_in_use
 from sim.engine.world import World
 from sim.folders import json_safe
 from sim.results import RunResult
@@ -174,8 +175,9 @@ def test_conservation_violations_are_caught(tiny: Scenario, tamper: str, law: st
         second = int(next(i for i in big[1:] if settled.provider[i] != settled.provider[first]))
         settled.provider[second] = settled.provider[first]
         settled.start[second], settled.end[second] = settled.start[first], settled.end[first]
+    peak = peak_gpus_in_use(state.network_starts(), world.fleet.size)
     with pytest.raises(ConservationError, match=f"conservation of {law}"):
-        check_conservation(world, result.jobs)
+        check_conservation(world, result.jobs, peak)
 
 
 provider_groups = st.lists(

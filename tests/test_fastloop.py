@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.book import PostedPriceBook
-from sim.conservation import _peak_gpus_in_use
+from sim.conservation import peak_gpus_in_use
 from sim.engine.fastloop import DepartureQueue
 from sim.engine.state import NetworkStarts
 from sim.sorting import lex_argsort
@@ -85,7 +85,7 @@ def test_peak_concurrency_matches_an_event_sweep() -> None:
     provider, gpus = rng.integers(0, providers, m), rng.integers(1, 9, m)
     starts = NetworkStarts(job=np.arange(m), provider=provider, start=start, end=start + hours, gpus=gpus,
                            hours=hours, ask_micro_usd=np.zeros(m, dtype=np.int64))
-    peak = _peak_gpus_in_use(starts, providers + 1)
+    peak = peak_gpus_in_use(starts, providers + 1)
     for q in range(providers):
         mine = provider == q
         events = [(e, 0, -g) for e, g in zip(start[mine] + hours[mine], gpus[mine], strict=True)]

@@ -68,8 +68,7 @@ class Settlement(EpochPhase):
         due = np.bincount(active.provider, weights=amounts, minlength=fleet.size)
         if due.sum() >= 2**53:
             raise OverflowError("an epoch's payments exceed exact float64 integer range")
-        state.running = active[~done]
-        state.settled.append(active, done | final)
+        state.running = state.settled.settle(active, done, final)
 
         was_active = self.dynamics.active.copy()
         # an active node offers its whole capacity; one that has left, only the leases it still serves

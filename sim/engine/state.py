@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from itertools import chain
 
 import numpy as np
+from numba import njit
 
 from ..jobs import JobBatch
 from .fastloop import DepartureQueue, StartLog
@@ -69,13 +70,9 @@ class AllocationLog:
 
     def append(self, starts: NetworkStarts, rows: np.ndarray | None = None) -> None:
         """Append ``starts`` (only ``rows``, a mask, if given: copied straight into the columns)."""
-        n, size = (starts.job.size if rows is None else int(np.count_nonzero(rows))), self._size
-        if size + n > self._columns[0].size:
-            capacity = max(2 * self._columns[0].size, size + n, 4096)
-            for i, column in enumerate(self._columns):
-                grown = np.empty(capacity, dtype=column.dtype)
-                grown[:size] = column[:size]
-                self._columns[i] = grown
+        n = starts.job.size if rows is None else int(np.count_nonzero(rows))
+        self._reserve(n)
+        size = self._size
         for column, f in zip(self._columns, fields(NetworkStarts), strict=True):
             if rows is None:
                 column[size:size + n] = getattr(starts, f.name)
@@ -83,8 +80,56 @@ class AllocationLog:
                 np.compress(rows, getattr(starts, f.name), out=column[size:size + n])
         self._size = size + n
 
+    def settle(self, active: NetworkStarts, done: np.ndarray, final: bool) -> NetworkStarts:
+        """Append the allocations of ``active`` that ended (``done``; at the horizon, all of them) and return
+        those still running (not ``done``): one compiled pass over the columns instead of a compress into the log
+        and a gather of the rest per column."""
+        running_count = active.job.size - int(np.count_nonzero(done))
+        ended = active.job.size if final else active.job.size - running_count
+        self._reserve(ended)
+        running = NetworkStarts(*(np.empty(running_count, dtype=column.dtype) for column in self._columns))
+        parts = [[getattr(starts, f.name) for f in fields(NetworkStarts)] for starts in (active, running)]
+        ints, floats = (0, 1, 4, 6), (2, 3, 5)  # the columns by dtype (numba indexes a tuple of one type)
+        _split(done, final, self._size, *(tuple(columns[i] for i in kind) for columns in (parts[0], self._columns,
+                                                                                          parts[1])
+                                          for kind in (ints, floats)))
+        self._size += ended
+        return running
+
+    def _reserve(self, n: int) -> None:
+        """Room for ``n`` more rows (doubling the columns when full)."""
+        size = self._size
+        if size + n > self._columns[0].size:
+            capacity = max(2 * self._columns[0].size, size + n, 4096)
+            for i, column in enumerate(self._columns):
+                grown = np.empty(capacity, dtype=column.dtype)
+                grown[:size] = column[:size]
+                self._columns[i] = grown
+
     def view(self) -> NetworkStarts:
         return NetworkStarts(*(column[:self._size] for column in self._columns))
+
+
+@njit(cache=True, nogil=True)
+def _split(done: np.ndarray, final: bool, at: int, ints: tuple[np.ndarray, ...], floats: tuple[np.ndarray, ...],
+           log_ints: tuple[np.ndarray, ...], log_floats: tuple[np.ndarray, ...], kept_ints: tuple[np.ndarray, ...],
+           kept_floats: tuple[np.ndarray, ...]) -> None:
+    """Copy the rows of the columns (``ints``, ``floats``) that are ``done`` (all, if ``final``) to the log's
+    columns from row ``at`` on, and those not ``done`` to the ``kept_*`` columns, in order."""
+    kept = 0
+    for i in range(done.size):
+        if final or done[i]:
+            for c in range(len(ints)):
+                log_ints[c][at] = ints[c][i]
+            for c in range(len(floats)):
+                log_floats[c][at] = floats[c][i]
+            at += 1
+        if not done[i]:
+            for c in range(len(ints)):
+                kept_ints[c][kept] = ints[c][i]
+            for c in range(len(floats)):
+                kept_floats[c][kept] = floats[c][i]
+            kept += 1
 
 
 @dataclass
