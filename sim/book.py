@@ -84,7 +84,7 @@ class PostedPriceBook:
             heap=np.zeros((n_heaps, width), dtype=np.int64), heap_len=np.zeros(n_heaps, dtype=np.int64),
             in_heap=np.zeros((n_heaps, width), dtype=np.uint8),
             ranked=np.zeros((n_classes, width), dtype=np.int64), counts=self._counts.astype(np.int64),
-            max_gpus=self.max_gpus, min_ask=self.min_ask)
+            max_gpus=self.max_gpus, min_ask=self.min_ask, offered=self._offered, gpus=self._gpus)
         self._parts = np.zeros((2, width), dtype=np.int64)  # gang's output buffer
         self._waiting: list[dict[int, list[tuple[float, int, float]]]] = [{} for _ in range(n_classes)]
 
@@ -219,7 +219,7 @@ class BookArrays(NamedTuple):
     provider: free GPUs, ask, class, rank within its class. Per class: its job sizes (padded), the heap of
     each (class, size) (``heap_of``, -1 where no job asks that size), providers by rank (padded), their
     count, the largest node and the lowest ask. Per heap: ranks, length, and a flag per rank saying
-    whether it is in the heap."""
+    whether it is in the heap. Per provider again: whether it offers its GPUs, and how many it has."""
 
     free: np.ndarray
     ask: np.ndarray
@@ -235,6 +235,8 @@ class BookArrays(NamedTuple):
     counts: np.ndarray
     max_gpus: np.ndarray
     min_ask: np.ndarray
+    offered: np.ndarray
+    gpus: np.ndarray
 
 
 @njit(cache=True)

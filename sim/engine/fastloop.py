@@ -26,7 +26,8 @@ from numba import njit
 from ..book import BookArrays, cheapest, give_back
 from ..jobs import JobArrays
 
-EVENT, RELEASED, UNMATCHED, ARRIVALS_DONE, DONE = range(5)  # why advance returned
+EVENT, RELEASED, UNMATCHED, ARRIVALS_DONE, DONE, FAILED = range(6)  # why advance returned
+FAIL, REPAIR = 0, 1  # node events
 
 
 class DepartureArrays(NamedTuple):
@@ -104,6 +105,82 @@ class DepartureQueue:
 
     def __len__(self) -> int:
         return int(self.arrays.size[0])
+
+
+class NodeEventArrays(NamedTuple):
+    """A binary heap of node failures and repairs by (time, sequence), as SimPy orders its events (the
+    sequence: the order they were scheduled in). ``kind``: FAIL or REPAIR; a repair's ``delay``: the time
+    from it to the node's next failure (drawn with the repair: each node draws from its own stream, so the
+    values are those drawn at the repair); ``size``: the heap's length; ``pushed``: events scheduled so far."""
+
+    time: np.ndarray
+    seq: np.ndarray
+    node: np.ndarray
+    kind: np.ndarray
+    delay: np.ndarray
+    size: np.ndarray
+    pushed: np.ndarray
+
+
+class NodeEvents:
+    """Node failures and repairs due, for the compiled loop: a repair (the node back in the book, its next
+    failure scheduled) runs there in full; a failure returns to the engine (``FAILED``), which stops the
+    node's jobs. A node has one event pending at most."""
+
+    def __init__(self, capacity: int) -> None:
+        """``capacity``: the fleet's node count."""
+        self.arrays = NodeEventArrays(np.zeros(capacity), np.zeros(capacity, dtype=np.int64),
+                                      np.zeros(capacity, dtype=np.int64), np.zeros(capacity, dtype=np.int64),
+                                      np.zeros(capacity), np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))
+
+    def push(self, time: float, kind: int, node: int, delay: float = 0.0) -> None:
+        _push_event_flat(time, kind, node, delay, *self.arrays)
+
+    def __len__(self) -> int:
+        return int(self.arrays.size[0])
+
+
+@njit(cache=True)
+def _push_event(time: float, kind: int, node: int, delay: float, q: NodeEventArrays) -> None:
+    i, seq = q.size[0], q.pushed[0]
+    if i >= q.time.size:
+        raise OverflowError("more node events pending than nodes")
+    q.size[0], q.pushed[0] = i + 1, seq + 1
+    while i > 0:  # sift up by (time, sequence); the new event's sequence is the largest
+        parent = (i - 1) >> 1
+        if q.time[parent] <= time:
+            break
+        q.time[i], q.seq[i], q.node[i], q.kind[i], q.delay[i] = (q.time[parent], q.seq[parent], q.node[parent],
+                                                                  q.kind[parent], q.delay[parent])
+        i = parent
+    q.time[i], q.seq[i], q.node[i], q.kind[i], q.delay[i] = time, seq, node, kind, delay
+
+
+@njit(cache=True)
+def _pop_event(q: NodeEventArrays) -> None:
+    n = q.size[0] - 1
+    q.size[0] = n
+    time, seq, node, kind, delay = q.time[n], q.seq[n], q.node[n], q.kind[n], q.delay[n]
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= n:
+            break
+        right = child + 1
+        if right < n and (q.time[right] < q.time[child] or (q.time[right] == q.time[child]
+                                                             and q.seq[right] < q.seq[child])):
+            child = right
+        if q.time[child] > time or (q.time[child] == time and q.seq[child] > seq):
+            break
+        q.time[i], q.seq[i], q.node[i], q.kind[i], q.delay[i] = (q.time[child], q.seq[child], q.node[child],
+                                                                  q.kind[child], q.delay[child])
+        i = child
+    q.time[i], q.seq[i], q.node[i], q.kind[i], q.delay[i] = time, seq, node, kind, delay
+
+
+@njit(cache=True)
+def _push_event_flat(time: float, kind: int, node: int, delay: float, *queue: np.ndarray) -> None:
+    _push_event(time, kind, node, delay, NodeEventArrays(*queue))
 
 
 @njit(cache=True)
@@ -218,9 +295,16 @@ def _remove_flat(i: int, *queue: np.ndarray) -> None:
     _remove(i, DepartureArrays(*queue))
 
 
-GROUPS = (JobArrays, Routing, BookArrays, StartLog, DepartureArrays)
+class NodeState(NamedTuple):
+    """Per node: whether it is in the network (``ProviderDynamics.active``) and failed (``RunState.down``)."""
+
+    active: np.ndarray
+    down: np.ndarray
+
+
+GROUPS = (JobArrays, Routing, BookArrays, StartLog, DepartureArrays, NodeEventArrays, NodeState)
 """The groups ``advance`` takes, in order; their arrays are passed flat, at the offsets below."""
-if [len(g._fields) for g in GROUPS] != [7, 2, 14, 9, 5]:
+if [len(g._fields) for g in GROUPS] != [7, 2, 16, 9, 5, 7, 2]:
     raise ImportError("advance regroups its arrays at fixed offsets: update them to the groups' fields")
 
 
@@ -229,22 +313,25 @@ def advance(i: int, final: bool, n_matched: int, horizon: float, t_event: float,
             delay: float, elastic: bool, *groups: np.ndarray) -> tuple[int, int, int, float, bool, bool]:
     """``_advance`` from Python: ``groups`` are the arrays of GROUPS, flat (``*jobs, *routing, ...``)."""
     return _advance(i, final, n_matched, horizon, t_event, n_waiting, delay, elastic, JobArrays(*groups[0:7]),
-                    Routing(*groups[7:9]), BookArrays(*groups[9:23]), StartLog(*groups[23:32]),
-                    DepartureArrays(*groups[32:37]))
+                    Routing(*groups[7:9]), BookArrays(*groups[9:25]), StartLog(*groups[25:34]),
+                    DepartureArrays(*groups[34:39]), NodeEventArrays(*groups[39:46]), NodeState(*groups[46:48]))
 
 
 @njit(cache=True)
 def _advance(i: int, final: bool, n_matched: int, horizon: float, t_event: float, n_waiting: int,
              delay: float, elastic: bool, jobs: JobArrays, routing: Routing, book: BookArrays, log: StartLog,
-             dep: DepartureArrays) -> tuple[int, int, int, float, bool, bool]:
-    """Run arrivals from job i on (orders matched ``delay`` after submission) and departures, in time
-    order (departures first on ties, then SimPy events, then the arrival), until the engine must act.
+             dep: DepartureArrays, events: NodeEventArrays,
+             nodes: NodeState) -> tuple[int, int, int, float, bool, bool]:
+    """Run arrivals from job i on (orders matched ``delay`` after submission), departures and node
+    repairs, in time order (departures first on ties, then node events and SimPy events, then the
+    arrival), until the engine must act.
 
     Returns (why, next arrival, job or provider, time, spread, could_wait): EVENT, a SimPy event is due
-    at ``t_event`` before anything else; RELEASED, the provider freed GPUs at the time while jobs wait;
-    UNMATCHED, the job arriving at the time found no node (``spread``: some class needs several nodes;
-    ``could_wait``: a class asks within its limit but is full); ARRIVALS_DONE, every arrival before the
-    horizon is handled (call again with ``final`` to run the departures up to the horizon); DONE.
+    at ``t_event`` before anything else; FAILED, the provider failed at the time; RELEASED, the provider
+    freed GPUs at the time while jobs wait; UNMATCHED, the job arriving at the time found no node
+    (``spread``: some class needs several nodes; ``could_wait``: a class asks within its limit but is
+    full); ARRIVALS_DONE, every arrival before the horizon is handled (call again with ``final`` to run
+    the departures up to the horizon); DONE.
     """
     inf = np.inf
     submit, stream, net_slot = jobs.submit, jobs.stream, jobs.net_slot
@@ -260,7 +347,9 @@ def _advance(i: int, final: bool, n_matched: int, horizon: float, t_event: float
         else:
             t = horizon
         due = dep.end[0] if dep.size[0] > 0 else inf
-        if due <= t_event:
+        node_due = events.time[0] if events.size[0] > 0 else inf
+        t_next = min(t_event, node_due)  # the next event: a node's (first on ties) or SimPy's
+        if due <= t_next:
             if due <= t:
                 now, p, g = dep.end[0], dep.provider[0], dep.gpus[0]
                 _remove(0, dep)
@@ -269,8 +358,15 @@ def _advance(i: int, final: bool, n_matched: int, horizon: float, t_event: float
                 if n_waiting > 0:
                     return RELEASED, i, p, now, False, False
                 continue
-        elif t_event <= t:
-            return EVENT, i, -1, t_event, False, False
+        elif t_next <= t:
+            if node_due > t_event:
+                return EVENT, i, -1, t_event, False, False
+            p, kind, after = events.node[0], events.kind[0], events.delay[0]
+            _pop_event(events)
+            if kind == FAIL:
+                return FAILED, i, p, node_due, False, False
+            _repair(p, node_due, after, book, events, nodes)
+            continue
         if i >= n_matched:
             return DONE, i, -1, horizon, False, False
         j = i
@@ -309,3 +405,16 @@ def _advance(i: int, final: bool, n_matched: int, horizon: float, t_event: float
         n_started[0] += 1
         log.provider[j], log.start[j], log.end[j], log.ask[j] = best_p, t, end, ask[best_p]
         _push(end, best_p, g, j, dep)
+
+
+@njit(cache=True)
+def _repair(p: int, now: float, until_failure: float, book: BookArrays, events: NodeEventArrays,
+            nodes: NodeState) -> None:
+    """Node p is repaired at ``now``: if still in the network it offers its GPUs again and fails next
+    ``until_failure`` hours later (``Reliability`` in Python does the rest of a failure)."""
+    nodes.down[p] = False
+    if nodes.active[p]:
+        if not book.offered[p]:
+            book.offered[p] = True
+            give_back(p, book.gpus[p], book)
+        _push_event(now + until_failure, FAIL, p, 0.0, events)

@@ -4,7 +4,8 @@ A failed node's jobs stop: every allocation is cut short and its GPUs come back;
 kind keeps (training: the work up to its last checkpoint; serving: the hours served) and the rest is
 placed again after the kind's restart overhead (``Placement.restart``), or finished on AWS. A
 full-price buyer who finds no free GPUs may preempt interruptible (spot) jobs on a node within its
-limit. Failure and repair times come from ``FailureTimes``, drawn in event order.
+limit. Failure and repair times come from ``FailureTimes``, each node's in its own order; they wait in
+``NodeEvents``, where the compiled loop repairs a node itself and hands a failure back to ``fail``.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from __future__ import annotations
 from typing import Protocol
 
 import numpy as np
-import simpy
 from numba import njit
 
 from ..book import PostedPriceBook
 from ..dynamics import ProviderDynamics
 from ..jobs import JobBatch
 from ..schema.market import MarketMechanism
+from .fastloop import FAIL, REPAIR, NodeEvents
 from .placement import Placement
 from .state import RunState
 
@@ -35,19 +36,21 @@ class Reliability:
     """Failures, repairs, interruptions and preemption, on the shared book and run state."""
 
     def __init__(self, state: RunState, book: PostedPriceBook, jobs: JobBatch, placement: Placement,
-                 dynamics: ProviderDynamics, mechanism: MarketMechanism, clock: FailureClock,
-                 env: simpy.Environment) -> None:
+                 dynamics: ProviderDynamics, mechanism: MarketMechanism, clock: FailureClock) -> None:
         self.state, self.book, self.jobs, self.placement = state, book, jobs, placement
-        self._dynamics, self._mechanism, self.clock, self.env = dynamics, mechanism, clock, env
+        self._dynamics, self._mechanism, self.clock = dynamics, mechanism, clock
+        self.events = NodeEvents(state.n_providers)
 
     # --- failures -----------------------------------------------------------------------------------
 
-    def schedule_failure(self, p: int) -> None:
-        self.env.timeout(self.clock.until_failure(p), p).callbacks.append(self._fail)
+    def schedule_failure(self, p: int, now: float) -> None:
+        """Node p, working from ``now``, fails after a time drawn from its clock."""
+        self.events.push(now + self.clock.until_failure(p), FAIL, p)
 
-    def _fail(self, event: simpy.Event) -> None:
-        """A node fails: its jobs stop (and restart elsewhere), it offers nothing until repaired."""
-        p, now = event.value, self.env.now
+    def fail(self, p: int, now: float) -> None:
+        """A node fails: its jobs stop (and restart elsewhere), it offers nothing until repaired. The repair
+        and the time from it to the next failure are drawn now (the node's own draws, in its order); the
+        compiled loop does the repair (``fastloop._repair``)."""
         if not self._dynamics.active[p]:
             return  # it left the network meanwhile
         state = self.state
@@ -58,14 +61,8 @@ class Reliability:
             for j in state.departures.jobs_on(p):
                 self.interrupt(j, now)
         self.book.deactivate(p)
-        self.env.timeout(self.clock.repair(p), p).callbacks.append(self._repair)
-
-    def _repair(self, event: simpy.Event) -> None:
-        p = event.value
-        self.state.down[p] = False
-        if self._dynamics.active[p]:
-            self.book.activate(p)
-            self.schedule_failure(p)
+        repair = self.clock.repair(p)
+        self.events.push(now + repair, REPAIR, p, self.clock.until_failure(p))
 
     # --- preemption ---------------------------------------------------------------------------------
 

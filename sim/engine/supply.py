@@ -39,7 +39,7 @@ class Supply(EpochPhase):
         arriving = self.dynamics.arriving(epoch.k)
         for p in arriving.tolist():
             self.book.activate(p)
-            self.reliability.schedule_failure(p)
+            self.reliability.schedule_failure(p, epoch.t0)
         self.economy.buy_stakes(arriving)
         epoch.arriving = arriving
 

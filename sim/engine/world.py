@@ -1,15 +1,16 @@
-"""The driver: SimPy orders epochs, failures, repairs and patience timeouts; arrivals and departures run
-in a compiled loop (``fastloop``) between them.
+"""The driver: SimPy orders epochs and patience timeouts; arrivals, departures and node repairs run in a
+compiled loop (``fastloop``) between them, which hands node failures back.
 
 Speed matters (a year of a large network is a million jobs), so:
-- no SimPy process per job: patience timeouts, failures and repairs are SimPy timeouts with plain
-  callbacks, and the epoch clock is the only process;
+- no SimPy process per job: patience timeouts are SimPy timeouts with plain callbacks, and the epoch
+  clock is the only process; node failures and repairs wait in an array heap of their own
+  (``NodeEvents``): a repair needs no Python, a failure (its jobs stop) returns to ``Reliability``;
 - arrivals were all drawn at build time, sorted, so they need no events; departures, one or more per
   job, sit in an array heap. ``fastloop.advance`` takes them in time order (departures first on ties,
-  then SimPy events, then the arrival) and matches each arriving job to the cheapest fitting node in
-  machine code; it hands back when a SimPy event is due, when a job finds no node (several nodes,
-  preemption, waiting, AWS: the placement and reliability phases, in Python) and when a release may
-  serve a waiting job;
+  then node events, then SimPy events, then the arrival) and matches each arriving job to the cheapest
+  fitting node in machine code; it hands back when a SimPy event is due, when a node fails, when a job
+  finds no node (several nodes, preemption, waiting, AWS: the placement and reliability phases, in
+  Python) and when a release may serve a waiting job;
 - at every epoch boundary the phases (``self.phases``) are called in one listed order.
 Everything random was drawn at build time from seeded streams, so the loop itself is deterministic.
 """
@@ -37,7 +38,7 @@ from ..fleet import Fleet, build_fleet
 from ..jobs import JobBatch, build_jobs
 from ..schema import Scenario
 from .demand import Demand
-from .fastloop import ARRIVALS_DONE, EVENT, RELEASED, UNMATCHED, advance
+from .fastloop import ARRIVALS_DONE, EVENT, FAILED, RELEASED, UNMATCHED, NodeState, advance
 from .phases import Epoch, EpochPhase
 from .placement import Placement
 from .recorder import EpochRecorder
@@ -80,7 +81,7 @@ class World:
         self.demand = Demand(scenario.workload.streams, jobs, self.cloud, self.book, self.grid[:-1])
         self.placement = Placement(state, self.book, jobs, fleet, self.demand, self.env, market.order_delay_hours)
         self.reliability = Reliability(state, self.book, jobs, self.placement, self.dynamics, market,
-                                       FailureTimes(fleet, seed), self.env)
+                                       FailureTimes(fleet, seed))
         self.recorder = EpochRecorder(state, fleet, self.cloud, work_rate)
         # a second thread for the epoch's independent compiled work (the clearing's buy side and its
         # counterfactual clearing): a machine has two cores or more; results do not depend on it
@@ -119,20 +120,23 @@ class World:
         initial = np.flatnonzero(self.fleet.initially_active)
         self.economy.buy_stakes(initial)
         for p in initial.tolist():
-            self.reliability.schedule_failure(p)
+            self.reliability.schedule_failure(p, 0.0)
         self._open(0)
         env.process(self._epochs(progress))
         delay = self.scenario.market.order_delay_hours
         # orders whose match would fall after the horizon are still open at its end
         n_matched = int(np.searchsorted(jobs.submit_hours + delay, horizon, side="right"))
         elastic, may_preempt = self.demand.elastic, bool(state.spot_job.any())
-        loop = (*jobs.loop, *self.demand.routing, *self.book.arrays, *state.log, *state.departures.arrays)
+        loop = (*jobs.loop, *self.demand.routing, *self.book.arrays, *state.log, *state.departures.arrays,
+                *self.reliability.events.arrays, *NodeState(self.dynamics.active, state.down))
         i, final = 0, False
         while True:
             why, i, x, now, spread, could_wait = advance(i, final, n_matched, horizon, env.peek(), len(state.waiting),
                                                          delay, elastic, *loop)
             if why == EVENT:
                 env.step()
+            elif why == FAILED:
+                self.reliability.fail(x, now)
             elif why == RELEASED:
                 self.placement.serve_waiting(x, now)
             elif why == UNMATCHED:
