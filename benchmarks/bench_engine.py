@@ -9,10 +9,11 @@ Each measurement runs in a fresh process (so peak RSS is the run's own), and the
 (20% between back-to-back runs of the same code has been seen here). The target is judged on the best
 run of each (least disturbed, as ``timeit`` does); the ratio of medians is printed beside it.
 
-Memory a process touches for the first time is dear on these virtual machines: the first pass over a
-fresh 1 GB array took 1.2-2.1 s here, a second allocation of the same size 0.1 s (measured 2026-12-06),
-and touching 800 MB before the run made the run itself 1.0-1.35 s faster (of 6-8 s). So every MB of peak
-memory costs the engine ~1.5 ms, while the M/M/c touches almost none: a lower peak is also a faster run.
+Memory a process touches for the first time is dear on these virtual machines, and dearest in huge
+pages: with numpy's transparent-huge-page requests a fresh 1 GB array took 0.19-2.9 s to fill (the kernel
+compacts memory to find huge pages), without them 0.37 s (measured 2026-12-07). ``sim.run`` turns those
+requests off for the run (``sim.engine.world.small_pages``); every MB of peak memory still costs the
+engine ~0.4 ms, while the M/M/c touches almost none: a lower peak is also a faster run.
 
     python benchmarks/bench_engine.py                 # the full benchmark (a few minutes)
     python benchmarks/bench_engine.py --scale 0.05    # a quick look

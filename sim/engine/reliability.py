@@ -55,7 +55,6 @@ class Reliability:
             return  # it left the network meanwhile
         state = self.state
         state.failures[p] += 1
-        state.failure_count += 1
         state.down[p] = True
         if not self.book.idle(p):
             for j in state.departures.jobs_on(p):

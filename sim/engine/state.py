@@ -174,7 +174,6 @@ class RunState:
     """Allocations a failure or preemption cut short."""
     refunds: int = 0
     """Escrow owed back to buyers, since the last close, for leases a failure cut short (micro-USD)."""
-    failure_count: int = 0
     closed_epochs: int = 0
     # per job
     preempted: np.ndarray = field(init=False)
