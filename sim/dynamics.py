@@ -7,6 +7,12 @@ purchase price) compares its cash margin with the cost of holding them instead: 
 value plus what the value loses over the epoch as hardware gets cheaper. It sells when staying earns less
 than selling would, for K epochs in a row; with no resale value the threshold is 0, the rule above.
 
+A competing network (the ``competing_network`` shock) offers every node of a GPU class a multiple of the
+cash margin per GPU-hour the class realised here before the offer: from then on a node also leaves when
+its margin stays below that offer for K epochs (it moves its GPUs, so it sells nothing), and an entrant
+joins only if the margin it expects here is at least the offer. The costliest nodes, whose margins are
+lowest, leave first; as supply shrinks the price rises for those who stay.
+
 Hardware prices: a group's purchase price per GPU follows its ``hardware.price_path``; an entrant pays the
 price of the epoch it decides in (its capex and fixed cost are set then), and counts the resale value at
 the end of its horizon, discounted at the hurdle rate. Entrants do not wait for cheaper hardware: they
@@ -35,14 +41,19 @@ import numpy as np
 import pandas as pd
 
 from .fleet import Fleet
+from .schema.shocks import Shock
 from .units import HOURS_PER_YEAR
 
 
 class ProviderDynamics:
     """Which nodes are active, which are on their way, and who has left."""
 
-    def __init__(self, fleet: Fleet, epoch_hours: float, n_epochs: int) -> None:
+    def __init__(self, fleet: Fleet, epoch_hours: float, n_epochs: int, shocks: tuple[Shock, ...] = ()) -> None:
+        """``shocks``: the run's; a competing network's offer enters the exit and entry rules."""
         self.fleet = fleet
+        self._shocks = shocks
+        self._reference = np.zeros(len(fleet.classes))  # per class, its margin per GPU-hour up to a competitor's offer
+        self._offered = False
         n = fleet.size
         self.active = fleet.initially_active.copy()
         self.used = fleet.initially_active.copy()  # active, on its way, or gone: not a candidate any more
@@ -87,6 +98,7 @@ class ProviderDynamics:
     def leaving(self, k: int, t_hours: float, cash_margin_usd: np.ndarray) -> np.ndarray:
         """Nodes whose cash margin has been below the cost of holding their GPUs (0 without a resale value)
         for their K epochs in a row; they stop after epoch k, which ends at ``t_hours``, and sell their GPUs."""
+        offer = self._outside_offer(t_hours - self._epoch_hours) * self.fleet.gpus * self._epoch_hours
         self.cash_usd += np.where(self.active, cash_margin_usd, 0.0)
         self.active_hours += self.active * self._epoch_hours
         holding = np.zeros(self.fleet.size)
@@ -95,12 +107,31 @@ class ProviderDynamics:
             resale = self._resale_fraction * self.fleet.gpus * self._hardware_usd_per_gpu(t_hours)
             later = self._resale_fraction * self.fleet.gpus * self._hardware_usd_per_gpu(t_hours + self._epoch_hours)
             holding = resale * self._hurdle * self._epoch_hours / HOURS_PER_YEAR + (resale - later)
-        self.negative_epochs = np.where(self.active & (cash_margin_usd < holding), self.negative_epochs + 1, 0)
+        # a node would earn more selling its GPUs, or, offered more, on the competitor
+        below = cash_margin_usd < np.where(offer > 0, np.maximum(holding, offer), holding)
+        self.negative_epochs = np.where(self.active & below, self.negative_epochs + 1, 0)
         ids = np.flatnonzero(self.active & (self.exit_after > 0) & (self.negative_epochs >= self.exit_after))
         self.active[ids] = False
         self.left[ids] = k
-        self.resale_usd[ids] = resale[ids]
+        self.resale_usd[ids] = np.where(offer[ids] > holding[ids], 0.0, resale[ids])  # a mover keeps its GPUs
         return ids
+
+    def _outside_offer(self, t_hours: float) -> np.ndarray:
+        """Per node, a competing network's offer at ``t_hours`` (USD per GPU-hour; 0 without one): the
+        competitor's multiple of the margin its class realised here before the first offer (over every
+        GPU-hour its nodes had offered by then), which is when that margin is taken; none where it was not
+        positive."""
+        multiple = max((shock.outside_yield_multiplier(t_hours) for shock in self._shocks), default=0.0)
+        if multiple <= 0:
+            return np.zeros(self.fleet.size)
+        if not self._offered:
+            self._offered = True
+            k, c = len(self.fleet.classes), self.fleet.gpu_class
+            cash = np.bincount(c, weights=self.cash_usd, minlength=k)
+            hours = np.bincount(c, weights=self.fleet.gpus * self.active_hours, minlength=k)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                self._reference = np.where(hours > 0, cash / hours, 0.0)
+        return multiple * np.maximum(self._reference, 0.0)[self.fleet.gpu_class]
 
     def _hardware_usd_per_gpu(self, t_hours: float) -> np.ndarray:
         """Every node's purchase price per GPU at ``t_hours``: its group's price path on its t = 0 capex."""
@@ -150,6 +181,7 @@ class ProviderDynamics:
         if not self._groups:
             return np.empty(0, dtype=np.int64)
         fleet = self.fleet
+        offer = self._outside_offer(t_hours - self._epoch_hours)  # an entrant could join a competitor instead
         active = self._gpus_by_class(np.flatnonzero(self.active))
         coming = self._gpus_by_class(np.array([i for ids in self._pending.values() for i in ids], dtype=np.int64))
         hours = self._epoch_hours
@@ -177,7 +209,7 @@ class ProviderDynamics:
                 capacity = (active[c] + coming[c] + fleet.gpus[i]) * hours  # GPU-hours per epoch when it arrives
                 per_hour = float(self._margin(i, min(1.0, sold[c] / capacity), capacity))
                 value = per_hour * HOURS_PER_YEAR * annuity - capex[i] + resale[i] - stake_usd_per_gpu
-                if np.isfinite(value) and value > 0:
+                if np.isfinite(value) and value > 0 and per_hour >= offer[i]:
                     chosen.append(i)
                     coming[c] += fleet.gpus[i]
                     self.expected_margin_usd[i] = per_hour

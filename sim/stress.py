@@ -17,7 +17,8 @@ cheapest alternative buyers have:
 
 A token crash needs an exogenous price path and a token unlock the run's own AMM pool, so a scenario
 takes one of the two (the scorecard lists the other as not run). A competing network offering providers
-twice the yield is not modelled yet: the exit rule has no outside yield to compare with.
+twice the yield acts through providers leaving, so it runs only where a provider group can leave
+(``exit_after_negative_epochs``).
 """
 
 from __future__ import annotations
@@ -37,9 +38,6 @@ from .summary import weighted_mean
 from .sweep import run_points, sweep_epochs
 from .units import HOURS_PER_DAY, HOURS_PER_MONTH
 
-COMPETING_NETWORK = ("a competing network offering providers 2x the yield: not modelled yet (the exit rule "
-                     "compares a node's margin with zero, not with an outside yield)")
-
 
 def not_run(scenario: Scenario) -> dict[str, str]:
     """The battery's shocks this scenario cannot take, and why (the scorecard lists them)."""
@@ -49,7 +47,14 @@ def not_run(scenario: Scenario) -> dict[str, str]:
     else:
         why = {"token_unlock_10pct": "a sale into the pool needs the run's own token market (token_price kind "
                                      "amm); a price path ignores it (see the token crash)"}
-    return {**why, "competing_network_2x_yield": COMPETING_NETWORK}
+    if not _can_leave(scenario):
+        why["competing_network_2x_yield"] = ("providers cannot leave in this scenario (no group sets "
+                                             "exit_after_negative_epochs), so a competitor's offer changes nothing")
+    return why
+
+
+def _can_leave(scenario: Scenario) -> bool:
+    return any(group.exit_after_negative_epochs for group in scenario.providers)
 
 
 def battery(scenario: Scenario, month: float, cheapest: str) -> dict[str, dict[str, Any]]:
@@ -68,6 +73,8 @@ def battery(scenario: Scenario, month: float, cheapest: str) -> dict[str, dict[s
     else:  # an AMM: a crash is what a large sale into the pool does; the unlock is a tenth of the supply
         shocks["token_unlock_10pct"] = {"kind": "token_unlock", "month": month,
                                         "tokens": 0.1 * scenario.tokenomics.initial_supply_tokens, "over_months": 1}
+    if _can_leave(scenario):
+        shocks["competing_network_2x_yield"] = {"kind": "competing_network", "month": month, "yield_multiplier": 2.0}
     return shocks
 
 

@@ -69,6 +69,8 @@ def test_every_kind_runs(family: str, kind: str, i: int, example: dict[str, Any]
             changes[PLACES[family]] = _placed(family, kind, example)
     if (family, kind) == ("shock", "token_unlock"):  # it sells into the run's own market: an AMM
         changes["tokenomics.token_price"] = FAMILIES["token price model"].examples("amm")[0]
+    if (family, kind) == ("shock", "competing_network"):  # it acts through providers leaving
+        changes["providers.0.exit_after_negative_epochs"] = 2
     sc = with_changes(base, horizon_days=10, **changes)
     assert isinstance(sc, Scenario)
     result = run(sc)  # conservation is checked inside

@@ -17,7 +17,7 @@ from sim.units import HOURS_PER_MONTH
 from .helpers import SCENARIOS
 
 TINY = SCENARIOS / "tiny.yaml"
-SHORT = ["horizon_days=12"]
+SHORT = ["horizon_days=12", "providers.h100.exit_after_negative_epochs=3"]  # nodes that can leave: the whole battery
 MONTH = 0.2  # 146 hours: epoch 6 of 12
 
 
@@ -30,6 +30,7 @@ def test_scorecard_rows_equal_the_overlays_own_runs(battery) -> None:  # type: i
     base = run(load_scenario(TINY, SHORT))
     card = battery.scorecard.set_index("shock")
     assert set(card.index) == {"none", *battery.shocks, *not_run(battery.scenario)}
+    assert "competing_network_2x_yield" in battery.shocks
     base_end = base.summary["providers"]["end"]
     for name, shock in battery.shocks.items():
         overlay = battery.overlays()[name].removeprefix("--set '").removesuffix("'")

@@ -73,7 +73,7 @@ class World:
         self.economy = TokenEconomy(scenario.tokenomics, market, seed, fleet, self.grid, scenario.epoch_hours,
                                     work_rate, journal=chain is not None, verified_share=verified,
                                     shocks=scenario.shocks)
-        self.dynamics = ProviderDynamics(fleet, scenario.epoch_hours, n_epochs)
+        self.dynamics = ProviderDynamics(fleet, scenario.epoch_hours, n_epochs, scenario.shocks)
         self.book = PostedPriceBook(fleet.gpu_class.tolist(), fleet.gpus.tolist(), _job_sizes(jobs, fleet),
                                     tiebreak=fleet.loaded_cost_micro_usd(), active=fleet.initially_active.tolist())
         self.state = state = RunState(jobs, fleet.gpu_class, 1.0 - market.spot_discount, fleet.size,

@@ -164,6 +164,9 @@ class Scenario(StrictModel):
                 raise ValueError(f"shocks.{i} ({shock.kind}) sells into the run's own token market, but "
                                  f"tokenomics.token_price is {self.tokenomics.token_price.kind!r}, a path no sale "
                                  "moves: use kind amm")
+            if shock.needs_exit() and not any(g.exit_after_negative_epochs for g in self.providers):
+                raise ValueError(f"shocks.{i} ({shock.kind}) acts through providers leaving, but no provider group "
+                                 "can leave: set exit_after_negative_epochs on at least one of providers")
             named = getattr(shock, "alternative", None)
             if named is not None and named != "all" and named not in alternatives:
                 raise ValueError(f"shocks.{i}.alternative {named!r} is not one of the scenario's alternatives "

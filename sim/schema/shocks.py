@@ -9,7 +9,9 @@ from its month on, through one hook the engine asks every shock (a neutral defau
 - ``alternative_multiplier``: each alternative's price path times this (it composes with any path);
 - ``demand_kept``: the share of each stream's arrivals kept, thinned on a stream of its own so the jobs
   that remain are the same jobs as without the shock (common random numbers);
-- ``unlocked_tokens``: tokens the holders outside the network sell into the run's AMM pool.
+- ``unlocked_tokens``: tokens the holders outside the network sell into the run's AMM pool;
+- ``outside_yield_multiplier``: a competing network's offer to providers, as a multiple of the yield their
+  class earned here before it (0: no competitor), which the exit and entry rules compare with.
 
 Everything else (prices, entries, exits, the token market) responds through the model, so what a shock
 does to the undercut is an outcome, never an input.
@@ -54,6 +56,15 @@ class Shock(Mechanism):
     def unlocked_tokens(self, t0_hours: float, t1_hours: float) -> float:
         """Tokens the holders outside the network sell into the pool in the epoch [t0, t1)."""
         return 0.0
+
+    def outside_yield_multiplier(self, t_hours: float) -> float:
+        """What a competing network offers a provider at ``t_hours``, as a multiple of the cash margin per
+        GPU-hour its class earned here before the offer (0: no offer)."""
+        return 0.0
+
+    def needs_exit(self) -> bool:
+        """Whether the shock acts through providers leaving (a scenario where none can leave feels nothing)."""
+        return False
 
     def needs_exogenous_token_price(self) -> bool:
         """Whether the shock moves a token price path (an AMM's price has none: the run's flows set it)."""
@@ -155,6 +166,35 @@ class TokenUnlock(Shock):
         return self.tokens * overlap / (end - start)
 
     def needs_endogenous_token_price(self) -> bool:
+        return True
+
+
+class CompetingNetwork(Shock):
+    """A competing network offers the providers of every GPU class ``yield_multiplier`` times the yield the
+    class earned here: its cash margin per GPU-hour offered (revenue kept + rewards - power - other opex,
+    as the exit rule counts it), realised up to the shock, and keeps that offer to the end of the run. A
+    node's GPUs work on one network at a time, so from the shock on a node leaves (for the competitor)
+    when its margin here stays below the offer for its group's ``exit_after_negative_epochs``, and an
+    entrant joins only if the margin it expects here is at least the offer. The costliest nodes leave
+    first; as supply shrinks the price here rises until those who stay earn the offer, or buyers' outside
+    option caps it and the class empties.
+
+    Assumptions, so the shock is one number: the offer is a level fixed at the shock (a rival's launch
+    incentive per GPU of a class), not a multiple that tracks this network as it changes; switching costs
+    nothing (another network's software on the same machine; the stake here is returned on leaving); the
+    competitor takes every node that comes (its demand is not modelled); a class that earned nothing
+    here before the shock gets no offer (twice nothing is no offer)."""
+
+    model_config = examples({"kind": "competing_network", "month": 6, "yield_multiplier": 2.0})
+    kind: Literal["competing_network"] = "competing_network"
+    yield_multiplier: float = Field(
+        default=2.0, gt=1, description="The competitor's offer as a multiple of the yield a provider earned "
+        "here before it (2: twice; above 1, or it is no offer).")
+
+    def outside_yield_multiplier(self, t_hours: float) -> float:
+        return self.yield_multiplier if t_hours >= self.month * HOURS_PER_MONTH else 0.0
+
+    def needs_exit(self) -> bool:
         return True
 
 
