@@ -21,6 +21,7 @@ from sim.backends import Backend
 from sim.errors import InputError
 from sim.schema import Scenario
 from sim.sweep import Range, sweep
+from sim.units import BELOW_SHARE
 
 H100_ON_DEMAND = "by_class.H100_SXM.undercut_ratio_on_demand"
 
@@ -83,14 +84,15 @@ class Breakeven:
 def breakeven(base: Scenario | str | Path, param: str, target_ratio: float, bounds: tuple[float, float],
               metric: str = H100_ON_DEMAND, replications: int = 4, seed: int = 0, fixed: Sequence[str] = (),
               backend: Backend = "serial", workers: int | None = None, cache_dir: str | Path | None = None,
-              xtol: float | None = None, gpu_class: str = "H100_SXM", against: str = "on_demand") -> Breakeven:
+              xtol: float | None = None, gpu_class: str = "H100_SXM", against: str = "on_demand",
+              below: float = BELOW_SHARE) -> Breakeven:
     """Solve mean(metric)(param) = target_ratio with ``scipy.optimize.brentq`` within ``bounds``.
 
     For example the emission budget at which the H100 network price stays below 50% of AWS on-demand in
     95% of the epochs: ``breakeven("scenarios/baseline.yaml", "tokenomics.emission.tokens_per_day", 0.5,
     (1e3, 1e5), metric="p95_ratio")``. ``metric`` is a sweep column or a short name resolved for
-    ``gpu_class`` and ``against`` (``metric_column``); ``months_below`` counts months under half the
-    price (``sim.units.BELOW_SHARE``). ``xtol`` defaults to a thousandth of the bracket.
+    ``gpu_class`` and ``against`` (``metric_column``); ``months_below`` counts months under ``below`` of
+    the price (default half, ``sim.units.BELOW_SHARE``). ``xtol`` defaults to a thousandth of the bracket.
 
     When the mean does not cross the target within ``bounds``, a ratio (met at or below the target) or a
     count of months (met at or above it) says so in ``status`` and ``message``: the target already holds
@@ -106,7 +108,8 @@ def breakeven(base: Scenario | str | Path, param: str, target_ratio: float, boun
 
     def evaluate(x: float) -> tuple[float, float]:
         runs = sweep(base, {param: [float(x)]}, replications=replications, seed=seed, backend=backend,
-                     workers=workers, cache_dir=cache_dir, progress=False, fixed=fixed, common_random_numbers=True)
+                     workers=workers, cache_dir=cache_dir, progress=False, fixed=fixed, common_random_numbers=True,
+                     below=below)
         failed = runs[runs["status"] != "ok"]
         if len(failed):
             raise InputError(f"breakeven: the run at {param}={x:g} failed: {failed['error'].iloc[0]}")

@@ -20,7 +20,7 @@ PRICES = {"on_demand": "AWS on-demand", "spot": "AWS spot", "reserved": "AWS res
           "alternative"}
 METRICS = {"undercut_ratio": "price / {against}", "p95_ratio": "95th-percentile price / {against}",
            "worst_ratio": "worst-epoch price / {against}", "months_undercut": "months below {against}",
-           "months_below": f"months below {BELOW_SHARE:g} x " + "{against}"}
+           "months_below": "months below {below:g} x {against}"}
 
 
 def parameter_label(path: str, scenario: Scenario) -> str:
@@ -50,19 +50,19 @@ def parameter_label(path: str, scenario: Scenario) -> str:
     return f"{' / '.join(names)}: {clause}" if names else clause
 
 
-def metric_label(column: str) -> str:
+def metric_label(column: str, below: float = BELOW_SHARE) -> str:
     """A summary column (a sweep's runs table) as what it measures, for the undercut metrics; the column
-    without its ``by_class.`` prefix otherwise."""
+    without its ``by_class.`` prefix otherwise. ``below``: the share ``months_below`` counted under."""
     parts = column.split(".")
     if len(parts) >= 3 and parts[0] == "by_class":
         cls, rest = parts[1], parts[2:]
         if rest[0] == "alternatives" and len(rest) == 3 and rest[2] in METRICS:
-            return f"{cls} {METRICS[rest[2]].format(against=rest[1].replace('_', ' '))}"
+            return f"{cls} {METRICS[rest[2]].format(against=rest[1].replace('_', ' '), below=below)}"
         if rest[0] == "cheapest_alternative" and len(rest) == 2 and rest[1] in METRICS:
-            return f"{cls} {METRICS[rest[1]].format(against=PRICES['cheapest'])}"
+            return f"{cls} {METRICS[rest[1]].format(against=PRICES['cheapest'], below=below)}"
         for metric, text in METRICS.items():
             for kind, price in PRICES.items():
                 if rest == [f"{metric}_{kind}"]:
-                    return f"{cls} {text.format(against=price)}"
+                    return f"{cls} {text.format(against=price, below=below)}"
         return f"{cls} {'.'.join(rest).replace('_', ' ')}"
     return column.replace("_", " ")

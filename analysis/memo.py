@@ -24,7 +24,7 @@ from sim.loader import load_scenario
 from sim.results import RunResult
 from sim.schema import Scenario
 from sim.summary import package_version
-from sim.units import HOURS_PER_MONTH
+from sim.units import BELOW_SHARE, HOURS_PER_MONTH
 
 from .blocks import TITLE, Block, Fig, Heading, Para, Table, num
 from .breakeven import rank_sensitivity
@@ -110,10 +110,11 @@ def _run_blocks(folder: RunFolder, summary: dict[str, Any]) -> Iterator[Block]:
     yield Fig(f"pricing_{name}", pricing_curve(epochs, summary), f"{name}: network price against AWS over time.")
 
 
-def sweep_labels(base: Scenario, params: Sequence[str], metrics: Sequence[str]) -> dict[str, str]:
+def sweep_labels(base: Scenario, params: Sequence[str], metrics: Sequence[str],
+                 below: float = BELOW_SHARE) -> dict[str, str]:
     """Readable names of a sweep's parameters (by its base scenario's item names and the schema's
-    descriptions) and metrics."""
-    return {**{p: parameter_label(p, base) for p in params}, **{m: metric_label(m) for m in metrics}}
+    descriptions) and metrics (``below``: the sweep's share for ``months_below``)."""
+    return {**{p: parameter_label(p, base) for p in params}, **{m: metric_label(m, below) for m in metrics}}
 
 
 @dataclass
@@ -139,7 +140,7 @@ def _sweep_blocks(sweep: _Sweep) -> Iterator[Block]:
     runs.attrs["params"] = params
     metric = spec.get("metric", "by_class.H100_SXM.undercut_ratio_on_demand")
     months = metric.replace("undercut_ratio_", "months_undercut_")
-    labels = sweep_labels(sweep.base, params, [metric, months])
+    labels = sweep_labels(sweep.base, params, [metric, months], spec.get("below", BELOW_SHARE))
     target = float(spec.get("target_ratio", 0.5))
     name = spec["name"]
     ok = runs[runs["status"] == "ok"]
@@ -298,7 +299,7 @@ def _executive_summary(inputs: _Inputs) -> list[Block]:
         metric = spec.get("metric", "by_class.H100_SXM.undercut_ratio_on_demand")
         ok = runs[runs["status"] == "ok"]
         if params and metric in ok and ok[metric].notna().any():
-            labels = {**{p: parameter_label(p, base) for p in params}, metric: metric_label(metric)}
+            labels = sweep_labels(base, params, [metric], spec.get("below", BELOW_SHARE))
             target = float(spec.get("target_ratio", 0.5))
             answer.append(f"Sweep {spec['name']}: {breakevens(ok, params, target, metric, labels)}")
     if answer:
@@ -327,7 +328,8 @@ def _executive_summary(inputs: _Inputs) -> list[Block]:
         ranked = "; ".join(f"{parameter_label(p, base)} (Spearman {rho:+.2f})"
                            for p, rho in zip(sens["parameter"], sens["rank_correlation"], strict=True))
         if ranked:
-            changes.append(f"In sweep {spec['name']}, what moves {metric_label(metric)} most: {ranked}.")
+            what = metric_label(metric, spec.get("below", BELOW_SHARE))
+            changes.append(f"In sweep {spec['name']}, what moves {what} most: {ranked}.")
     for _, summary in inputs.stress:
         ended = [r["shock"].replace("_", " ") for r in summary["scorecard"] if r.get("undercut_survives") is False]
         changes.append(f"In the stress battery on {summary['scenario']} (shocks at month {summary['month']:g}), the "

@@ -147,16 +147,15 @@ def _run_replications(scenario: Path, overrides: list[str], replications: int, w
         from .loader import load_scenario
         from .replicate import ReplicationError, replicate
 
-        if chain is not None or below != BELOW_SHARE:
-            what = "--chain" if chain is not None else "--below"
-            raise InputError(f"{what} applies to a single run, not to --replications: run one seed with it "
+        if chain is not None:
+            raise InputError("--chain applies to a single run, not to --replications: run one seed with it "
                              "(depinsim run FILE --seed SEED) or leave it out.")
         sc = load_scenario(scenario, overrides)
         target = out if out is not None else Path("runs") / sc.name
         folder = ReplicatedRunFolder(target)
         folder.check_target(force)
         done = replicate(sc, replications, backend="processes" if workers > 1 else "serial", workers=workers,
-                         progress=not quiet)
+                         progress=not quiet, below=below)
         summary = done.summary()
         files = folder.write(done, {"pricing_curve": pricing_curve(done.bands(), summary)}, force)
     except InputError as exc:
@@ -312,6 +311,9 @@ def sweep_command(
                       "into the folder's sweep.yaml.")] = [],  # noqa: B006
     seed: Annotated[int | None, typer.Option("--seed", min=0, help="Root seed of the sweep (replaces the sweep "
                                                                    "file's seed).")] = None,
+    below: Annotated[float | None, typer.Option(
+        "--below", help="The share of each alternative's price whose months every run's months_below counts "
+                        "(replaces the sweep file's below, default 0.5; written into sweep.yaml).")] = None,
 ) -> None:
     """Run a parameter sweep (resumable: finished runs are cached in the sweep folder).
 
@@ -326,14 +328,15 @@ def sweep_command(
         from .sweep import sweep, sweep_epochs
         from .sweep_spec import load_sweep_spec, rebased_spec
 
-        sp = load_sweep_spec(spec, set_, seed)
+        sp = load_sweep_spec(spec, set_, seed, below)
         target = out if out is not None else Path("runs") / "sweeps" / sp.name
         folder = SweepFolder(target)
-        folder.open(rebased_spec(spec, target, set_, seed), force)
+        folder.open(rebased_spec(spec, target, set_, seed, below), force)
         backend = "dask" if scheduler is not None or workers > 1 else "serial"
         runs = sweep(sp.base, sp.axes(), method=sp.method, n=sp.n, replications=sp.replications, seed=sp.seed,
                      backend=backend, address=scheduler, cache_dir=folder.cache_dir, progress=not quiet,
-                     workers=workers, fixed=sp.fixed(), common_random_numbers=sp.common_random_numbers)
+                     workers=workers, fixed=sp.fixed(), common_random_numbers=sp.common_random_numbers,
+                     below=sp.below)
         folder.write_results(runs, sweep_epochs(runs))
     except InputError as exc:
         raise _fail(str(exc), 2) from None

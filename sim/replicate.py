@@ -53,6 +53,8 @@ class Replicated:
     scenario: Scenario
     runs: pd.DataFrame
     epochs: pd.DataFrame
+    below: float = BELOW_SHARE
+    """The share of each alternative's price under which ``months_below`` counts months."""
 
     @property
     def seeds(self) -> list[int]:
@@ -77,7 +79,7 @@ class Replicated:
             "seed": sc.seed,
             "package_version": package_version(),
             "horizon_days": sc.horizon_days,
-            "below_share": BELOW_SHARE,
+            "below_share": self.below,
             "cloud": {"price_set": sc.cloud.price_set, "buyer_price": sc.cloud.buyer_price,
                       "alternatives": [alt.name for alt in sc.cloud.alternatives]},
             "replications": len(self.runs),
@@ -120,9 +122,10 @@ def epoch_bands(epochs: pd.DataFrame) -> pd.DataFrame:
 
 def replicate(scenario: Scenario | str | Path, replications: int, backend: Backend = "serial",
               workers: int | None = None, address: str | None = None, cache_dir: str | Path | None = None,
-              progress: bool = True, overrides: Sequence[str] = ()) -> Replicated:
+              progress: bool = True, overrides: Sequence[str] = (), below: float = BELOW_SHARE) -> Replicated:
     """Run ``scenario`` (a Scenario or a scenario file, with ``overrides``) on ``replications`` seeds: the
-    first children of its own seed's SeedSequence. A failed replication raises ReplicationError naming it."""
+    first children of its own seed's SeedSequence. A failed replication raises ReplicationError naming it.
+    ``below``: as ``run --below``, the share of each alternative's price ``months_below`` counts under."""
     from .loader import load_scenario
 
     if replications < 1:
@@ -130,11 +133,14 @@ def replicate(scenario: Scenario | str | Path, replications: int, backend: Backe
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario, overrides)
     base: Scenario | str | Path = sc if isinstance(scenario, Scenario) or overrides else scenario
     seeds = run_seeds(sc.seed, 1, replications)
-    runs = run_points(base, pd.DataFrame(index=range(1)), seeds, backend, address, cache_dir, progress, workers)
+    if not below > 0:
+        raise InputError(f"below {below:g}: the share of the alternative's price must be above 0 (0.5: half).")
+    runs = run_points(base, pd.DataFrame(index=range(1)), seeds, backend, address, cache_dir, progress, workers,
+                      below=below)
     failed = runs[runs["status"] != "ok"]
     if len(failed):
         row = failed.iloc[0]
         raise ReplicationError(f"{len(failed)} of {replications} replications of {sc.name} failed; replication "
                                f"{row['replication']} (seed {row['seed']}): {row['error']}")
     epochs = sweep_epochs(runs).drop(columns=["run_id", "point"])
-    return Replicated(sc, runs.drop(columns=["run_id", "point"]), epochs)
+    return Replicated(sc, runs.drop(columns=["run_id", "point"]), epochs, below)

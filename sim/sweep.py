@@ -42,6 +42,7 @@ from .errors import InputError
 from .loader import load_scenario, scenario_factory
 from .schema import Scenario, scenario_hash
 from .summary import package_version
+from .units import BELOW_SHARE
 
 Method = Literal["grid", "lhs", "sobol", "zip"]
 METHODS = ("grid", "lhs", "sobol", "zip")
@@ -151,10 +152,11 @@ class _Task:
     scenario: Scenario | None
     error: str | None
     key: str
+    below: float
 
 
 def _tasks(base: Scenario | str | Path, points: pd.DataFrame, seeds: np.ndarray,
-           fixed: Sequence[str] = ()) -> Iterator[_Task]:
+           fixed: Sequence[str] = (), below: float = BELOW_SHARE) -> Iterator[_Task]:
     """Resolve every run's scenario, lazily (workers start on the first while the rest are resolved);
     a validation error becomes that run's error, not the sweep's."""
     make = scenario_factory(*_base_text(base))
@@ -166,10 +168,10 @@ def _tasks(base: Scenario | str | Path, points: pd.DataFrame, seeds: np.ndarray,
             scenario, error, key = None, None, ""
             try:
                 scenario = make(overrides)
-                key = cache_key(scenario)
+                key = cache_key(scenario, below)
             except InputError as exc:
                 error = str(exc)
-            yield _Task(run_id, i, r, seed, row, scenario, error, key)
+            yield _Task(run_id, i, r, seed, row, scenario, error, key, below)
             run_id += 1
 
 
@@ -205,9 +207,11 @@ def _yaml_value(value: Any) -> str:
     return str(value)
 
 
-def cache_key(scenario: Scenario) -> str:
-    """What a cached run depends on: the resolved scenario (seed included) and the code's version."""
-    return hashlib.sha256(f"{scenario_hash(scenario)}|{package_version()}".encode()).hexdigest()[:32]
+def cache_key(scenario: Scenario, below: float = BELOW_SHARE) -> str:
+    """What a cached run depends on: the resolved scenario (seed included), the code's version and, when it
+    is not the default (so older caches still serve), the share ``months_below`` counts under."""
+    reading = "" if below == BELOW_SHARE else f"|below={below!r}"
+    return hashlib.sha256(f"{scenario_hash(scenario)}|{package_version()}{reading}".encode()).hexdigest()[:32]
 
 
 def summary_metrics(summary: Mapping[str, Any]) -> dict[str, Any]:
@@ -246,7 +250,7 @@ def _run_task(task: _Task) -> tuple[int, dict[str, Any], pd.DataFrame | None]:
         row.update(status="error", error=task.error)
     else:
         try:
-            result = run(task.scenario)
+            result = run(task.scenario, below=task.below)
             row.update(summary_metrics(result.summary))
             epochs = result.epochs
         except Exception as exc:  # a failing point is recorded and the others go on
@@ -301,7 +305,7 @@ class _Cache:
 def sweep(base: Scenario | str | Path, params: Mapping[str, Axis], method: Method = "grid", n: int | None = None,
           replications: int = 1, seed: int = 0, backend: Backend = "serial", address: str | None = None,
           cache_dir: str | Path | None = None, progress: bool = True, workers: int | None = None,
-          fixed: Sequence[str] = (), common_random_numbers: bool = False) -> pd.DataFrame:
+          fixed: Sequence[str] = (), common_random_numbers: bool = False, below: float = BELOW_SHARE) -> pd.DataFrame:
     """Run ``base`` at every point of a design and return one row a run (long format).
 
     ``params`` maps dotted scenario paths (as in ``--set``: ``tokenomics.emission.tokens_per_day``,
@@ -311,18 +315,21 @@ def sweep(base: Scenario | str | Path, params: Mapping[str, Axis], method: Metho
     (``summary_metrics``). ``backend``: ``serial``, ``processes`` (a local process pool of ``workers``) or
     ``dask`` (a LocalCluster of ``workers``, or the scheduler at ``address``). ``cache_dir`` makes the
     sweep resumable; without one a temporary folder holds the runs. ``sweep_epochs`` loads every run's
-    epoch series. ``fixed`` are overrides applied to every run (``["horizon_days=30"]``).
+    epoch series. ``fixed`` are overrides applied to every run (``["horizon_days=30"]``); ``below``: the
+    share of each alternative's price under which ``months_below`` counts months (as ``run --below``).
     """
     if replications < 1:
         raise InputError(f"A sweep needs replications >= 1, got {replications}.")
     points = design(params, method, n, seed)
     seeds = run_seeds(seed, len(points), replications, common_random_numbers)
-    return run_points(base, points, seeds, backend, address, cache_dir, progress, workers, fixed)
+    if not below > 0:
+        raise InputError(f"below {below:g}: the share of the alternative's price must be above 0 (0.5: half).")
+    return run_points(base, points, seeds, backend, address, cache_dir, progress, workers, fixed, below)
 
 
 def run_points(base: Scenario | str | Path, points: pd.DataFrame, seeds: np.ndarray, backend: Backend = "serial",
                address: str | None = None, cache_dir: str | Path | None = None, progress: bool = True,
-               workers: int | None = None, fixed: Sequence[str] = ()) -> pd.DataFrame:
+               workers: int | None = None, fixed: Sequence[str] = (), below: float = BELOW_SHARE) -> pd.DataFrame:
     """Run ``base`` at every row of ``points`` (columns: dotted scenario paths; a frame of one row and no
     columns is the base itself) with the seeds of ``seeds`` (points x replications), as ``sweep`` does."""
     if backend not in BACKENDS:
@@ -338,7 +345,7 @@ def run_points(base: Scenario | str | Path, points: pd.DataFrame, seeds: np.ndar
     with _progress(progress, total) as advance:
         def uncached() -> Iterator[_Task]:
             nonlocal from_cache
-            for task in _tasks(base, points, seeds, fixed):
+            for task in _tasks(base, points, seeds, fixed, below):
                 tasks[task.run_id] = task
                 hit = cache.get(task.key)
                 if hit is None:

@@ -23,6 +23,7 @@ from .errors import InputError
 from .loader import load_input, load_scenario, parse_override
 from .schema.core import StrictModel
 from .sweep import Range
+from .units import BELOW_SHARE
 
 Scalar = int | float | bool | str
 
@@ -78,6 +79,9 @@ class SweepSpec(StrictModel):
                         description="The headline summary column for the memo's heatmap and breakeven.")
     target_ratio: float = Field(0.5, gt=0, description="Undercut ratio whose crossing the memo reports as the "
                                                        "breakeven along the first parameter.")
+    below: float = Field(BELOW_SHARE, gt=0, description="Share of each alternative's price under which the runs' "
+                                                        "months_below counts months (0.5: half of AWS), as run "
+                                                        "--below.")
     params: dict[str, list[Scalar] | RangeSpec] = Field(
         min_length=1, description="Dotted scenario path -> a list of values (grid, zip) or a range (lhs, sobol).")
 
@@ -127,20 +131,23 @@ def input_kind(path: str | Path) -> Literal["scenario", "sweep", "calibration"]:
     return "calibration" if "targets" in doc else "sweep"
 
 
-def load_sweep_spec(path: str | Path, overrides: Sequence[str] = (), seed: int | None = None) -> SweepSpec:
+def load_sweep_spec(path: str | Path, overrides: Sequence[str] = (), seed: int | None = None,
+                    below: float | None = None) -> SweepSpec:
     """Read and validate a sweep file, with the command line's ``--set`` overrides added to its ``set``
-    (the command line wins) and its ``seed`` replaced by ``seed``, and check that every run's scenario
-    would be valid at the axes' first values (one clear error now rather than one per point later)."""
+    (the command line wins) and its ``seed`` and ``below`` replaced by ``seed`` and ``below``, and check
+    that every run's scenario would be valid at the axes' first values (one clear error now rather than
+    one per point later)."""
     spec = load_input(path, SweepSpec, "sweep", "sweeps/emission_vs_fleet.yaml")
-    if overrides or seed is not None:
+    if overrides or seed is not None or below is not None:
         try:
             spec = SweepSpec.model_validate({**spec.model_dump(), "set": {**spec.set, **_cli_set(overrides)},
-                                             "seed": spec.seed if seed is None else seed})
+                                             "seed": spec.seed if seed is None else seed,
+                                             "below": spec.below if below is None else below})
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
-            raise InputError(f"Sweep file {path}: the command line's --set or --seed is invalid: {problems}. A sweep's "
-                             "--set takes path.to.field=value with a single value (a number, text or "
-                             "true/false); --seed a whole number >= 0.") from None
+            raise InputError(f"Sweep file {path}: the command line's --set, --seed or --below is invalid: {problems}. "
+                             "A sweep's --set takes path.to.field=value with a single value (a number, text or "
+                             "true/false); --seed a whole number >= 0; --below a share above 0.") from None
     first = [f"{k}={v[0] if isinstance(v, list) else v.low}" for k, v in spec.params.items()]
     try:
         load_scenario(spec.base, [*spec.fixed(), *first])
@@ -153,9 +160,10 @@ def _cli_set(overrides: Sequence[str]) -> dict[str, Any]:
     return {".".join(keys): value for keys, value in map(parse_override, overrides)}
 
 
-def rebased_spec(path: str | Path, folder: Path, overrides: Sequence[str] = (), seed: int | None = None) -> str:
+def rebased_spec(path: str | Path, folder: Path, overrides: Sequence[str] = (), seed: int | None = None,
+                 below: float | None = None) -> str:
     """The sweep file's text as it should read from ``folder`` (comments kept, ``base`` made relative to
-    the folder, the command line's ``--set`` and ``--seed`` written in), so ``depinsim sweep
+    the folder, the command line's ``--set``, ``--seed`` and ``--below`` written in), so ``depinsim sweep
     <folder>/sweep.yaml`` re-runs the same sweep."""
     import io
     import os
@@ -174,6 +182,8 @@ def rebased_spec(path: str | Path, folder: Path, overrides: Sequence[str] = (), 
         doc["set"].update(_cli_set(overrides))
     if seed is not None:
         doc["seed"] = seed
+    if below is not None:
+        doc["below"] = below
     out = io.StringIO()
     yaml.dump(doc, out)
     return out.getvalue()

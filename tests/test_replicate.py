@@ -88,3 +88,17 @@ def test_cli_writes_a_replicated_run_folder(serial, tmp_path: Path) -> None:  # 
     bad = CliRunner().invoke(app, ["run", str(TINY), "--replications", "2", "--chain", "embedded",
                                    "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "--chain applies to a single run" in bad.output
+
+
+def test_below_reaches_the_replications(serial, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """``run --replications N --below X``: every seed's months_below counts months under X of AWS, and the
+    summary says which X."""
+    strict = replicate(TINY, 3, overrides=SHORT, progress=False, below=0.2)
+    column = "by_class.H100_SXM.months_below_on_demand"
+    assert strict.summary()["below_share"] == 0.2 and serial.summary()["below_share"] == 0.5
+    assert (strict.runs[column] <= serial.runs[column]).all()
+    out = tmp_path / "strict"
+    result = CliRunner().invoke(app, ["run", str(TINY), "--replications", "3", "--below", "0.2", "--out", str(out),
+                                      "--quiet", *[a for o in SHORT for a in ("--set", o)]])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "summary.json").read_text()) == json.loads(json.dumps(strict.summary()))

@@ -208,3 +208,35 @@ def test_the_sweep_folder_copy_reruns_the_same_sweep(tmp_path: Path) -> None:
     again = CliRunner().invoke(app, ["sweep", str(out / "sweep.yaml"), "--out", str(out)])
     assert again.exit_code == 0, again.stderr
     assert "8 runs (8 from the cache)" in " ".join(again.stdout.split())
+
+
+def test_below_reaches_every_run_and_keys_the_cache(tmp_path: Path) -> None:
+    """A sweep's ``below`` is each run's ``run --below``: its months_below equal that run's own; the cache keeps
+    the two readings apart, and the default still finds what earlier sweeps cached."""
+    from sim import load_scenario, run
+
+    fixed = ["horizon_days=12"]
+    axes = {"tokenomics.emission.tokens_per_day": [500, 40000]}
+    column = "by_class.H100_SXM.months_below_on_demand"
+    half = sweep(TINY, axes, fixed=fixed, cache_dir=tmp_path, progress=False)
+    strict = sweep(TINY, axes, fixed=fixed, cache_dir=tmp_path, progress=False, below=0.2)
+    assert strict.attrs["from_cache"] == 0 and (strict["below_share"] == 0.2).all()
+    for _, row in strict.iterrows():
+        emission = row["tokenomics.emission.tokens_per_day"]
+        own = run(load_scenario(TINY, [*fixed, f"tokenomics.emission.tokens_per_day={emission}",
+                                       f"seed={row['seed']}"]), below=0.2)
+        assert row[column] == own.summary["by_class"]["H100_SXM"]["months_below_on_demand"]
+    assert (strict[column] <= half[column]).all() and (strict[column] < half[column]).any()
+    assert sweep(TINY, axes, fixed=fixed, cache_dir=tmp_path, progress=False).attrs["from_cache"] == 2
+
+
+def test_the_cli_writes_below_into_the_folders_sweep_file(tmp_path: Path) -> None:
+    spec, out = _spec(tmp_path, "strict", values=1), tmp_path / "out"
+    first = CliRunner().invoke(app, ["sweep", str(spec), "--out", str(out), "--quiet", "--below", "0.2"])
+    assert first.exit_code == 0, first.output
+    assert "below: 0.2" in (out / "sweep.yaml").read_text()
+    assert (pd.read_parquet(out / "runs.parquet")["below_share"] == 0.2).all()
+    again = CliRunner().invoke(app, ["sweep", str(out / "sweep.yaml"), "--out", str(out)])
+    assert again.exit_code == 0 and "4 runs (4 from the cache)" in " ".join(again.stdout.split())
+    bad = CliRunner().invoke(app, ["sweep", str(spec), "--out", str(tmp_path / "bad"), "--below", "0"])
+    assert bad.exit_code == 2 and "below" in bad.output
