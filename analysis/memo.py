@@ -375,8 +375,8 @@ def _stress_blocks(folder: StressFolder, summary: dict[str, Any]) -> Iterator[Bl
                f"alternative buyers have. The undercut survives {', '.join(survived) or 'no shock'}"
                + (f" and ends under {', '.join(failed)}." if failed else "."))
     yield Table(stress_table(summary), f"{name}: stress scorecard ({cls} against the cheapest alternative, after "
-                f"month {month:g}; price rebound: shocked / unshocked price - 1; subsidy share: token rewards' share "
-                "of provider income after the shock).")
+                f"month {month:g}; price rebound: shocked / unshocked price - 1 at the unshocked run's volumes; "
+                "subsidy share: token rewards' share of provider income after the shock).")
     yield Fig(f"stress_{name}", stress_figure(folder.epochs(), cls, month, name),
               f"{name}: {cls} network price / cheapest alternative under each shock.")
 

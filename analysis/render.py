@@ -50,7 +50,19 @@ def _data_uri(png: bytes) -> str:
 def render_html(markdown: str, pngs: Mapping[str, bytes]) -> str:
     """A self-contained page (``templates/memo.html.j2``): the figures embedded as data URIs."""
     body = _body(markdown, lambda src: {"src": _data_uri(pngs[Path(src).stem])})
-    return _templates().get_template("memo.html.j2").render(title=TITLE, body=body)
+    return _templates().get_template("memo.html.j2").render(title=TITLE, body=_breakable_cells(body))
+
+
+def _breakable_cells(body: str) -> str:
+    """Table cells that may break after a '/', a '_' or a '.' before a letter (``<wbr>``): the sources table's
+    dotted catalog paths and file names are single words a browser would not wrap, so the table would run
+    off the page; numbers keep their decimal point."""
+    def cell(match: re.Match[str]) -> str:
+        parts = re.split(r"(<[^>]+>)", match[3])  # text and tags: break the text only
+        text = "".join(p if p.startswith("<") else re.sub(r"([/_]|\.(?=[A-Za-z]))", r"\1<wbr>", p) for p in parts)
+        return f"<{match[1]}{match[2] or ''}>{text}</{match[1]}>"
+
+    return re.sub(r"<(td|th)(\s[^>]*)?>(.*?)</\1>", cell, body, flags=re.S)
 
 
 def render_pdf(markdown: str, pngs: Mapping[str, bytes]) -> bytes:

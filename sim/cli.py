@@ -15,7 +15,6 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import click
 import typer
 
 from .report import console, print_replications, print_scorecard, print_summary
@@ -470,10 +469,14 @@ def main() -> None:
     loads) is one line and exit code 130 too: typer turns it into a silent exit 130."""
     try:
         code = app(standalone_mode=False)
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, typer.Abort):
         code = INTERRUPTED
-    except click.exceptions.ClickException as exc:
-        exc.show()
+    except typer.TyperException as exc:  # a usage error (an unknown option, a missing argument): exit 2
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            sys.stderr.write(f"Error: {exc.format_message()}\n")
         sys.exit(exc.exit_code)
     if code == INTERRUPTED:
         if not _reported:

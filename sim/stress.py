@@ -12,7 +12,9 @@ cheapest alternative buyers have:
 - ``months_until_undercut_ends``: months from the shock to the first epoch whose ratio is 1 or more (None:
   not within the horizon);
 - ``providers_lost``: providers at the end of the unshocked run less those at the end of the shocked run;
-- ``price_rebound``: the volume-weighted network price after the shock, shocked / unshocked - 1;
+- ``price_rebound``: the network price after the shock, shocked / unshocked - 1, each epoch weighted by the
+  unshocked run's GPU-hours (a fixed basket: a shock that moves sales between cheap and dear epochs, or
+  collapses them, is not read as a price change), over the epochs where both runs sold;
 - ``subsidy_share``: the share of providers' income after the shock that was token rewards.
 
 A token crash needs an exogenous price path and a token unlock the run's own AMM pool, so a scenario
@@ -96,8 +98,13 @@ def scorecard_row(epochs: pd.DataFrame, base: pd.DataFrame, providers_end: int, 
     e, b = after(epochs), after(base)
     ratio = weighted_mean(e["undercut_ratio_vs_cheapest"], e["gpu_hours_sold"])
     ended = e[e["undercut_ratio_vs_cheapest"] >= 1.0]
-    price = weighted_mean(e["network_price_usd_per_gpu_hour"], e["gpu_hours_sold"])
-    base_price = weighted_mean(b["network_price_usd_per_gpu_hour"], b["gpu_hours_sold"])
+    # a fixed basket: both runs' prices epoch by epoch, weighted by the unshocked run's GPU-hours, over the
+    # epochs both sold in (each run's own volumes would read a shift of sales between cheap and dear epochs
+    # as a price change)
+    both = e.merge(b, on="epoch", suffixes=("", "_base"))
+    both = both[(both["gpu_hours_sold"] > 0) & (both["gpu_hours_sold_base"] > 0)]
+    price = float((both["network_price_usd_per_gpu_hour"] * both["gpu_hours_sold_base"]).sum())
+    base_price = float((both["network_price_usd_per_gpu_hour_base"] * both["gpu_hours_sold_base"]).sum())
     income = e["reward_usd"].sum() + e["usd_revenue"].sum()
     return {
         "ratio_after": ratio,
@@ -106,7 +113,7 @@ def scorecard_row(epochs: pd.DataFrame, base: pd.DataFrame, providers_end: int, 
         "months_until_undercut_ends": (float(max(ended["t_start_hours"].iloc[0] / HOURS_PER_MONTH - month, 0.0))
                                        if len(ended) else None),
         "providers_lost": int(base_providers_end - providers_end),
-        "price_rebound": price / base_price - 1.0 if base_price > 0 and np.isfinite(price) else None,
+        "price_rebound": price / base_price - 1.0 if base_price > 0 else None,
         "subsidy_share": float(e["reward_usd"].sum() / income) if income > 0 else None,
     }
 

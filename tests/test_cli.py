@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -233,3 +235,15 @@ def test_version() -> None:
 
     result = invoke("--version")
     assert result.exit_code == 0 and result.output.strip() == f"depinsim {package_version()}"
+
+
+@pytest.mark.parametrize("args, says", [(["memo", "x", "-q"], "No such option: -q"),
+                                        (["run"], "Missing argument"),
+                                        (["sweep", "s.yaml", "--below", "half"], "--below")])
+def test_a_command_line_mistake_is_a_usage_message_and_exit_2(args: list[str], says: str, tmp_path: Path) -> None:
+    """As the user's shell runs it (not through CliRunner, which catches what main would): typer's own usage
+    errors, never a traceback."""
+    done = subprocess.run([sys.executable, "-m", "sim", *args], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert says in done.stderr and "Traceback" not in done.stderr

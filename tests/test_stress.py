@@ -102,3 +102,18 @@ def test_a_token_unlock_sold_into_the_pool_moves_an_amm_price() -> None:
     assert price["unlock"].iloc[at] < 0.8 * price["base"].iloc[at]  # 200k tokens into a 400k-token pool
     with pytest.raises(InputError, match="kind amm"):
         load_scenario(TINY, [*SHORT, "shocks=[{kind: token_unlock, month: 0.1, tokens: 10}]"])
+
+
+def test_price_rebound_is_priced_at_the_unshocked_runs_volumes() -> None:
+    """Two epochs after the shock at $1 and $2 per GPU-hour in both runs; the shock sells 100 then 1 GPU-hours
+    where the unshocked run sold 100 and 100. Same prices: no rebound, where each run's own volumes would
+    read a 33% fall ($1.01 against $1.50)."""
+    def epochs(sold: list[float]) -> pd.DataFrame:
+        return pd.DataFrame({"epoch": [0, 1], "gpu_class": "H100_SXM", "t_start_hours": [0.0, 24.0],
+                             "t_end_hours": [24.0, 48.0], "gpu_hours_sold": sold,
+                             "network_price_usd_per_gpu_hour": [1.0, 2.0], "undercut_ratio_vs_cheapest": [0.4, 0.8],
+                             "reward_usd": 0.0, "usd_revenue": [s * p for s, p in zip(sold, [1.0, 2.0], strict=True)]})
+
+    row = scorecard_row(epochs([100.0, 1.0]), epochs([100.0, 100.0]), 5, 5, 0.0, "H100_SXM")
+    assert row["price_rebound"] == pytest.approx(0.0)
+    assert row["ratio_after"] == pytest.approx((0.4 * 100 + 0.8) / 101)  # the shocked run's buyers' own ratio
