@@ -75,8 +75,9 @@ def run(
     ] = False,
     chain: Annotated[str | None, typer.Option(
         "--chain", help="Also settle every epoch through the Vyper contracts on a local chain and reconcile it "
-                        "with the ledger: 'embedded' (in-process py-evm), 'anvil' (a node started and stopped "
-                        "here; `npm ci` installs it) or a JSON-RPC URL.")] = None,
+                        "with the ledger: 'embedded' (in-process revm), 'py-evm' (in process, slow: a cross-check "
+                        "on a second EVM), 'anvil' (a node started and stopped here; `npm ci` installs it) or a "
+                        "JSON-RPC URL.")] = None,
     below: Annotated[float, typer.Option(
         "--below", help="The share of each alternative's price whose months the summary counts (months_below): "
                         "0.5 asks how long the network stays below half of AWS. Changes no table.")] = BELOW_SHARE,

@@ -6,19 +6,24 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 pytest.importorskip("web3")
 pytest.importorskip("vyper")
 
+from eth_abi import encode  # noqa: E402
 from eth_tester.exceptions import TransactionFailed  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 from web3 import EthereumTesterProvider, Web3  # noqa: E402
 from web3.exceptions import ContractLogicError  # noqa: E402
 
 from sim import load_scenario, run  # noqa: E402
-from sim.chain import ChainUnavailable, open_chain  # noqa: E402
+from sim.chain import ChainError, ChainUnavailable, open_chain  # noqa: E402
+from sim.chain.abi import encode_call, selector  # noqa: E402
 from sim.chain.anvil import anvil_node, find_anvil  # noqa: E402
 from sim.chain.build import CONTRACTS, CONTRACTS_DIR, build, load  # noqa: E402
 from sim.cli import app  # noqa: E402
@@ -176,17 +181,72 @@ def test_distributor_pays_in_order_within_the_schedule(chain: tuple[Web3, list[s
 # --- reconciliation -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name,days", [("tiny", 30), ("render_bme", 10), ("akash_style", 10), ("filecoin_style", 6)])
-def test_embedded_chain_reconciles_exactly(name: str, days: int) -> None:
+@pytest.mark.parametrize("kind,name,days", [("embedded", "tiny", 30), ("embedded", "render_bme", 10),
+                                            ("embedded", "akash_style", 10), ("embedded", "filecoin_style", 6),
+                                            ("py-evm", "tiny", 8), ("py-evm", "render_bme", 5)])
+def test_embedded_chain_reconciles_exactly(kind: str, name: str, days: int) -> None:
+    """On revm (embedded) and on py-evm (the cross-check): every balance equal to the ledger's."""
     sc = load_scenario(SCENARIOS / f"{name}.yaml", [f"horizon_days={days}"])
     off = run(sc)
-    on = run(sc, chain=open_chain("embedded"))
+    on = run(sc, chain=open_chain(kind))
     report = on.summary.pop("chain")
-    assert report["exact"] is True and report["chain"] == "embedded"
+    assert report["exact"] is True and report["chain"] == kind
     assert report["values_compared"] > 2 * len(on.providers)  # every provider's balances and stake, and more
     assert report["transactions"] >= days  # at least one settlement call an epoch
     same = json.dumps(json_safe(on.summary), sort_keys=True) == json.dumps(json_safe(off.summary), sort_keys=True)
     assert same  # the chain observes; it never changes the run
+
+
+def test_revm_and_py_evm_end_with_the_same_balances() -> None:
+    """Two EVM implementations, the same calls: the same state (read back through the same view calls)."""
+    sc = load_scenario(SCENARIOS / "render_bme.yaml", ["horizon_days=4"])
+    chains = [open_chain("embedded"), open_chain("py-evm")]
+    reports = [run(sc, chain=chain).summary["chain"] for chain in chains]
+    assert reports[0]["transactions"] == reports[1]["transactions"]
+    assert reports[1]["gas_kind"] == "receipt gas" and reports[0]["gas_kind"].startswith("revm execution gas")
+    for contract in ("usd", "token"):
+        holders = [chains[0].providers[p] for p in range(len(chains[0].providers))]
+        balances = [chain._view(getattr(chain, contract), "balances_of", holders[:200]) for chain in chains]
+        assert list(balances[0]) == list(balances[1])
+
+
+def test_a_revert_on_the_embedded_chain_names_the_call_the_epoch_and_the_reason() -> None:
+    sc = load_scenario(SCENARIOS / "tiny.yaml", ["horizon_days=3"])
+    chain = open_chain("embedded")
+    run(sc, chain=chain)  # settles epochs 0 to 2
+    chain.settle(1, np.array([0]), [1])  # epoch 1 again
+    with pytest.raises(ChainError, match=r"embedded: Marketplace.settle \(1 providers\) reverted in epoch 1: "
+                                         "epochs settle in order, once"):
+        chain.end_epoch(1)
+    chain.burn("USD", [("name", "treasury")], [10**15])  # far more than the treasury holds: Vyper's checked maths
+    with pytest.raises(ChainError, match=r"USD.burn_many reverted in epoch 7: no reason given"):
+        chain.end_epoch(7)
+
+
+SIGNATURES = sorted({(e["name"], tuple(i["type"] for i in e["inputs"])) for name in CONTRACTS
+                     for e in load(name)["abi"] if e.get("type") == "function"})
+ADDRESS = st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex())
+ABI_VALUES = {"uint256": st.integers(0, 2**256 - 1), "uint8": st.integers(0, 255), "bool": st.booleans(),
+              "address": ADDRESS, "string": st.text(max_size=40), "address[]": st.lists(ADDRESS, max_size=5),
+              "uint256[]": st.lists(st.integers(0, 2**256 - 1), max_size=5)}
+
+
+@pytest.mark.parametrize("fn,types", SIGNATURES)
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_the_abi_encoder_is_eth_abis_byte_for_byte(fn: str, types: tuple[str, ...], data: st.DataObject) -> None:
+    """``sim.chain.abi`` against eth_abi for every function of every contract, on random values (the
+    settlement's calls go through it, not through eth_abi)."""
+    args = [data.draw(ABI_VALUES[t]) for t in types]
+    assert encode_call(types, args) == encode(list(types), args)
+    assert selector(fn, types) == Web3.keccak(text=f"{fn}({','.join(types)})")[:4]
+
+
+def test_the_abi_encoder_refuses_what_it_does_not_encode() -> None:
+    with pytest.raises(ValueError, match="not one the contracts use"):
+        encode_call(["bytes32"], [b"x" * 32])
+    with pytest.raises(ValueError, match="integer"):
+        encode_call(["uint8"], [256])
 
 
 def test_unreachable_url_is_bad_input() -> None:

@@ -1,4 +1,5 @@
-"""The run's settlement on an EVM chain: the embedded py-evm chain (web3's tester) or any JSON-RPC node.
+"""The run's settlement on an EVM chain: the embedded chain (revm, in process), py-evm (web3's tester) or
+any JSON-RPC node.
 
 Four contracts per run (``contracts/``): the settlement stablecoin (a Token with 6 decimals: one base
 unit is one micro-dollar, as in the ledger), the network token, the Marketplace (buyers' money,
@@ -7,23 +8,28 @@ Every off-chain account is an address: providers and named accounts get fixed ad
 their names; the buyers' money and the stakes live in the Marketplace. The operator (the node's first
 account) deploys, holds the harness roles on both tokens and sends every call.
 
-Calls are queued during an epoch and sent at its end: one by one through web3 on the embedded chain, as
-one JSON-RPC batch with explicit nonces on a node (each call then checked by its receipt).
+Calls are queued during an epoch and sent at its end: one by one into revm (the embedded chain) or
+through web3 (py-evm), as one JSON-RPC batch with explicit nonces on a node (each call then checked by its
+receipt). The embedded chain is revm (pyrevm), ~50x py-evm's speed: py-evm (``--chain py-evm``) stays for
+cross-checks, the same contracts and the same reconciliation on a second EVM implementation.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.error
 import urllib.request
-from typing import TYPE_CHECKING, Any
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from ..economy import BUYERS, STAKE
 from ..errors import ConservationError
 from ..ledger import USD
+from .abi import encode_call, selector
 from .build import ArtifactError, load
 from .hook import Account, ChainError, ChainUnavailable
 
@@ -35,29 +41,48 @@ GAS = 29_000_000     # explicit gas per call: estimating it would double the cal
 
 
 def _pseudo_address(label: str) -> str:
-    from web3 import Web3
+    from eth_utils import keccak, to_checksum_address
 
-    return Web3.to_checksum_address(Web3.keccak(text=f"depinsim:{label}")[-20:])
+    return to_checksum_address(keccak(text=f"depinsim:{label}")[-20:])
 
 
-class EvmChain:
-    """Contracts deployed for one run; subclasses send the queued calls."""
+class EvmChain(ABC):
+    """Contracts deployed for one run; subclasses deploy them, send the queued calls and read balances."""
 
     label = "evm"
+    gas_kind = "receipt gas"
+    """What ``gas_used`` counts (a chain's receipts, or an EVM's own execution gas)."""
 
-    def __init__(self, w3: Any) -> None:
-        self.w3 = w3
+    def __init__(self) -> None:
         self.transactions = 0
         self.gas_used = 0
         self.seconds = 0.0
         self._queue: list[tuple[str, Any, str, tuple[Any, ...]]] = []
 
+    # --- what a subclass provides -----------------------------------------------------------------------
+
+    @abstractmethod
+    def _operator(self) -> str:
+        """The account that deploys and sends every call."""
+
+    @abstractmethod
+    def _deploy(self, name: str, *args: Any) -> Any:
+        """Deploy contract ``name`` (an artifact of contracts/build) with its constructor's ``args``; returns
+        a handle with its ``address``."""
+
+    @abstractmethod
+    def _transact(self, what: str, contract: Any, fn: str, args: tuple[Any, ...], epoch: int | None = None) -> None:
+        """Send one call now (``what`` names it in errors); a revert is a ChainError naming it and the epoch."""
+
+    @abstractmethod
+    def _view(self, contract: Any, fn: str, *args: Any) -> Any:
+        """A view function's value."""
+
     # --- set-up ------------------------------------------------------------------------------------
 
     def start(self, economy: TokenEconomy) -> None:
         started = time.perf_counter()
-        w3 = self.w3
-        self.operator = w3.eth.accounts[0]
+        self.operator = self._operator()
         self.symbol = economy.token
         max_supply = economy.initial_supply + economy.max_emission_base
         self.usd = self._deploy("Token", "US dollar (simulated)", "USD", 6, 0)
@@ -69,35 +94,13 @@ class EvmChain:
         self.distributor = self._deploy("Distributor", self.token.address)
         for contract in (self.usd, self.token):
             for role in ("minter", "burner", "custodian"):
-                self._transact("grant role", contract.functions.set_role(self.operator, role, True))
-        self._transact("grant role", self.token.functions.set_role(self.distributor.address, "minter", True))
+                self._transact("grant role", contract, "set_role", (self.operator, role, True))
+        self._transact("grant role", self.token, "set_role", (self.distributor.address, "minter", True))
         self.contracts = {USD: self.usd, economy.token: self.token}
         self.providers = [_pseudo_address(f"provider:{p}") for p in range(economy.fleet.size)]
         # where the ledger's named accounts live; the marketplace holds the buyers' money and the stakes
         self._special = {(USD, BUYERS): self.market.address, (economy.token, STAKE): self.market.address}
         self.seconds += time.perf_counter() - started
-
-    def _deploy(self, name: str, *args: Any) -> Any:
-        try:
-            artifact = load(name)
-        except ArtifactError as exc:
-            raise ChainUnavailable(str(exc)) from None
-        factory = self.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-        receipt = self._transact(f"deploy {name}", factory.constructor(*args))
-        return self.w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])
-
-    def _transact(self, what: str, call: Any, epoch: int | None = None) -> Any:
-        try:
-            tx_hash = call.transact({"from": self.operator, "gas": GAS})
-            self._mine(epoch)
-            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.01)
-        except Exception as exc:  # web3 and the providers raise many types; all mean the call failed
-            raise ChainError(f"{self.label}: {what} failed{_in_epoch(epoch)}: {exc}", epoch) from exc
-        if receipt["status"] != 1:
-            raise ChainError(f"{self.label}: {what} reverted{_in_epoch(epoch)}", epoch)
-        self.transactions += 1
-        self.gas_used += int(receipt["gasUsed"])
-        return receipt
 
     # --- addresses -------------------------------------------------------------------------------------
 
@@ -171,10 +174,7 @@ class EvmChain:
 
     def _send(self, epoch: int, calls: list[tuple[str, Any, str, tuple[Any, ...]]]) -> None:
         for what, contract, fn, args in calls:
-            self._transact(what, contract.functions[fn](*args), epoch)
-
-    def _mine(self, epoch: int | None) -> None:
-        """Chains that mine every transaction as it comes (the embedded one) need nothing here."""
+            self._transact(what, contract, fn, args, epoch)
 
     # --- reconciliation ------------------------------------------------------------------------------------
 
@@ -192,53 +192,196 @@ class EvmChain:
                 mismatches.append(f"{what}: chain {on_chain}, ledger {off_chain}")
 
         for asset, contract in self.contracts.items():
-            compare(f"{asset} supply", contract.functions.totalSupply().call(), ledger.supply(asset))
-            compare(f"{asset} burned", contract.functions.burned().call(), ledger.burned[asset])
+            compare(f"{asset} supply", self._view(contract, "totalSupply"), ledger.supply(asset))
+            compare(f"{asset} burned", self._view(contract, "burned"), ledger.burned[asset])
             for name, balance in sorted(ledger.named_balances(asset).items()):
-                compare(f"{asset} {name}", contract.functions.balanceOf(self._addr(asset, ("name", name))).call(),
+                compare(f"{asset} {name}", self._view(contract, "balanceOf", self._addr(asset, ("name", name))),
                         balance)
             books = ledger.provider_balances(asset)
             for i in range(0, len(self.providers), BATCH):
-                chunk = contract.functions.balances_of(self.providers[i:i + BATCH]).call()
+                chunk = self._view(contract, "balances_of", self.providers[i:i + BATCH])
                 for j, value in enumerate(chunk):
                     compare(f"{asset} provider {i + j}", value, int(books[i + j]))
         for i in range(0, len(self.providers), BATCH):
-            stakes = self.market.functions.stakes_of(self.providers[i:i + BATCH]).call()
+            stakes = self._view(self.market, "stakes_of", self.providers[i:i + BATCH])
             for j, value in enumerate(stakes):
                 compare(f"stake of provider {i + j}", value, int(economy.stake[i + j]))
-        compare("total stake", self.market.functions.total_stake().call(), ledger.balance(economy.token, STAKE))
+        compare("total stake", self._view(self.market, "total_stake"), ledger.balance(economy.token, STAKE))
         if mismatches:
             raise ConservationError(f"on-chain balances differ from the ledger ({len(mismatches)} of {checked}): "
                                     + "; ".join(mismatches[:5]))
         return {"chain": self.label, "exact": True, "values_compared": checked, "transactions": self.transactions,
-                "gas_used": self.gas_used, "chain_seconds": round(self.seconds, 3),
+                "gas_used": self.gas_used, "gas_kind": self.gas_kind, "chain_seconds": round(self.seconds, 3),
                 "transactions_per_second": round(self.transactions / self.seconds, 1) if self.seconds else None,
                 "contracts": {"usd": self.usd.address, "token": self.token.address,
                               "marketplace": self.market.address, "distributor": self.distributor.address}}
 
-    def close(self) -> None:
-        pass
+    def close(self) -> None:  # noqa: B027 - nothing to release unless a subclass holds a connection
+        """Release what the chain holds (nothing for an in-process one)."""
 
 
 def _in_epoch(epoch: int | None) -> str:
     return "" if epoch is None else f" in epoch {epoch}"
 
 
-class EmbeddedChain(EvmChain):
-    """The in-process chain: web3's EthereumTesterProvider on py-evm (the ``chain`` extra)."""
+class Web3Chain(EvmChain):
+    """A chain behind web3 (a provider object): contracts through web3's contract objects."""
 
-    label = "embedded"
+    def __init__(self, w3: Any) -> None:
+        super().__init__()
+        self.w3 = w3
+
+    def _operator(self) -> str:
+        return str(self.w3.eth.accounts[0])
+
+    def _deploy(self, name: str, *args: Any) -> Any:
+        artifact = _artifact(name)
+        factory = self.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+        receipt = self._submit(f"deploy {name}", factory.constructor(*args))
+        return self.w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])
+
+    def _transact(self, what: str, contract: Any, fn: str, args: tuple[Any, ...], epoch: int | None = None) -> None:
+        self._submit(what, contract.functions[fn](*args), epoch)
+
+    def _submit(self, what: str, call: Any, epoch: int | None = None) -> Any:
+        try:
+            tx_hash = call.transact({"from": self.operator, "gas": GAS})
+            self._mine(epoch)
+            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.01)
+        except Exception as exc:  # web3 and the providers raise many types; all mean the call failed
+            raise ChainError(f"{self.label}: {what} failed{_in_epoch(epoch)}: {exc}", epoch) from exc
+        if receipt["status"] != 1:
+            raise ChainError(f"{self.label}: {what} reverted{_in_epoch(epoch)}", epoch)
+        self.transactions += 1
+        self.gas_used += int(receipt["gasUsed"])
+        return receipt
+
+    def _view(self, contract: Any, fn: str, *args: Any) -> Any:
+        return contract.functions[fn](*args).call()
+
+    def _mine(self, epoch: int | None) -> None:
+        """Chains that mine every transaction as it comes (py-evm's tester) need nothing here."""
+
+
+def _artifact(name: str) -> dict[str, Any]:
+    try:
+        return load(name)
+    except ArtifactError as exc:
+        raise ChainUnavailable(str(exc)) from None
+
+
+class PyEvmChain(Web3Chain):
+    """web3's EthereumTesterProvider on py-evm, in process (the ``chain`` extra): slow (~4M gas a second
+    here), kept to cross-check the embedded chain on a second EVM implementation."""
+
+    label = "py-evm"
 
     def __init__(self) -> None:
         try:
             from web3 import EthereumTesterProvider, Web3
         except ImportError as exc:  # pragma: no cover - depends on the install
-            raise ChainUnavailable(f"the embedded chain needs web3 and eth-tester: pip install 'depinsim[chain]' "
+            raise ChainUnavailable(f"the py-evm chain needs web3 and eth-tester: pip install 'depinsim[chain]' "
                                    f"({exc})") from None
         super().__init__(Web3(EthereumTesterProvider()))
 
 
-class RpcChain(EvmChain):
+class RevmChain(EvmChain):
+    """The embedded chain: revm (Rust, through pyrevm) in process, one call at a time into its state.
+
+    The calls are the contracts' own (deployed from the same artifacts, the same call data as a node
+    receives), so the reconciliation is as strict as on any chain. What differs is the gas: revm keeps
+    the accounts and storage a run has touched warm from one call to the next, as within one transaction,
+    so its execution gas is below what a chain charges (about 0.56x py-evm's receipts on the baseline
+    year, measured when this was written); it is reported as ``revm execution gas``, not chain gas."""
+
+    label = "embedded"
+    gas_kind = "revm execution gas (storage stays warm between calls: below a chain's receipt gas)"
+
+    def __init__(self) -> None:
+        try:
+            from pyrevm import EVM
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise ChainUnavailable(f"the embedded chain needs pyrevm: pip install 'depinsim[chain]' ({exc})") from None
+        super().__init__()
+        # Vyper 0.4.3 emits Cancun opcodes (MCOPY); pyrevm takes the spec's exact name (an unknown one is
+        # silently the latest)
+        self.evm = EVM(spec_id="CANCUN", gas_limit=2**63)
+        self._functions: dict[tuple[str, str], tuple[bytes, list[str], list[str]]] = {}
+
+    def _operator(self) -> str:
+        operator = _pseudo_address("operator")
+        self.evm.set_balance(operator, 10**30)
+        return operator
+
+    def _deploy(self, name: str, *args: Any) -> Any:
+        from eth_abi import encode
+
+        artifact = _artifact(name)
+        constructor = next((e for e in artifact["abi"] if e.get("type") == "constructor"), {"inputs": []})
+        code = bytes.fromhex(artifact["bytecode"].removeprefix("0x")) + encode(
+            [i["type"] for i in constructor["inputs"]], list(args))
+        try:
+            address = self.evm.deploy(self.operator, code, gas=GAS)
+        except RuntimeError as exc:
+            raise ChainError(f"{self.label}: deploy {name} failed: {_revert_reason(str(exc))}") from None
+        self.transactions += 1
+        self.gas_used += self._gas()
+        return Deployed(address, artifact["abi"])
+
+    def _function(self, contract: Deployed, fn: str) -> tuple[bytes, list[str], list[str]]:
+        key = (contract.address, fn)
+        if key not in self._functions:
+            entry = next(e for e in contract.abi if e.get("type") == "function" and e["name"] == fn)
+            types = [i["type"] for i in entry["inputs"]]
+            self._functions[key] = (selector(fn, types), types, [o["type"] for o in entry["outputs"]])
+        return self._functions[key]
+
+    def _transact(self, what: str, contract: Any, fn: str, args: tuple[Any, ...], epoch: int | None = None) -> None:
+        head, types, _ = self._function(contract, fn)
+        try:
+            self.evm.message_call(self.operator, contract.address, head + encode_call(types, args), gas=GAS)
+        except RuntimeError as exc:  # pyrevm raises a revert or a halt as RuntimeError("Revert { ... }")
+            raise ChainError(f"{self.label}: {what} reverted{_in_epoch(epoch)}: {_revert_reason(str(exc))}",
+                             epoch) from None
+        self.transactions += 1
+        self.gas_used += self._gas()
+
+    def _gas(self) -> int:
+        result = self.evm.result
+        return int(result.gas_used) if result is not None else 0
+
+    def _view(self, contract: Any, fn: str, *args: Any) -> Any:
+        from eth_abi import decode
+
+        head, types, outputs = self._function(contract, fn)
+        data = self.evm.message_call(self.operator, contract.address, head + encode_call(types, args), gas=GAS,
+                                     is_static=True)
+        values = decode(outputs, bytes(data))
+        return values[0] if len(values) == 1 else values
+
+
+class Deployed(NamedTuple):
+    """A contract deployed on the embedded chain: where, and its ABI."""
+
+    address: str
+    abi: list[dict[str, Any]]
+
+
+def _revert_reason(message: str) -> str:
+    """The reason in pyrevm's error text: a Vyper assert's string (ABI ``Error(string)``), else the text."""
+    from eth_abi import decode
+
+    found = re.search(r"output: 0x([0-9a-fA-F]*)", message)
+    if found is None:
+        return message  # a halt (out of gas, an invalid opcode): pyrevm's own words
+    if found[1].startswith("08c379a0"):
+        return str(decode(["string"], bytes.fromhex(found[1][8:]))[0])
+    if not found[1]:
+        return "no reason given (a checked arithmetic, bounds or transfer failure in the contract)"
+    return f"output 0x{found[1]}"
+
+
+class RpcChain(Web3Chain):
     """A JSON-RPC node (anvil, or any URL whose first account is unlocked): calls go in one batch per epoch."""
 
     label = "rpc"
@@ -292,18 +435,15 @@ class RpcChain(EvmChain):
         self.transactions += len(calls)
 
     def _encode(self, contract: Any, fn: str, args: tuple[Any, ...]) -> str:
-        """Call data straight from eth_abi: web3's per-call encoding (checksums, ABI lookup) cost ten times
-        the node's own work."""
-        from eth_abi import encode
-        from eth_utils import keccak
-
+        """Call data from ``sim.chain.abi``: web3's per-call encoding (checksums, ABI lookup) cost ten times
+        the node's own work, and eth_abi's generic encoders most of what is left."""
         key = (contract.address, fn)
         if key not in self._selectors:
             entry = next(e for e in contract.abi if e.get("type") == "function" and e["name"] == fn)
             types = [i["type"] for i in entry["inputs"]]
-            self._selectors[key] = (keccak(text=f"{fn}({','.join(types)})")[:4], types)
-        selector, types = self._selectors[key]
-        return "0x" + (selector + encode(types, list(args))).hex()
+            self._selectors[key] = (selector(fn, types), types)
+        head, types = self._selectors[key]
+        return "0x" + (head + encode_call(types, args)).hex()
 
     def _mine(self, epoch: int | None) -> None:
         """Mine the batch into a block on a development node (anvil started by depinsim does not mine on
