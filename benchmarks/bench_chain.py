@@ -56,7 +56,9 @@ def main() -> None:
             print("anvil: not installed (npm ci), skipped")
         else:
             with anvil_node() as (url, _):
-                seconds, summary = _timed(sc, open_chain(url))
+                chain = open_chain(url)
+                seconds, summary = _timed(sc, chain)
+                chain.close()
             rows.append(("anvil (batched JSON-RPC)", seconds, summary["chain"]))
 
     print(f"{'run':<26}{'wall s':>9}{'x off':>8}{'tx':>7}{'tx/s':>9}{'gas M':>8}  reconciliation")
