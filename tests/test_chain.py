@@ -263,7 +263,9 @@ def test_anvil_run_reconciles_exactly() -> None:
     _anvil_or_skip()
     sc = load_scenario(SCENARIOS / "render_bme.yaml", ["horizon_days=10"])
     with anvil_node() as (url, _):
-        result = run(sc, chain=open_chain(url))
+        chain = open_chain(url)
+        result = run(sc, chain=chain)
+        chain.close()  # the kept-alive connection (the CLI closes it on its way out)
     report = result.summary["chain"]
     assert report["exact"] is True and report["chain"] == "rpc"
     assert report["transactions"] >= 10

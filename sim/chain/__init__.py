@@ -17,7 +17,7 @@ def open_chain(spec: str, label: str = "rpc") -> ChainHook:
     """``embedded`` (revm), ``py-evm`` or a JSON-RPC URL (``http://`` or ``https://``); ``label`` names a
     node in reports."""
     if spec == "embedded":
-        from .evm import RevmChain
+        from .revm import RevmChain
 
         return RevmChain()
     if spec == "py-evm":

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import http.client
 import json
-import re
 import time
 import urllib.parse
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,7 +39,8 @@ BATCH = 200          # entries per contract call (each call stays well under the
 GAS = 29_000_000     # explicit gas per call: estimating it would double the calls
 
 
-def _pseudo_address(label: str) -> str:
+def pseudo_address(label: str) -> str:
+    """The fixed address of a named account or provider (the same in every run)."""
     from eth_utils import keccak, to_checksum_address
 
     return to_checksum_address(keccak(text=f"depinsim:{label}")[-20:])
@@ -58,6 +58,16 @@ class EvmChain(ABC):
         self.gas_used = 0
         self.seconds = 0.0
         self._queue: list[tuple[str, Any, str, tuple[Any, ...]]] = []
+        self._functions: dict[tuple[str, str], tuple[bytes, list[str], list[str]]] = {}
+
+    def _function(self, contract: Any, fn: str) -> tuple[bytes, list[str], list[str]]:
+        """A contract function's selector, input types and output types (read off its ABI once)."""
+        key = (contract.address, fn)
+        if key not in self._functions:
+            entry = next(e for e in contract.abi if e.get("type") == "function" and e["name"] == fn)
+            types = [i["type"] for i in entry["inputs"]]
+            self._functions[key] = (selector(fn, types), types, [o["type"] for o in entry["outputs"]])
+        return self._functions[key]
 
     # --- what a subclass provides -----------------------------------------------------------------------
 
@@ -88,7 +98,7 @@ class EvmChain(ABC):
         self.usd = self._deploy("Token", "US dollar (simulated)", "USD", 6, 0)
         self.token = self._deploy("Token", f"{economy.token} (depinsim)"[:32], economy.token[:16],
                                   economy.tok.decimals, max_supply)
-        self.treasury = _pseudo_address("treasury")
+        self.treasury = pseudo_address("treasury")
         self.market = self._deploy("Marketplace", self.usd.address, self.token.address, self.treasury,
                                    economy.fee_ppm, economy.burn_ppm, not economy.fee_burn)
         self.distributor = self._deploy("Distributor", self.token.address)
@@ -97,7 +107,7 @@ class EvmChain(ABC):
                 self._transact("grant role", contract, "set_role", (self.operator, role, True))
         self._transact("grant role", self.token, "set_role", (self.distributor.address, "minter", True))
         self.contracts = {USD: self.usd, economy.token: self.token}
-        self.providers = [_pseudo_address(f"provider:{p}") for p in range(economy.fleet.size)]
+        self.providers = [pseudo_address(f"provider:{p}") for p in range(economy.fleet.size)]
         # where the ledger's named accounts live; the marketplace holds the buyers' money and the stakes
         self._special = {(USD, BUYERS): self.market.address, (economy.token, STAKE): self.market.address}
         self.seconds += time.perf_counter() - started
@@ -108,7 +118,7 @@ class EvmChain(ABC):
         kind, key = account
         if kind == "provider":
             return self.providers[int(key)]
-        return self._special.get((asset, str(key))) or _pseudo_address(str(key))
+        return self._special.get((asset, str(key))) or pseudo_address(str(key))
 
     def _addrs(self, asset: str, accounts: list[Account]) -> list[str]:
         return [self._addr(asset, a) for a in accounts]
@@ -220,7 +230,7 @@ class EvmChain(ABC):
         """Release what the chain holds (nothing for an in-process one)."""
 
 
-def _in_epoch(epoch: int | None) -> str:
+def in_epoch(epoch: int | None) -> str:
     return "" if epoch is None else f" in epoch {epoch}"
 
 
@@ -235,10 +245,10 @@ class Web3Chain(EvmChain):
         return str(self.w3.eth.accounts[0])
 
     def _deploy(self, name: str, *args: Any) -> Any:
-        artifact = _artifact(name)
-        factory = self.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+        built = artifact(name)
+        factory = self.w3.eth.contract(abi=built["abi"], bytecode=built["bytecode"])
         receipt = self._submit(f"deploy {name}", factory.constructor(*args))
-        return self.w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])
+        return self.w3.eth.contract(address=receipt["contractAddress"], abi=built["abi"])
 
     def _transact(self, what: str, contract: Any, fn: str, args: tuple[Any, ...], epoch: int | None = None) -> None:
         self._submit(what, contract.functions[fn](*args), epoch)
@@ -249,9 +259,9 @@ class Web3Chain(EvmChain):
             self._mine(epoch)
             receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.01)
         except Exception as exc:  # web3 and the providers raise many types; all mean the call failed
-            raise ChainError(f"{self.label}: {what} failed{_in_epoch(epoch)}: {exc}", epoch) from exc
+            raise ChainError(f"{self.label}: {what} failed{in_epoch(epoch)}: {exc}", epoch) from exc
         if receipt["status"] != 1:
-            raise ChainError(f"{self.label}: {what} reverted{_in_epoch(epoch)}", epoch)
+            raise ChainError(f"{self.label}: {what} reverted{in_epoch(epoch)}", epoch)
         self.transactions += 1
         self.gas_used += int(receipt["gasUsed"])
         return receipt
@@ -263,7 +273,8 @@ class Web3Chain(EvmChain):
         """Chains that mine every transaction as it comes (py-evm's tester) need nothing here."""
 
 
-def _artifact(name: str) -> dict[str, Any]:
+def artifact(name: str) -> dict[str, Any]:
+    """A committed contract artifact (a missing or stale one: ChainUnavailable, the run does not start)."""
     try:
         return load(name)
     except ArtifactError as exc:
@@ -285,102 +296,6 @@ class PyEvmChain(Web3Chain):
         super().__init__(Web3(EthereumTesterProvider()))
 
 
-class RevmChain(EvmChain):
-    """The embedded chain: revm (Rust, through pyrevm) in process, one call at a time into its state.
-
-    The calls are the contracts' own (deployed from the same artifacts, the same call data as a node
-    receives), so the reconciliation is as strict as on any chain. What differs is the gas: revm keeps
-    the accounts and storage a run has touched warm from one call to the next, as within one transaction,
-    so its execution gas is below what a chain charges (about 0.56x py-evm's receipts on the baseline
-    year, measured when this was written); it is reported as ``revm execution gas``, not chain gas."""
-
-    label = "embedded"
-    gas_kind = "revm execution gas (storage stays warm between calls: below a chain's receipt gas)"
-
-    def __init__(self) -> None:
-        try:
-            from pyrevm import EVM
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            raise ChainUnavailable(f"the embedded chain needs pyrevm: pip install 'depinsim[chain]' ({exc})") from None
-        super().__init__()
-        # Vyper 0.4.3 emits Cancun opcodes (MCOPY); pyrevm takes the spec's exact name (an unknown one is
-        # silently the latest)
-        self.evm = EVM(spec_id="CANCUN", gas_limit=2**63)
-        self._functions: dict[tuple[str, str], tuple[bytes, list[str], list[str]]] = {}
-
-    def _operator(self) -> str:
-        operator = _pseudo_address("operator")
-        self.evm.set_balance(operator, 10**30)
-        return operator
-
-    def _deploy(self, name: str, *args: Any) -> Any:
-        from eth_abi import encode
-
-        artifact = _artifact(name)
-        constructor = next((e for e in artifact["abi"] if e.get("type") == "constructor"), {"inputs": []})
-        code = bytes.fromhex(artifact["bytecode"].removeprefix("0x")) + encode(
-            [i["type"] for i in constructor["inputs"]], list(args))
-        try:
-            address = self.evm.deploy(self.operator, code, gas=GAS)
-        except RuntimeError as exc:
-            raise ChainError(f"{self.label}: deploy {name} failed: {_revert_reason(str(exc))}") from None
-        self.transactions += 1
-        self.gas_used += self._gas()
-        return Deployed(address, artifact["abi"])
-
-    def _function(self, contract: Deployed, fn: str) -> tuple[bytes, list[str], list[str]]:
-        key = (contract.address, fn)
-        if key not in self._functions:
-            entry = next(e for e in contract.abi if e.get("type") == "function" and e["name"] == fn)
-            types = [i["type"] for i in entry["inputs"]]
-            self._functions[key] = (selector(fn, types), types, [o["type"] for o in entry["outputs"]])
-        return self._functions[key]
-
-    def _transact(self, what: str, contract: Any, fn: str, args: tuple[Any, ...], epoch: int | None = None) -> None:
-        head, types, _ = self._function(contract, fn)
-        try:
-            self.evm.message_call(self.operator, contract.address, head + encode_call(types, args), gas=GAS)
-        except RuntimeError as exc:  # pyrevm raises a revert or a halt as RuntimeError("Revert { ... }")
-            raise ChainError(f"{self.label}: {what} reverted{_in_epoch(epoch)}: {_revert_reason(str(exc))}",
-                             epoch) from None
-        self.transactions += 1
-        self.gas_used += self._gas()
-
-    def _gas(self) -> int:
-        result = self.evm.result
-        return int(result.gas_used) if result is not None else 0
-
-    def _view(self, contract: Any, fn: str, *args: Any) -> Any:
-        from eth_abi import decode
-
-        head, types, outputs = self._function(contract, fn)
-        data = self.evm.message_call(self.operator, contract.address, head + encode_call(types, args), gas=GAS,
-                                     is_static=True)
-        values = decode(outputs, bytes(data))
-        return values[0] if len(values) == 1 else values
-
-
-class Deployed(NamedTuple):
-    """A contract deployed on the embedded chain: where, and its ABI."""
-
-    address: str
-    abi: list[dict[str, Any]]
-
-
-def _revert_reason(message: str) -> str:
-    """The reason in pyrevm's error text: a Vyper assert's string (ABI ``Error(string)``), else the text."""
-    from eth_abi import decode
-
-    found = re.search(r"output: 0x([0-9a-fA-F]*)", message)
-    if found is None:
-        return message  # a halt (out of gas, an invalid opcode): pyrevm's own words
-    if found[1].startswith("08c379a0"):
-        return str(decode(["string"], bytes.fromhex(found[1][8:]))[0])
-    if not found[1]:
-        return "no reason given (a checked arithmetic, bounds or transfer failure in the contract)"
-    return f"output 0x{found[1]}"
-
-
 class RpcChain(Web3Chain):
     """A JSON-RPC node (anvil, or any URL whose first account is unlocked): calls go in one batch per epoch."""
 
@@ -390,7 +305,6 @@ class RpcChain(Web3Chain):
         from web3 import HTTPProvider, Web3
 
         self.url, self.timeout_s, self.label = url, timeout_s, label
-        self._selectors: dict[tuple[str, str], tuple[bytes, list[str], list[str]]] = {}
         self._nonce: int | None = None  # the operator's next nonce, kept here once the epochs' batches begin
         self._block_receipts = True
         self._connection: http.client.HTTPConnection | None = None  # kept alive across the run's requests
@@ -454,14 +368,6 @@ class RpcChain(Web3Chain):
         head, types, _ = self._function(contract, fn)
         return "0x" + (head + encode_call(types, args)).hex()
 
-    def _function(self, contract: Any, fn: str) -> tuple[bytes, list[str], list[str]]:
-        key = (contract.address, fn)
-        if key not in self._selectors:
-            entry = next(e for e in contract.abi if e.get("type") == "function" and e["name"] == fn)
-            types = [i["type"] for i in entry["inputs"]]
-            self._selectors[key] = (selector(fn, types), types, [o["type"] for o in entry["outputs"]])
-        return self._selectors[key]
-
     def _view(self, contract: Any, fn: str, *args: Any) -> Any:
         """An ``eth_call`` over the kept connection (web3's own took ~15 ms a call: half a second of a
         reconciliation)."""
@@ -491,7 +397,7 @@ class RpcChain(Web3Chain):
             replies = json.loads(self._post(body))
         except (http.client.HTTPException, ConnectionError, TimeoutError, OSError, ValueError) as exc:
             self._drop_connection()
-            raise ChainError(f"{self.label}: the node at {self.url} stopped answering{_in_epoch(epoch)} "
+            raise ChainError(f"{self.label}: the node at {self.url} stopped answering{in_epoch(epoch)} "
                              f"({type(exc).__name__}: {exc})", epoch) from None
         by_id = {r["id"]: r for r in replies}
         out = []
@@ -499,7 +405,7 @@ class RpcChain(Web3Chain):
             reply = by_id.get(i, {"error": {"message": "no reply"}})
             if "error" in reply:
                 what = labels[i] if labels else calls[i][0]
-                raise ChainError(f"{self.label}: {what} failed{_in_epoch(epoch)}: {reply['error'].get('message')}",
+                raise ChainError(f"{self.label}: {what} failed{in_epoch(epoch)}: {reply['error'].get('message')}",
                                  epoch)
             out.append(reply["result"])
         return out
