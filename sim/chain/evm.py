@@ -5,13 +5,14 @@ Four contracts per run (``contracts/``): the settlement stablecoin (a Token with
 unit is one micro-dollar, as in the ledger), the network token, the Marketplace (buyers' money,
 settlement with the protocol fee and burn share, provider stakes) and the Distributor (epoch rewards).
 Every off-chain account is an address: providers and named accounts get fixed addresses derived from
-their names; the buyers' money and the stakes live in the Marketplace. The operator (the node's first
-account) deploys, holds the harness roles on both tokens and sends every call.
+their names; the buyers' money and the stakes live in the Marketplace. The operator deploys, holds the
+harness roles on both tokens and sends every call.
 
-Calls are queued during an epoch and sent at its end: one by one into revm (the embedded chain) or
-through web3 (py-evm), as one JSON-RPC batch with explicit nonces on a node (each call then checked by its
-receipt). The embedded chain is revm (pyrevm), ~50x py-evm's speed: py-evm (``--chain py-evm``) stays for
-cross-checks, the same contracts and the same reconciliation on a second EVM implementation.
+Calls are queued during an epoch and sent at its end: one by one into revm (the embedded chain,
+``sim.chain.revm``) or through web3 (py-evm), as one JSON-RPC batch with explicit nonces on a node (each
+call then checked by its receipt). revm is ~70x py-evm's speed on the baseline year; py-evm (``--chain
+py-evm``) stays for cross-checks, the same contracts and reconciliation on a second EVM implementation.
+The operator is the node's first account on py-evm and a node, a fixed funded address on revm.
 """
 
 from __future__ import annotations
