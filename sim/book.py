@@ -106,18 +106,21 @@ class PostedPriceBook:
             if moved < 0:  # many moved: a sort from last epoch's order
                 order = lex_argsort((self._tie_rank, ask, self.cls), self._order)
             if moved != 0:
-                self._rebuild(order)
+                old = self._order
+                self._rebuild(order, [c for c, (lo, n) in enumerate(zip(starts, counts, strict=True))
+                                      if not np.array_equal(order[lo:lo + n], old[lo:lo + n])])
         self.min_ask[:] = np.inf
         self.min_ask[counts > 0] = ask[self._order[starts[counts > 0]]]
 
-    def _rebuild(self, order: np.ndarray) -> None:
-        """Rank the providers in ``order`` (by class, ask, tie-break and id) and rebuild the fit heaps."""
+    def _rebuild(self, order: np.ndarray, classes: list[int] | None = None) -> None:
+        """Rank the providers in ``order`` (by class, ask, tie-break and id) and rebuild the fit heaps, of
+        ``classes`` only (those whose order changed; default all)."""
         a = self.arrays
-        cls, counts, starts = self.cls, self._counts, self._starts
-        a.rank[order] = np.arange(len(order)) - starts[cls[order]]
+        counts, starts = self._counts, self._starts
         self._order = order
-        for c in range(len(counts)):
+        for c in range(len(counts)) if classes is None else classes:
             ids = order[starts[c]:starts[c] + counts[c]]
+            a.rank[ids] = np.arange(ids.size)
             a.ranked[c, :ids.size] = ids
             by_rank = self.free[ids]
             # ranks in ascending order: each row is already a valid heap

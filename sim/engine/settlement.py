@@ -42,8 +42,10 @@ class Settlement(EpochPhase):
         spread = NetworkStarts.of(state.spread)
         state.spread.clear()
         state.spread_of.clear()
-        previous = state.running.job.size
-        active = NetworkStarts.concat([state.running, state.starts_of(new), spread])
+        previous = state.running_log.size
+        state.running_log.append(state.starts_of(new))  # after those still running: the epoch's allocations
+        state.running_log.append(spread)
+        active = state.running
         state.billed_hours.clear()  # read by starts_of(new) just now; these jobs are all in running next
         g, ask, start, end = active.gpus, active.ask_micro_usd, active.start, active.end
         gh, revenue_micro, done = np.zeros(fleet.size), np.zeros(fleet.size), np.empty(start.size, dtype=np.bool_)
@@ -68,7 +70,7 @@ class Settlement(EpochPhase):
         due = np.bincount(active.provider, weights=amounts, minlength=fleet.size)
         if due.sum() >= 2**53:
             raise OverflowError("an epoch's payments exceed exact float64 integer range")
-        state.running = state.settled.settle(active, done, final)
+        state.settled.settle(state.running_log, done, final)  # the allocations that ended, out of running
 
         was_active = self.dynamics.active.copy()
         # an active node offers its whole capacity; one that has left, only the leases it still serves

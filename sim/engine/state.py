@@ -57,11 +57,12 @@ class NetworkStarts:
 
 
 class AllocationLog:
-    """NetworkStarts appended epoch by epoch into columns that double when full, so the run ends with its
-    allocations in one piece: joining a year of epoch pieces at the end would hold both copies at once,
-    when the tables are built and memory peaks. Unused capacity is never touched, so costs no memory:
-    ``capacity`` can be generous (a run's jobs times two: a job has one allocation per node and attempt),
-    which saves the copies of growing (80 ms of a 1M-job run from 4,096 rows up)."""
+    """NetworkStarts appended into columns that double when full: the settled log, so the run ends with its
+    allocations in one piece (joining a year of epoch pieces at the end would hold both copies at once,
+    when the tables are built and memory peaks), and the allocations still running, kept in place from
+    epoch to epoch. Unused capacity is never touched, so costs no memory: ``capacity`` can be generous (a
+    run's jobs times two: a job has one allocation per node and attempt), which saves the copies of
+    growing (80 ms of a 1M-job run from 4,096 rows up)."""
 
     def __init__(self, capacity: int = 0) -> None:
         self._columns = [np.empty(capacity, dtype=dtype) for dtype in (np.int64, np.int64, float, float, np.int64,
@@ -80,21 +81,24 @@ class AllocationLog:
                 np.compress(rows, getattr(starts, f.name), out=column[size:size + n])
         self._size = size + n
 
-    def settle(self, active: NetworkStarts, done: np.ndarray, final: bool) -> NetworkStarts:
-        """Append the allocations of ``active`` that ended (``done``; at the horizon, all of them) and return
-        those still running (not ``done``): one compiled pass over the columns instead of a compress into the log
-        and a gather of the rest per column."""
-        running_count = active.job.size - int(np.count_nonzero(done))
-        ended = active.job.size if final else active.job.size - running_count
+    def settle(self, running: AllocationLog, done: np.ndarray, final: bool) -> None:
+        """Append the allocations of ``running`` (every row: those still running and this epoch's starts) that
+        ended (``done``; at the horizon, all of them), and keep the others, in order, at the front of
+        ``running``: one compiled pass over the columns, in place, instead of a compress into this log and a
+        gather of the rest per column into fresh arrays (a year's running allocations copied every epoch)."""
+        kept = running.size - int(np.count_nonzero(done))
+        ended = running.size if final else running.size - kept
         self._reserve(ended)
-        running = NetworkStarts(*(np.empty(running_count, dtype=column.dtype) for column in self._columns))
-        parts = [[getattr(starts, f.name) for f in fields(NetworkStarts)] for starts in (active, running)]
         ints, floats = (0, 1, 4, 6), (2, 3, 5)  # the columns by dtype (numba indexes a tuple of one type)
-        _split(done, final, self._size, *(tuple(columns[i] for i in kind) for columns in (parts[0], self._columns,
-                                                                                          parts[1])
+        _split(done, final, self._size, *(tuple(columns[i] for i in kind)
+                                          for columns in (running._columns, self._columns, running._columns)
                                           for kind in (ints, floats)))
         self._size += ended
-        return running
+        running._size = kept
+
+    @property
+    def size(self) -> int:
+        return self._size
 
     def _reserve(self, n: int) -> None:
         """Room for ``n`` more rows (doubling the columns when full)."""
@@ -115,7 +119,8 @@ def _split(done: np.ndarray, final: bool, at: int, ints: tuple[np.ndarray, ...],
            log_ints: tuple[np.ndarray, ...], log_floats: tuple[np.ndarray, ...], kept_ints: tuple[np.ndarray, ...],
            kept_floats: tuple[np.ndarray, ...]) -> None:
     """Copy the rows of the columns (``ints``, ``floats``) that are ``done`` (all, if ``final``) to the log's
-    columns from row ``at`` on, and those not ``done`` to the ``kept_*`` columns, in order."""
+    columns from row ``at`` on, and those not ``done`` to the ``kept_*`` columns, in order (the ``kept_*``
+    columns may be the input's own: a row is read before any later row is written over it)."""
     kept = 0
     for i in range(done.size):
         if final or done[i]:
@@ -157,8 +162,8 @@ class RunState:
     """This epoch's allocations other than single-node starts: jobs on several nodes, and restarts."""
     spread_of: dict[int, list[int]] = field(default_factory=dict)
     """Job -> positions of its allocations in ``spread``."""
-    running: NetworkStarts = field(init=False)
-    """Allocations still running at the last epoch close."""
+    running_log: AllocationLog = field(init=False)
+    """Allocations still running at the last epoch close (``running``), and this epoch's starts while it closes."""
     settled: AllocationLog = field(init=False)
     billed_hours: dict[int, float] = field(default_factory=dict)
     """Single-node starts of this epoch that a failure cut short: the hours they ran."""
@@ -201,12 +206,17 @@ class RunState:
         self.settled = AllocationLog(2 * n)
         self.departures = DepartureQueue(self.n_gpus + 1)
         self.spot_job = np.asarray(self.jobs.stream_interruptible, dtype=bool)[self.jobs.stream]
-        self.running = self.starts_of(np.empty(0, dtype=np.int64))
+        self.running_log = AllocationLog(self.n_gpus + 4096)  # each running allocation holds a GPU
         self.preempted, self.attempts = np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64)
         self.lost_work, self.downtime_hours = np.zeros(n), np.zeros(n)
         self.paid_micro = np.zeros(n, dtype=np.int64)
         self.down, self.failures = np.zeros(m, dtype=bool), np.zeros(m, dtype=np.int64)
         self.gh_total, self.rev_total = np.zeros(m), np.zeros(m)
+
+    @property
+    def running(self) -> NetworkStarts:
+        """Allocations still running at the last epoch close (views: changing them changes the record)."""
+        return self.running_log.view()
 
     @property
     def n_jobs(self) -> int:
