@@ -96,8 +96,9 @@ class ProviderDynamics:
         return ids
 
     def leaving(self, k: int, t_hours: float, cash_margin_usd: np.ndarray) -> np.ndarray:
-        """Nodes whose cash margin has been below the cost of holding their GPUs (0 without a resale value)
-        for their K epochs in a row; they stop after epoch k, which ends at ``t_hours``, and sell their GPUs."""
+        """Nodes whose cash margin has been below the cost of holding their GPUs (0 without a resale value),
+        or below a competing network's offer, for their K epochs in a row; they stop after epoch k, which
+        ends at ``t_hours``, and sell their GPUs (or take them to the competitor)."""
         offer = self._outside_offer(t_hours - self._epoch_hours) * self.fleet.gpus * self._epoch_hours
         self.cash_usd += np.where(self.active, cash_margin_usd, 0.0)
         self.active_hours += self.active * self._epoch_hours
