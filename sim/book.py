@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from .sorting import lex_argsort
+from .sorting import insertion_rank, lex_argsort
 
 
 class Parts(NamedTuple):
@@ -102,7 +102,7 @@ class PostedPriceBook:
             self._rebuild(lex_argsort((self._tie_rank, ask, self.cls)))  # np.lexsort's order, ties by id
         else:
             order = self._order.copy()
-            moved = _insertion_rank(self.cls, ask, self._tie_rank, order, 8 * order.size)
+            moved = insertion_rank(self.cls, ask, self._tie_rank, order, 8 * order.size)
             if moved < 0:  # many moved: a sort from last epoch's order
                 order = lex_argsort((self._tie_rank, ask, self.cls), self._order)
             if moved != 0:
@@ -334,37 +334,6 @@ def _gang(c: int, g: int, limit: float, share: float, book: BookArrays, parts: n
             if need == 0:
                 return m, per_hour
     return -1, 0
-
-
-@njit(cache=True)
-def _insertion_rank(cls: np.ndarray, ask: np.ndarray, tie: np.ndarray, order: np.ndarray, budget: int) -> int:
-    """Sort ``order`` in place by (class, ask, tie-break, id) by insertion: one pass plus a step per place a
-    provider moves, and from last epoch's order few move (a group's asks shift together). Returns the steps
-    taken (0: still sorted), or -1 after ``budget`` of them (``order`` is then no longer a permutation). The
-    keys are distinct (ids are), so any sort gives the one order ``np.lexsort`` would."""
-    moves = 0
-    for i in range(1, order.size):
-        x = order[i]
-        k = i - 1
-        while k >= 0:
-            y = order[k]
-            if cls[y] != cls[x]:
-                after = cls[y] > cls[x]
-            elif ask[y] != ask[x]:
-                after = ask[y] > ask[x]
-            elif tie[y] != tie[x]:
-                after = tie[y] > tie[x]
-            else:
-                after = y > x
-            if not after:
-                break
-            order[k + 1] = y
-            k -= 1
-            moves += 1
-            if moves > budget:
-                return -1
-        order[k + 1] = x
-    return moves
 
 
 # Entry points from Python: the book's arrays flat, regrouped here (numba unboxes a named tuple about

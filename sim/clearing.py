@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 from .scratch import Scratch
-from .sorting import lex_argsort
+from .sorting import insertion_rank, lex_argsort
 
 
 class SupplyCurves(NamedTuple):
@@ -85,34 +85,13 @@ def merit_rank(asks: np.ndarray, ids: np.ndarray, previous: np.ndarray, position
     asks = np.asarray(asks, dtype=float)
     if previous.size != ids.size:  # nodes joined or left
         return ids[lex_argsort((asks[ids],))]
-    order = previous.copy()
-    moved = _insertion_rank(asks, order, 8 * order.size)
+    order, same = previous.copy(), np.zeros(asks.size, dtype=np.int64)  # one class, no tie-break: ask, then id
+    moved = insertion_rank(same, asks, same, order, 8 * order.size)
     if moved == 0:
         return previous
     if moved > 0:
         return order
     return ids[lex_argsort((asks[ids],), position[previous])]  # many moved: a sort from last epoch's order
-
-
-@njit(cache=True, nogil=True)
-def _insertion_rank(asks: np.ndarray, order: np.ndarray, budget: int) -> int:
-    """Sort ``order`` in place by (ask, id) by insertion, which costs one pass plus a step per place an
-    id moves: from last epoch's order a few hundred of 10,000 move, as a class's asks shift together.
-    Returns the steps taken, or -1 after ``budget`` of them (``order`` is then no longer a permutation).
-    The keys are distinct (ids are), so any sort gives the one order a stable sort by ask would."""
-    moves = 0
-    for i in range(1, order.size):
-        x = order[i]
-        a = asks[x]
-        k = i - 1
-        while k >= 0 and (asks[order[k]] > a or (asks[order[k]] == a and order[k] > x)):
-            order[k + 1] = order[k]
-            k -= 1
-            moves += 1
-            if moves > budget:
-                return -1
-        order[k + 1] = x
-    return moves
 
 
 @njit(cache=True, nogil=True)

@@ -150,10 +150,15 @@ def _push_event(time: float, kind: int, node: int, delay: float, q: NodeEventArr
         parent = (i - 1) >> 1
         if q.time[parent] <= time:
             break
-        q.time[i], q.seq[i], q.node[i], q.kind[i], q.delay[i] = (q.time[parent], q.seq[parent], q.node[parent],
-                                                                  q.kind[parent], q.delay[parent])
+        _move_event(parent, i, q)
         i = parent
     q.time[i], q.seq[i], q.node[i], q.kind[i], q.delay[i] = time, seq, node, kind, delay
+
+
+@njit(cache=True)
+def _move_event(src: int, dst: int, q: NodeEventArrays) -> None:
+    q.time[dst], q.seq[dst], q.node[dst], q.kind[dst], q.delay[dst] = (q.time[src], q.seq[src], q.node[src],
+                                                                        q.kind[src], q.delay[src])
 
 
 @njit(cache=True)
@@ -172,8 +177,7 @@ def _pop_event(q: NodeEventArrays) -> None:
             child = right
         if q.time[child] > time or (q.time[child] == time and q.seq[child] > seq):
             break
-        q.time[i], q.seq[i], q.node[i], q.kind[i], q.delay[i] = (q.time[child], q.seq[child], q.node[child],
-                                                                  q.kind[child], q.delay[child])
+        _move_event(child, i, q)
         i = child
     q.time[i], q.seq[i], q.node[i], q.kind[i], q.delay[i] = time, seq, node, kind, delay
 
