@@ -69,16 +69,12 @@ class AllocationLog:
                                                                          float, np.int64)]
         self._size = 0
 
-    def append(self, starts: NetworkStarts, rows: np.ndarray | None = None) -> None:
-        """Append ``starts`` (only ``rows``, a mask, if given: copied straight into the columns)."""
-        n = starts.job.size if rows is None else int(np.count_nonzero(rows))
+    def append(self, starts: NetworkStarts) -> None:
+        """Append ``starts`` after the rows held."""
+        n, size = starts.job.size, self._size
         self._reserve(n)
-        size = self._size
         for column, f in zip(self._columns, fields(NetworkStarts), strict=True):
-            if rows is None:
-                column[size:size + n] = getattr(starts, f.name)
-            else:
-                np.compress(rows, getattr(starts, f.name), out=column[size:size + n])
+            column[size:size + n] = getattr(starts, f.name)
         self._size = size + n
 
     def settle(self, running: AllocationLog, done: np.ndarray, final: bool) -> None:
