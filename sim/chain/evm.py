@@ -70,6 +70,19 @@ class EvmChain(ABC):
             self._functions[key] = (selector(fn, types), types, [o["type"] for o in entry["outputs"]])
         return self._functions[key]
 
+    def _call_data(self, contract: Any, fn: str, args: tuple[Any, ...]) -> bytes:
+        """Selector and arguments from ``sim.chain.abi``: web3's per-call encoding (checksums, ABI lookup) cost
+        ten times a node's own work, and eth_abi's generic encoders most of what is left."""
+        head, types, _ = self._function(contract, fn)
+        return head + encode_call(types, args)
+
+    def _returned(self, contract: Any, fn: str, data: bytes) -> Any:
+        """A view function's return data, decoded (one value, or a tuple of them)."""
+        from eth_abi import decode
+
+        values = decode(self._function(contract, fn)[2], data)
+        return values[0] if len(values) == 1 else values
+
     # --- what a subclass provides -----------------------------------------------------------------------
 
     @abstractmethod
@@ -327,7 +340,8 @@ class RpcChain(Web3Chain):
             self._nonce = int(self._rpc([("eth_getTransactionCount", [self.operator, "pending"])], epoch)[0], 16)
         nonce, self._nonce = self._nonce, self._nonce + len(calls)
         requests = [("eth_sendTransaction", [{"from": self.operator, "to": contract.address,
-                                              "data": self._encode(contract, fn, args), "gas": hex(GAS),
+                                              "data": "0x" + self._call_data(contract, fn, args).hex(),
+                                              "gas": hex(GAS),
                                               "nonce": hex(nonce + i)}])
                     for i, (_, contract, fn, args) in enumerate(calls)]
         hashes = self._rpc(requests, epoch, [call[0] for call in calls])
@@ -363,22 +377,12 @@ class RpcChain(Web3Chain):
             self.gas_used += int(receipt["gasUsed"], 16)
         self.transactions += len(calls)
 
-    def _encode(self, contract: Any, fn: str, args: tuple[Any, ...]) -> str:
-        """Call data from ``sim.chain.abi``: web3's per-call encoding (checksums, ABI lookup) cost ten times
-        the node's own work, and eth_abi's generic encoders most of what is left."""
-        head, types, _ = self._function(contract, fn)
-        return "0x" + (head + encode_call(types, args)).hex()
-
     def _view(self, contract: Any, fn: str, *args: Any) -> Any:
         """An ``eth_call`` over the kept connection (web3's own took ~15 ms a call: half a second of a
         reconciliation)."""
-        from eth_abi import decode
-
-        _, _, outputs = self._function(contract, fn)
-        data = self._rpc([("eth_call", [{"to": contract.address, "data": self._encode(contract, fn, args)},
-                                        "latest"])], None)[0]
-        values = decode(outputs, bytes.fromhex(data.removeprefix("0x")))
-        return values[0] if len(values) == 1 else values
+        call = {"to": contract.address, "data": "0x" + self._call_data(contract, fn, args).hex()}
+        data = self._rpc([("eth_call", [call, "latest"])], None)[0]
+        return self._returned(contract, fn, bytes.fromhex(data.removeprefix("0x")))
 
     def _mine(self, epoch: int | None) -> None:
         """Mine the batch into a block on a development node (anvil started by depinsim does not mine on

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from typing import Any, NamedTuple
 
-from .abi import encode_call
 from .evm import GAS, EvmChain, artifact, in_epoch, pseudo_address
 from .hook import ChainError, ChainUnavailable
 
@@ -58,9 +57,8 @@ class RevmChain(EvmChain):
         return Deployed(address, built["abi"])
 
     def _transact(self, what: str, contract: Any, fn: str, args: tuple[Any, ...], epoch: int | None = None) -> None:
-        head, types, _ = self._function(contract, fn)
         try:
-            self.evm.message_call(self.operator, contract.address, head + encode_call(types, args), gas=GAS)
+            self.evm.message_call(self.operator, contract.address, self._call_data(contract, fn, args), gas=GAS)
         except RuntimeError as exc:  # pyrevm raises a revert or a halt as RuntimeError("Revert { ... }")
             raise ChainError(f"{self.label}: {what} reverted{in_epoch(epoch)}: {_revert_reason(str(exc))}",
                              epoch) from None
@@ -72,13 +70,9 @@ class RevmChain(EvmChain):
         return int(result.gas_used) if result is not None else 0
 
     def _view(self, contract: Any, fn: str, *args: Any) -> Any:
-        from eth_abi import decode
-
-        head, types, outputs = self._function(contract, fn)
-        data = self.evm.message_call(self.operator, contract.address, head + encode_call(types, args), gas=GAS,
+        data = self.evm.message_call(self.operator, contract.address, self._call_data(contract, fn, args), gas=GAS,
                                      is_static=True)
-        values = decode(outputs, bytes(data))
-        return values[0] if len(values) == 1 else values
+        return self._returned(contract, fn, bytes(data))
 
 
 class Deployed(NamedTuple):
