@@ -10,6 +10,7 @@ from numba import njit
 
 from .catalog import hardware_models
 from .cloud import CloudBaseline
+from .engine.gangs import LINKS
 from .engine.recorder import ratio
 from .engine.state import RunState
 from .fleet import Fleet
@@ -17,7 +18,6 @@ from .schema.jobs import job_types as job_kinds
 from .schema.jobs import speed_on
 
 VENUES = ("none", "network", "cloud")
-LINKS = ("none", "nvlink", "infiniband", "cloud", "internet")  # how a job's GPUs talk to each other
 STATES = ("queued", "running", "completed", "abandoned", "latent")  # latent: elastic demand the price did not draw
 ABANDONED = ("no", "over_budget", "no_cloud_offer")
 """Why a job was abandoned: the cheapest alternative costs more than its budget, or no alternative offers
@@ -47,9 +47,8 @@ def build_jobs_table(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizo
     gpus[cld] = jobs.cloud_gpus[cld]
     delivered[cld] = gpus[cld] * (np.minimum(end[cld], horizon) - start[cld])
     interconnect = np.array([0, 1, 3], dtype=np.int8)[venue]  # none; nvlink on one node; cloud
-    slowdown = np.ones(n)
-    for j, (link, factor) in state.interconnect.items():
-        interconnect[j], slowdown[j] = LINKS.index(link), factor
+    np.copyto(interconnect, state.link, where=state.link > 0)  # several nodes: their link
+    slowdown = state.slowdown
 
     # GPU class codes over the fleet's classes then the alternatives' other GPUs; -1 (missing) where nothing ran
     class_names = list(dict.fromkeys([*fleet.classes, *cloud.offer_gpu]))

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from sim.book import PostedPriceBook
 from sim.conservation import peak_gpus_in_use
-from sim.engine.fastloop import DepartureQueue
+from sim.engine.departures import DepartureQueue
 from sim.engine.state import NetworkStarts
 from sim.sorting import lex_argsort
 from sim.tokens import _largest

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from sim import run
 from sim.cli import app
+from sim.engine.state import AllocationLog
 from sim.engine.world import World
 from sim.runner import finish
 from sim.traces import bundled_trace
@@ -177,6 +178,16 @@ def test_training_heavy_shows_interconnect_slowdown(training_heavy: pd.DataFrame
         jobs = clean[clean["gpu_class"] == c]
         hours_per_work = jobs["delivered_gpu_hours"] / jobs["work_ref_gpu_hours"] / jobs["slowdown"]
         assert np.allclose(hours_per_work, hours_per_work.iloc[0], rtol=1e-6), c
+
+
+def test_gangs_outgrowing_their_log_change_nothing(training_heavy: pd.DataFrame) -> None:
+    """The compiled loop hands back to the engine when an epoch's log of multi-node allocations is full,
+    and the engine grows it: from an empty log the run is the same."""
+    world = World(with_changes(scenario_dict("training_heavy")))
+    world.state.spread = AllocationLog(0)
+    world.simulate()
+    assert world.state.spread.arrays.job.size >= 4096  # it grew
+    pd.testing.assert_frame_equal(finish(world).jobs, training_heavy)
 
 
 def test_training_heavy_shows_restart_losses(training_heavy: pd.DataFrame) -> None:

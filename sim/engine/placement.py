@@ -1,9 +1,8 @@
 """Placement: where a job that the compiled loop could not place goes, and where waiting jobs start.
 
-A job finds no single free node within its limit: it may span several nodes of one class (data-parallel
-training slows down by the gradient exchange over the link between them), wait for the network up to
-its patience if some class asks within its limit, or go to AWS if that is within its budget (else it
-is abandoned). A released node serves the best waiting job it fits; new asks at an epoch's start may
+A job finds no free node within its limit, nor a gang of nodes where it is larger than any node (the
+compiled loop tries both; ``gangs``): it may wait for the network up to its patience if some class asks
+within its limit, or go to AWS if that is within its budget (else it is abandoned). A released node serves the best waiting job it fits; new asks at an epoch's start may
 let waiting jobs in. An interrupted job's remainder is placed again (``restart``).
 
 Handlers use explicit times, never ``env.now``, which may lag the event being handled.
@@ -11,83 +10,17 @@ Handlers use explicit times, never ``env.now``, which may lag the event being ha
 
 from __future__ import annotations
 
-from itertools import repeat
-
 import numpy as np
 import simpy
-from numba import njit
 
 from ..book import Parts, PostedPriceBook
 from ..fleet import Fleet
 from ..jobs import JobBatch
-from ..topology import topology
 from ..units import MICRO
 from .demand import Demand
-from .fastloop import DepartureArrays, _push
+from .gangs import Gangs, place_flat
 from .phases import Epoch, EpochPhase
 from .state import RunState
-
-
-class Links:
-    """The link between a spread job's nodes and its bandwidth (Gbps): a datacentre fabric when every node
-    is in one InfiniBand group and region, else the internet path between their regions (slowest pair).
-    Region-pair bandwidths are looked up once per run (placement asks for every candidate gang, ~23,000
-    times in bench_engine, so the lookup is compiled)."""
-
-    def __init__(self, fleet: Fleet) -> None:
-        topo = topology()
-        regions = sorted(set(fleet.region.tolist()))
-        index = {r: i for i, r in enumerate(regions)}
-        self._region = np.array([index[r] for r in fleet.region.tolist()], dtype=np.int64)
-        self._group = fleet.group_index.astype(np.int64)
-        self._fabric = np.array([g.fabric == "infiniband" for sl, g in fleet.group_slices
-                                 for _ in range(sl.start, sl.stop)], dtype=np.bool_).reshape(-1)
-        self._bandwidth = np.array([[topo.bandwidth_gbps(a, b) for b in regions] for a in regions]).reshape(
-            len(regions), len(regions))
-        self._infiniband = topo.data.interconnect.infiniband_gbps_per_gpu.value
-
-    def __call__(self, providers: np.ndarray) -> tuple[str, float]:
-        bandwidth = _internet_gbps(providers, self._region, self._group, self._fabric, self._bandwidth)
-        return ("infiniband", self._infiniband) if bandwidth < 0 else ("internet", float(bandwidth))
-
-
-@njit(cache=True)
-def _book_parts(providers: np.ndarray, gpus: np.ndarray, share: float, end: float, j: int, free: np.ndarray,
-                ask: np.ndarray, *queue: np.ndarray) -> np.ndarray:
-    """Job j's allocations on ``providers``, all ending at ``end``: take their ``gpus`` from the book's
-    ``free``, queue their departures (``queue``: the DepartureArrays, flat) and return what a buyer
-    paying ``share`` of each ask pays per GPU-hour there, rounded down to the micro-dollar (exact for
-    one paying all of it: asks are far below 2**53). One call for all of a gang's parts."""
-    q = DepartureArrays(*queue)
-    paid = np.empty(providers.size, dtype=np.int64)
-    for i in range(providers.size):
-        p = providers[i]
-        free[p] -= gpus[i]
-        paid[i] = np.int64(ask[p] * share)
-    for i in range(providers.size):
-        _push(end, providers[i], gpus[i], j, q)
-    return paid
-
-
-@njit(cache=True)
-def _internet_gbps(providers: np.ndarray, region: np.ndarray, group: np.ndarray, fabric: np.ndarray,
-                   bandwidth: np.ndarray) -> float:
-    """The slowest internet path between the providers' regions, or -1 when they share one InfiniBand
-    group and region."""
-    first = providers[0]
-    seen = np.zeros(bandwidth.shape[0], dtype=np.bool_)
-    fabric_only = fabric[first]
-    for p in providers:
-        seen[region[p]] = True
-        fabric_only = fabric_only and group[p] == group[first] and region[p] == region[first]
-    if fabric_only:
-        return -1.0
-    slowest = np.inf
-    for a in range(seen.size):
-        for b in range(a, seen.size):
-            if seen[a] and seen[b]:
-                slowest = min(slowest, bandwidth[a, b])
-    return slowest
 
 
 class Placement(EpochPhase):
@@ -98,7 +31,7 @@ class Placement(EpochPhase):
         self.state, self.book, self.jobs, self.env = state, book, jobs, env
         self._demand = demand
         self._delay = order_delay_hours
-        self._links = Links(fleet)
+        self.gangs = Gangs(fleet, jobs, state.spot_job, state.spot_share, state.link, state.slowdown, fleet.size)
         self.cloud_ok = jobs.cloud_cost_usd <= jobs.budget_usd
 
     def open_epoch(self, epoch: Epoch) -> None:
@@ -190,51 +123,15 @@ class Placement(EpochPhase):
                 g, hours, _ = self.need(j, best_c)
                 self.start(j, best_p, g, hours, now)
 
-    # --- several nodes ----------------------------------------------------------------------------
-
-    def start_spread(self, j: int, classes: tuple[int, ...], now: float) -> bool:
-        """Place a job too large for any node on several nodes of one class, if that beats its budget and
-        AWS; its work may run slower by what it exchanges over the link between the nodes."""
-        jobs, book, state = self.jobs, self.book, self.state
-        si = int(jobs.stream[j])
-        job = jobs.stream_jobs[si]
-        ceiling = min(float(jobs.budget_usd[j]), float(jobs.cloud_cost_usd[j])) * MICRO
-        share = state.share_paid(j)
-        best: tuple[float, Parts, float, str, float] | None = None
-        for c in classes:
-            g, hours, limit = self.need(j, c)
-            if g <= book.max_gpus[c]:
-                continue
-            found = book.gang(c, g, limit, share)
-            if found is None:
-                continue
-            parts, per_hour = found
-            if per_hour * hours > ceiling:  # too dear before any slowdown (which only adds hours)
-                continue
-            link, bandwidth = self._links(parts.providers)
-            factor = job.slowdown(float(jobs.stream_speed[si, c]), parts.providers.size, bandwidth)
-            hours *= factor
-            cost = per_hour * hours
-            if cost <= ceiling and (best is None or cost < best[0]):
-                best = (cost, parts, hours, link, factor)
-        if best is None:
-            return False
-        _, parts, hours, link, factor = best
-        state.interconnect[j] = (link, factor)
-        self.place_parts(j, parts, hours, now)
-        return True
+    # --- several nodes (arrivals: ``gangs.start_gang``, in the compiled loop) ----------------------------
 
     def place_parts(self, j: int, parts: Parts, hours: float, now: float) -> None:
         """Run job j on ``parts`` (distinct providers) for ``hours`` from ``now``: one allocation per part,
         all booked at once (a 16-GPU job may take 16 one-GPU parts)."""
-        state, end = self.state, now + hours
-        providers, gpus = parts
-        paid = _book_parts(providers, gpus, state.share_paid(j), end, j, self.book.free, self.book.ask,
-                           *state.departures.arrays)
-        first = len(state.spread)
-        state.spread_of.setdefault(j, []).extend(range(first, first + providers.size))
-        state.spread.extend(zip(repeat(j), providers.tolist(), repeat(now), repeat(end), gpus.tolist(), repeat(hours),
-                                paid.tolist()))
+        spread = self.state.spread
+        spread.reserve(parts.providers.size)
+        place_flat(j, parts.providers, parts.gpus, self.state.share_paid(j), now, hours, *self.book.arrays,
+                   *self.state.departures.arrays, *spread.arrays)
 
     # --- after an interruption ----------------------------------------------------------------------
 
@@ -244,8 +141,7 @@ class Placement(EpochPhase):
         state.attempts[j] += 1
         share = work / float(jobs.work_ref_gpu_hours[j])
         si = int(jobs.stream[j])
-        job = jobs.stream_jobs[si]
-        best: tuple[float, Parts, float, tuple[str, float] | None] | None = None
+        best: tuple[float, Parts, float, tuple[int, float] | None] | None = None
         for c in jobs.stream_classes[si]:
             g, hours, limit = self.need(j, c)
             hours = hours * share + overhead
@@ -260,11 +156,9 @@ class Placement(EpochPhase):
                 if found is None:
                     continue
                 parts, per_hour = found
-                name, bandwidth = self._links(parts.providers)
-                factor = job.slowdown(float(jobs.stream_speed[si, c]), parts.providers.size, bandwidth)
-                if factor != 1.0:
-                    hours = (hours - overhead) * factor + overhead
-                link = (name, factor)
+                link = self.gangs.link(si, c, parts.providers)
+                if link[1] != 1.0:
+                    hours = (hours - overhead) * link[1] + overhead
             cost = per_hour * hours
             if best is None or cost < best[0]:
                 best = (cost, parts, hours, link)
@@ -277,6 +171,6 @@ class Placement(EpochPhase):
             return
         _, parts, hours, link = best
         if link is not None:
-            state.interconnect[j] = link
+            state.link[j], state.slowdown[j] = link
         state.attempt[j] = (now, overhead, hours, work)
         self.place_parts(j, parts, hours, now)

@@ -102,14 +102,14 @@ class Reliability:
         state = self.state
         # cut the allocations short: their departures are cancelled, their GPUs come back now
         start, wall_hours, cuts_before = now, 0.0, state.truncated
-        cut_rows = [i for i in state.spread_of.get(j, ()) if state.spread[i][3] > now]
-        if cut_rows:
-            spread = [state.spread[i] for i in cut_rows]
-            self._cut(j, np.array([r[1] for r in spread]), np.array([r[3] for r in spread]),
-                      np.array([r[4] for r in spread]))
-            for i, row in zip(cut_rows, spread, strict=True):
-                start, wall_hours = min(start, row[2]), max(wall_hours, row[5])
-                state.spread[i] = (j, row[1], row[2], now, row[4], now - row[2], row[6])
+        spread = state.spread.view()
+        cut = _rows_of(j, spread.job, spread.end, now)
+        if cut.size:
+            self._cut(j, spread.provider[cut], spread.end[cut], spread.gpus[cut])
+            start = min(start, float(spread.start[cut].min()))
+            wall_hours = max(wall_hours, float(spread.hours[cut].max()))
+            spread.hours[cut] = now - spread.start[cut]
+            spread.end[cut] = now
         rows = state.running
         running = _rows_of(j, rows.job, rows.end, now)
         if running.size:

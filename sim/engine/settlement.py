@@ -19,7 +19,7 @@ from ..fleet import Fleet
 from ..jobs import JobBatch
 from ..schema.market import MarketMechanism
 from .phases import Epoch, EpochPhase
-from .state import NetworkStarts, RunState
+from .state import RunState
 
 
 class Settlement(EpochPhase):
@@ -39,12 +39,10 @@ class Settlement(EpochPhase):
         t0, t1, final = epoch.t0, epoch.t1, epoch.final
         new = state.started_this_epoch().copy()
         state.log.n_started[0] = 0
-        spread = NetworkStarts.of(state.spread)
-        state.spread.clear()
-        state.spread_of.clear()
         previous = state.running_log.size
         state.running_log.append(state.starts_of(new))  # after those still running: the epoch's allocations
-        state.running_log.append(spread)
+        state.running_log.append(state.spread.view())
+        state.spread.clear()
         active = state.running
         state.billed_hours.clear()  # read by starts_of(new) just now; these jobs are all in running next
         g, ask, start, end = active.gpus, active.ask_micro_usd, active.start, active.end

@@ -12,16 +12,14 @@ revenue and payments per provider are computed per epoch from those records, vec
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from itertools import chain
 
 import numpy as np
 from numba import njit
 
 from ..jobs import JobBatch
-from .fastloop import DepartureQueue, StartLog
-
-Allocation = tuple[int, int, float, float, int, float, int]
-"""(job, provider, start, end, GPUs, hours billed, ask paid in micro-USD per GPU-hour)."""
+from .departures import DepartureQueue
+from .fastloop import StartLog
+from .gangs import AllocationArrays
 
 
 @dataclass(frozen=True)
@@ -48,13 +46,6 @@ class NetworkStarts:
     def concat(parts: list[NetworkStarts]) -> NetworkStarts:
         return NetworkStarts(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(NetworkStarts)))
 
-    @staticmethod
-    def of(rows: list[Allocation]) -> NetworkStarts:
-        a = np.fromiter(chain.from_iterable(rows), dtype=float, count=7 * len(rows)).reshape(-1, 7)  # np.array(rows)
-        return NetworkStarts(job=a[:, 0].astype(np.int64), provider=a[:, 1].astype(np.int64), start=a[:, 2],
-                             end=a[:, 3], gpus=a[:, 4].astype(np.int64), hours=a[:, 5],
-                             ask_micro_usd=a[:, 6].astype(np.int64))
-
 
 class AllocationLog:
     """NetworkStarts appended into columns that double when full: the settled log, so the run ends with its
@@ -62,20 +53,21 @@ class AllocationLog:
     when the tables are built and memory peaks), and the allocations still running, kept in place from
     epoch to epoch. Unused capacity is never touched, so costs no memory: ``capacity`` can be generous (a
     run's jobs times two: a job has one allocation per node and attempt), which saves the copies of
-    growing (80 ms of a 1M-job run from 4,096 rows up)."""
+    growing (80 ms of a 1M-job run from 4,096 rows up). Compiled code appends through ``arrays`` (the row
+    count lives in an array there); growing replaces the columns, so it must take ``arrays`` again."""
 
     def __init__(self, capacity: int = 0) -> None:
         self._columns = [np.empty(capacity, dtype=dtype) for dtype in (np.int64, np.int64, float, float, np.int64,
                                                                          float, np.int64)]
-        self._size = 0
+        self._size = np.zeros(1, dtype=np.int64)
 
     def append(self, starts: NetworkStarts) -> None:
         """Append ``starts`` after the rows held."""
-        n, size = starts.job.size, self._size
-        self._reserve(n)
+        n, size = starts.job.size, self.size
+        self.reserve(n)
         for column, f in zip(self._columns, fields(NetworkStarts), strict=True):
             column[size:size + n] = getattr(starts, f.name)
-        self._size = size + n
+        self._size[0] = size + n
 
     def settle(self, running: AllocationLog, done: np.ndarray, final: bool) -> None:
         """Append the allocations of ``running`` (every row: those still running and this epoch's starts) that
@@ -84,21 +76,28 @@ class AllocationLog:
         gather of the rest per column into fresh arrays (a year's running allocations copied every epoch)."""
         kept = running.size - int(np.count_nonzero(done))
         ended = running.size if final else running.size - kept
-        self._reserve(ended)
+        self.reserve(ended)
         ints, floats = (0, 1, 4, 6), (2, 3, 5)  # the columns by dtype (numba indexes a tuple of one type)
-        _split(done, final, self._size, *(tuple(columns[i] for i in kind)
+        _split(done, final, self.size, *(tuple(columns[i] for i in kind)
                                           for columns in (running._columns, self._columns, running._columns)
                                           for kind in (ints, floats)))
-        self._size += ended
-        running._size = kept
+        self._size[0] += ended
+        running._size[0] = kept
 
     @property
     def size(self) -> int:
-        return self._size
+        return int(self._size[0])
 
-    def _reserve(self, n: int) -> None:
+    @property
+    def arrays(self) -> AllocationArrays:
+        return AllocationArrays(*self._columns, self._size)
+
+    def clear(self) -> None:
+        self._size[0] = 0
+
+    def reserve(self, n: int) -> None:
         """Room for ``n`` more rows (doubling the columns when full)."""
-        size = self._size
+        size = self.size
         if size + n > self._columns[0].size:
             capacity = max(2 * self._columns[0].size, size + n, 4096)
             for i, column in enumerate(self._columns):
@@ -107,7 +106,7 @@ class AllocationLog:
                 self._columns[i] = grown
 
     def view(self) -> NetworkStarts:
-        return NetworkStarts(*(column[:self._size] for column in self._columns))
+        return NetworkStarts(*(column[:self.size] for column in self._columns))
 
 
 @njit(cache=True, nogil=True)
@@ -154,10 +153,8 @@ class RunState:
     turned_away: list[tuple[int, float]] = field(default_factory=list)
     """(class, GPU-hours) of the jobs this epoch that would have bought the network at its price but found
     it full until their patience ran out: the demand entrants can see beyond what was sold."""
-    spread: list[Allocation] = field(default_factory=list)
+    spread: AllocationLog = field(init=False)
     """This epoch's allocations other than single-node starts: jobs on several nodes, and restarts."""
-    spread_of: dict[int, list[int]] = field(default_factory=dict)
-    """Job -> positions of its allocations in ``spread``."""
     running_log: AllocationLog = field(init=False)
     """Allocations still running at the last epoch close (``running``), and this epoch's starts while it closes."""
     settled: AllocationLog = field(init=False)
@@ -165,8 +162,6 @@ class RunState:
     """Single-node starts of this epoch that a failure cut short: the hours they ran."""
     attempt: dict[int, tuple[float, float, float, float]] = field(default_factory=dict)
     """Restarted jobs: the current attempt's start, overhead, wall hours and reference work."""
-    interconnect: dict[int, tuple[str, float]] = field(default_factory=dict)
-    """Jobs on several nodes: (link, run-time factor)."""
     cloud_remainder: dict[int, tuple[float, float]] = field(default_factory=dict)
     """Interrupted jobs finished on AWS: (when, USD)."""
     unfinished: dict[int, float] = field(default_factory=dict)
@@ -186,6 +181,10 @@ class RunState:
     """Inference hours not served (failover)."""
     paid_micro: np.ndarray = field(init=False)
     """What each network job has paid (settled), micro-USD."""
+    link: np.ndarray = field(init=False)
+    """How the nodes of each job's last multi-node run talk (a ``gangs.LINKS`` code; 0: it had none)."""
+    slowdown: np.ndarray = field(init=False)
+    """That run's run-time factor (1 for every other job)."""
     # per provider
     down: np.ndarray = field(init=False)
     """Failed and not yet repaired."""
@@ -203,6 +202,8 @@ class RunState:
         self.departures = DepartureQueue(self.n_gpus + 1)
         self.spot_job = np.asarray(self.jobs.stream_interruptible, dtype=bool)[self.jobs.stream]
         self.running_log = AllocationLog(self.n_gpus + 4096)  # each running allocation holds a GPU
+        self.spread = AllocationLog(self.n_gpus + 4096)  # grown by the engine if an epoch starts more
+        self.link, self.slowdown = np.zeros(n, dtype=np.int8), np.ones(n)
         self.preempted, self.attempts = np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64)
         self.lost_work, self.downtime_hours = np.zeros(n), np.zeros(n)
         self.paid_micro = np.zeros(n, dtype=np.int64)
@@ -255,7 +256,7 @@ class RunState:
 
     def live(self, now: float) -> NetworkStarts:
         """Every allocation running at ``now`` (not yet settled)."""
-        current = self.starts_of(self.started_this_epoch().copy()) + NetworkStarts.of(self.spread)
+        current = self.starts_of(self.started_this_epoch().copy()) + self.spread.view()
         live = self.running + current
         return live[live.end > now]
 

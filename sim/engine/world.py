@@ -8,9 +8,9 @@ Speed matters (a year of a large network is a million jobs), so:
 - arrivals were all drawn at build time, sorted, so they need no events; departures, one or more per
   job, sit in an array heap. ``fastloop.advance`` takes them in time order (departures first on ties,
   then node events, then SimPy events, then the arrival) and matches each arriving job to the cheapest
-  fitting node in machine code; it hands back when a SimPy event is due, when a node fails, when a job
-  finds no node (several nodes, preemption, waiting, AWS: the placement and reliability phases, in
-  Python) and when a release may serve a waiting job;
+  fitting node, or the cheapest gang of nodes for a job larger than any node, in machine code; it hands
+  back when a SimPy event is due, when a node fails, when a job finds neither (preemption, waiting,
+  AWS: the placement and reliability phases, in Python) and when a release may serve a waiting job;
 - at every epoch boundary the phases (``self.phases``) are called in one listed order.
 Everything random was drawn at build time from seeded streams, so the loop itself is deterministic.
 """
@@ -38,7 +38,7 @@ from ..fleet import Fleet, build_fleet
 from ..jobs import JobBatch, build_jobs
 from ..schema import Scenario
 from .demand import Demand
-from .fastloop import ARRIVALS_DONE, EVENT, FAILED, RELEASED, UNMATCHED, NodeState, advance
+from .fastloop import ARRIVALS_DONE, EVENT, FAILED, GROW, RELEASED, UNMATCHED, NodeState, advance
 from .phases import Epoch, EpochPhase
 from .placement import Placement
 from .recorder import EpochRecorder
@@ -127,12 +127,14 @@ class World:
         # orders whose match would fall after the horizon are still open at its end
         n_matched = int(np.searchsorted(jobs.submit_hours + delay, horizon, side="right"))
         elastic, may_preempt = self.demand.elastic, bool(state.spot_job.any())
-        loop = (*jobs.loop, *self.demand.routing, *self.book.arrays, *state.log, *state.departures.arrays,
-                *self.reliability.events.arrays, *NodeState(self.dynamics.active, state.down))
+        fixed = (*jobs.loop, *self.demand.routing, *self.book.arrays, *state.log, *state.departures.arrays,
+                 *self.reliability.events.arrays, *NodeState(self.dynamics.active, state.down),
+                 *self.placement.gangs.arrays)
+        loop = (*fixed, *state.spread.arrays)
         i, final = 0, False
         while True:
-            why, i, x, now, spread, could_wait = advance(i, final, n_matched, horizon, env.peek(), len(state.waiting),
-                                                         delay, elastic, *loop)
+            why, i, x, now, could_wait = advance(i, final, n_matched, horizon, env.peek(), len(state.waiting), delay,
+                                                 elastic, *loop)
             if why == EVENT:
                 env.step()
             elif why == FAILED:
@@ -140,7 +142,10 @@ class World:
             elif why == RELEASED:
                 self.placement.serve_waiting(x, now)
             elif why == UNMATCHED:
-                self._unmatched(x, now, spread, may_preempt, could_wait)
+                self._unmatched(x, now, may_preempt, could_wait)
+            elif why == GROW:
+                state.spread.reserve(state.spread.size + 1)  # at least doubles
+                loop = (*fixed, *state.spread.arrays)
             elif why == ARRIVALS_DONE:
                 for j in range(n_matched, state.n_jobs):
                     state.waiting[j] = ()
@@ -151,12 +156,10 @@ class World:
         if progress is not None:
             progress(1.0)
 
-    def _unmatched(self, j: int, now: float, spread: bool, may_preempt: bool, could_wait: bool) -> None:
-        """Job j found no free node: several nodes if some class needs them, else preempt spot jobs, else
+    def _unmatched(self, j: int, now: float, may_preempt: bool, could_wait: bool) -> None:
+        """Job j found no free node, nor several nodes where some class needs them: preempt spot jobs, else
         wait if a class it fits asks within its limit, else AWS if that is within its budget."""
         classes = self.placement.classes_of(j)
-        if spread and self.placement.start_spread(j, classes, now):
-            return
         if may_preempt and self.reliability.preempt(j, classes, now):
             return
         self.placement.wait_or_leave(j, classes, now, could_wait)
