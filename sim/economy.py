@@ -19,6 +19,7 @@ import numpy as np
 from . import rng as rngs
 from .errors import ConservationError
 from .fleet import Fleet
+from .leases import LEASES, LESSEES, PPM, Closed, Lease, LeaseFlows, payout
 from .ledger import USD, Ledger
 from .schema.emission import EmissionState
 from .schema.market import MarketMechanism
@@ -121,7 +122,7 @@ class TokenEconomy:
         # (burn_share: the burn-and-mint share of payments; burn_usd: all USD spent buying tokens to burn)
         # (rebates: what providers asking below zero paid their buyers, outside the settlement)
         self.totals = {"buyers": 0, "self_dealing": 0, "to_providers": 0, "rebates": 0, "fees": 0, "burn_share": 0,
-                       "burn_usd": 0, "escrow_in": 0, "escrow_refunds": 0}
+                       "burn_usd": 0, "escrow_in": 0, "escrow_refunds": 0, "lease_cut_deposits": 0}
         self.escrow = market.escrow
 
     # --- epoch open -------------------------------------------------------------------------------
@@ -200,12 +201,13 @@ class TokenEconomy:
     def close_epoch(self, k: int, gpu_hours: np.ndarray, work: np.ndarray, offered: np.ndarray, due: np.ndarray,
                     asks_micro: np.ndarray, dealers: np.ndarray, active: np.ndarray,
                     failures: np.ndarray, escrow_in: int = 0, escrow_refunds: int = 0,
-                    verified: np.ndarray | None = None) -> EpochFlows:
+                    verified: np.ndarray | None = None, leases: LeaseFlows | None = None) -> EpochFlows:
         """Settle epoch k. ``work``: what each provider delivered (what work rewards weigh); ``due``: what
         buyers pay each provider this epoch (micro-USD); under a mechanism
         with escrow it comes out of the escrow, into which new leases paid ``escrow_in`` and from which
         ``escrow_refunds`` went back to buyers whose leases ended early; ``verified``: the verified data
-        each provider held (unit-hours), which quality-adjusted power counts ``power_multiplier`` times."""
+        each provider held (unit-hours), which quality-adjusted power counts ``power_multiplier`` times;
+        ``leases``: the sampled jobs' own leases opened and closed (``sim.leases``), outside the pool."""
         t0, t1 = float(self.grid[k]), float(self.grid[k + 1])
         n = self.fleet.size
         ledger, token = self.ledger, self.token
@@ -220,6 +222,8 @@ class TokenEconomy:
         pay = due + paid_self - rebates
         fee, burn = _share_of(pay, self.fee_ppm), _share_of(pay, self.burn_ppm)
         net = pay - fee - burn
+        leases = leases or LeaseFlows()
+        self._open_leases(leases.opened)
         if self.escrow:
             ledger.mint(USD, ESCROW, escrow_in)
             ledger.burn(USD, ESCROW, escrow_refunds)  # back to the buyers, out of the network
@@ -243,7 +247,8 @@ class TokenEconomy:
             ledger.pay_providers(USD, BUYERS, paid, net[paid])
             if not self.fee_burn:
                 ledger.transfer(USD, BUYERS, TREASURY, int(fee.sum()))
-        burn_usd = int(burn.sum()) + (int(fee.sum()) if self.fee_burn else 0)
+        lease_net, lease_burn_usd = self._close_leases(leases.closed)
+        burn_usd = int(burn.sum()) + (int(fee.sum()) if self.fee_burn else 0) + lease_burn_usd
         ledger.burn(token, BUYERS, self.market.buy(BUYERS, burn_usd))
         self._sweep(USD, BUYERS)  # what the outside market could not sell for burning
 
@@ -312,7 +317,7 @@ class TokenEconomy:
         self.forecast.observe(float((work + self_work).sum()), float(offered.sum()), t1 - t0, float(verified.sum()))
         unit_tokens = self.reward_unit / self.unit
         return EpochFlows(
-            usd_received=(net + rebates) / MICRO,
+            usd_received=(net + rebates + lease_net) / MICRO,
             reward_tokens=units * unit_tokens,
             self_dealing_paid_usd=paid_self / MICRO,
             token_sales_usd=sales_usd,
@@ -330,7 +335,7 @@ class TokenEconomy:
                 "pool_usd": ledger.balance(USD, POOL) / MICRO,
                 "pool_tokens": ledger.balance(token, POOL) / self.unit,
                 "buyers_usd": float(due.sum()) / MICRO,
-                "escrow_usd": ledger.balance(USD, ESCROW) / MICRO,
+                "escrow_usd": (ledger.balance(USD, ESCROW) + ledger.balance(USD, LEASES)) / MICRO,
                 "burn_usd": burn_usd / MICRO,
                 "self_dealers": float(dealers.sum()),
                 "self_dealers_caught": float(caught.sum()),
@@ -340,6 +345,41 @@ class TokenEconomy:
                 "slashed_tokens": slashed / self.unit,
             },
         )
+
+    def _open_leases(self, opened: list[Lease]) -> None:
+        """The sampled buyers' money comes in and is locked, lease by lease (the chain: ``open_lease``)."""
+        for lease in opened:
+            self.ledger.mint(USD, LESSEES, lease.locked)
+            with self.ledger.section("open_lease", lease=lease.id, job=lease.job, provider=lease.provider,
+                                     amount=lease.locked):
+                self.ledger.transfer(USD, LESSEES, LEASES, lease.locked)
+            self.totals["escrow_in"] += lease.locked
+
+    def _close_leases(self, closed: list[Closed]) -> tuple[np.ndarray, int]:
+        """Pay and refund the leases that ended (the chain: ``close_lease``): per provider, what they got, and
+        the USD their fees and burn shares left for this epoch's buy-and-burn."""
+        ledger, totals = self.ledger, self.totals
+        net_of = np.zeros(self.fleet.size, dtype=np.int64)
+        burn_usd = 0
+        for c in closed:
+            net, fee, burn = payout(c, self.fee_ppm, self.burn_ppm)
+            p, refund = c.lease.provider, c.refund
+            kept = burn + (fee if self.fee_burn else 0)  # stays with the marketplace, to buy tokens to burn
+            with ledger.section("close_lease", lease=c.lease.id, job=c.lease.job, done_ppm=c.done_ppm):
+                ledger.pay_providers(USD, LEASES, np.array([p]), np.array([net], dtype=np.int64))
+                if not self.fee_burn:
+                    ledger.transfer(USD, LEASES, TREASURY, fee)
+                ledger.transfer(USD, LEASES, BUYERS, kept)
+                ledger.transfer(USD, LEASES, LESSEES, refund)
+            ledger.burn(USD, LESSEES, refund)  # back to the buyer, out of the network
+            net_of[p] += net
+            burn_usd += kept
+            for key, amount in (("buyers", c.paid), ("to_providers", net), ("fees", fee), ("burn_share", burn),
+                                ("escrow_refunds", refund), ("lease_cut_deposits", 0 if c.done_ppm == PPM
+                                                             else c.lease.locked)):
+                totals[key] += amount
+        totals["burn_usd"] += burn_usd
+        return net_of, burn_usd
 
     def _unlock(self, t0: float, t1: float) -> None:
         """A token unlock shock: the holders outside the network sell the unlocked tokens into the pool (at
@@ -404,7 +444,7 @@ class TokenEconomy:
 
     def check_accounts(self) -> dict[str, Any]:
         """End-of-run token totals; flow accounts must be empty."""
-        for account in (BUYERS, SALES, FORFEIT, STAKE_BUYERS):
+        for account in (BUYERS, SALES, FORFEIT, STAKE_BUYERS, LESSEES):
             for asset in (self.token, USD):
                 left = self.ledger.balance(asset, account)
                 if left:

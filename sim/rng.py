@@ -17,6 +17,7 @@ SELF_DEALING = 4
 SPECULATION = 5
 CLOUD_SPOT = 6
 SHOCK_DEMAND = 7  # a demand shock's thinning, per stream: the kept jobs are the unshocked run's
+ESCROW_SAMPLE = 8  # which jobs lease through escrow of their own (chain.escrow_sample_share)
 
 
 def stream(seed: int, *key: int) -> np.random.Generator:

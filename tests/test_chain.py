@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -221,6 +222,53 @@ def test_a_revert_on_the_embedded_chain_names_the_call_the_epoch_and_the_reason(
     chain.burn("USD", [("name", "treasury")], [10**15])  # far more than the treasury holds: Vyper's checked maths
     with pytest.raises(ChainError, match=r"USD.burn_many reverted in epoch 7: no reason given"):
         chain.end_epoch(7)
+
+
+# --- sampled per-job escrow ---------------------------------------------------------------------------
+
+
+def _record_lease_closes(chain: object) -> list[int]:
+    """The done shares (ppm) of the leases the run closes on ``chain``, in order."""
+    shares: list[int] = []
+    close = chain.close_lease  # type: ignore[attr-defined]
+
+    def recorded(epoch: int, lease: int, job: int, done_ppm: int) -> None:
+        shares.append(done_ppm)
+        close(epoch, lease, job, done_ppm)
+
+    chain.close_lease = recorded  # type: ignore[attr-defined]
+    return shares
+
+
+@pytest.mark.parametrize("kind,days", [("embedded", 20), ("py-evm", 3), ("anvil", 8)])
+def test_sampled_escrow_leases_reconcile_exactly(kind: str, days: int) -> None:
+    """akash_style (reverse-auction leases) with 30% of jobs on leases of their own, each opened and closed
+    through the Marketplace contract with the fee and burn rounded per lease: every balance equal to the
+    ledger's, leases cut short by failures or the horizon included, and the same results as off-chain."""
+    if kind == "anvil":
+        _anvil_or_skip()
+    sc = load_scenario(SCENARIOS / "akash_style.yaml", [f"horizon_days={days}", "chain.escrow_sample_share=0.3"])
+    off = run(sc)
+    with anvil_node() if kind == "anvil" else nullcontext((kind, None)) as (where, _):
+        chain = open_chain(where)
+        shares = _record_lease_closes(chain)
+        on = run(sc, chain=chain)
+        chain.close()
+    report = on.summary.pop("chain")
+    assert report["exact"] is True
+    assert json.dumps(json_safe(on.summary), sort_keys=True) == json.dumps(json_safe(off.summary), sort_keys=True)
+    assert len(shares) > 50 and 10**6 in shares  # leases run in full ...
+    assert any(0 < s < 10**6 for s in shares)     # ... and cut short, paid pro rata
+
+
+def test_a_lease_revert_names_the_job() -> None:
+    sc = load_scenario(SCENARIOS / "akash_style.yaml", ["horizon_days=3", "chain.escrow_sample_share=0.3"])
+    chain = open_chain("embedded")
+    run(sc, chain=chain)  # every lease has closed by the horizon
+    chain.close_lease(2, 0, 4321, 10**6)
+    with pytest.raises(ChainError, match=r"Marketplace.close_lease \(job 4321, lease 0\) reverted in epoch 2: "
+                                         "no open lease"):
+        chain.end_epoch(2)
 
 
 SIGNATURES = sorted({(e["name"], tuple(i["type"] for i in e["inputs"])) for name in CONTRACTS

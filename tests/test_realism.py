@@ -262,6 +262,25 @@ def test_auction_without_window_matches_posted_price_but_pays_per_epoch() -> Non
     assert (first_pay["auction"].cumsum() >= first_pay["posted"].cumsum() - 1e-6).all()
 
 
+def test_leases_of_their_own_pay_as_pooled_ones_up_to_the_contracts_rounding() -> None:
+    """Every job on escrow leases of its own (escrow_sample_share 1) instead of the pooled escrow: the same
+    matches and deposits; a lease run in full pays exactly its price, one cut short (a failure, the horizon)
+    whole parts per million of it, so only those jobs' payments move, by fractions of a cent; the run's
+    money checks (which allow that granularity) hold."""
+    data = scenario_dict("akash_style")
+    pooled = run(with_changes(data, horizon_days=30))
+    data["chain"] = {"escrow_sample_share": 1.0}
+    own = run(with_changes(data, horizon_days=30))
+    usd = [r.summary["conservation"]["usd"] for r in (pooled, own)]
+    assert usd[0]["escrow_deposits_micro_usd"] == usd[1]["escrow_deposits_micro_usd"]
+    assert usd[0]["escrow_refunds_micro_usd"] != usd[1]["escrow_refunds_micro_usd"]
+    moved = [c for c in pooled.jobs.columns if not pooled.jobs[c].equals(own.jobs[c])]
+    assert moved == ["price_paid_usd", "quality_adjusted_usd_per_work"]
+    diff = (pooled.jobs["price_paid_usd"] - own.jobs["price_paid_usd"]).abs()
+    cut = (pooled.jobs["state"] == "running") | (pooled.jobs["attempts"] > 1)
+    assert diff[cut].max() > 0 and (diff[~cut] == 0).all() and diff.max() < 0.01
+
+
 # --- AWS spot reclaims ---------------------------------------------------------------------------------------
 
 

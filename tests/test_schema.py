@@ -58,6 +58,8 @@ MALFORMED = [
      ["providers.1.gpus_per_node", "weights must be >= 0"]),
     ("weights not summing to 1", _edit("{RTX_4090: 0.75, RTX_3090: 0.25}", "{RTX_4090: 0.75, RTX_3090: 0.5}"),
      ["providers.1.gpu_model", "must sum to 1", "1.25", _line("RTX_4090: 0.75")]),
+    ("escrow sample without escrow", TINY + "chain: {escrow_sample_share: 0.1}\n",
+     ["chain.escrow_sample_share (0.1)", "'uniform_clearing'", "reverse_auction"]),
     ("a stream nothing can serve", _edit("min_gpu_memory_gb: 24", "min_gpu_memory_gb: 200"),
      ["workload.streams.1", "'inference'", "at least 200 GB", "no provider group", "no offer of the alternatives",
       "never run"]),

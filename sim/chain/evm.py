@@ -28,6 +28,7 @@ import numpy as np
 
 from ..economy import BUYERS, STAKE
 from ..errors import ConservationError
+from ..leases import LEASES, LESSEES
 from ..ledger import USD
 from .abi import encode_call, selector
 from .build import ArtifactError, load
@@ -123,7 +124,9 @@ class EvmChain(ABC):
         self.contracts = {USD: self.usd, economy.token: self.token}
         self.providers = [pseudo_address(f"provider:{p}") for p in range(economy.fleet.size)]
         # where the ledger's named accounts live; the marketplace holds the buyers' money and the stakes
-        self._special = {(USD, BUYERS): self.market.address, (economy.token, STAKE): self.market.address}
+        self._special = {(USD, BUYERS): self.market.address, (USD, LEASES): self.market.address,
+                         (USD, LESSEES): self.operator, (economy.token, STAKE): self.market.address}
+        self._lessee_approved = False
         self.seconds += time.perf_counter() - started
 
     # --- addresses -------------------------------------------------------------------------------------
@@ -168,6 +171,18 @@ class EvmChain(ABC):
         addrs = [self.providers[p] for p in providers.tolist()]
         for i in range(0, len(addrs), BATCH):
             self._call("Marketplace.release_stakes", self.market, "release_stakes", addrs[i:i + BATCH], unit)
+
+    def open_lease(self, epoch: int, lease: int, job: int, provider: int, amount: int) -> None:
+        if not self._lessee_approved:  # the operator is the sampled buyers' wallet: the marketplace may draw on it
+            self._call("USD.approve (leases)", self.usd, "approve", self.market.address, 2**256 - 1)
+            self._lessee_approved = True
+        self._call(f"Marketplace.open_lease (job {job}, lease {lease})", self.market, "open_lease", lease,
+                   self.providers[provider], amount)
+
+    def close_lease(self, epoch: int, lease: int, job: int, done_ppm: int) -> None:
+        # a failed provider's stake is slashed by the epoch's slash, as for every lease: none here
+        self._call(f"Marketplace.close_lease (job {job}, lease {lease})", self.market, "close_lease", lease, done_ppm,
+                   0)
 
     def mint(self, asset: str, receivers: list[Account], amounts: list[int]) -> None:
         addrs = self._addrs(asset, receivers)
@@ -218,9 +233,13 @@ class EvmChain(ABC):
         for asset, contract in self.contracts.items():
             compare(f"{asset} supply", self._view(contract, "totalSupply"), ledger.supply(asset))
             compare(f"{asset} burned", self._view(contract, "burned"), ledger.burned[asset])
+            held: dict[str, tuple[list[str], int]] = {}  # several accounts may live at one address (the marketplace)
             for name, balance in sorted(ledger.named_balances(asset).items()):
-                compare(f"{asset} {name}", self._view(contract, "balanceOf", self._addr(asset, ("name", name))),
-                        balance)
+                address = self._addr(asset, ("name", name))
+                names, total = held.get(address, ([], 0))
+                held[address] = ([*names, name], total + balance)
+            for address, (names, balance) in held.items():
+                compare(f"{asset} {'+'.join(names)}", self._view(contract, "balanceOf", address), balance)
             books = ledger.provider_balances(asset)
             for i in range(0, len(self.providers), BATCH):
                 chunk = self._view(contract, "balances_of", self.providers[i:i + BATCH])

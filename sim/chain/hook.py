@@ -2,7 +2,7 @@
 
 The off-chain ledger journals every operation while a chain is on (``Ledger(journal=True)``). After each
 epoch the engine passes the journal to :func:`replay`, which turns it into hook calls, in order:
-protocol actions (an epoch's settlement, its rewards, stakes, slashes, releases) become the protocol's
+protocol actions (an epoch's settlement, its rewards, stakes, slashes, releases, sampled leases) become the protocol's
 contract calls, which compute fees, burns and slashes themselves; everything else (money entering from
 outside, trades the simulation draws off-chain) becomes mints, burns and moves. Consecutive operations of
 one kind on one asset are merged, so an epoch costs a handful of transactions whatever the fleet size.
@@ -56,6 +56,12 @@ class ChainHook(Protocol):
 
     def slash(self, providers: np.ndarray, share_ppm: int) -> None:
         """Burn a share of these providers' stakes."""
+
+    def open_lease(self, epoch: int, lease: int, job: int, provider: int, amount: int) -> None:
+        """A sampled job's buyer locks its lease's price (already minted to the buyers' wallet)."""
+
+    def close_lease(self, epoch: int, lease: int, job: int, done_ppm: int) -> None:
+        """A lease ends: its provider is paid ``done_ppm`` of it (less fee and burn), the buyer refunded the rest."""
 
     def release(self, providers: np.ndarray, unit: int) -> None:
         """Leaving providers get their stakes back in whole units; the dust goes to the treasury."""
@@ -170,6 +176,10 @@ def _section(hook: ChainHook, epoch: int, section: Section) -> None:
         hook.stake(p["providers"], p["amounts"])
     elif section.name == "slash":
         hook.slash(p["providers"], p["share_ppm"])
+    elif section.name == "open_lease":
+        hook.open_lease(epoch, p["lease"], p["job"], p["provider"], p["amount"])
+    elif section.name == "close_lease":
+        hook.close_lease(epoch, p["lease"], p["job"], p["done_ppm"])
     elif section.name == "release":
         hook.release(p["providers"], p["unit"])
     else:

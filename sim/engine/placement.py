@@ -2,8 +2,9 @@
 
 A job finds no free node within its limit, nor a gang of nodes where it is larger than any node (the
 compiled loop tries both; ``gangs``): it may wait for the network up to its patience if some class asks
-within its limit, or go to AWS if that is within its budget (else it is abandoned). A released node serves the best waiting job it fits; new asks at an epoch's start may
-let waiting jobs in. An interrupted job's remainder is placed again (``restart``).
+within its limit, or go to AWS if that is within its budget (else it is abandoned). A released node
+serves the best waiting job it fits; new asks at an epoch's start may let waiting jobs in. An
+interrupted job's remainder is placed again (``restart``).
 
 Handlers use explicit times, never ``env.now``, which may lag the event being handled.
 """

@@ -115,7 +115,10 @@ class Reliability:
         if running.size:
             self._cut(j, rows.provider[running], rows.end[running], rows.gpus[running])
             for i in running.tolist():
-                # a lease from an earlier epoch may have paid for its planned hours up front
+                # a pooled lease from an earlier epoch may have paid for its planned hours up front (a lease
+                # of its own settles when it closes)
+                if state.leases is not None and state.leases.is_leased(j, int(rows.provider[i]), float(rows.start[i])):
+                    continue
                 state.refunds += self._mechanism.refund_on_cut(int(rows.ask_micro_usd[i] * rows.gpus[i]),
                                                                float(rows.hours[i]), float(now - rows.start[i]))
             start = min(start, float(rows.start[running].min()))

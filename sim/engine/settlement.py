@@ -57,9 +57,20 @@ class Settlement(EpochPhase):
         state.gh_total += gh
         state.rev_total += revenue_micro
 
-        payments = self.mechanism.lease_payments(ask * g, active.hours, start, done,
-                                                 np.arange(start.size) >= previous, t0, t1, final)
-        amounts = payments.amounts
+        new = np.arange(start.size) >= previous
+        if state.leases is None:
+            payments = self.mechanism.lease_payments(ask * g, active.hours, start, done, new, t0, t1, final)
+            amounts, leases = payments.amounts, None
+        else:  # the sampled jobs' own leases, apart; the others from the pool
+            cost = ask * g
+            pooled, leases = state.leases.settle(active.job, active.provider, start, active.hours, cost, new, done,
+                                                 t1, final)
+            payments = self.mechanism.lease_payments(cost[pooled], active.hours[pooled], start[pooled], done[pooled],
+                                                     new[pooled], t0, t1, final)
+            amounts = np.zeros(start.size)
+            amounts[pooled] = payments.amounts
+            for closed in leases.closed:
+                state.paid_micro[closed.lease.job] += closed.paid
         refunds = state.refunds + payments.refunds
         state.refunds = 0
         paying = np.flatnonzero(amounts)
@@ -75,7 +86,7 @@ class Settlement(EpochPhase):
         offered = np.maximum(fleet.gpus * was_active * (t1 - t0), gh)
         epoch.flows = self.economy.close_epoch(epoch.k, gh, work, offered, due.astype(np.int64), epoch.asks_micro_usd,
                                                epoch.dealers, was_active, state.failures, payments.deposits, refunds,
-                                               None if self._verified is None else verified)
+                                               None if self._verified is None else verified, leases)
         state.failures = np.zeros_like(state.failures)
         epoch.gpu_hours, epoch.revenue_micro_usd, epoch.offered_gpu_hours, epoch.was_active = (
             gh, revenue_micro, offered, was_active)

@@ -17,6 +17,7 @@ import numpy as np
 from numba import njit
 
 from ..jobs import JobBatch
+from ..leases import LeaseBook
 from .departures import DepartureQueue
 from .fastloop import StartLog
 from .gangs import AllocationArrays
@@ -155,6 +156,8 @@ class RunState:
     it full until their patience ran out: the demand entrants can see beyond what was sold."""
     spread: AllocationLog = field(init=False)
     """This epoch's allocations other than single-node starts: jobs on several nodes, and restarts."""
+    leases: LeaseBook | None = None
+    """The sampled jobs' own escrow leases (``chain.escrow_sample_share``; None: every lease is pooled)."""
     running_log: AllocationLog = field(init=False)
     """Allocations still running at the last epoch close (``running``), and this epoch's starts while it closes."""
     settled: AllocationLog = field(init=False)

@@ -36,6 +36,7 @@ from ..economy import TokenEconomy
 from ..failures import FailureTimes
 from ..fleet import Fleet, build_fleet
 from ..jobs import JobBatch, build_jobs
+from ..leases import LeaseBook
 from ..schema import Scenario
 from .demand import Demand
 from .fastloop import ARRIVALS_DONE, EVENT, FAILED, GROW, RELEASED, UNMATCHED, NodeState, advance
@@ -78,6 +79,8 @@ class World:
                                     tiebreak=fleet.loaded_cost_micro_usd(), active=fleet.initially_active.tolist())
         self.state = state = RunState(jobs, fleet.gpu_class, 1.0 - market.spot_discount, fleet.size,
                                       int(fleet.gpus.sum()))
+        if scenario.chain.escrow_sample_share > 0:
+            state.leases = LeaseBook(scenario.chain.escrow_sample_share, seed, state.n_jobs)
         self.demand = Demand(scenario.workload.streams, jobs, self.cloud, self.book, self.grid[:-1])
         self.placement = Placement(state, self.book, jobs, fleet, self.demand, self.env, market.order_delay_hours)
         self.reliability = Reliability(state, self.book, jobs, self.placement, self.dynamics, market,

@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 from ..catalog import catalog_fingerprint, hardware_models
 from ..topology import region_data
 from ..units import HOURS_PER_DAY, HOURS_PER_MONTH
+from .chain import ChainSettings
 from .cloud import CloudSettings
 from .core import StrictModel
 from .emission import ConstantEmission
@@ -54,6 +55,9 @@ class Scenario(StrictModel):
         description="Events that hit the run from a month on (the stress battery's overlays; "
         f"{Shock.registry.describe()}): a token price drop, an emission cut, an alternative's price cut, a new "
         "GPU generation, a demand drop, a token unlock.")
+    chain: ChainSettings = Field(
+        default_factory=ChainSettings,
+        description="Settlement through per-job contracts for a sample of leases (booked off-chain too).")
     counterfactual: bool = Field(
         default=False,
         description="Also run the same scenario with no token emission, on the same random draws (same jobs, "
@@ -79,6 +83,10 @@ class Scenario(StrictModel):
             raise ValueError(f"provider group {below[0]!r} may ask below zero (ask_policy.below_zero), but market "
                              f"{self.market.kind!r} settles through escrow, which holds only what buyers pay in: use "
                              "uniform_clearing or posted_price, or set below_zero: false")
+        if self.chain.escrow_sample_share > 0 and not self.market.escrow:
+            raise ValueError(f"chain.escrow_sample_share ({self.chain.escrow_sample_share}) locks sampled leases in "
+                             f"escrow, but market {self.market.kind!r} pays each job once, when it ends, with no "
+                             "escrow: use the reverse_auction market, or set escrow_sample_share: 0")
         for i, stream in enumerate(self.workload.streams):
             why = stream.job.beyond_horizon(self.horizon_days * HOURS_PER_DAY)
             if why:
