@@ -86,7 +86,8 @@ class Gangs:
         self.arrays = GangArrays(
             region=np.array([index[r] for r in fleet.region.tolist()], dtype=np.int64),
             group=fleet.group_index.astype(np.int64), fabric=fabric, bandwidth=bandwidth,
-            slowdown=_slowdown_table(jobs, bandwidth, topo.data.interconnect.infiniband_gbps_per_gpu.value),
+            slowdown=_slowdown_table(jobs, bandwidth, topo.data.interconnect.infiniband_gbps_per_gpu.value,
+                                     min(int(jobs.net_gpus.max(initial=1)), fleet.size)),
             spot=spot, budget=jobs.budget_usd, cloud_cost=jobs.cloud_cost_usd, link=link, factor=factor,
             parts=np.zeros((2, parts_width), dtype=np.int64), best=np.zeros((2, parts_width), dtype=np.int64),
             spot_share=np.array([spot_share]))
@@ -99,11 +100,11 @@ class Gangs:
         return INFINIBAND if link == 0 else INTERNET, float(a.slowdown[stream, c, providers.size, link])
 
 
-def _slowdown_table(jobs: JobBatch, bandwidth: np.ndarray, infiniband_gbps: float) -> np.ndarray:
-    """Each kind's ``slowdown`` for every stream, class it accepts, node count (up to the most GPUs any job
-    asks for) and link, evaluated here once so the compiled loop only looks it up."""
+def _slowdown_table(jobs: JobBatch, bandwidth: np.ndarray, infiniband_gbps: float, max_nodes: int) -> np.ndarray:
+    """Each kind's ``slowdown`` for every stream, class it accepts, node count (up to ``max_nodes``: the most
+    GPUs any job asks for, or the fleet's nodes) and link, evaluated here once so the compiled loop only
+    looks it up."""
     n_regions = bandwidth.shape[0]
-    max_nodes = int(jobs.net_gpus.max(initial=1))
     links = [infiniband_gbps] + [float(bandwidth[a, b]) if a <= b else np.nan
                                  for a in range(n_regions) for b in range(n_regions)]
     table = np.ones((len(jobs.stream_jobs), jobs.stream_speed.shape[1], max_nodes + 1, len(links)))
