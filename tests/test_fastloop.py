@@ -1,5 +1,6 @@
-"""The compiled pieces against plain-Python references: departure order, cancellation, the fit heaps'
-gang scan, the largest-remainder pick and the peak-concurrency check."""
+"""The compiled pieces against plain-Python references or hand-computed cases: departure order,
+cancellation, the fit heaps' gang scan, the choice of a gang by its cost with its link's slowdown, the
+largest-remainder pick and the peak-concurrency check."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from hypothesis import strategies as st
 from sim.book import PostedPriceBook
 from sim.conservation import peak_gpus_in_use
 from sim.engine.departures import DepartureQueue
-from sim.engine.state import NetworkStarts
+from sim.engine.gangs import FULL, LINKS, NO_GANG, PLACED, GangArrays, start_gang
+from sim.engine.state import AllocationLog, NetworkStarts
+from sim.jobs import JobArrays
 from sim.sorting import lex_argsort
 from sim.tokens import _largest
 
@@ -115,3 +118,59 @@ def test_packed_lexsort_is_np_lexsort(keys: list[list[float]]) -> None:
     # a hint (any permutation: last epoch's order) changes the speed, never the answer
     hint = np.random.default_rng(len(keys[0])).permutation(len(keys[0]))
     assert lex_argsort(arrays, hint).tolist() == np.lexsort(arrays).tolist()
+
+
+def _gang_case(slowdown_b: float, budget: float = 1e9, log_rows: int = 16) -> tuple:
+    """One 16-GPU job that fits no 8-GPU node, on two classes: class 0 asks 100 micro-USD per GPU-hour on
+    two nodes in two regions (the internet between them, slowdown 2), class 1 asks 150 on two nodes of
+    one InfiniBand group in one region (slowdown ``slowdown_b``); 10 hours on either."""
+    book = PostedPriceBook([0, 0, 1, 1], [8, 8, 8, 8], sizes=[[8], [8]])
+    book.post(np.array([100, 100, 150, 150]))
+    jobs = JobArrays(submit=np.zeros(1), stream=np.zeros(1, dtype=np.int64), net_slot=np.array([[0, 1]]),
+                     net_gpus=np.array([[16], [16]]), net_hours=np.array([[10.0], [10.0]]),
+                     net_limit=np.array([[1.0], [1.0]]), demand_u=np.zeros(1))
+    table = np.ones((1, 2, 5, 5))
+    table[0, 0, 2, 1 + 0 * 2 + 1] = 2.0  # class 0, two nodes, the internet between regions 0 and 1
+    table[0, 1, 2, 0] = slowdown_b       # class 1, two nodes, one fabric
+    gangs = GangArrays(region=np.array([0, 1, 0, 0]), group=np.array([0, 1, 2, 2]),
+                       fabric=np.array([False, False, True, True]), bandwidth=np.array([[100.0, 10.0], [10.0, 100.0]]),
+                       slowdown=table, spot=np.zeros(1, dtype=np.bool_), budget=np.array([budget]),
+                       cloud_cost=np.array([1e9]), link=np.zeros(1, dtype=np.int8), factor=np.ones(1),
+                       parts=np.zeros((2, 4), dtype=np.int64), best=np.zeros((2, 4), dtype=np.int64),
+                       spot_share=np.array([0.6]))
+    log = AllocationLog(log_rows)
+    queue = DepartureQueue(8)
+    return book, jobs, gangs, log, queue
+
+
+def _start(book: PostedPriceBook, jobs: JobArrays, gangs: GangArrays, log: AllocationLog,
+           queue: DepartureQueue) -> int:
+    return start_gang(0, 5.0, jobs, np.array([[0, 1]]), book.arrays, queue.arrays, gangs, log.arrays)
+
+
+def test_a_gang_costs_its_slowdown_a_dearer_class_on_one_fabric_can_win() -> None:
+    # class 0: 16 x 100 x 10 h x 2 = 32,000; class 1: 16 x 150 x 10 h x 1.1 = 26,400 -> class 1
+    book, jobs, gangs, log, queue = _gang_case(1.1)
+    assert _start(book, jobs, gangs, log, queue) == PLACED
+    rows = log.view()
+    assert rows.provider.tolist() == [2, 3] and rows.gpus.tolist() == [8, 8]
+    assert rows.end.tolist() == [5.0 + 11.0] * 2 and rows.ask_micro_usd.tolist() == [150, 150]
+    assert (gangs.link[0], gangs.factor[0]) == (LINKS.index("infiniband"), 1.1)
+    assert book.free.tolist() == [8, 8, 0, 0] and len(queue) == 2
+    # a slower fabric (x 1.5: 36,000) leaves the cheaper class across the internet the better buy
+    book, jobs, gangs, log, queue = _gang_case(1.5)
+    assert _start(book, jobs, gangs, log, queue) == PLACED
+    assert log.view().provider.tolist() == [0, 1] and log.view().end.tolist() == [25.0, 25.0]
+    assert (gangs.link[0], gangs.factor[0]) == (LINKS.index("internet"), 2.0)
+
+
+def test_a_gang_beyond_the_budget_or_the_log_changes_nothing() -> None:
+    # the cheapest gang costs 26,400 micro-USD: a budget of 0.02 USD buys none
+    book, jobs, gangs, log, queue = _gang_case(1.1, budget=0.02)
+    assert _start(book, jobs, gangs, log, queue) == NO_GANG
+    assert log.size == 0 and len(queue) == 0 and book.free.tolist() == [8, 8, 8, 8] and gangs.link[0] == 0
+    book, jobs, gangs, log, queue = _gang_case(1.1, log_rows=1)  # two parts, room for one
+    assert _start(book, jobs, gangs, log, queue) == FULL
+    assert log.size == 0 and len(queue) == 0 and book.free.tolist() == [8, 8, 8, 8] and gangs.link[0] == 0
+    log.reserve(2)  # as the engine grows it: then the same call places the job
+    assert _start(book, jobs, gangs, log, queue) == PLACED and log.size == 2
