@@ -72,9 +72,8 @@ class Gangs:
     """The gang tables of a run, built once: links between nodes and slowdowns by link."""
 
     def __init__(self, fleet: Fleet, jobs: JobBatch, spot: np.ndarray, spot_share: float, link: np.ndarray,
-                 factor: np.ndarray, parts_width: int) -> None:
-        """``link``, ``factor``: the run state's per-job arrays this writes; ``parts_width``: most parts a
-        gang can have (the fleet's node count)."""
+                 factor: np.ndarray) -> None:
+        """``link``, ``factor``: the run state's per-job arrays this writes."""
         topo = topology()
         regions = sorted(set(fleet.region.tolist()))
         index = {r: i for i, r in enumerate(regions)}
@@ -89,7 +88,8 @@ class Gangs:
             slowdown=_slowdown_table(jobs, bandwidth, topo.data.interconnect.infiniband_gbps_per_gpu.value,
                                      min(int(jobs.net_gpus.max(initial=1)), fleet.size)),
             spot=spot, budget=jobs.budget_usd, cloud_cost=jobs.cloud_cost_usd, link=link, factor=factor,
-            parts=np.zeros((2, parts_width), dtype=np.int64), best=np.zeros((2, parts_width), dtype=np.int64),
+            # a gang has one part per node at most
+            parts=np.zeros((2, fleet.size), dtype=np.int64), best=np.zeros((2, fleet.size), dtype=np.int64),
             spot_share=np.array([spot_share]))
 
     def link(self, stream: int, c: int, providers: np.ndarray) -> tuple[int, float]:

@@ -32,7 +32,7 @@ class Placement(EpochPhase):
         self.state, self.book, self.jobs, self.env = state, book, jobs, env
         self._demand = demand
         self._delay = order_delay_hours
-        self.gangs = Gangs(fleet, jobs, state.spot_job, state.spot_share, state.link, state.slowdown, fleet.size)
+        self.gangs = Gangs(fleet, jobs, state.spot_job, state.spot_share, state.link, state.slowdown)
         self.cloud_ok = jobs.cloud_cost_usd <= jobs.budget_usd
 
     def open_epoch(self, epoch: Epoch) -> None:
