@@ -17,6 +17,11 @@ engine ~0.4 ms, while the M/M/c touches almost none: a lower peak is also a fast
 
     python benchmarks/bench_engine.py                 # the full benchmark (a few minutes)
     python benchmarks/bench_engine.py --scale 0.05    # a quick look
+    python benchmarks/bench_engine.py --scale 10      # memory at scale (issue P11): 10M jobs against 1M
+
+Above scale 1 the benchmark is the memory one: the engine at that scale against the engine at scale 1
+(targets, issue P11: peak <= 2 GB at 10M jobs, jobs/s at least 80% of the 1M run's; every run checks
+its conservation laws and stops if one fails), with no M/M/c.
 """
 
 from __future__ import annotations
@@ -161,7 +166,8 @@ def _in_child(target: Any, *args: Any) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the full size (providers and jobs)")
-    parser.add_argument("--repeats", type=int, default=5, help="interleaved engine / M/M/c pairs")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="interleaved engine / M/M/c pairs (above scale 1: scale / scale-1 pairs); 5 (2)")
     parser.add_argument("--token-price", choices=("gbm", "amm"), default="gbm",
                         help="exogenous GBM token price (P1) or the endogenous AMM pool (P2)")
     parser.add_argument("--market", choices=("clearing", "posted"), default="clearing",
@@ -174,6 +180,10 @@ def main() -> None:
     warm = _in_child(_engine, 0.01, args.token_price, args.market)
     print(f"warm-up (scale 0.01; compiles the kernels if their cache is cold): {warm['seconds']:.1f} s, "
           f"peak {warm['peak_mb']:.0f} MB", flush=True)
+    if args.scale > 1:
+        _at_scale(args.scale, args.repeats or 2, args.token_price, args.market)
+        return
+    args.repeats = args.repeats or 5
     engine_rates, mmc_rates, peaks = [], [], []
     for i in range(args.repeats):
         engine = _in_child(_engine, args.scale, args.token_price, args.market)
@@ -196,6 +206,26 @@ def main() -> None:
     print(f"ratio (best runs):       {best:>10.2f}   (target >= 2)   {'PASS' if best >= 2 else 'FAIL'}"
           f"   [ratio of medians {median:.2f}]")
     print(f"peak memory:             {peak:>10,.0f} MB (target <= 1024) {'PASS' if peak <= 1024 else 'FAIL'}")
+
+
+def _at_scale(scale: float, repeats: int, token_price: str, market: str) -> None:
+    """The engine at ``scale`` against itself at scale 1, interleaved: speed kept and peak memory."""
+    large, small = [], []
+    for i in range(repeats):
+        large.append(_in_child(_engine, scale, token_price, market))
+        small.append(_in_child(_engine, 1.0, token_price, market))
+        print(f"run {i + 1}: depinsim {large[-1]['jobs']:,} jobs in {large[-1]['seconds']:.1f} s = "
+              f"{large[-1]['jobs'] / large[-1]['seconds']:,.0f} jobs/s, peak {large[-1]['peak_mb']:,.0f} MB | "
+              f"{small[-1]['jobs']:,} jobs in {small[-1]['seconds']:.2f} s = "
+              f"{small[-1]['jobs'] / small[-1]['seconds']:,.0f} jobs/s", flush=True)
+    best = {name: max(r["jobs"] / r["seconds"] for r in runs) for name, runs in (("large", large), ("small", small))}
+    kept = best["large"] / best["small"]
+    peak = max(r["peak_mb"] for r in large)
+    print(f"\nscale {scale:g}: {large[-1]['providers']:,} providers, {large[-1]['jobs']:,} jobs, every run's "
+          "conservation checks passed")
+    print(f"jobs/s (best runs):      {best['large']:>10,.0f} at scale {scale:g}, {best['small']:,.0f} at scale 1: "
+          f"{kept:.2f} of it (target >= 0.80) {'PASS' if kept >= 0.8 else 'FAIL'}")
+    print(f"peak memory:             {peak:>10,.0f} MB (target <= 2048) {'PASS' if peak <= 2048 else 'FAIL'}")
 
 
 if __name__ == "__main__":
