@@ -57,16 +57,16 @@ class Settlement(EpochPhase):
         state.gh_total += gh
         state.rev_total += revenue_micro
 
-        new = np.arange(start.size) >= previous
+        opened = np.arange(start.size) >= previous  # the allocations that started this epoch
         if state.leases is None:
-            payments = self.mechanism.lease_payments(ask * g, active.hours, start, done, new, t0, t1, final)
+            payments = self.mechanism.lease_payments(ask * g, active.hours, start, done, opened, t0, t1, final)
             amounts, leases = payments.amounts, None
         else:  # the sampled jobs' own leases, apart; the others from the pool
             cost = ask * g
-            pooled, leases = state.leases.settle(active.job, active.provider, start, active.hours, cost, new, done,
-                                                 t1, final)
+            pooled, leases = state.leases.settle(active.job, active.provider, start, active.hours, cost, opened,
+                                                 done, t1, final)
             payments = self.mechanism.lease_payments(cost[pooled], active.hours[pooled], start[pooled], done[pooled],
-                                                     new[pooled], t0, t1, final)
+                                                     opened[pooled], t0, t1, final)
             amounts = np.zeros(start.size)
             amounts[pooled] = payments.amounts
             for closed in leases.closed:

@@ -146,7 +146,9 @@ class World:
                 self.placement.serve_waiting(x, now)
             elif why == UNMATCHED:
                 self._unmatched(x, now, may_preempt, could_wait)
-            elif why == GROW:
+            elif why == GROW:  # the gang log is full: grow it and hand the loop its new columns
+                # (a restart's gang, placed from Python, may grow it too: the log then holds more rows than
+                # the loop's old columns have room for, so the loop returns here before writing to them)
                 state.spread.reserve(state.spread.size + 1)  # at least doubles
                 loop = (*fixed, *state.spread.arrays)
             elif why == ARRIVALS_DONE:
