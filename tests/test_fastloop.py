@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from sim.book import PostedPriceBook
 from sim.conservation import peak_gpus_in_use
-from sim.engine.departures import DepartureQueue
+from sim.engine.departures import DepartureQueue, _remove_flat
 from sim.engine.gangs import FULL, LINKS, NO_GANG, PLACED, GangArrays, start_gang
 from sim.engine.state import AllocationLog, NetworkStarts
 from sim.jobs import JobArrays
@@ -27,7 +27,7 @@ entries = st.lists(st.tuples(st.sampled_from([0.5, 1.0, 2.25, 7.0]), st.integers
 @given(entries, st.data())
 def test_departures_leave_in_tuple_order_and_cancel_exactly(items: list[tuple[float, int, int, int]],
                                                             data: st.DataObject) -> None:
-    queue = DepartureQueue(len(items))
+    queue = DepartureQueue(np.full(4, len(items)))  # room for every item on any of the 4 nodes
     for e in items:
         queue.push(*e)
     cancelled = data.draw(st.lists(st.sampled_from(items), unique=True, max_size=len(items) // 2))
@@ -37,12 +37,36 @@ def test_departures_leave_in_tuple_order_and_cancel_exactly(items: list[tuple[fl
     for j, allocations in by_job.items():  # a job's allocations at once, as an interruption cancels them
         queue.cancel_all(j, np.array([p for p, _ in allocations]), np.array([e for _, e in allocations]))
     left = [e for e in items if e not in cancelled]
+    for p in range(4):  # a node's jobs, read from its slots: those a scan of the heap finds
+        assert queue.jobs_on(p) == sorted({j for _, q, _, j in left if q == p})
     assert [queue.pop() for _ in range(len(left))] == sorted(left)  # heapq's order on the same tuples
     assert len(queue) == 0
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([1.0, 2.0]), st.integers(0, 1), st.integers(1, 2), st.integers(0, 2)),
+                min_size=1, max_size=16), st.data())
+def test_a_cancellation_leaves_the_heap_as_removing_the_first_match_in_a_scan_would(
+        items: list[tuple[float, int, int, int]], data: st.DataObject) -> None:
+    """Alike allocations (same job, node and end, GPUs apart) are common in a gang's restarts: which of them a
+    cancellation removes changes the heap's layout, and the layout the order of float sums over it."""
+    queue = DepartureQueue(np.full(2, len(items)))
+    for e in items:
+        queue.push(*e)
+    end, p, _, j = data.draw(st.sampled_from(items))
+    q = queue.arrays
+    first = next(i for i in range(int(q.size[0])) if (q.job[i], q.provider[i], q.end[i]) == (j, p, end))
+    expected = DepartureQueue(np.full(2, len(items)))
+    for mine, theirs in zip(expected.arrays, q, strict=True):
+        mine[:] = theirs
+    _remove_flat(first, *expected.arrays)
+    queue.cancel_all(j, np.array([p]), np.array([end]))
+    for field, mine, theirs in zip(q._fields, expected.arrays, q, strict=True):
+        assert mine.tolist() == theirs.tolist(), field
+
+
 def test_departure_queue_refuses_unknown_cancellation_and_overflow() -> None:
-    queue = DepartureQueue(1)
+    queue = DepartureQueue(np.array([0, 0, 1, 0]))  # node 2 has one GPU
     queue.push(1.0, 2, 8, 5)
     try:
         queue.cancel_all(5, np.array([3]), np.array([1.0]))
@@ -139,7 +163,7 @@ def _gang_case(slowdown_b: float, budget: float = 1e9, log_rows: int = 16) -> tu
                        parts=np.zeros((2, 4), dtype=np.int64), best=np.zeros((2, 4), dtype=np.int64),
                        spot_share=np.array([0.6]))
     log = AllocationLog(log_rows)
-    queue = DepartureQueue(8)
+    queue = DepartureQueue(np.full(4, 8))
     return book, jobs, gangs, log, queue
 
 

@@ -152,7 +152,7 @@ class NodeState(NamedTuple):
 GROUPS = (JobArrays, Routing, BookArrays, StartLog, DepartureArrays, NodeEventArrays, NodeState, GangArrays,
           AllocationArrays)
 """The groups ``advance`` takes, in order; their arrays are passed flat, at the offsets below."""
-if [len(g._fields) for g in GROUPS] != [7, 2, 16, 9, 5, 7, 2, 13, 8]:
+if [len(g._fields) for g in GROUPS] != [7, 2, 16, 9, 8, 7, 2, 13, 8]:
     raise ImportError("advance regroups its arrays at fixed offsets: update them to the groups' fields")
 
 
@@ -162,8 +162,8 @@ def advance(i: int, final: bool, n_matched: int, horizon: float, t_event: float,
     """``_advance`` from Python: ``groups`` are the arrays of GROUPS, flat (``*jobs, *routing, ...``)."""
     return _advance(i, final, n_matched, horizon, t_event, n_waiting, delay, elastic, JobArrays(*groups[0:7]),
                     Routing(*groups[7:9]), BookArrays(*groups[9:25]), StartLog(*groups[25:34]),
-                    DepartureArrays(*groups[34:39]), NodeEventArrays(*groups[39:46]), NodeState(*groups[46:48]),
-                    GangArrays(*groups[48:61]), AllocationArrays(*groups[61:69]))
+                    DepartureArrays(*groups[34:42]), NodeEventArrays(*groups[42:49]), NodeState(*groups[49:51]),
+                    GangArrays(*groups[51:64]), AllocationArrays(*groups[64:72]))
 
 
 @njit(cache=True)

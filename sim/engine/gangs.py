@@ -198,5 +198,5 @@ def place(j: int, providers: np.ndarray, gpus: np.ndarray, share: float, now: fl
 def place_flat(j: int, providers: np.ndarray, gpus: np.ndarray, share: float, now: float, hours: float,
                *arrays: np.ndarray) -> None:
     """``place`` from Python: the book's, the departures' and the log's arrays, flat."""
-    place(j, providers, gpus, share, now, hours, BookArrays(*arrays[:16]), DepartureArrays(*arrays[16:21]),
-          AllocationArrays(*arrays[21:29]))
+    place(j, providers, gpus, share, now, hours, BookArrays(*arrays[:16]), DepartureArrays(*arrays[16:24]),
+          AllocationArrays(*arrays[24:32]))

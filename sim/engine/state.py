@@ -143,7 +143,8 @@ class RunState:
     spot_share: float
     """Share of the ask an interruptible (spot) buyer pays."""
     n_providers: int
-    n_gpus: int
+    node_gpus: np.ndarray
+    """Each provider's GPUs."""
     log: StartLog = field(init=False)
     departures: DepartureQueue = field(init=False)
     spot_job: np.ndarray = field(init=False)
@@ -202,10 +203,11 @@ class RunState:
         n, m = self.jobs.submit_hours.size, self.n_providers
         self.log = StartLog.empty(n)
         self.settled = AllocationLog(2 * n)
-        self.departures = DepartureQueue(self.n_gpus + 1)
+        self.departures = DepartureQueue(self.node_gpus)
         self.spot_job = np.asarray(self.jobs.stream_interruptible, dtype=bool)[self.jobs.stream]
-        self.running_log = AllocationLog(self.n_gpus + 4096)  # each running allocation holds a GPU
-        self.spread = AllocationLog(self.n_gpus + 4096)  # grown by the engine if an epoch starts more
+        n_gpus = int(self.node_gpus.sum())
+        self.running_log = AllocationLog(n_gpus + 4096)  # each running allocation holds a GPU
+        self.spread = AllocationLog(n_gpus + 4096)  # grown by the engine if an epoch starts more
         self.link, self.slowdown = np.zeros(n, dtype=np.int8), np.ones(n)
         self.preempted, self.attempts = np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64)
         self.lost_work, self.downtime_hours = np.zeros(n), np.zeros(n)

@@ -78,7 +78,7 @@ class World:
         self.book = PostedPriceBook(fleet.gpu_class.tolist(), fleet.gpus.tolist(), _job_sizes(jobs, fleet),
                                     tiebreak=fleet.loaded_cost_micro_usd(), active=fleet.initially_active.tolist())
         self.state = state = RunState(jobs, fleet.gpu_class, 1.0 - market.spot_discount, fleet.size,
-                                      int(fleet.gpus.sum()))
+                                      fleet.gpus)
         if scenario.chain.escrow_sample_share > 0:
             state.leases = LeaseBook(scenario.chain.escrow_sample_share, seed, state.n_jobs)
         self.demand = Demand(scenario.workload.streams, jobs, self.cloud, self.book, self.grid[:-1])
