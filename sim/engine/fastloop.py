@@ -32,9 +32,14 @@ FAIL, REPAIR = 0, 1  # node events
 
 
 class StartLog(NamedTuple):
-    """What the loop records: per job, the provider, start, end and ask of its (single-node) start; the
-    jobs started this epoch, in order, and their count; arrivals the price did not draw (latent), and
-    their count; allocations that ran to their end."""
+    """What the loop records: the single-node starts of this epoch, in order (their job, provider, start,
+    end and ask; ``n_started`` of them); arrivals the price did not draw (latent), and their count;
+    allocations that ran to their end.
+
+    The start columns are rows of this epoch, emptied at every close (``Settlement``), not columns indexed
+    by job: nothing the loop records is kept by job id past the epoch's close, a step towards run state
+    that is held for live jobs only (issue P11). Their capacity is still the run's job count.
+    """
 
     provider: np.ndarray
     start: np.ndarray
@@ -254,11 +259,12 @@ def _advance(i: int, final: bool, n_matched: int, horizon: float, t_event: float
         g = net_gpus[best_row, j]
         end = t + net_hours[best_row, j]
         free[best_p] -= g
-        if n_started[0] >= started.size:
+        k = n_started[0]
+        if k >= started.size:
             raise OverflowError("more starts in an epoch than jobs")
-        started[n_started[0]] = j
-        n_started[0] += 1
-        log.provider[j], log.start[j], log.end[j], log.ask[j] = best_p, t, end, ask[best_p]
+        started[k] = j
+        n_started[0] = k + 1
+        log.provider[k], log.start[k], log.end[k], log.ask[k] = best_p, t, end, ask[best_p]
         push(end, best_p, g, j, dep)
 
 

@@ -54,9 +54,10 @@ class Placement(EpochPhase):
         state, log = self.state, self.state.log
         end = now + hours
         self.book.take(p, g)
-        log.started[log.n_started[0]] = j
-        log.n_started[0] += 1
-        log.provider[j], log.start[j], log.end[j], log.ask[j] = p, now, end, self.book.ask[p]
+        k = int(log.n_started[0])
+        log.started[k] = j
+        log.n_started[0] = k + 1
+        log.provider[k], log.start[k], log.end[k], log.ask[k] = p, now, end, self.book.ask[p]
         state.departures.push(end, p, g, j)
 
     def patience(self, j: int) -> float:

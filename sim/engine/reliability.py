@@ -126,13 +126,16 @@ class Reliability:
             rows.hours[running] = now - rows.start[running]
             rows.end[running] = now
         log = state.log
-        if not running.size and log.end[j] > now and _rows_of(j, state.started_this_epoch(), None, now).size:
-            p = int(log.provider[j])
+        # a start of this epoch on one node (a job runs one attempt at a time: not if it had allocations above)
+        here = _rows_of(j, state.started_this_epoch(), None, now) if not (running.size or cut.size) else cut[:0]
+        if here.size and log.end[here[0]] > now:
+            k = int(here[0])
+            p = int(log.provider[k])
             g, wall_hours, _ = self.jobs.on_class(int(state.provider_class[p]), j)
-            self._cut(j, np.array([p]), np.array([float(log.end[j])]), np.array([g]))
-            start = float(log.start[j])
+            self._cut(j, np.array([p]), np.array([float(log.end[k])]), np.array([g]))
+            start = float(log.start[k])
             state.billed_hours[j] = now - start
-            log.end[j] = now
+            log.end[k] = now
         if state.truncated == cuts_before:
             return  # its allocations end at this very time: the departures finish it
         began, overhead, planned, work = state.attempt.get(

@@ -37,14 +37,14 @@ class Settlement(EpochPhase):
     def close_epoch(self, epoch: Epoch) -> None:
         state, fleet = self.state, self.fleet
         t0, t1, final = epoch.t0, epoch.t1, epoch.final
-        new = state.started_this_epoch().copy()
+        new = state.epoch_starts()
         state.log.n_started[0] = 0
         previous = state.running_log.size
-        state.running_log.append(state.starts_of(new))  # after those still running: the epoch's allocations
+        state.running_log.append(new)  # after those still running: the epoch's allocations
         state.running_log.append(state.spread.view())
         state.spread.clear()
         active = state.running
-        state.billed_hours.clear()  # read by starts_of(new) just now; these jobs are all in running next
+        state.billed_hours.clear()  # read by epoch_starts() just now; these jobs are all in running next
         g, ask, start, end = active.gpus, active.ask_micro_usd, active.start, active.end
         gh, revenue_micro, done = np.zeros(fleet.size), np.zeros(fleet.size), np.empty(start.size, dtype=np.bool_)
         none = np.zeros(0)  # a sum ``_accrue`` skips

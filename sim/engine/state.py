@@ -242,14 +242,16 @@ class RunState:
         """The share of an ask job j pays (a spot buyer's share, else all of it)."""
         return self.spot_share if self.spot_job[j] else 1.0
 
-    def starts_of(self, jobs: np.ndarray) -> NetworkStarts:
-        """The single-node starts of ``jobs`` as allocations."""
-        log = self.log
-        provider = log.provider[jobs]
+    def epoch_starts(self) -> NetworkStarts:
+        """The single-node starts since the last epoch close, in order, as allocations (copies: the loop's
+        buffer is reused next epoch)."""
+        log, n = self.log, int(self.log.n_started[0])
+        jobs, provider = log.started[:n].copy(), log.provider[:n].copy()
         rows = self.jobs.class_rows(self.provider_class[provider], jobs)
         starts = NetworkStarts(
-            job=jobs, provider=provider, start=log.start[jobs], end=log.end[jobs],
-            gpus=self.jobs.net_gpus[rows, jobs], hours=self.jobs.net_hours[rows, jobs], ask_micro_usd=log.ask[jobs],
+            job=jobs, provider=provider, start=log.start[:n].copy(), end=log.end[:n].copy(),
+            gpus=self.jobs.net_gpus[rows, jobs], hours=self.jobs.net_hours[rows, jobs],
+            ask_micro_usd=log.ask[:n].copy(),
         )
         spot = self.spot_job[jobs]
         if spot.any():  # the recorded ask is the provider's; spot buyers pay their share of it
@@ -261,7 +263,7 @@ class RunState:
 
     def live(self, now: float) -> NetworkStarts:
         """Every allocation running at ``now`` (not yet settled)."""
-        current = self.starts_of(self.started_this_epoch().copy()) + self.spread.view()
+        current = self.epoch_starts() + self.spread.view()
         live = self.running + current
         return live[live.end > now]
 
