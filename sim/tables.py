@@ -74,7 +74,8 @@ def build_jobs_table(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizo
     speeds = np.array([[speed_on(job, models[c]) for c in class_names] for job in jobs.stream_jobs]).reshape(
         len(jobs.stream_jobs), len(class_names))  # per stream and class
     speed[known] = speeds[jobs.stream[known], gpu_class[known]]
-    attempts, lost_work, downtime = state.attempts.copy(), state.lost_work.copy(), state.downtime_hours.copy()
+    attempts = _by_job(state.restarts, n, 0) + 1
+    lost_work, downtime = _by_job(state.lost_work, n, 0.0), _by_job(state.downtime_hours, n, 0.0)
     attempts[cld] += jobs.cloud_reclaims[cld]
     lost_work[cld] = jobs.cloud_lost_hours[cld] * gpus[cld] * speed[cld]
     per_reclaim = np.array([job.downtime_per_interruption_hours for job in jobs.stream_jobs])
@@ -112,7 +113,7 @@ def build_jobs_table(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizo
         "interconnect": pd.Categorical.from_codes(interconnect, categories=list(LINKS)),
         "slowdown": slowdown,
         "attempts": attempts,
-        "preemptions": state.preempted,
+        "preemptions": _by_job(state.preempted, n, 0),
         "lost_work_ref_gpu_hours": lost_work,
         "downtime_hours": downtime,
         "cloud_remainder_usd": remainder,
@@ -126,6 +127,14 @@ def build_jobs_table(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizo
         "region": _used_categories(jobs.region, jobs.regions),
     }, copy=False)  # the arrays are ours: no second copy of a million-row table
     return df
+
+
+def _by_job(values: dict[int, int] | dict[int, float], n: int, default: int | float) -> np.ndarray:
+    """A column of ``n`` jobs from the few the run kept a value for (``default`` for the others)."""
+    column = np.full(n, default, dtype=np.int64 if isinstance(default, int) else float)
+    column[np.fromiter(values.keys(), dtype=np.int64, count=len(values))] = np.fromiter(
+        values.values(), dtype=column.dtype, count=len(values))
+    return column
 
 
 def _used_categories(codes: np.ndarray, names: tuple[str, ...]) -> pd.Categorical:

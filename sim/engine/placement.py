@@ -140,7 +140,7 @@ class Placement(EpochPhase):
     def restart(self, j: int, now: float, work: float, overhead: float) -> None:
         """Put the rest of job j back on the network (the cheapest fitting node, or several), or on AWS."""
         jobs, book, state = self.jobs, self.book, self.state
-        state.attempts[j] += 1
+        state.restarts[j] = state.restarts.get(j, 0) + 1
         share = work / float(jobs.work_ref_gpu_hours[j])
         si = int(jobs.stream[j])
         best: tuple[float, Parts, float, tuple[int, float] | None] | None = None

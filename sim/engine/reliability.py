@@ -89,7 +89,7 @@ class Reliability:
         _, p, g, hours = best
         book.deactivate(p)  # the preempted jobs must not restart on the node they are leaving
         for victim in sorted(set(live.job[on_spot & (live.provider == p)].tolist())):
-            state.preempted[victim] += 1
+            state.preempted[victim] = state.preempted.get(victim, 0) + 1
             self.interrupt(victim, now)
         book.activate(p)
         self.placement.start(j, p, g, hours, now)
@@ -141,8 +141,8 @@ class Reliability:
         began, overhead, planned, work = state.attempt.get(
             j, (start, 0.0, wall_hours, float(self.jobs.work_ref_gpu_hours[j])))
         cut = self.jobs.job_of(j).interruption(now - began, overhead, planned, work)
-        state.lost_work[j] += cut.lost_work
-        state.downtime_hours[j] += cut.downtime_hours
+        state.lost_work[j] = state.lost_work.get(j, 0.0) + cut.lost_work
+        state.downtime_hours[j] = state.downtime_hours.get(j, 0.0) + cut.downtime_hours
         if cut.left_work > 1e-12:
             self.placement.restart(j, now, cut.left_work, cut.restart_overhead_hours)
 

@@ -175,14 +175,16 @@ class RunState:
     refunds: int = 0
     """Escrow owed back to buyers, since the last close, for leases a failure cut short (micro-USD)."""
     closed_epochs: int = 0
-    # per job
-    preempted: np.ndarray = field(init=False)
-    """Times each spot job was preempted."""
-    attempts: np.ndarray = field(init=False)
-    lost_work: np.ndarray = field(init=False)
+    # per interrupted job (a few in a hundred: a dict each, not a column of every job)
+    preempted: dict[int, int] = field(default_factory=dict)
+    """Times a spot job was preempted."""
+    restarts: dict[int, int] = field(default_factory=dict)
+    """Times a job was restarted (its attempts less one)."""
+    lost_work: dict[int, float] = field(default_factory=dict)
     """Reference GPU-hours of work lost since a checkpoint."""
-    downtime_hours: np.ndarray = field(init=False)
+    downtime_hours: dict[int, float] = field(default_factory=dict)
     """Inference hours not served (failover)."""
+    # per job
     paid_micro: np.ndarray = field(init=False)
     """What each network job has paid (settled), micro-USD."""
     link: np.ndarray = field(init=False)
@@ -209,8 +211,6 @@ class RunState:
         self.running_log = AllocationLog(n_gpus + 4096)  # each running allocation holds a GPU
         self.spread = AllocationLog(n_gpus + 4096)  # grown by the engine if an epoch starts more
         self.link, self.slowdown = np.zeros(n, dtype=np.int8), np.ones(n)
-        self.preempted, self.attempts = np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64)
-        self.lost_work, self.downtime_hours = np.zeros(n), np.zeros(n)
         self.paid_micro = np.zeros(n, dtype=np.int64)
         self.down, self.failures = np.zeros(m, dtype=bool), np.zeros(m, dtype=np.int64)
         self.gh_total, self.rev_total = np.zeros(m), np.zeros(m)
