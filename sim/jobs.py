@@ -232,7 +232,7 @@ def build_jobs(workload: Workload, seed: int, horizon_hours: float, fleet: Fleet
         logs.append(log)
         drawn.append((t, d))
     times = np.concatenate([t for t, _ in drawn])
-    stream_of = np.concatenate([np.full(len(t), si, dtype=np.int64) for si, (t, _) in enumerate(drawn)])
+    stream_of = np.concatenate([np.full(len(t), si, dtype=np.int16) for si, (t, _) in enumerate(drawn)])
     # time order; ties in stream order, then draw order: a stable sort of the streams laid end to end (as a
     # lexsort on time, stream and draw, three times slower)
     order = np.argsort(times, kind="stable")
@@ -242,27 +242,34 @@ def build_jobs(workload: Workload, seed: int, horizon_hours: float, fleet: Fleet
     n, k = times.size, len(classes)
     eligible_classes = [tuple(ci for ci, name in enumerate(classes) if s.job.accepts(name)) for s in streams]
     slots = max((len(e) for e in eligible_classes), default=0) or 1
+    # the columns in the smallest integer types that hold them (~40 bytes a job less); a column every
+    # job has the same value in, where no stream draws it (request rows without traces, the demand draw
+    # without elastic demand), is one value broadcast, or zeros never written (pages never touched)
+    traced = any(log is not None for log in logs)
+    elastic = any(s.elastic_demand() is not None for s in streams)
     out = {
         "submit_hours": times[order], "stream": stream_of[order],
-        "size": np.zeros(n, dtype=np.int64), "work_ref_gpu_hours": np.zeros(n), "patience_hours": np.zeros(n),
-        "budget_usd": np.zeros(n), "latency_slo_ms": np.zeros(n), "region": np.zeros(n, dtype=np.int64),
-        "request_start": np.zeros(n, dtype=np.int64), "request_end": np.zeros(n, dtype=np.int64),
+        "size": np.zeros(n, dtype=np.int32), "work_ref_gpu_hours": np.zeros(n), "patience_hours": np.zeros(n),
+        "budget_usd": np.zeros(n), "latency_slo_ms": np.zeros(n), "region": np.zeros(n, dtype=np.int16),
+        "request_start": np.zeros(n, dtype=np.int64) if traced else np.broadcast_to(np.int64(-1), (n,)),
+        "request_end": np.zeros(n, dtype=np.int64) if traced else np.broadcast_to(np.int64(-1), (n,)),
         "demand_u": np.zeros(n),
-        "net_gpus": np.zeros((slots, n), dtype=np.int64), "net_hours": np.zeros((slots, n)),
+        "net_gpus": np.zeros((slots, n), dtype=np.int32), "net_hours": np.zeros((slots, n)),
         "net_limit_usd_per_gpu_hour": np.full((slots, n), -np.inf),
         "net_slot": np.full((len(streams), k), -1, dtype=np.int64),
-        "cloud_offer": np.full(n, -1, dtype=np.int64), "cloud_gpus": np.zeros(n, dtype=np.int64),
+        "cloud_offer": np.full(n, -1, dtype=np.int16), "cloud_gpus": np.zeros(n, dtype=np.int32),
         "cloud_hours": np.zeros(n), "cloud_cost_usd": np.full(n, np.inf),
-        "cloud_reclaims": np.zeros(n, dtype=np.int64), "cloud_extra_hours": np.zeros(n),
+        "cloud_reclaims": np.zeros(n, dtype=np.int32), "cloud_extra_hours": np.zeros(n),
         "cloud_lost_hours": np.zeros(n),
     }
+    fields = ["size", "work_ref_gpu_hours", "patience_hours", "budget_usd", "latency_slo_ms", "region",
+              *(["request_start", "request_end"] if traced else []), *(["demand_u"] if elastic else [])]
     offset = 0
     for si, (s, (t, d)) in enumerate(zip(streams, drawn, strict=True)):
         at = position[offset:offset + len(t)]
         offset += len(t)
         job = s.job
-        for key in ("size", "work_ref_gpu_hours", "patience_hours", "budget_usd", "latency_slo_ms", "region",
-                    "request_start", "request_end", "demand_u"):
+        for key in fields:
             out[key][at] = d[key]
         # the cheapest offer of any alternative for the same job, in expected cost at the price it has when
         # the job arrives (each alternative's path moves its prices)
