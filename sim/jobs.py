@@ -242,9 +242,9 @@ def build_jobs(workload: Workload, seed: int, horizon_hours: float, fleet: Fleet
     n, k = times.size, len(classes)
     eligible_classes = [tuple(ci for ci, name in enumerate(classes) if s.job.accepts(name)) for s in streams]
     slots = max((len(e) for e in eligible_classes), default=0) or 1
-    # the columns in the smallest integer types that hold them (~40 bytes a job less); a column every
-    # job has the same value in, where no stream draws it (request rows without traces, the demand draw
-    # without elastic demand), is one value broadcast, or zeros never written (pages never touched)
+    # the columns in the smallest integer types that hold them (~40 bytes a job less); a column no stream
+    # draws is not written job by job: request rows without traces are one -1 broadcast, the demand draw
+    # without elastic demand the zeros it was allocated with
     traced = any(log is not None for log in logs)
     elastic = any(s.elastic_demand() is not None for s in streams)
     out = {

@@ -48,8 +48,9 @@ def test_departures_leave_in_tuple_order_and_cancel_exactly(items: list[tuple[fl
                 min_size=1, max_size=16), st.data())
 def test_a_cancellation_leaves_the_heap_as_removing_the_first_match_in_a_scan_would(
         items: list[tuple[float, int, int, int]], data: st.DataObject) -> None:
-    """Alike allocations (same job, node and end, GPUs apart) are common in a gang's restarts: which of them a
-    cancellation removes changes the heap's layout, and the layout the order of float sums over it."""
+    """A cancellation cannot tell alike allocations (same job, node and end, GPUs apart) apart: the one it removes
+    must be the one a scan of the heap finds first, as the heap's layout decides the order of float sums over
+    it (``supply._free_gpu_hours``)."""
     queue = DepartureQueue(np.full(2, len(items)))
     for e in items:
         queue.push(*e)

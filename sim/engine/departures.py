@@ -5,11 +5,11 @@ ends is fixed and a run's results do not depend on the order allocations were pu
 functions take it as ``DepartureArrays``; Python goes through ``DepartureQueue``.
 
 A node failure must find the allocations on its node, and cancel each: a scan of the whole heap did that,
-which at 100,000 providers (~60,000 running allocations) cost 110 us a failure and a sixth of a 10M-job
-run. Each allocation therefore also holds one of its node's slots (a node of g GPUs has g: an
-allocation holds a GPU at least), and each slot knows where in the heap its allocation is (``where``),
-kept up to date as entries move; a node's allocations are then its few slots. The slots are payload:
-the heap's order and layout, and so every result, are as without them.
+which at 100,000 providers (~60,000 running allocations) cost 72 us a cancellation and 38 us a node's
+jobs, 5.3 s of a 62 s 10M-job run. Each allocation therefore also holds one of its node's slots (a node
+of g GPUs has g: an allocation holds a GPU at least), and each slot knows where in the heap its
+allocation is (``where``), kept up to date as entries move; a node's allocations are then its few slots.
+The slots are payload: the heap's order and layout, and so every result, are as without them.
 """
 
 from __future__ import annotations

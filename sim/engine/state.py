@@ -1,10 +1,10 @@
-"""A run's state: every per-job and per-provider array the phases change, and the allocation log.
+"""A run's state: what the phases change, per job, per interrupted job and per provider, and the allocation log.
 
 The phases of a run (placement, reliability, settlement, demand) share one ``RunState``; the tables and
 checks at the end read it. The compiled loop appends to the start log (``StartLog``) and pops the
 departure queue in place, so Python and machine code always see the same arrays.
 
-The loop only records each start (provider, start, end and ask, in flat per-job arrays); GPU-hours,
+The loop only records each start (provider, start, end and ask, as rows of this epoch); GPU-hours,
 revenue and payments per provider are computed per epoch from those records, vectorised, as
 ``NetworkStarts``: one row an allocation of GPUs to a job.
 """
@@ -175,7 +175,7 @@ class RunState:
     refunds: int = 0
     """Escrow owed back to buyers, since the last close, for leases a failure cut short (micro-USD)."""
     closed_epochs: int = 0
-    # per interrupted job (a few in a hundred: a dict each, not a column of every job)
+    # per interrupted job (under 1% of the benchmark's jobs: a dict each, not a column of every job)
     preempted: dict[int, int] = field(default_factory=dict)
     """Times a spot job was preempted."""
     restarts: dict[int, int] = field(default_factory=dict)
