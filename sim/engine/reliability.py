@@ -127,8 +127,8 @@ class Reliability:
             rows.end[running] = now
         log = state.log
         # a start of this epoch on one node (a job runs one attempt at a time: not if it had allocations above)
-        here = _rows_of(j, state.started_this_epoch(), None, now) if not (running.size or cut.size) else cut[:0]
-        if here.size and log.end[here[0]] > now:
+        here = _rows_of(j, state.started_this_epoch(), None, now) if not (running.size or cut.size) else None
+        if here is not None and here.size and log.end[here[0]] > now:
             k = int(here[0])
             p = int(log.provider[k])
             g, wall_hours, _ = self.jobs.on_class(int(state.provider_class[p]), j)
