@@ -11,14 +11,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-def _sibling(path: Path, suffix: str) -> Path:
+def sibling(path: Path, suffix: str) -> Path:
+    """A hidden, unique name beside ``path`` (same folder, so same file system: a rename moves it in)."""
     return path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.{suffix}"
 
 
 def write_file(path: Path, write: Callable[[Path], object]) -> None:
     """Write one file atomically: ``write`` fills a temporary file beside it, which then replaces it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _sibling(path, "partial")
+    tmp = sibling(path, "partial")
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -32,7 +33,7 @@ def staged_folder(out: Path) -> Iterator[Path]:
     """A temporary folder beside ``out`` to fill; on success it replaces ``out`` (the caller has decided
     that may be replaced), on any error it is removed and ``out`` is left as it was."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _sibling(out, "partial")
+    tmp = sibling(out, "partial")
     tmp.mkdir()  # unlike mkdtemp, honours the umask: the folder gets normal permissions
     try:
         yield tmp
@@ -44,7 +45,7 @@ def staged_folder(out: Path) -> Iterator[Path]:
 
 def replace_dir(new: Path, out: Path) -> None:
     """Rename ``new`` to ``out``; an existing ``out`` is moved aside first and removed only after."""
-    old = _sibling(out, "old") if out.exists() else None
+    old = sibling(out, "old") if out.exists() else None
     if old is not None:
         os.replace(out, old)
     try:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from .chain.hook import ChainHook
     from .folders import Figure
+    from .jobsink import JobsTo
     from .results import RunResult
     from .schema import Scenario
 
@@ -110,8 +111,10 @@ def run(
             target = out if out is not None else Path("runs") / sc.name
             folder = RunFolder(target)
             folder.check_target(force)
+            streamed = folder.jobs_stage()
+            stack.callback(streamed.unlink, missing_ok=True)  # ours: moved into the folder, or left by a failure
             hook = _open_chain(chain, stack) if chain is not None else None
-            result = _run_with_progress(sc, quiet, hook, below)
+            result = _run_with_progress(sc, quiet, hook, below, streamed)
             files = folder.write(result, _run_figures(result), force)
         except (InputError, ChainUnavailable) as exc:
             raise _fail(str(exc), 2) from None
@@ -190,7 +193,7 @@ def _open_chain(spec: str, stack: ExitStack) -> ChainHook:
 
 
 def _run_with_progress(sc: Scenario, quiet: bool, chain: ChainHook | None = None,
-                       below: float = BELOW_SHARE) -> RunResult:
+                       below: float = BELOW_SHARE, jobs: JobsTo = "memory") -> RunResult:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .runner import run as run_scenario
@@ -200,7 +203,8 @@ def _run_with_progress(sc: Scenario, quiet: bool, chain: ChainHook | None = None
                         TimeElapsedColumn(), console=err, transient=True, disable=quiet or not err.is_terminal)
     with progress:
         task = progress.add_task(f"simulating {sc.name}" + (" (chain on)" if chain is not None else ""), total=1.0)
-        return run_scenario(sc, progress=lambda frac: progress.update(task, completed=frac), chain=chain, below=below)
+        return run_scenario(sc, progress=lambda frac: progress.update(task, completed=frac), chain=chain, below=below,
+                            jobs=jobs)
 
 
 @app.command()

@@ -18,8 +18,10 @@ from .economy import ESCROW, TokenEconomy
 from .engine.state import NetworkStarts, RunState
 from .errors import ConservationError
 from .fleet import Fleet
+from .jobfigures import JobFigures
 from .leases import LEASES, PPM
 from .ledger import USD
+from .tables import STATES
 
 REL_TOL = 1e-9
 
@@ -31,7 +33,7 @@ def _require(ok: bool, law: str, detail: str | Callable[[], str]) -> None:
         raise ConservationError(f"conservation of {law} violated: {text}")
 
 
-def check_run(state: RunState, jobs: pd.DataFrame, horizon: float, fleet: Fleet, offered_gpus: np.ndarray,
+def check_run(state: RunState, jobs: JobFigures, horizon: float, fleet: Fleet, offered_gpus: np.ndarray,
               free_gpus: np.ndarray, economy: TokenEconomy, order_delay_hours: float,
               peak_gpus: np.ndarray) -> dict[str, Any]:
     """Check jobs, GPU-hours, tokens and money; return the checked totals for the summary.
@@ -39,9 +41,10 @@ def check_run(state: RunState, jobs: pd.DataFrame, horizon: float, fleet: Fleet,
     ``offered_gpus``: what each node offers now (its GPUs if active and up, else 0); ``free_gpus``: the
     book's free GPUs, which must be that less what the jobs still running hold; ``peak_gpus``: the most
     GPUs each node ran at once (``peak_gpus_in_use``, which needs only the allocation log, so a caller
-    can compute it beside the job table)."""
+    can compute it beside the job table); ``jobs``: the job table's figures, each chunk of which passed
+    ``check_job_rows``."""
     return {
-        "jobs": _jobs(state, jobs, horizon, order_delay_hours),
+        "jobs": _jobs(state, jobs, horizon),
         "gpu_hours": _gpu_hours(state, jobs, horizon, fleet, offered_gpus, free_gpus, peak_gpus),
         "tokens": _tokens(economy),
         "usd": _money(state, economy),
@@ -55,7 +58,22 @@ def check_ledgers(economy: TokenEconomy) -> dict[str, Any]:
     return {"tokens": _tokens(economy), "usd": "ledger balanced; end-of-run checks not run (partial run)"}
 
 
-def _jobs(state: RunState, jobs: pd.DataFrame, horizon: float, order_delay_hours: float) -> dict[str, Any]:
+def check_job_rows(chunk: pd.DataFrame, patience_hours: np.ndarray, order_delay_hours: float) -> None:
+    """The laws each row of the job table must keep on its own (``patience_hours``: the chunk's jobs')."""
+    venue = chunk["venue"].cat.codes.to_numpy()   # none, network, cloud
+    status = chunk["state"].cat.codes.to_numpy()   # queued, running, completed, abandoned, latent
+    served = venue > 0
+    _require(bool((served == ((status == 1) | (status == 2))).all()), "jobs", "a job's venue and state disagree")
+    _require(bool(((venue == 1) == (chunk["provider_id"].to_numpy() >= 0)).all()), "jobs",
+             "a network job without a provider, or a provider on another venue")
+    wait = chunk["wait_hours"].to_numpy()[served]
+    _require(bool((wait >= -1e-9).all()), "jobs", "a job started before it was submitted")
+    longest = np.maximum(patience_hours[served], order_delay_hours)
+    _require(bool((wait <= longest + 1e-9).all()), "jobs",
+             "a job waited longer than its patience (or the market's order delay, where that is longer)")
+
+
+def _jobs(state: RunState, jobs: JobFigures, horizon: float) -> dict[str, Any]:
     n = state.n_jobs
     net = np.flatnonzero(np.bincount(state.network_starts().job, minlength=n))  # np.unique: 60x slower
     cld = np.array([j for j, _ in state.cloud_starts], dtype=np.int64)
@@ -63,13 +81,9 @@ def _jobs(state: RunState, jobs: pd.DataFrame, horizon: float, order_delay_hours
     placed = np.concatenate([net, cld, waiting])
     _require(np.bincount(placed, minlength=1).max(initial=0) <= 1, "jobs",
              "a job was started twice, or is both started and waiting")
-    _require(len(jobs) == n, "jobs", f"the job log has {len(jobs)} rows for {n} submitted jobs")
-    venue = jobs["venue"].cat.codes.to_numpy()   # none, network, cloud
-    status = jobs["state"].cat.codes.to_numpy()   # queued, running, completed, abandoned, latent
-    counts = np.bincount(status[status >= 0], minlength=5)
+    _require(jobs.rows == n, "jobs", f"the job log has {jobs.rows} rows for {n} submitted jobs")
+    counts = jobs.states
     _require(int(counts.sum()) == n, "jobs", f"states sum to {int(counts.sum())}, not {n}")
-    served = venue > 0
-    _require(bool((served == ((status == 1) | (status == 2))).all()), "jobs", "a job's venue and state disagree")
     _require(int(counts[0]) == waiting.size, "jobs",
              f"{int(counts[0])} queued in the log, {waiting.size} in the market")
     latent = np.asarray(state.latent, dtype=np.int64)
@@ -79,18 +93,10 @@ def _jobs(state: RunState, jobs: pd.DataFrame, horizon: float, order_delay_hours
     _require(completed == state.departed + state.truncated, "jobs",
              f"{state.departed} departures processed and {state.truncated} cut short by failures, but "
              f"{completed} network allocations ended in the run")
-    _require(bool(((venue == 1) == (jobs["provider_id"].to_numpy() >= 0)).all()), "jobs",
-             "a network job without a provider, or a provider on another venue")
-    wait = jobs["wait_hours"].to_numpy()[served]
-    _require(bool((wait >= -1e-9).all()), "jobs", "a job started before it was submitted")
-    longest = np.maximum(state.jobs.patience_hours[served], order_delay_hours)
-    _require(bool((wait <= longest + 1e-9).all()), "jobs",
-             "a job waited longer than its patience (or the market's order delay, where that is longer)")
-    states = jobs["state"].cat.categories
-    return {"submitted": n - latent.size, **{name: int(c) for name, c in zip(states, counts, strict=True)}}
+    return {"submitted": n - latent.size, **{name: int(c) for name, c in zip(STATES, counts, strict=True)}}
 
 
-def _gpu_hours(state: RunState, jobs: pd.DataFrame, horizon: float, fleet: Fleet, offered: np.ndarray,
+def _gpu_hours(state: RunState, jobs: JobFigures, horizon: float, fleet: Fleet, offered: np.ndarray,
                free: np.ndarray, peak: np.ndarray) -> dict[str, Any]:
     delivered = state.gh_total  # per provider, summed epoch by epoch
     capacity = fleet.gpus * horizon
@@ -100,8 +106,7 @@ def _gpu_hours(state: RunState, jobs: pd.DataFrame, horizon: float, fleet: Fleet
     starts = state.network_starts()
     per_job = np.bincount(starts.provider, weights=starts.gpus * (np.minimum(starts.end, horizon) - starts.start),
                           minlength=fleet.size)
-    net = jobs["venue"].cat.codes.to_numpy() == 1
-    logged = float(jobs["delivered_gpu_hours"].to_numpy()[net].sum())
+    logged = jobs.gpu_hours["network"]
     _require(abs(logged - per_job.sum()) <= 1e-6 * max(1.0, logged), "GPU-hours",
              f"the job log delivered {logged:.6f} GPU-hours, the allocations {per_job.sum():.6f}")
     gap = np.abs(per_job - delivered)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import pandas as pd
 from ruamel.yaml import YAML
 
-from .atomic import staged_folder, write_file
+from .atomic import sibling, staged_folder, write_file
 from .errors import InputError
 from .results import RunResult
 from .schema import Scenario, scenario_hash
@@ -119,12 +119,24 @@ class RunFolder(OutputFolder):
         files = [*self.TABLES, *(f"{name}.{ext}" for name in figures for ext in ("png", "svg"))]
         with staged_folder(self.path) as tmp:
             _write_resolved(tmp / self.SCENARIO, result.scenario)
-            result.jobs.to_parquet(tmp / self.JOBS, index=False)
+            if result.jobs is not None:
+                result.jobs.to_parquet(tmp / self.JOBS, index=False)
+            elif result.jobs_file is not None:
+                os.replace(result.jobs_file, tmp / self.JOBS)  # streamed there by the run (``jobs_stage``)
+            else:
+                raise ValueError("a run that kept no job table (jobs='none') cannot be written as a run folder")
             result.epochs.to_parquet(tmp / self.EPOCHS, index=False)
             result.providers.to_parquet(tmp / self.PROVIDERS, index=False)
             _write_json(tmp / self.SUMMARY, result.summary)
             _finish(tmp, self.kind, files, figures)
         return files
+
+    def jobs_stage(self) -> Path:
+        """A file beside the folder for a run to stream its job table into (``run(..., jobs=path)``), so the
+        run never holds the whole table; ``write`` moves it into the folder. The caller removes it if the
+        run fails before that."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return sibling(self.path, "jobs.partial")
 
     def is_run(self) -> bool:
         """A run folder (marked, or written before markers existed: it has a summary.json)."""

@@ -19,33 +19,36 @@ from .topology import topology
 SAMPLE = 2000  # requests simulated per deployment
 
 
-def deployment_latency(batch: JobBatch, provider_region: np.ndarray, jobs: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Per job of the job table ``jobs``, columns to add to it: latency_p50_ms, latency_p99_ms,
-    slo_attainment (NaN where no requests were served); ``provider_region``: each provider's region."""
+def deployment_latency(batch: JobBatch, provider_region: np.ndarray, jobs: pd.DataFrame,
+                       lo: int = 0) -> dict[str, np.ndarray]:
+    """Per job of the job table ``jobs`` (a chunk of it whose row i is job lo + i), columns to add to it:
+    latency_p50_ms, latency_p99_ms, slo_attainment (NaN where no requests were served); ``provider_region``:
+    each provider's region."""
     n = len(jobs)
     out = {name: np.full(n, np.nan) for name in ("latency_p50_ms", "latency_p99_ms", "slo_attainment")}
     catalog, topo = gpu_catalog(), topology()
     if not (batch.request_start >= 0).any():
         return out
-    served = (batch.request_start >= 0) & jobs["venue"].isin(["network", "cloud"]).to_numpy()
+    served = (batch.request_start[lo:lo + n] >= 0) & jobs["venue"].isin(["network", "cloud"]).to_numpy()
     venue = jobs["venue"].to_numpy()
     provider = jobs["provider_id"].to_numpy()
     gpu_class = jobs["gpu_class"].astype(str).to_numpy()
     gpus = jobs["gpus"].to_numpy()
     for j in np.flatnonzero(served).tolist():
-        log = batch.request_logs[int(batch.stream[j])]
-        count = min(int(batch.request_end[j] - batch.request_start[j]), SAMPLE)
+        b = lo + j  # the job in the batch
+        log = batch.request_logs[int(batch.stream[b])]
+        count = min(int(batch.request_end[b] - batch.request_start[b]), SAMPLE)
         if count <= 0:
             continue
-        arrivals, context, generated = log.window(int(batch.request_start[j]), count)
+        arrivals, context, generated = log.window(int(batch.request_start[b]), count)
         service = catalog.service_seconds(gpu_class[j], context, generated)
         where = provider_region[provider[j]] if venue[j] == "network" else topo.aws_region
-        rtt = topo.rtt_ms(batch.regions[batch.region[j]], str(where)) / 1000.0
+        rtt = topo.rtt_ms(batch.regions[batch.region[b]], str(where)) / 1000.0
         latency = fcfs_waits(arrivals, service, int(gpus[j])) + service + rtt
         p50, p99 = np.percentile(latency, [50, 99])
         out["latency_p50_ms"][j] = p50 * 1000.0
         out["latency_p99_ms"][j] = p99 * 1000.0
-        out["slo_attainment"][j] = float(np.mean(latency * 1000.0 <= batch.latency_slo_ms[j]))
+        out["slo_attainment"][j] = float(np.mean(latency * 1000.0 <= batch.latency_slo_ms[b]))
     return out
 
 

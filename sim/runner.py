@@ -4,22 +4,26 @@ and summarise it. This is the library's entry point (``sim.run``); it does no fi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .chain.hook import ChainError, ChainHook, ChainUnavailable
-from .conservation import check_ledgers, check_run, peak_gpus_in_use
+from .conservation import check_job_rows, check_ledgers, check_run, peak_gpus_in_use
 from .engine.world import Progress, World, small_pages
 from .errors import ctrl_c_stays_ctrl_c
 from .incidence import measure_incidence
+from .jobfigures import JobFigures
+from .jobsink import JobSink, JobsTo
 from .latency import deployment_latency
 from .results import RunResult
 from .schema import Scenario, without_rewards
 from .summary import build_summary
-from .tables import build_jobs_table
+from .tables import job_table_chunks
 from .units import BELOW_SHARE
 
 
@@ -32,16 +36,20 @@ class PartialRun(ChainError):
 
 
 def run(scenario: Scenario, progress: Progress | None = None, chain: ChainHook | None = None,
-        below: float = BELOW_SHARE) -> RunResult:
+        below: float = BELOW_SHARE, jobs: JobsTo = "memory") -> RunResult:
     """Simulate the horizon, check conservation (and, with a chain, reconcile it with the ledger), and
     return the tables. A chain that fails mid-run raises PartialRun, which carries the results up to the
     last epoch settled off-chain. ``below``: the share of each alternative's price whose months the
-    summary's ``months_below`` counts (a reading of the results: it changes no table)."""
+    summary's ``months_below`` counts (a reading of the results: it changes no table). ``jobs``: where the
+    job table goes (``sim.jobsink.JobsTo``): kept in memory, streamed to a Parquet file (a run of tens of
+    millions of jobs then holds one chunk of its table at a time) or not kept; the summary and checks are
+    the same either way."""
     with ctrl_c_stays_ctrl_c(), small_pages():
-        return _run(scenario, progress, chain, below)
+        return _run(scenario, progress, chain, below, jobs)
 
 
-def _run(scenario: Scenario, progress: Progress | None, chain: ChainHook | None, below: float) -> RunResult:
+def _run(scenario: Scenario, progress: Progress | None, chain: ChainHook | None, below: float,
+         jobs: JobsTo) -> RunResult:
     paired = scenario.counterfactual
     world = World(scenario, chain)
     if chain is not None:
@@ -51,12 +59,12 @@ def _run(scenario: Scenario, progress: Progress | None, chain: ChainHook | None,
     except ChainError as exc:
         if isinstance(exc, ChainUnavailable):
             raise
-        raise PartialRun(str(exc), _partial(world, str(exc), exc.epoch)) from None
-    result = finish(world, below)
+        raise PartialRun(str(exc), _partial(world, str(exc), exc.epoch, jobs)) from None
+    result = finish(world, below, jobs)
     if paired:
         bare = World(without_rewards(scenario))
         bare.simulate(_part(progress, 0.5, 0.5))
-        result.summary["incidence"] = measure_incidence(result.epochs, finish(bare).epochs)
+        result.summary["incidence"] = measure_incidence(result.epochs, finish(bare, jobs="none").epochs)
     return result
 
 
@@ -67,38 +75,47 @@ def _part(progress: Progress | None, start: float, share: float) -> Progress | N
     return lambda done: progress(start + share * done)
 
 
-def finish(world: World, below: float = BELOW_SHARE) -> RunResult:
+def finish(world: World, below: float = BELOW_SHARE, jobs: JobsTo = "memory") -> RunResult:
     """The results of a simulated world: its tables, checked (ConservationError if a law is broken), and
-    its summary; with a chain, the chain's balances reconciled with the ledger."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="depinsim-finish") as helper:
+    its summary; with a chain, the chain's balances reconciled with the ledger. ``jobs``: as ``run``'s."""
+    horizon = float(world.grid[-1])
+    figures = JobFigures(world.cloud.alternatives)
+    patience, delay = world.jobs.patience_hours, world.scenario.market.order_delay_hours
+    with JobSink(jobs) as sink, ThreadPoolExecutor(max_workers=1, thread_name_prefix="depinsim-finish") as helper:
         # the peak-concurrency check reads the allocation log only: it runs beside the job table (both compiled)
         peak = helper.submit(peak_gpus_in_use, world.state.network_starts(), world.fleet.size)
-        jobs = _jobs_table(world, float(world.grid[-1]))
-        conservation = check_conservation(world, jobs, peak.result())
+        for lo, chunk in _job_chunks(world, horizon):
+            check_job_rows(chunk, patience[lo:lo + len(chunk)], delay)
+            figures.add(chunk)
+            sink.add(chunk)
+        conservation = check_conservation(world, figures, peak.result())
     epochs = world.recorder.table()
-    summary = build_summary(world.scenario, jobs, epochs, world.economy, conservation, below)
+    summary = build_summary(world.scenario, figures, epochs, world.economy, conservation, below)
     if world.chain is not None:
         summary["chain"] = world.chain.reconcile(world.economy)  # raises if a single base unit differs
-    return RunResult(scenario=world.scenario, jobs=jobs, epochs=epochs, providers=_providers(world),
-                     summary=summary)
+    return RunResult(scenario=world.scenario, jobs=sink.table(), epochs=epochs, providers=_providers(world),
+                     summary=summary, jobs_file=jobs if isinstance(jobs, Path) else None)
 
 
-def check_conservation(world: World, jobs: pd.DataFrame, peak_gpus: np.ndarray) -> dict[str, Any]:
-    """Every conservation law of a finished run, against its job table (``peak_gpus``: ``peak_gpus_in_use``
-    of its allocations); returns the checked totals."""
+def check_conservation(world: World, jobs: JobFigures, peak_gpus: np.ndarray) -> dict[str, Any]:
+    """Every conservation law of a finished run, against its job table's figures (``peak_gpus``:
+    ``peak_gpus_in_use`` of its allocations); returns the checked totals."""
     offered = world.fleet.gpus * (world.dynamics.active & ~world.state.down)  # a failed node offers nothing
     return check_run(world.state, jobs, float(world.grid[-1]), world.fleet, offered, world.book.free, world.economy,
                      world.scenario.market.order_delay_hours, peak_gpus)
 
 
-def _jobs_table(world: World, until: float) -> pd.DataFrame:
-    jobs = build_jobs_table(world.state, world.fleet, world.cloud, until)
-    for name, column in deployment_latency(world.jobs, world.fleet.region, jobs).items():
-        jobs[name] = column  # added in place: a concat would copy the whole table
-    return jobs
+def _job_chunks(world: World, until: float) -> Iterator[tuple[int, pd.DataFrame]]:
+    """The job table's chunks, each with its first job's id and its deployments' measured latency."""
+    lo = 0
+    for chunk in job_table_chunks(world.state, world.fleet, world.cloud, until):
+        for name, column in deployment_latency(world.jobs, world.fleet.region, chunk, lo).items():
+            chunk[name] = column  # added in place: a concat would copy the whole chunk
+        yield lo, chunk
+        lo += len(chunk)
 
 
-def _partial(world: World, reason: str, failed_epoch: int | None) -> RunResult:
+def _partial(world: World, reason: str, failed_epoch: int | None, jobs: JobsTo) -> RunResult:
     """The results of the epochs closed off-chain before a chain failure: jobs submitted by then, with
     what they paid by then; the summary says where and why the run stopped (conservation was checked
     off-chain every epoch and the ledgers are checked again; the job and GPU-hour checks need the whole
@@ -106,13 +123,18 @@ def _partial(world: World, reason: str, failed_epoch: int | None) -> RunResult:
     state = world.state
     until = float(world.grid[state.closed_epochs])
     state.settled.append(state.running)  # still running: shown as running, paid up to the last settlement
-    jobs = _jobs_table(world, until)
-    jobs = jobs[jobs["submit_hours"] <= until].reset_index(drop=True)
+    figures = JobFigures(world.cloud.alternatives)
+    with JobSink(jobs) as sink:
+        for _, chunk in _job_chunks(world, until):
+            chunk = chunk[chunk["submit_hours"] <= until].reset_index(drop=True)
+            figures.add(chunk)
+            sink.add(chunk)
     epochs = world.recorder.table()
-    summary = build_summary(world.scenario, jobs, epochs, world.economy, check_ledgers(world.economy))
+    summary = build_summary(world.scenario, figures, epochs, world.economy, check_ledgers(world.economy))
     summary["partial"] = {"reason": reason, "failed_epoch": failed_epoch, "epochs_completed": state.closed_epochs,
                           "until_hours": until}
-    return RunResult(scenario=world.scenario, jobs=jobs, epochs=epochs, providers=_providers(world), summary=summary)
+    return RunResult(scenario=world.scenario, jobs=sink.table(), epochs=epochs, providers=_providers(world),
+                     summary=summary, jobs_file=jobs if isinstance(jobs, Path) else None)
 
 
 def _providers(world: World) -> pd.DataFrame:

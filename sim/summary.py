@@ -12,6 +12,7 @@ import pandas as pd
 from .catalog import CLOUD_PRICE_KINDS
 from .economy import TokenEconomy
 from .engine.recorder import RATIO_KINDS
+from .jobfigures import JobFigures
 from .latency import latency_summary
 from .schema import Scenario, scenario_hash
 from .units import BELOW_SHARE, HOURS_PER_MONTH, MICRO
@@ -98,14 +99,11 @@ def _label(value: object) -> str | None:
     return None if pd.isna(value) else str(value)
 
 
-def build_summary(scenario: Scenario, jobs: pd.DataFrame, epochs: pd.DataFrame, economy: TokenEconomy,
+def build_summary(scenario: Scenario, jobs: JobFigures, epochs: pd.DataFrame, economy: TokenEconomy,
                   conservation: dict[str, Any], below: float = BELOW_SHARE) -> dict[str, Any]:
     """Headline numbers: where the work went, what it cost, how far under AWS and for how long (months
-    below 1 and below the ``below`` share of each price), and what it took in tokens."""
-    venue = jobs["venue"]
-    state = jobs["state"]
-    net = venue == "network"
-    cld = venue == "cloud"
+    below 1 and below the ``below`` share of each price), and what it took in tokens. ``jobs``: the job
+    table's figures, added up as it was built."""
     reward_usd = float(epochs["reward_usd"].sum())
     revenue = float(epochs["usd_revenue"].sum())
     first = epochs[epochs["epoch"] == 0]
@@ -171,26 +169,25 @@ def build_summary(scenario: Scenario, jobs: pd.DataFrame, epochs: pd.DataFrame, 
         "cloud": {"price_set": scenario.cloud.price_set, "buyer_price": scenario.cloud.buyer_price,
                   "alternatives": scenario_alternatives},
         "jobs": {
-            "submitted": int((state != "latent").sum()),
-            "latent": int((state == "latent").sum()),
-            "network": int(net.sum()),
-            "cloud": int(cld.sum()),
-            "cloud_by_alternative": {str(k): int(v) for k, v in
-                                     jobs.loc[cld, "alternative"].value_counts(sort=False).items()},
-            "abandoned": int((state == "abandoned").sum()),
-            "queued_at_end": int((state == "queued").sum()),
-            "running_at_end": int((state == "running").sum()),
-            "completed": int((state == "completed").sum()),
+            "submitted": jobs.rows - jobs.count("latent"),
+            "latent": jobs.count("latent"),
+            "network": jobs.network,
+            "cloud": jobs.cloud,
+            "cloud_by_alternative": {name: int(v) for name, v in
+                                     zip(jobs.alternatives, jobs.cloud_by_alternative, strict=True)},
+            "abandoned": jobs.count("abandoned"),
+            "queued_at_end": jobs.count("queued"),
+            "running_at_end": jobs.count("running"),
+            "completed": jobs.count("completed"),
         },
         "gpu_hours": {
-            "network": float(jobs.loc[net, "delivered_gpu_hours"].sum()),
-            "cloud": float(jobs.loc[cld, "delivered_gpu_hours"].sum()),
-            "network_share_of_work": float(_safe(jobs.loc[net, "work_ref_gpu_hours"].sum(),
-                                                 jobs.loc[net | cld, "work_ref_gpu_hours"].sum())),
+            "network": jobs.gpu_hours["network"],
+            "cloud": jobs.gpu_hours["cloud"],
+            "network_share_of_work": float(_safe(jobs.work["network"], jobs.work["served"])),
         },
         "spend_usd": {
-            "network": float(jobs.loc[net, "price_paid_usd"].sum()),
-            "cloud": float(jobs.loc[cld, "price_paid_usd"].sum()),
+            "network": jobs.spend["network"],
+            "cloud": jobs.spend["cloud"],
             "protocol_fees": economy.totals["fees"] / MICRO,
             "bought_and_burned": economy.totals["burn_usd"] / MICRO,
         },
@@ -233,7 +230,7 @@ def build_summary(scenario: Scenario, jobs: pd.DataFrame, epochs: pd.DataFrame, 
             "profit_usd": float(epochs["provider_profit_usd"].sum()),
         },
         "by_class": by_class,
-        "latency": latency_summary(jobs),
+        "latency": latency_summary(jobs.latency()),
         "conservation": conservation,
     }
 

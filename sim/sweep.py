@@ -250,7 +250,7 @@ def _run_task(task: _Task) -> tuple[int, dict[str, Any], pd.DataFrame | None]:
         row.update(status="error", error=task.error)
     else:
         try:
-            result = run(task.scenario, below=task.below)
+            result = run(task.scenario, below=task.below, jobs="none")  # a point keeps its summary and epochs
             row.update(summary_metrics(result.summary))
             epochs = result.epochs
         except Exception as exc:  # a failing point is recorded and the others go on

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -12,7 +13,7 @@ from .catalog import hardware_models
 from .cloud import CloudBaseline
 from .engine.gangs import LINKS
 from .engine.recorder import ratio
-from .engine.state import RunState
+from .engine.state import NetworkStarts, RunState
 from .fleet import Fleet
 from .schema.jobs import job_types as job_kinds
 from .schema.jobs import speed_on
@@ -25,42 +26,82 @@ any of the GPUs it accepts (either way the network had no capacity within its li
 ran out)."""
 
 
-def build_jobs_table(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizon: float) -> pd.DataFrame:
-    """One row a job: where it ran, when, on what, and what it paid for the hours delivered."""
+CHUNK_ROWS = 1 << 20
+"""Rows of the job table built at a time (by job id): a run's memory at the end grows by one chunk's table,
+not a whole one, when the chunks go to a file. A constant, not a setting: the summary adds its job figures
+chunk by chunk, so the chunking is part of what a scenario's results are (in memory or streamed alike)."""
+
+
+def job_table_chunks(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizon: float) -> Iterator[pd.DataFrame]:
+    """The job table, ``CHUNK_ROWS`` jobs at a time in job-id order (one empty table for a run without jobs):
+    one row a job, where it ran, when, on what, and what it paid for the hours delivered."""
     jobs = state.jobs
-    n = state.n_jobs
     rec = state.network_starts()
-    a = _aggregate(rec.job, rec.provider, rec.start, rec.end, rec.gpus, rec.hours, rec.ask_micro_usd, horizon, n,
-                   fleet.gpu_class, state.paid_micro)
     cloud_started = np.array(state.cloud_starts, dtype=float).reshape(-1, 2)
-    cld = cloud_started[:, 0].astype(np.int64)
-    cld_offer = jobs.cloud_offer[cld]
+    cloud_job = cloud_started[:, 0].astype(np.int64)
+    class_names = list(dict.fromkeys([*fleet.classes, *cloud.offer_gpu]))
+    models = hardware_models()
+    speeds = np.array([[speed_on(job, models[c]) for c in class_names] for job in jobs.stream_jobs]).reshape(
+        len(jobs.stream_jobs), len(class_names))  # per stream and class
+    # the regions any job comes from, over the whole run: every chunk's categorical has the same categories
+    used = np.flatnonzero(np.bincount(jobs.region, minlength=len(jobs.regions)))
+    context = _Context(rec, cloud_started, cloud_job, class_names, speeds, used)
+    for lo in range(0, max(state.n_jobs, 1), CHUNK_ROWS):
+        yield _chunk(state, fleet, cloud, horizon, context, lo, min(lo + CHUNK_ROWS, state.n_jobs))
+
+
+class _Context(NamedTuple):
+    """What every chunk of a run's job table reads: the allocation log, the starts on an alternative, the
+    GPU classes, each stream's speed on each, and the regions jobs come from."""
+
+    rec: NetworkStarts
+    cloud_started: np.ndarray
+    cloud_job: np.ndarray
+    class_names: list[str]
+    speeds: np.ndarray
+    regions_used: np.ndarray
+
+
+def _chunk(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizon: float, ctx: _Context, lo: int,
+           hi: int) -> pd.DataFrame:
+    """The job table's rows of jobs ``lo`` to ``hi`` - 1 (row i is job lo + i)."""
+    jobs = state.jobs
+    n = hi - lo
+    rows = slice(lo, hi)
+    rec = ctx.rec
+    a = _aggregate(rec.job, rec.provider, rec.start, rec.end, rec.gpus, rec.hours, rec.ask_micro_usd, horizon, lo,
+                   n, fleet.gpu_class, state.paid_micro[rows])
+    mine = (ctx.cloud_job >= lo) & (ctx.cloud_job < hi)
+    cld = ctx.cloud_job[mine] - lo
+    cld_offer = jobs.cloud_offer[rows][cld]
 
     # category codes are built in the categoricals' own small dtype (pandas would cast int64 codes down anyway):
     # a million-row int64 temporary per category column is 7 MB of fresh memory each
     venue = a.on_network.view(np.int8)  # 1 on the network (its own memory: the kernel's fresh array)
     venue[cld] = 2
     start, end, gpus, provider, delivered = a.start, a.end, a.gpus, a.provider, a.delivered
-    start[cld] = cloud_started[:, 1]
-    cloud_hours = jobs.cloud_hours[cld] + jobs.cloud_extra_hours[cld]  # spot reclaims make runs longer
+    start[cld] = ctx.cloud_started[mine, 1]
+    cloud_hours = jobs.cloud_hours[rows][cld] + jobs.cloud_extra_hours[rows][cld]  # spot reclaims make runs longer
     end[cld] = start[cld] + cloud_hours
-    gpus[cld] = jobs.cloud_gpus[cld]
+    gpus[cld] = jobs.cloud_gpus[rows][cld]
     delivered[cld] = gpus[cld] * (np.minimum(end[cld], horizon) - start[cld])
     interconnect = np.array([0, 1, 3], dtype=np.int8)[venue]  # none; nvlink on one node; cloud
-    np.copyto(interconnect, state.link, where=state.link > 0)  # several nodes: their link
-    slowdown = state.slowdown
+    link = state.link[rows]
+    np.copyto(interconnect, link, where=link > 0)  # several nodes: their link
 
     # GPU class codes over the fleet's classes then the alternatives' other GPUs; -1 (missing) where nothing ran
-    class_names = list(dict.fromkeys([*fleet.classes, *cloud.offer_gpu]))
+    class_names = ctx.class_names
     offer_class = np.array([class_names.index(g) for g in cloud.offer_gpu], dtype=np.int64)
     gpu_class = a.gpu_class
     gpu_class[cld] = offer_class[cld_offer]
 
+    submit = jobs.submit_hours[rows]
+    stream = jobs.stream[rows]
     paid = a.paid
     cloud_price = np.zeros(len(cld))  # per GPU-hour, at the price the alternative had when the job arrived
     for o in np.unique(cld_offer):
         use = cld_offer == o
-        cloud_price[use] = cloud.offer_prices(int(o), jobs.submit_hours[cld[use]])
+        cloud_price[use] = cloud.offer_prices(int(o), submit[cld[use]])
     paid[cld] = cloud_price * gpus[cld] * np.minimum(cloud_hours, horizon - start[cld])
     unit_price = a.unit_price
     unit_price[cld] = cloud_price
@@ -68,38 +109,36 @@ def build_jobs_table(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizo
     alternative[cld] = cloud.offer_alt[cld_offer]
 
     # quality: what a job paid per unit of work it got done, after slowdowns, lost work, restarts, downtime
-    models = hardware_models()
     speed = np.full(n, np.nan)
     known = gpu_class >= 0
-    speeds = np.array([[speed_on(job, models[c]) for c in class_names] for job in jobs.stream_jobs]).reshape(
-        len(jobs.stream_jobs), len(class_names))  # per stream and class
-    speed[known] = speeds[jobs.stream[known], gpu_class[known]]
-    attempts = _by_job(state.restarts, n, 0) + 1
-    lost_work, downtime = _by_job(state.lost_work, n, 0.0), _by_job(state.downtime_hours, n, 0.0)
-    attempts[cld] += jobs.cloud_reclaims[cld]
-    lost_work[cld] = jobs.cloud_lost_hours[cld] * gpus[cld] * speed[cld]
+    speed[known] = ctx.speeds[stream[known], gpu_class[known]]
+    attempts = _by_job(state.restarts, lo, hi, 0) + 1
+    lost_work, downtime = _by_job(state.lost_work, lo, hi, 0.0), _by_job(state.downtime_hours, lo, hi, 0.0)
+    attempts[cld] += jobs.cloud_reclaims[rows][cld]
+    lost_work[cld] = jobs.cloud_lost_hours[rows][cld] * gpus[cld] * speed[cld]
     per_reclaim = np.array([job.downtime_per_interruption_hours for job in jobs.stream_jobs])
-    downtime[cld] = jobs.cloud_reclaims[cld] * per_reclaim[jobs.stream[cld]]
-    useful = _useful_work(state, a.planned, venue, start, end, horizon, cld, cloud_hours)
-    remainder = np.zeros(n)
-    for j, (_, usd) in state.cloud_remainder.items():
-        remainder[j] = usd
+    downtime[cld] = jobs.cloud_reclaims[rows][cld] * per_reclaim[stream[cld]]
+    useful = _useful_work(state, lo, a.planned, venue, start, end, horizon, cld, cloud_hours)
+    remainder = _by_job({j: usd for j, (_, usd) in state.cloud_remainder.items()}, lo, hi, 0.0)
     waiting = np.zeros(n, dtype=bool)
-    waiting[list(state.waiting)] = True
+    waiting[_ids_in(state.waiting, lo, hi) - lo] = True
     i8 = np.int8
     status = np.where(venue == 0, np.where(waiting, i8(0), i8(3)), np.where(end > horizon, i8(1), i8(2)))
-    status[state.latent] = 4
-    abandoned = np.where(status == 3, np.where(np.isfinite(jobs.cloud_cost_usd), i8(1), i8(2)), i8(0))
+    status[_ids_in(state.latent, lo, hi) - lo] = 4
+    cloud_cost = jobs.cloud_cost_usd[rows]
+    abandoned = np.where(status == 3, np.where(np.isfinite(cloud_cost), i8(1), i8(2)), i8(0))
     job_types = job_kinds()
     kind_codes = np.array([job_types.index(k) for k in jobs.stream_kinds], dtype=np.int8)
+    recode = np.full(len(jobs.regions), -1, dtype=np.int16)  # codes in the categorical's own dtype, as above
+    recode[ctx.regions_used] = np.arange(ctx.regions_used.size)
     df = pd.DataFrame({
-        "job_id": np.arange(n),
-        "stream": pd.Categorical.from_codes(jobs.stream, categories=list(jobs.stream_names)),
-        "job_type": pd.Categorical.from_codes(kind_codes[jobs.stream], categories=list(job_types)),
-        "submit_hours": jobs.submit_hours,
+        "job_id": np.arange(lo, hi),
+        "stream": pd.Categorical.from_codes(stream, categories=list(jobs.stream_names)),
+        "job_type": pd.Categorical.from_codes(kind_codes[stream], categories=list(job_types)),
+        "submit_hours": submit,
         "start_hours": start,
         "end_hours": end,
-        "wait_hours": start - jobs.submit_hours,
+        "wait_hours": start - submit,
         "venue": pd.Categorical.from_codes(venue, categories=list(VENUES)),
         "alternative": pd.Categorical.from_codes(alternative, categories=list(cloud.alternatives)),
         "state": pd.Categorical.from_codes(status, categories=list(STATES)),
@@ -111,61 +150,62 @@ def build_jobs_table(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizo
         "price_usd_per_gpu_hour": unit_price,
         "delivered_gpu_hours": delivered,
         "interconnect": pd.Categorical.from_codes(interconnect, categories=list(LINKS)),
-        "slowdown": slowdown,
+        "slowdown": state.slowdown[rows],
         "attempts": attempts,
-        "preemptions": _by_job(state.preempted, n, 0),
+        "preemptions": _by_job(state.preempted, lo, hi, 0),
         "lost_work_ref_gpu_hours": lost_work,
         "downtime_hours": downtime,
         "cloud_remainder_usd": remainder,
         "useful_work_ref_gpu_hours": useful,
         "price_per_work_usd": unit_price / speed,
         "quality_adjusted_usd_per_work": ratio(paid + remainder, useful),
-        "work_ref_gpu_hours": jobs.work_ref_gpu_hours,
-        "budget_usd": jobs.budget_usd,
-        "cloud_alternative_usd": jobs.cloud_cost_usd,
-        "latency_slo_ms": jobs.latency_slo_ms,
-        "region": _used_categories(jobs.region, jobs.regions),
+        "work_ref_gpu_hours": jobs.work_ref_gpu_hours[rows],
+        "budget_usd": jobs.budget_usd[rows],
+        "cloud_alternative_usd": cloud_cost,
+        "latency_slo_ms": jobs.latency_slo_ms[rows],
+        "region": pd.Categorical.from_codes(recode[jobs.region[rows]],
+                                            categories=[jobs.regions[i] for i in ctx.regions_used]),
     }, copy=False)  # the arrays are ours: no second copy of a million-row table
     return df
 
 
-def _by_job(values: dict[int, int] | dict[int, float], n: int, default: int | float) -> np.ndarray:
-    """A column of ``n`` jobs from the few the run kept a value for (``default`` for the others)."""
-    column = np.full(n, default, dtype=np.int64 if isinstance(default, int) else float)
-    column[np.fromiter(values.keys(), dtype=np.int64, count=len(values))] = np.fromiter(
-        values.values(), dtype=column.dtype, count=len(values))
+def _ids_in(ids: Iterable[int] | np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """The job ids of ``ids`` from ``lo`` to ``hi`` - 1."""
+    ids = np.fromiter(ids, dtype=np.int64) if not isinstance(ids, np.ndarray) else ids.astype(np.int64, copy=False)
+    return ids[(ids >= lo) & (ids < hi)]
+
+
+def _by_job(values: dict[int, int] | dict[int, float], lo: int, hi: int, default: int | float) -> np.ndarray:
+    """A column of jobs ``lo`` to ``hi`` - 1 from the few the run kept a value for (``default`` for the others)."""
+    column = np.full(hi - lo, default, dtype=np.int64 if isinstance(default, int) else float)
+    ids = np.fromiter(values.keys(), dtype=np.int64, count=len(values))
+    mine = (ids >= lo) & (ids < hi)
+    column[ids[mine] - lo] = np.fromiter(values.values(), dtype=column.dtype, count=len(values))[mine]
     return column
 
 
-def _used_categories(codes: np.ndarray, names: tuple[str, ...]) -> pd.Categorical:
-    """The categorical of ``codes`` over the ``names`` that occur, in their order: as
-    ``remove_unused_categories`` gives, without its hash table over a million rows (16x slower, measured)."""
-    used = np.flatnonzero(np.bincount(codes, minlength=len(names)))
-    recode = np.full(len(names), -1, dtype=np.int16)  # codes in the categorical's own dtype, as above
-    recode[used] = np.arange(used.size)
-    return pd.Categorical.from_codes(recode[codes], categories=[names[i] for i in used])
-
-
-def _useful_work(state: RunState, planned_hours: np.ndarray, venue: np.ndarray, start: np.ndarray,
+def _useful_work(state: RunState, lo: int, planned_hours: np.ndarray, venue: np.ndarray, start: np.ndarray,
                  end: np.ndarray, horizon: float, cld: np.ndarray, cloud_hours: np.ndarray) -> np.ndarray:
     """Reference GPU-hours of work each job got done, by the engine's own account of its attempts: a job
     that ended got all its work done (the rest of an interrupted one on AWS), less any that nowhere could
     take; one running at the horizon, its work up to where its current attempt has got. ``planned_hours``:
     per job running at the horizon, the longest of its first attempt's allocations (``_aggregate``);
-    ``cloud_hours``: the wall hours of each of the jobs ``cld`` that ran on an alternative."""
-    work = state.jobs.work_ref_gpu_hours
+    ``cloud_hours``: the wall hours of each of the jobs ``cld`` that ran on an alternative. The arrays are a
+    chunk's: row i is job lo + i."""
+    work = state.jobs.work_ref_gpu_hours[lo:lo + venue.size]
     useful = np.zeros_like(work)
     net = venue == 1
     useful[net] = work[net]
     for j, left in state.unfinished.items():
-        useful[j] -= left
+        if lo <= j < lo + venue.size:
+            useful[j - lo] -= left
     # the attempt running at the horizon: (start, restart overhead, planned wall hours, work it took on),
     # for the jobs still running only (a few thousand of a million)
     running = np.flatnonzero(net & (end > horizon))
     began, overhead, planned, taken = start[running], np.zeros(running.size), planned_hours[running], work[running]
     for j, (t, o, h, w) in state.attempt.items():
-        i = int(np.searchsorted(running, j))
-        if i < running.size and running[i] == j:
+        i = int(np.searchsorted(running, j - lo))
+        if i < running.size and running[i] == j - lo:
             began[i], overhead[i], planned[i], taken[i] = t, o, h, w
     share = np.clip((horizon - began - overhead) / np.maximum(planned - overhead, 1e-12), 0.0, 1.0)
     useful[running] = work[running] - taken * (1.0 - share)
@@ -195,41 +235,46 @@ class JobAggregates(NamedTuple):
 
 
 def _aggregate(job: np.ndarray, provider: np.ndarray, start: np.ndarray, end: np.ndarray, gpus: np.ndarray,
-               hours: np.ndarray, ask_micro: np.ndarray, horizon: float, n: int, provider_class: np.ndarray,
+               hours: np.ndarray, ask_micro: np.ndarray, horizon: float, lo: int, n: int, provider_class: np.ndarray,
                paid_micro: np.ndarray) -> JobAggregates:
     """Two compiled passes over the allocation log (a job on several nodes has one allocation per node, a
     restarted job one per attempt) instead of a dozen NumPy passes over a million rows with random access
     (0.3 s of a million-job run, measured): the arrays are fresh, and each job's sums run in log order,
-    as ``np.bincount`` adds them."""
+    as ``np.bincount`` adds them. The aggregates are of jobs ``lo`` to ``lo + n - 1`` (``paid_micro``: theirs)."""
     out = JobAggregates(np.zeros(n, dtype=np.uint8), np.full(n, np.nan), np.full(n, np.nan),
                         np.zeros(n, dtype=np.int64), np.full(n, -1, dtype=np.int64), np.zeros(n),
                         np.full(n, -1, dtype=np.int16), np.zeros(n), np.full(n, np.nan), np.zeros(n))
-    _aggregate_into(job, provider, start, end, gpus, hours, ask_micro, horizon, provider_class, paid_micro, *out)
+    _aggregate_into(job, provider, start, end, gpus, hours, ask_micro, horizon, lo, provider_class, paid_micro, *out)
     return out
 
 
 @njit(cache=True, nogil=True)
 def _aggregate_into(job: np.ndarray, provider: np.ndarray, start: np.ndarray, end: np.ndarray, gpus: np.ndarray,
-                    hours: np.ndarray, ask_micro: np.ndarray, horizon: float, provider_class: np.ndarray,
+                    hours: np.ndarray, ask_micro: np.ndarray, horizon: float, lo: int, provider_class: np.ndarray,
                     paid_micro: np.ndarray, on_network: np.ndarray, first_start: np.ndarray, last_end: np.ndarray,
                     first_gpus: np.ndarray, first_provider: np.ndarray, delivered: np.ndarray,
                     gpu_class: np.ndarray, paid: np.ndarray, unit_price: np.ndarray, planned: np.ndarray) -> None:
+    n = on_network.size
     for i in range(job.size):  # span, first provider and GPU-hours delivered
-        j = job[i]
+        j = job[i] - lo
+        if j < 0 or j >= n:
+            continue
         if on_network[j] == 0:
             on_network[j], first_start[j], last_end[j], first_provider[j] = 1, start[i], end[i], provider[i]
         else:
             first_start[j], last_end[j] = min(first_start[j], start[i]), max(last_end[j], end[i])
         delivered[j] += gpus[i] * (min(end[i], horizon) - start[i])
-    weighted = np.zeros(on_network.size)
+    weighted = np.zeros(n)
     for i in range(job.size):  # the first attempt's allocations (a restart starts later): its GPUs and asks
-        j = job[i]
+        j = job[i] - lo
+        if j < 0 or j >= n:
+            continue
         if start[i] == first_start[j]:
             first_gpus[j] += gpus[i]
             weighted[j] += float(ask_micro[i] * gpus[i])
             if last_end[j] > horizon:
                 planned[j] = max(planned[j], hours[i])
-    for j in range(on_network.size):
+    for j in range(n):
         if on_network[j]:
             gpu_class[j] = provider_class[first_provider[j]]
             paid[j] = paid_micro[j] / 1e6

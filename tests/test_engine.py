@@ -16,9 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim import ConservationError, Scenario, run, scenario_hash, simd
-from sim.conservation import peak_gpus_in_use
+from sim.conservation import check_job_rows, peak_gpus_in_use
 from sim.engine.world import World
 from sim.folders import json_safe
+from sim.jobfigures import JobFigures
 from sim.results import RunResult
 from sim.runner import check_conservation, finish
 
@@ -176,8 +177,25 @@ def test_conservation_violations_are_caught(tiny: Scenario, tamper: str, law: st
         settled.provider[second] = settled.provider[first]
         settled.start[second], settled.end[second] = settled.start[first], settled.end[first]
     peak = peak_gpus_in_use(state.network_starts(), world.fleet.size)
+    figures = JobFigures(world.cloud.alternatives)
+    figures.add(result.jobs)
     with pytest.raises(ConservationError, match=f"conservation of {law}"):
-        check_conservation(world, result.jobs, peak)
+        check_conservation(world, figures, peak)
+
+
+@pytest.mark.parametrize(("column", "change", "broken"), [
+    ("wait_hours", -1.0, "started before it was submitted"),
+    ("wait_hours", 1e6, "waited longer than its patience"),
+    ("provider_id", -1, "network job without a provider")])
+def test_a_job_rows_violation_is_caught(tiny: Scenario, column: str, change: float, broken: str) -> None:
+    """The laws each row keeps on its own are checked chunk by chunk as the table is built."""
+    world, result = _world_after_run(tiny)
+    jobs, delay = result.jobs, world.scenario.market.order_delay_hours
+    check_job_rows(jobs, world.jobs.patience_hours, delay)  # the run's own table passes
+    row = int(np.flatnonzero(jobs["venue"] == "network")[0])
+    jobs.loc[row, column] = change if column == "provider_id" else jobs.loc[row, column] + change
+    with pytest.raises(ConservationError, match=broken):
+        check_job_rows(jobs, world.jobs.patience_hours, delay)
 
 
 provider_groups = st.lists(
