@@ -140,9 +140,11 @@ class JobBatch:
 
     @property
     def loop(self) -> JobArrays:
-        """The arrays the compiled loop reads."""
+        """The arrays the compiled loop reads (it reads ``demand_u`` only with elastic demand: without, the
+        column is a broadcast, and the loop takes one zero in its place, of the layout it is compiled for)."""
+        demand_u = self.demand_u if self.demand_u.strides[0] else np.zeros(1)
         return JobArrays(self.submit_hours, self.stream, self.net_slot, self.net_gpus, self.net_hours,
-                         self.net_limit_usd_per_gpu_hour, self.demand_u)
+                         self.net_limit_usd_per_gpu_hour, demand_u)
 
 
 @njit(cache=True, nogil=True)
@@ -244,7 +246,7 @@ def build_jobs(workload: Workload, seed: int, horizon_hours: float, fleet: Fleet
     slots = max((len(e) for e in eligible_classes), default=0) or 1
     # the columns in the smallest integer types that hold them (~40 bytes a job less); a column no stream
     # draws is not written job by job: request rows without traces are one -1 broadcast, the demand draw
-    # without elastic demand the zeros it was allocated with
+    # without elastic demand a 0 broadcast
     traced = any(log is not None for log in logs)
     elastic = any(s.elastic_demand() is not None for s in streams)
     out = {
@@ -253,7 +255,7 @@ def build_jobs(workload: Workload, seed: int, horizon_hours: float, fleet: Fleet
         "budget_usd": np.zeros(n), "latency_slo_ms": np.zeros(n), "region": np.zeros(n, dtype=np.int16),
         "request_start": np.zeros(n, dtype=np.int64) if traced else np.broadcast_to(np.int64(-1), (n,)),
         "request_end": np.zeros(n, dtype=np.int64) if traced else np.broadcast_to(np.int64(-1), (n,)),
-        "demand_u": np.zeros(n),
+        "demand_u": np.zeros(n) if elastic else np.broadcast_to(0.0, (n,)),
         "net_gpus": np.zeros((slots, n), dtype=np.int32), "net_hours": np.zeros((slots, n)),
         "net_limit_usd_per_gpu_hour": np.full((slots, n), -np.inf),
         "net_slot": np.full((len(streams), k), -1, dtype=np.int64),

@@ -7,17 +7,24 @@ from __future__ import annotations
 import heapq
 
 import numpy as np
+import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sim import load_scenario, run
 from sim.book import PostedPriceBook
 from sim.conservation import peak_gpus_in_use
+from sim.engine import fastloop
 from sim.engine.departures import DepartureQueue, _remove_flat
+from sim.engine.fastloop import StartLog
 from sim.engine.gangs import FULL, LINKS, NO_GANG, PLACED, GangArrays, start_gang
-from sim.engine.state import AllocationLog, NetworkStarts
+from sim.engine.state import AllocationLog, NetworkStarts, RunState
 from sim.jobs import JobArrays
 from sim.sorting import lex_argsort
 from sim.tokens import _largest
+
+from .helpers import SCENARIOS
 
 entries = st.lists(st.tuples(st.sampled_from([0.5, 1.0, 2.25, 7.0]), st.integers(0, 3), st.integers(1, 8),
                              st.integers(0, 50)), min_size=1, max_size=60, unique_by=lambda e: (e[0], e[1], e[3]))
@@ -199,3 +206,33 @@ def test_a_gang_beyond_the_budget_or_the_log_changes_nothing() -> None:
     assert log.size == 0 and len(queue) == 0 and book.free.tolist() == [8, 8, 8, 8] and gangs.link[0] == 0
     log.reserve(2)  # as the engine grows it: then the same call places the job
     assert _start(book, jobs, gangs, log, queue) == PLACED and log.size == 2
+
+
+@pytest.mark.parametrize(("name", "changes"), [
+    ("tiny", []), ("consumer_gpus", ["workload.streams.llm_inference.demand.max_rate_multiplier=10"])])
+def test_the_start_log_grows_from_one_row(name: str, changes: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loop's start log and its list of latent arrivals start at one row and grow when full (the loop
+    returns GROW; a start from Python grows them itself, and the loop then takes the new columns): every
+    table as with the default capacity. Here they grow by one row at a time, so both paths grow them
+    again and again: tiny has waiting jobs and restarts started from Python; consumer_gpus, elastic demand
+    that leaves arrivals latent once the rate cap is high."""
+    scenario = load_scenario(SCENARIOS / f"{name}.yaml", ["horizon_days=45", *changes])
+    default = run(scenario)
+    empty = StartLog.empty
+    monkeypatch.setattr(StartLog, "empty", staticmethod(lambda rows=1: empty(1)))
+    monkeypatch.setattr(fastloop, "grown_rows", lambda rows: rows + 1)
+    python_grew = []
+    start_row = RunState.start_row
+
+    def counted(state: RunState) -> int:
+        log = state.log
+        row = start_row(state)
+        python_grew.append(state.log is not log)
+        return row
+
+    monkeypatch.setattr(RunState, "start_row", counted)
+    grown = run(scenario)
+    assert any(python_grew) or name != "tiny"
+    assert default.summary["jobs"]["latent"] > 0 or name == "tiny"
+    for table in ("jobs", "epochs", "providers"):
+        pd.testing.assert_frame_equal(getattr(grown, table), getattr(default, table), check_exact=True)

@@ -51,10 +51,11 @@ class Placement(EpochPhase):
 
     def start(self, j: int, p: int, g: int, hours: float, now: float) -> None:
         """Start job j on provider p (``fastloop.advance`` does this for arriving jobs: keep them alike)."""
-        state, log = self.state, self.state.log
+        state = self.state
         end = now + hours
         self.book.take(p, g)
-        k = int(log.n_started[0])
+        k = state.start_row()
+        log = state.log
         log.started[k] = j
         log.n_started[0] = k + 1
         log.provider[k], log.start[k], log.end[k], log.ask[k] = p, now, end, self.book.ask[p]

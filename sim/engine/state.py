@@ -203,7 +203,7 @@ class RunState:
 
     def __post_init__(self) -> None:
         n, m = self.jobs.submit_hours.size, self.n_providers
-        self.log = StartLog.empty(n)
+        self.log = StartLog.empty()
         self.settled = AllocationLog(2 * n)
         self.departures = DepartureQueue(self.node_gpus)
         self.spot_job = np.asarray(self.jobs.stream_interruptible, dtype=bool)[self.jobs.stream]
@@ -233,6 +233,12 @@ class RunState:
     def departed(self) -> int:
         """Allocations that ran to their end (not cut short by a failure)."""
         return int(self.log.departed[0])
+
+    def start_row(self) -> int:
+        """The start log's next row (``log`` grown if full: a loop holding its old columns then returns GROW
+        before it writes to them, and takes the new ones)."""
+        self.log = self.log.with_room()
+        return int(self.log.n_started[0])
 
     def started_this_epoch(self) -> np.ndarray:
         """Jobs started on one node since the last epoch close (a view of the loop's buffer)."""

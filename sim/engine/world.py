@@ -130,12 +130,18 @@ class World:
         # orders whose match would fall after the horizon are still open at its end
         n_matched = int(np.searchsorted(jobs.submit_hours + delay, horizon, side="right"))
         elastic, may_preempt = self.demand.elastic, bool(state.spot_job.any())
-        fixed = (*jobs.loop, *self.demand.routing, *self.book.arrays, *state.log, *state.departures.arrays,
-                 *self.reliability.events.arrays, *NodeState(self.dynamics.active, state.down),
-                 *self.placement.gangs.arrays)
-        loop = (*fixed, *state.spread.arrays)
+        before, after = (*jobs.loop, *self.demand.routing, *self.book.arrays), (
+            *state.departures.arrays, *self.reliability.events.arrays, *NodeState(self.dynamics.active, state.down),
+            *self.placement.gangs.arrays)
+
+        def arrays() -> tuple[np.ndarray, ...]:  # the loop's arrays, with the logs' current columns
+            return (*before, *state.log, *after, *state.spread.arrays)
+
+        loop, log, gang_rows = arrays(), state.log, state.spread.arrays.job
         i, final = 0, False
         while True:
+            if state.log is not log:  # Python grew the start log (a start from Python when it was full)
+                loop, log = arrays(), state.log
             why, i, x, now, could_wait = advance(i, final, n_matched, horizon, env.peek(), len(state.waiting), delay,
                                                  elastic, *loop)
             if why == EVENT:
@@ -146,11 +152,14 @@ class World:
                 self.placement.serve_waiting(x, now)
             elif why == UNMATCHED:
                 self._unmatched(x, now, may_preempt, could_wait)
-            elif why == GROW:  # the gang log is full: grow it and hand the loop its new columns
-                # (a restart's gang, placed from Python, may grow it too: the log then holds more rows than
-                # the loop's old columns have room for, so the loop returns here before writing to them)
-                state.spread.reserve(state.spread.size + 1)  # at least doubles
-                loop = (*fixed, *state.spread.arrays)
+            elif why == GROW:  # the gang log or the start log is full: grow it and hand the loop its new columns
+                # (a restart's gang, placed from Python, may have grown the gang log already: the loop's old
+                # columns then have no room for rows the log has, so the loop returns here before writing)
+                grown = state.log.with_room()
+                if grown is state.log and state.spread.arrays.job is gang_rows:  # no room for a gang's nodes
+                    state.spread.reserve(gang_rows.size - state.spread.size + 1)  # doubles it
+                state.log = grown
+                loop, log, gang_rows = arrays(), state.log, state.spread.arrays.job
             elif why == ARRIVALS_DONE:
                 for j in range(n_matched, state.n_jobs):
                     state.waiting[j] = ()
