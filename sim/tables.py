@@ -26,10 +26,11 @@ any of the GPUs it accepts (either way the network had no capacity within its li
 ran out)."""
 
 
-CHUNK_ROWS = 1 << 20
-"""Rows of the job table built at a time (by job id): a run's memory at the end grows by one chunk's table,
-not a whole one, when the chunks go to a file. A constant, not a setting: the summary adds its job figures
-chunk by chunk, so the chunking is part of what a scenario's results are (in memory or streamed alike)."""
+CHUNK_ROWS = 1 << 18
+"""Rows of the job table built at a time (by job id): a run's memory at the end grows by one chunk's table
+(~60 MB), not a whole one, when the chunks go to a file. A constant, not a setting: the summary adds its
+job figures chunk by chunk, so the chunking is part of what a scenario's results are (in memory or
+streamed alike)."""
 
 
 def job_table_chunks(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizon: float) -> Iterator[pd.DataFrame]:
@@ -46,8 +47,24 @@ def job_table_chunks(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizo
     # the regions any job comes from, over the whole run: every chunk's categorical has the same categories
     used = np.flatnonzero(np.bincount(jobs.region, minlength=len(jobs.regions)))
     context = _Context(rec, cloud_started, cloud_job, class_names, speeds, used)
-    for lo in range(0, max(state.n_jobs, 1), CHUNK_ROWS):
-        yield _chunk(state, fleet, cloud, horizon, context, lo, min(lo + CHUNK_ROWS, state.n_jobs))
+    starts = range(0, max(state.n_jobs, 1), CHUNK_ROWS)
+    first, last = _log_windows(rec.job, CHUNK_ROWS, len(starts))
+    for c, lo in enumerate(starts):
+        yield _chunk(state, fleet, cloud, horizon, context, lo, min(lo + CHUNK_ROWS, state.n_jobs),
+                     slice(first[c], max(last[c], first[c])))
+
+
+@njit(cache=True, nogil=True)
+def _log_windows(job: np.ndarray, rows: int, chunks: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per chunk of ``rows`` job ids, the first and one past the last position of its jobs' allocations in the
+    log. The log is in settlement order, so a chunk's allocations lie close together: each chunk reads its
+    window of the log, not all of it (with 40 chunks of a 10M-job run, the whole log 80 times)."""
+    first, last = np.full(chunks, job.size, dtype=np.int64), np.zeros(chunks, dtype=np.int64)
+    for i in range(job.size):
+        c = job[i] // rows
+        first[c] = min(first[c], i)
+        last[c] = i + 1
+    return first, last
 
 
 class _Context(NamedTuple):
@@ -63,14 +80,16 @@ class _Context(NamedTuple):
 
 
 def _chunk(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizon: float, ctx: _Context, lo: int,
-           hi: int) -> pd.DataFrame:
-    """The job table's rows of jobs ``lo`` to ``hi`` - 1 (row i is job lo + i)."""
+           hi: int, window: slice) -> pd.DataFrame:
+    """The job table's rows of jobs ``lo`` to ``hi`` - 1 (row i is job lo + i); ``window``: the positions
+    in the allocation log that hold all their allocations (``_log_windows``)."""
     jobs = state.jobs
     n = hi - lo
     rows = slice(lo, hi)
     rec = ctx.rec
-    a = _aggregate(rec.job, rec.provider, rec.start, rec.end, rec.gpus, rec.hours, rec.ask_micro_usd, horizon, lo,
-                   n, fleet.gpu_class, state.paid_micro[rows])
+    a = _aggregate(rec.job[window], rec.provider[window], rec.start[window], rec.end[window], rec.gpus[window],
+                   rec.hours[window], rec.ask_micro_usd[window], horizon, lo, n, fleet.gpu_class,
+                   state.paid_micro[rows])
     mine = (ctx.cloud_job >= lo) & (ctx.cloud_job < hi)
     cld = ctx.cloud_job[mine] - lo
     cld_offer = jobs.cloud_offer[rows][cld]
@@ -169,6 +188,15 @@ def _chunk(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizon: float, 
     return df
 
 
+def _items(values: dict[int, float] | dict[int, tuple[float, ...]], lo: int, hi: int,
+           width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The job ids of ``values`` from ``lo`` to ``hi`` - 1 and their values, (ids, width) floats."""
+    ids = np.fromiter(values.keys(), dtype=np.int64, count=len(values))
+    rows = np.array(list(values.values()), dtype=float).reshape(len(values), width)
+    mine = (ids >= lo) & (ids < hi)
+    return ids[mine], rows[mine]
+
+
 def _ids_in(ids: Iterable[int] | np.ndarray, lo: int, hi: int) -> np.ndarray:
     """The job ids of ``ids`` from ``lo`` to ``hi`` - 1."""
     ids = np.fromiter(ids, dtype=np.int64) if not isinstance(ids, np.ndarray) else ids.astype(np.int64, copy=False)
@@ -196,17 +224,16 @@ def _useful_work(state: RunState, lo: int, planned_hours: np.ndarray, venue: np.
     useful = np.zeros_like(work)
     net = venue == 1
     useful[net] = work[net]
-    for j, left in state.unfinished.items():
-        if lo <= j < lo + venue.size:
-            useful[j - lo] -= left
+    ids, left = _items(state.unfinished, lo, lo + venue.size, 1)
+    useful[ids - lo] -= left[:, 0]
     # the attempt running at the horizon: (start, restart overhead, planned wall hours, work it took on),
     # for the jobs still running only (a few thousand of a million)
     running = np.flatnonzero(net & (end > horizon))
     began, overhead, planned, taken = start[running], np.zeros(running.size), planned_hours[running], work[running]
-    for j, (t, o, h, w) in state.attempt.items():
-        i = int(np.searchsorted(running, j - lo))
-        if i < running.size and running[i] == j - lo:
-            began[i], overhead[i], planned[i], taken[i] = t, o, h, w
+    ids, attempt = _items(state.attempt, lo, lo + venue.size, 4)
+    at = np.minimum(np.searchsorted(running, ids - lo), max(running.size - 1, 0))
+    now = (running[at] == ids - lo) if running.size else np.zeros(ids.size, dtype=bool)
+    began[at[now]], overhead[at[now]], planned[at[now]], taken[at[now]] = attempt[now].T
     share = np.clip((horizon - began - overhead) / np.maximum(planned - overhead, 1e-12), 0.0, 1.0)
     useful[running] = work[running] - taken * (1.0 - share)
     useful[cld] = work[cld] * np.clip((horizon - start[cld]) / cloud_hours, 0.0, 1.0)
