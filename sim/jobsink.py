@@ -18,18 +18,21 @@ to choose: the run replaces a file there); ``"none"``: not kept."""
 
 
 class JobSink:
-    """Takes the job table's chunks in job-id order; ``table()`` is the whole table if kept in memory.
+    """Takes the job table's chunks in job-id order (kept in memory: the table in one piece); ``table()`` is
+    the table if kept in memory.
     Used as a context manager: a run that fails leaves no half-written file behind."""
 
     def __init__(self, to: JobsTo) -> None:
         self.to = to
-        self._chunks: list[pd.DataFrame] = []
+        self._table: pd.DataFrame | None = None
         self._writer: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
 
     def add(self, chunk: pd.DataFrame) -> None:
         if self.to == "memory":
-            self._chunks.append(chunk)
+            if self._table is not None:
+                raise ValueError("a job table kept in memory comes in one piece (joining pieces would copy it)")
+            self._table = chunk
         elif isinstance(self.to, Path):
             if self._writer is None:
                 self._schema = pa.Schema.from_pandas(chunk, preserve_index=False)
@@ -42,9 +45,7 @@ class JobSink:
 
     def table(self) -> pd.DataFrame | None:
         """The table kept in memory (None when streamed or not kept)."""
-        if self.to != "memory":
-            return None
-        return self._chunks[0] if len(self._chunks) == 1 else pd.concat(self._chunks, ignore_index=True)
+        return self._table
 
     def __enter__(self) -> JobSink:
         return self

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import tables
 from .chain.hook import ChainError, ChainHook, ChainUnavailable
 from .conservation import check_job_rows, check_ledgers, check_run, peak_gpus_in_use
 from .engine.world import Progress, World, small_pages
@@ -84,10 +85,11 @@ def finish(world: World, below: float = BELOW_SHARE, jobs: JobsTo = "memory") ->
     with JobSink(jobs) as sink, ThreadPoolExecutor(max_workers=1, thread_name_prefix="depinsim-finish") as helper:
         # the peak-concurrency check reads the allocation log only: it runs beside the job table (both compiled)
         peak = helper.submit(peak_gpus_in_use, world.state.network_starts(), world.fleet.size)
-        for lo, chunk in _job_chunks(world, horizon):
-            check_job_rows(chunk, patience[lo:lo + len(chunk)], delay)
-            figures.add(chunk)
-            sink.add(chunk)
+        for piece, parts in _job_chunks(world, horizon, jobs == "memory"):
+            for lo, chunk in parts:
+                check_job_rows(chunk, patience[lo:lo + len(chunk)], delay)
+                figures.add(chunk)
+            sink.add(piece)
         conservation = check_conservation(world, figures, peak.result())
     epochs = world.recorder.table()
     summary = build_summary(world.scenario, figures, epochs, world.economy, conservation, below)
@@ -105,14 +107,23 @@ def check_conservation(world: World, jobs: JobFigures, peak_gpus: np.ndarray) ->
                      world.scenario.market.order_delay_hours, peak_gpus)
 
 
-def _job_chunks(world: World, until: float) -> Iterator[tuple[int, pd.DataFrame]]:
-    """The job table's chunks, each with its first job's id and its deployments' measured latency."""
+Parts = Iterator[tuple[int, pd.DataFrame]]
+"""Parts of a piece of the job table, each with its first job's id."""
+
+
+def _job_chunks(world: World, until: float, whole: bool) -> Iterator[tuple[pd.DataFrame, Parts]]:
+    """The job table (with its deployments' measured latency) in pieces of ``tables.CHUNK_ROWS`` jobs, or
+    in one piece if ``whole`` (a table kept in memory: joining pieces would copy it); with each piece, its
+    parts of ``CHUNK_ROWS`` jobs (views) and their first job ids, which the figures and checks add up, so
+    that a table in one piece and one streamed give the same sums."""
+    rows = tables.CHUNK_ROWS
     lo = 0
-    for chunk in job_table_chunks(world.state, world.fleet, world.cloud, until):
-        for name, column in deployment_latency(world.jobs, world.fleet.region, chunk, lo).items():
-            chunk[name] = column  # added in place: a concat would copy the whole chunk
-        yield lo, chunk
-        lo += len(chunk)
+    for piece in job_table_chunks(world.state, world.fleet, world.cloud, until, max(world.state.n_jobs, 1) if whole
+                                  else rows):
+        for name, column in deployment_latency(world.jobs, world.fleet.region, piece, lo).items():
+            piece[name] = column  # added in place: a concat would copy the whole piece
+        yield piece, ((lo + a, piece.iloc[a:a + rows]) for a in range(0, max(len(piece), 1), rows))
+        lo += len(piece)
 
 
 def _partial(world: World, reason: str, failed_epoch: int | None, jobs: JobsTo) -> RunResult:
@@ -125,10 +136,10 @@ def _partial(world: World, reason: str, failed_epoch: int | None, jobs: JobsTo) 
     state.settled.append(state.running)  # still running: shown as running, paid up to the last settlement
     figures = JobFigures(world.cloud.alternatives)
     with JobSink(jobs) as sink:
-        for _, chunk in _job_chunks(world, until):
-            chunk = chunk[chunk["submit_hours"] <= until].reset_index(drop=True)
-            figures.add(chunk)
-            sink.add(chunk)
+        for piece, parts in _job_chunks(world, until, jobs == "memory"):
+            for _, chunk in parts:
+                figures.add(chunk[chunk["submit_hours"] <= until])
+            sink.add(piece[piece["submit_hours"] <= until].reset_index(drop=True))
     epochs = world.recorder.table()
     summary = build_summary(world.scenario, figures, epochs, world.economy, check_ledgers(world.economy))
     summary["partial"] = {"reason": reason, "failed_epoch": failed_epoch, "epochs_completed": state.closed_epochs,

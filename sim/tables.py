@@ -27,15 +27,18 @@ ran out)."""
 
 
 CHUNK_ROWS = 1 << 18
-"""Rows of the job table built at a time (by job id): a run's memory at the end grows by one chunk's table
-(~60 MB), not a whole one, when the chunks go to a file. A constant, not a setting: the summary adds its
-job figures chunk by chunk, so the chunking is part of what a scenario's results are (in memory or
-streamed alike)."""
+"""Rows of the job table built at a time (by job id) when it is streamed to a file: the run's memory at the
+end grows by one chunk's table (~60 MB), not a whole one. A constant, not a setting: the summary adds its
+job figures over chunks of this many rows, streamed or not (a table kept in memory is built in one piece,
+then read a chunk at a time), so the chunking is part of what a scenario's results are."""
 
 
-def job_table_chunks(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizon: float) -> Iterator[pd.DataFrame]:
-    """The job table, ``CHUNK_ROWS`` jobs at a time in job-id order (one empty table for a run without jobs):
-    one row a job, where it ran, when, on what, and what it paid for the hours delivered."""
+def job_table_chunks(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizon: float,
+                     rows: int | None = None) -> Iterator[pd.DataFrame]:
+    """The job table, ``rows`` jobs at a time (``CHUNK_ROWS`` if None) in job-id order (one empty table for
+    a run without jobs): one row a job, where it ran, when, on what, and what it paid for the hours
+    delivered. A row is its job's alone: the table is the same however it is cut."""
+    rows = rows or CHUNK_ROWS
     jobs = state.jobs
     rec = state.network_starts()
     cloud_started = np.array(state.cloud_starts, dtype=float).reshape(-1, 2)
@@ -47,10 +50,10 @@ def job_table_chunks(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizo
     # the regions any job comes from, over the whole run: every chunk's categorical has the same categories
     used = np.flatnonzero(np.bincount(jobs.region, minlength=len(jobs.regions)))
     context = _Context(rec, cloud_started, cloud_job, class_names, speeds, used)
-    starts = range(0, max(state.n_jobs, 1), CHUNK_ROWS)
-    first, last = _log_windows(rec.job, CHUNK_ROWS, len(starts))
+    starts = range(0, max(state.n_jobs, 1), rows)
+    first, last = _log_windows(rec.job, rows, len(starts))
     for c, lo in enumerate(starts):
-        yield _chunk(state, fleet, cloud, horizon, context, lo, min(lo + CHUNK_ROWS, state.n_jobs),
+        yield _chunk(state, fleet, cloud, horizon, context, lo, min(lo + rows, state.n_jobs),
                      slice(first[c], max(last[c], first[c])))
 
 
