@@ -19,8 +19,7 @@ to choose: the run replaces a file there); ``"none"``: not kept."""
 
 class JobSink:
     """Takes the job table's chunks in job-id order (kept in memory: the table in one piece); ``table()`` is
-    the table if kept in memory.
-    Used as a context manager: a run that fails leaves no half-written file behind."""
+    the table if kept in memory. Used as a context manager: a run that fails leaves no half-written file."""
 
     def __init__(self, to: JobsTo) -> None:
         self.to = to

@@ -1,4 +1,5 @@
-"""What a run returns: tidy tables and a summary, with no file I/O (the CLI writes them)."""
+"""What a run returns: tidy tables and a summary (the CLI writes them; a job table streamed to a file is
+there already)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """A run, end to end: build the model, simulate it, then derive its tables, check its conservation laws
-and summarise it. This is the library's entry point (``sim.run``); it does no file I/O.
+and summarise it. This is the library's entry point (``sim.run``); it does no file I/O, unless asked to
+stream the job table to a file (``jobs=path``: ``depinsim run`` does, into its run folder).
 """
 
 from __future__ import annotations
