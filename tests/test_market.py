@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import warnings
 
 import numpy as np
 import pytest
 
 from sim import Scenario, run
 from sim.book import PostedPriceBook
+from sim.schema.providers import CostPlusAsk, Quote
 
 
 def _hand_scenario(emission: float = 0.0) -> Scenario:
@@ -197,3 +199,18 @@ def test_a_job_with_no_cloud_alternative_is_abandoned_with_the_reason() -> None:
     others = jobs[(jobs["state"] == "abandoned") & (jobs["stream"] != "inference")]
     assert (others["abandoned_because"] == "over_budget").all()
     assert (jobs.loc[jobs["state"] != "abandoned", "abandoned_because"] == "no").all()
+
+
+@pytest.mark.parametrize("reward", [0.5, 3.0, 1e13, np.inf])
+def test_cost_plus_ask_with_a_subsidy_beyond_its_cost_is_its_floor(reward: float) -> None:
+    """Ask = cost x (1 + markup) less the passed-through reward, never below the floor: a reward larger than
+    the ask (even one too large for micro-USD in 64 bits) gives the floor, and no overflow."""
+    policy = CostPlusAsk(markup=0.0, subsidy_pass_through=1.0, floor_usd_per_gpu_hour=0.25)
+    one = np.ones(1)
+    quote = Quote(marginal=one, fixed=one, work_reward=np.full(1, reward), capacity_reward=0.0,
+                  self_dealing=0 * one, kept=1.0, ceiling=10 * one, previous_micro_usd=-one, utilisation=np.nan * one)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ask = policy.asks_micro_usd(quote)
+    cost = round((1.0 + 1.0 / policy.target_utilisation) * 1e6)
+    assert ask.tolist() == [max(cost - round(reward * 1e6), 250_000) if reward < 1e6 else 250_000]

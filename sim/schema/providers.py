@@ -116,7 +116,10 @@ class CostPlusAsk(AskPolicy):
         loaded = quote.marginal + quote.fixed / self.target_utilisation
         unsubsidised = np.rint(loaded * (1.0 + self.markup) * MICRO).astype(np.int64)
         reward = quote.work_reward + quote.capacity_reward / self.target_utilisation
-        shift = np.rint(self.subsidy_pass_through * reward * MICRO).astype(np.int64)
+        # a subsidy beyond the whole ask takes it to the floor: capped there, it never overflows int64 (a
+        # reward of 1e13 USD a GPU-hour, an emission shared by almost no expected sales, did, by luck to
+        # the floor as well)
+        shift = np.rint(np.minimum(self.subsidy_pass_through * reward * MICRO, unsubsidised)).astype(np.int64)
         return np.maximum(unsubsidised - shift, int(round(self.floor_usd_per_gpu_hour * MICRO)))
 
 
