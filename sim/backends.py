@@ -132,7 +132,7 @@ def _interrupt_kept() -> Iterator[Callable[[], None]]:
     """Ctrl-C raises KeyboardInterrupt as always, and is remembered: the block's check (the callable it gets)
     raises it again. Python drops an exception raised inside a garbage-collector callback ("Exception ignored
     in ..."), and distributed's client runs one (``GCDiagnosis``) in the main thread, so a Ctrl-C landing
-    there was lost and the sweep ran on to its end (seen in 1 of ~20 interrupted Dask sweeps). Main thread
+    there was lost and the sweep ran on to its end (seen once, in the interrupt test). Main thread
     only: elsewhere no signal arrives."""
     import signal
     import threading
