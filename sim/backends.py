@@ -130,11 +130,13 @@ def _dask(tasks: Iterator[T], work: Callable[[T], R], address: str | None, worke
 @contextmanager
 def _interrupt_kept() -> Iterator[Callable[[], None]]:
     """Ctrl-C raises KeyboardInterrupt as always, and is remembered: the block's check (the callable it gets)
-    raises it again. Python drops an exception raised inside a garbage-collector callback ("Exception ignored
-    in ..."), and distributed's client runs one (``GCDiagnosis``) in the main thread, so a Ctrl-C landing
-    there was lost and the sweep ran on to its end (seen once, in the interrupt test). Main thread
-    only: elsewhere no signal arrives."""
+    raises it again. Python drops an exception raised inside a garbage-collector callback (and reports it:
+    "Exception ignored in ..."), and distributed's client runs one (``GCDiagnosis``) in the main thread, so
+    a Ctrl-C landing there was lost and the sweep ran on to its end (seen once, in the interrupt test); that
+    report is not printed either, the command's one line says it all. Main thread only: elsewhere no signal
+    arrives."""
     import signal
+    import sys
     import threading
 
     received: list[int] = []
@@ -151,11 +153,19 @@ def _interrupt_kept() -> Iterator[Callable[[], None]]:
         received.append(signum)
         raise KeyboardInterrupt
 
+    report = sys.unraisablehook
+
+    def dropped(unraisable: Any) -> None:  # a KeyboardInterrupt the check will raise is not reported as lost
+        if not (received and isinstance(unraisable.exc_value, KeyboardInterrupt)):
+            report(unraisable)
+
     previous = signal.signal(signal.SIGINT, interrupt)
+    sys.unraisablehook = dropped
     try:
         yield check
     finally:
         signal.signal(signal.SIGINT, previous)
+        sys.unraisablehook = report
 
 
 @contextmanager

@@ -6,6 +6,7 @@ Each command runs in its own process group, and SIGINT goes to the whole group, 
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from sim.backends import _interrupt_kept
 from sim.cli import app
 
 from .helpers import ROOT, SCENARIOS
@@ -94,3 +96,33 @@ def test_ctrl_c_inside_a_compiled_kernel_is_an_interrupt(tiny, monkeypatch: pyte
     monkeypatch.setattr(World, "simulate", interrupted)
     with pytest.raises(KeyboardInterrupt if caused_by_ctrl_c else SystemError):
         run(tiny)
+
+
+def test_a_ctrl_c_that_lands_in_a_gc_callback_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Python drops an exception raised in a garbage-collector callback (distributed's client runs one in the
+    main thread): the Dask loop's check raises the interrupt anyway, and Python's "Exception ignored" report
+    of it is not printed."""
+    fired: list[int] = []
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and not fired:
+            fired.append(1)
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(10_000):  # the Python-level handler runs here, inside the callback
+                pass
+
+    escaped, reported = False, []
+    monkeypatch.setattr(sys, "unraisablehook", reported.append)  # what Python would print to stderr
+    gc.callbacks.append(callback)
+    try:
+        with _interrupt_kept() as interrupted:
+            try:
+                gc.collect()
+            except KeyboardInterrupt:
+                escaped = True
+            with pytest.raises(KeyboardInterrupt):
+                interrupted()
+    finally:
+        gc.callbacks.remove(callback)
+    assert fired and not escaped, "the interrupt must land inside the callback, where Python drops it"
+    assert not reported
