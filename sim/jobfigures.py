@@ -26,7 +26,8 @@ class JobFigures:
     """Jobs in each of ``tables.STATES``."""
     network: int = 0
     cloud: int = 0
-    cloud_by_alternative: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    cloud_by_alternative: np.ndarray = field(init=False)
+    """Jobs that went to each of ``alternatives``."""
     gpu_hours: dict[str, float] = field(default_factory=lambda: {"network": 0.0, "cloud": 0.0})
     """GPU-hours delivered on each venue."""
     spend: dict[str, float] = field(default_factory=lambda: {"network": 0.0, "cloud": 0.0})
@@ -36,8 +37,7 @@ class JobFigures:
     """Of the deployments whose requests were replayed: their stream, venue and latency figures."""
 
     def __post_init__(self) -> None:
-        if self.cloud_by_alternative.size == 0:
-            self.cloud_by_alternative = np.zeros(len(self.alternatives), dtype=np.int64)
+        self.cloud_by_alternative = np.zeros(len(self.alternatives), dtype=np.int64)
 
     def add(self, chunk: pd.DataFrame) -> None:
         """Count and sum one chunk of the job table (the chunks come in job-id order)."""

@@ -27,9 +27,10 @@ def deployment_latency(batch: JobBatch, provider_region: np.ndarray, jobs: pd.Da
     n = len(jobs)
     out = {name: np.full(n, np.nan) for name in ("latency_p50_ms", "latency_p99_ms", "slo_attainment")}
     catalog, topo = gpu_catalog(), topology()
-    if not (batch.request_start >= 0).any():
+    replayed = batch.request_start[lo:lo + n] >= 0  # this chunk's jobs only, not the whole run's per chunk
+    if not replayed.any():
         return out
-    served = (batch.request_start[lo:lo + n] >= 0) & jobs["venue"].isin(["network", "cloud"]).to_numpy()
+    served = replayed & jobs["venue"].isin(["network", "cloud"]).to_numpy()
     venue = jobs["venue"].to_numpy()
     provider = jobs["provider_id"].to_numpy()
     gpu_class = jobs["gpu_class"].astype(str).to_numpy()

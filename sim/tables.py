@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import NamedTuple
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -42,14 +42,18 @@ def job_table_chunks(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizo
     jobs = state.jobs
     rec = state.network_starts()
     cloud_started = np.array(state.cloud_starts, dtype=float).reshape(-1, 2)
-    cloud_job = cloud_started[:, 0].astype(np.int64)
     class_names = list(dict.fromkeys([*fleet.classes, *cloud.offer_gpu]))
     models = hardware_models()
     speeds = np.array([[speed_on(job, models[c]) for c in class_names] for job in jobs.stream_jobs]).reshape(
         len(jobs.stream_jobs), len(class_names))  # per stream and class
     # the regions any job comes from, over the whole run: every chunk's categorical has the same categories
     used = np.flatnonzero(np.bincount(jobs.region, minlength=len(jobs.regions)))
-    context = _Context(rec, cloud_started, cloud_job, class_names, speeds, used)
+    context = _Context(
+        rec, class_names, speeds, used, _Keyed(cloud_started[:, 0].astype(np.int64), cloud_started[:, 1]),
+        _Keyed.of(state.restarts, np.int64), _Keyed.of(state.preempted, np.int64), _Keyed.of(state.lost_work),
+        _Keyed.of(state.downtime_hours), _Keyed.of({j: usd for j, (_, usd) in state.cloud_remainder.items()}),
+        _Keyed.of(state.unfinished), _Keyed.of(state.attempt), _Keyed.jobs(list(state.waiting)),
+        _Keyed.jobs(state.latent))
     starts = range(0, max(state.n_jobs, 1), rows)
     first, last = _log_windows(rec.job, rows, len(starts))
     for c, lo in enumerate(starts):
@@ -70,16 +74,56 @@ def _log_windows(job: np.ndarray, rows: int, chunks: int) -> tuple[np.ndarray, n
     return first, last
 
 
+class _Keyed(NamedTuple):
+    """What the run kept for a few jobs (a dict of its state), as arrays built once for every chunk: the job
+    ids and, row for row, their values."""
+
+    ids: np.ndarray
+    values: np.ndarray
+
+    @staticmethod
+    def of(values: Mapping[int, Any], dtype: type = float) -> _Keyed:
+        return _Keyed(np.fromiter(values.keys(), dtype=np.int64, count=len(values)),
+                      np.array(list(values.values()), dtype=dtype))
+
+    @staticmethod
+    def jobs(ids: list[int] | np.ndarray) -> _Keyed:
+        """Job ids alone (their values zeros)."""
+        return _Keyed(np.asarray(ids, dtype=np.int64), np.zeros(len(ids)))
+
+    def within(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """The rows (job - lo) of the jobs from ``lo`` to ``hi`` - 1 and their values, in the run's order."""
+        mine = (self.ids >= lo) & (self.ids < hi)
+        return self.ids[mine] - lo, self.values[mine]
+
+    def column(self, lo: int, hi: int, default: float) -> np.ndarray:
+        """A column of jobs ``lo`` to ``hi`` - 1: their values, ``default`` for the others."""
+        column = np.full(hi - lo, default, dtype=self.values.dtype)
+        rows, values = self.within(lo, hi)
+        column[rows] = values
+        return column
+
+
 class _Context(NamedTuple):
-    """What every chunk of a run's job table reads: the allocation log, the starts on an alternative, the
-    GPU classes, each stream's speed on each, and the regions jobs come from."""
+    """What every chunk of a run's job table reads: the allocation log, the GPU classes, each stream's speed
+    on each, the regions jobs come from, and what the run kept for a few jobs: their starts on an
+    alternative, restarts, preemptions, lost work, downtime, AWS remainders, unfinished work, attempts
+    running at the horizon, and the jobs waiting and latent."""
 
     rec: NetworkStarts
-    cloud_started: np.ndarray
-    cloud_job: np.ndarray
     class_names: list[str]
     speeds: np.ndarray
     regions_used: np.ndarray
+    cloud_start: _Keyed
+    restarts: _Keyed
+    preempted: _Keyed
+    lost_work: _Keyed
+    downtime: _Keyed
+    remainder: _Keyed
+    unfinished: _Keyed
+    attempt: _Keyed
+    waiting: _Keyed
+    latent: _Keyed
 
 
 def _chunk(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizon: float, ctx: _Context, lo: int,
@@ -93,8 +137,7 @@ def _chunk(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizon: float, 
     a = _aggregate(rec.job[window], rec.provider[window], rec.start[window], rec.end[window], rec.gpus[window],
                    rec.hours[window], rec.ask_micro_usd[window], horizon, lo, n, fleet.gpu_class,
                    state.paid_micro[rows])
-    mine = (ctx.cloud_job >= lo) & (ctx.cloud_job < hi)
-    cld = ctx.cloud_job[mine] - lo
+    cld, cloud_start = ctx.cloud_start.within(lo, hi)
     cld_offer = jobs.cloud_offer[rows][cld]
 
     # category codes are built in the categoricals' own small dtype (pandas would cast int64 codes down anyway):
@@ -102,7 +145,7 @@ def _chunk(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizon: float, 
     venue = a.on_network.view(np.int8)  # 1 on the network (its own memory: the kernel's fresh array)
     venue[cld] = 2
     start, end, gpus, provider, delivered = a.start, a.end, a.gpus, a.provider, a.delivered
-    start[cld] = ctx.cloud_started[mine, 1]
+    start[cld] = cloud_start
     cloud_hours = jobs.cloud_hours[rows][cld] + jobs.cloud_extra_hours[rows][cld]  # spot reclaims make runs longer
     end[cld] = start[cld] + cloud_hours
     gpus[cld] = jobs.cloud_gpus[rows][cld]
@@ -134,19 +177,20 @@ def _chunk(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizon: float, 
     speed = np.full(n, np.nan)
     known = gpu_class >= 0
     speed[known] = ctx.speeds[stream[known], gpu_class[known]]
-    attempts = _by_job(state.restarts, lo, hi, 0) + 1
-    lost_work, downtime = _by_job(state.lost_work, lo, hi, 0.0), _by_job(state.downtime_hours, lo, hi, 0.0)
+    attempts = ctx.restarts.column(lo, hi, 0) + 1
+    lost_work, downtime = ctx.lost_work.column(lo, hi, 0.0), ctx.downtime.column(lo, hi, 0.0)
     attempts[cld] += jobs.cloud_reclaims[rows][cld]
     lost_work[cld] = jobs.cloud_lost_hours[rows][cld] * gpus[cld] * speed[cld]
     per_reclaim = np.array([job.downtime_per_interruption_hours for job in jobs.stream_jobs])
     downtime[cld] = jobs.cloud_reclaims[rows][cld] * per_reclaim[stream[cld]]
-    useful = _useful_work(state, lo, a.planned, venue, start, end, horizon, cld, cloud_hours)
-    remainder = _by_job({j: usd for j, (_, usd) in state.cloud_remainder.items()}, lo, hi, 0.0)
+    useful = _useful_work(state.jobs.work_ref_gpu_hours[rows], ctx, lo, a.planned, venue, start, end, horizon, cld,
+                          cloud_hours)
+    remainder = ctx.remainder.column(lo, hi, 0.0)
     waiting = np.zeros(n, dtype=bool)
-    waiting[_ids_in(state.waiting, lo, hi) - lo] = True
+    waiting[ctx.waiting.within(lo, hi)[0]] = True
     i8 = np.int8
     status = np.where(venue == 0, np.where(waiting, i8(0), i8(3)), np.where(end > horizon, i8(1), i8(2)))
-    status[_ids_in(state.latent, lo, hi) - lo] = 4
+    status[ctx.latent.within(lo, hi)[0]] = 4
     cloud_cost = jobs.cloud_cost_usd[rows]
     abandoned = np.where(status == 3, np.where(np.isfinite(cloud_cost), i8(1), i8(2)), i8(0))
     job_types = job_kinds()
@@ -174,7 +218,7 @@ def _chunk(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizon: float, 
         "interconnect": pd.Categorical.from_codes(interconnect, categories=list(LINKS)),
         "slowdown": state.slowdown[rows],
         "attempts": attempts,
-        "preemptions": _by_job(state.preempted, lo, hi, 0),
+        "preemptions": ctx.preempted.column(lo, hi, 0),
         "lost_work_ref_gpu_hours": lost_work,
         "downtime_hours": downtime,
         "cloud_remainder_usd": remainder,
@@ -191,51 +235,28 @@ def _chunk(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizon: float, 
     return df
 
 
-def _items(values: dict[int, float] | dict[int, tuple[float, ...]], lo: int, hi: int,
-           width: int) -> tuple[np.ndarray, np.ndarray]:
-    """The job ids of ``values`` from ``lo`` to ``hi`` - 1 and their values, (ids, width) floats."""
-    ids = np.fromiter(values.keys(), dtype=np.int64, count=len(values))
-    rows = np.array(list(values.values()), dtype=float).reshape(len(values), width)
-    mine = (ids >= lo) & (ids < hi)
-    return ids[mine], rows[mine]
-
-
-def _ids_in(ids: Iterable[int] | np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """The job ids of ``ids`` from ``lo`` to ``hi`` - 1."""
-    ids = np.fromiter(ids, dtype=np.int64) if not isinstance(ids, np.ndarray) else ids.astype(np.int64, copy=False)
-    return ids[(ids >= lo) & (ids < hi)]
-
-
-def _by_job(values: dict[int, int] | dict[int, float], lo: int, hi: int, default: int | float) -> np.ndarray:
-    """A column of jobs ``lo`` to ``hi`` - 1 from the few the run kept a value for (``default`` for the others)."""
-    column = np.full(hi - lo, default, dtype=np.int64 if isinstance(default, int) else float)
-    ids = np.fromiter(values.keys(), dtype=np.int64, count=len(values))
-    mine = (ids >= lo) & (ids < hi)
-    column[ids[mine] - lo] = np.fromiter(values.values(), dtype=column.dtype, count=len(values))[mine]
-    return column
-
-
-def _useful_work(state: RunState, lo: int, planned_hours: np.ndarray, venue: np.ndarray, start: np.ndarray,
-                 end: np.ndarray, horizon: float, cld: np.ndarray, cloud_hours: np.ndarray) -> np.ndarray:
+def _useful_work(work: np.ndarray, ctx: _Context, lo: int, planned_hours: np.ndarray, venue: np.ndarray,
+                 start: np.ndarray, end: np.ndarray, horizon: float, cld: np.ndarray,
+                 cloud_hours: np.ndarray) -> np.ndarray:
     """Reference GPU-hours of work each job got done, by the engine's own account of its attempts: a job
     that ended got all its work done (the rest of an interrupted one on AWS), less any that nowhere could
     take; one running at the horizon, its work up to where its current attempt has got. ``planned_hours``:
     per job running at the horizon, the longest of its first attempt's allocations (``_aggregate``);
-    ``cloud_hours``: the wall hours of each of the jobs ``cld`` that ran on an alternative. The arrays are a
-    chunk's: row i is job lo + i."""
-    work = state.jobs.work_ref_gpu_hours[lo:lo + venue.size]
+    ``cloud_hours``: the wall hours of each of the jobs ``cld`` that ran on an alternative. The arrays
+    (``work``: the jobs' reference work) are a chunk's: row i is job lo + i."""
     useful = np.zeros_like(work)
     net = venue == 1
     useful[net] = work[net]
-    ids, left = _items(state.unfinished, lo, lo + venue.size, 1)
-    useful[ids - lo] -= left[:, 0]
+    rows, left = ctx.unfinished.within(lo, lo + venue.size)
+    useful[rows] -= left
     # the attempt running at the horizon: (start, restart overhead, planned wall hours, work it took on),
     # for the jobs still running only (a few thousand of a million)
     running = np.flatnonzero(net & (end > horizon))
     began, overhead, planned, taken = start[running], np.zeros(running.size), planned_hours[running], work[running]
-    ids, attempt = _items(state.attempt, lo, lo + venue.size, 4)
-    at = np.minimum(np.searchsorted(running, ids - lo), max(running.size - 1, 0))
-    now = (running[at] == ids - lo) if running.size else np.zeros(ids.size, dtype=bool)
+    rows, attempt = ctx.attempt.within(lo, lo + venue.size)
+    attempt = attempt.reshape(rows.size, 4)
+    at = np.minimum(np.searchsorted(running, rows), max(running.size - 1, 0))
+    now = (running[at] == rows) if running.size else np.zeros(rows.size, dtype=bool)
     began[at[now]], overhead[at[now]], planned[at[now]], taken[at[now]] = attempt[now].T
     share = np.clip((horizon - began - overhead) / np.maximum(planned - overhead, 1e-12), 0.0, 1.0)
     useful[running] = work[running] - taken * (1.0 - share)
