@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from numba import njit
 
 from .economy import ESCROW, TokenEconomy
-from .engine.state import NetworkStarts, RunState
+from .engine.allocations import NetworkStarts
+from .engine.settled import peak_levels
+from .engine.state import RunState
 from .errors import ConservationError
 from .fleet import Fleet
 from .jobfigures import JobFigures
@@ -40,11 +41,10 @@ def check_run(state: RunState, jobs: JobFigures, horizon: float, fleet: Fleet, o
 
     ``offered_gpus``: what each node offers now (its GPUs if active and up, else 0); ``free_gpus``: the
     book's free GPUs, which must be that less what the jobs still running hold; ``peak_gpus``: the most
-    GPUs each node ran at once (``peak_gpus_in_use``, which needs only the allocation log, so a caller
-    can compute it beside the job table); ``jobs``: the job table's figures, each chunk of which passed
-    ``check_job_rows``."""
+    GPUs each node ran at once (``SettledLog.peak``, or ``peak_gpus_in_use`` of a set of allocations);
+    ``jobs``: the job table's figures, each chunk of which passed ``check_job_rows``."""
     return {
-        "jobs": _jobs(state, jobs, horizon),
+        "jobs": _jobs(state, jobs),
         "gpu_hours": _gpu_hours(state, jobs, horizon, fleet, offered_gpus, free_gpus, peak_gpus),
         "tokens": _tokens(economy),
         "usd": _money(state, economy),
@@ -73,11 +73,10 @@ def check_job_rows(chunk: pd.DataFrame, patience_hours: np.ndarray, order_delay_
              "a job waited longer than its patience (or the market's order delay, where that is longer)")
 
 
-def _jobs(state: RunState, jobs: JobFigures, horizon: float) -> dict[str, Any]:
+def _jobs(state: RunState, jobs: JobFigures) -> dict[str, Any]:
     n = state.n_jobs
     # a mark a job, not counts (a run-sized int64 bincount and its index: 320 MB of temporaries at 10M jobs)
-    placed = np.zeros(n, dtype=bool)
-    placed[state.network_starts().job] = True  # a job on several nodes or attempts is one job
+    placed = state.settled.placed.copy()  # a job on several nodes or attempts is one job
     cld = np.array([j for j, _ in state.cloud_starts], dtype=np.int64)
     waiting = np.fromiter(state.waiting, dtype=np.int64, count=len(state.waiting))
     twice = False
@@ -93,7 +92,7 @@ def _jobs(state: RunState, jobs: JobFigures, horizon: float) -> dict[str, Any]:
     latent = np.asarray(state.latent, dtype=np.int64)
     _require(int(counts[4]) == latent.size and not placed[latent].any(), "jobs",
              "an arrival the price did not draw was also placed, queued or counted twice")
-    completed = int((state.network_starts().end <= horizon).sum())
+    completed = state.settled.completed  # allocations that ended within the horizon
     _require(completed == state.departed + state.truncated, "jobs",
              f"{state.departed} departures processed and {state.truncated} cut short by failures, but "
              f"{completed} network allocations ended in the run")
@@ -107,8 +106,7 @@ def _gpu_hours(state: RunState, jobs: JobFigures, horizon: float, fleet: Fleet, 
     over = delivered > capacity * (1 + REL_TOL)
     _require(not over.any(), "GPU-hours", lambda:
              f"provider {int(np.argmax(over))} sold {delivered[over][0]:.6f} GPU-hours of {capacity[over][0]:.6f}")
-    starts = state.network_starts()
-    per_job, in_use = _by_provider(starts.provider, starts.start, starts.end, starts.gpus, horizon, fleet.size)
+    per_job, in_use = state.settled.delivered, state.settled.in_use  # summed as the allocations settled
     logged = jobs.gpu_hours["network"]
     _require(abs(logged - per_job.sum()) <= 1e-6 * max(1.0, logged), "GPU-hours",
              f"the job log delivered {logged:.6f} GPU-hours, the allocations {per_job.sum():.6f}")
@@ -123,58 +121,11 @@ def _gpu_hours(state: RunState, jobs: JobFigures, horizon: float, fleet: Fleet, 
     return {"delivered": float(delivered.sum()), "capacity": float(capacity.sum())}
 
 
-@njit(cache=True, nogil=True)
-def _by_provider(provider: np.ndarray, start: np.ndarray, end: np.ndarray, gpus: np.ndarray, horizon: float,
-                 n_providers: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per provider, the GPU-hours its allocations delivered up to the horizon and the GPUs of those still
-    running there: ``np.bincount``'s sums, in its order, without its run-sized weights and masks (three
-    80 MB temporaries at 10M jobs)."""
-    delivered, in_use = np.zeros(n_providers), np.zeros(n_providers)
-    for i in range(provider.size):
-        delivered[provider[i]] += gpus[i] * (min(end[i], horizon) - start[i])
-        if end[i] > horizon:
-            in_use[provider[i]] += gpus[i]
-    return delivered, in_use
-
-
 def peak_gpus_in_use(starts: NetworkStarts, n_providers: int) -> np.ndarray:
-    """Most GPUs each provider ran at any instant, from the start/end records alone."""
-    return _peak_levels(starts.provider, starts.start, starts.end, starts.gpus, n_providers)
-
-
-@njit(cache=True, nogil=True)
-def _peak_levels(provider: np.ndarray, start: np.ndarray, end: np.ndarray, gpus: np.ndarray,
-                 n_providers: int) -> np.ndarray:
-    """Per provider, the highest sum of GPUs over its allocations running at one time (an allocation
-    ending when another starts does not overlap it). Compiled: the allocations are grouped by provider
-    with a counting sort (stable), then each provider's few hundred events are sorted by time on their
-    own, in a fraction of a second and without run-sized temporaries beyond one index array (the check
-    runs when memory peaks)."""
-    m = provider.size
-    first = np.zeros(n_providers + 1, dtype=np.int64)  # where each provider's allocations start in ``order``
-    for i in range(m):
-        first[provider[i] + 1] += 1
-    most = 0
-    for p in range(n_providers):
-        most = max(most, first[p + 1])
-        first[p + 1] += first[p]
-    order, filled = np.empty(m, dtype=np.int64), first[:-1].copy()
-    for i in range(m):
-        order[filled[provider[i]]] = i
-        filled[provider[i]] += 1
+    """Most GPUs each provider ran at any instant, from the start/end records alone (a run keeps this
+    figure as its allocations settle: ``SettledLog.peak``)."""
     peak = np.zeros(n_providers, dtype=np.int64)
-    times, change = np.empty(2 * most), np.empty(2 * most, dtype=np.int64)
-    for p in range(n_providers):
-        i, n = first[p], first[p + 1] - first[p]
-        for x in range(n):
-            r = order[i + x]
-            times[x], change[x] = end[r], -gpus[r]  # ends listed first: a stable sort keeps them first on ties
-            times[n + x], change[n + x] = start[r], gpus[r]
-        level = best = 0
-        for e in np.argsort(times[:2 * n], kind="mergesort"):
-            level += change[e]
-            best = max(best, level)
-        peak[p] = best
+    peak_levels(starts.provider, starts.start, starts.end, starts.gpus, peak)
     return peak
 
 
@@ -205,7 +156,7 @@ def _money(state: RunState, economy: TokenEconomy) -> dict[str, Any]:
         _require(net_in == paid, "money",
                  f"buyers put {net_in} micro-USD in escrow (net of refunds) but leases paid {paid}")
     accrued = float(state.rev_total.sum())
-    n_rounded = state.network_starts().job.size  # each allocation's bill is rounded to the micro-USD once
+    n_rounded = state.settled.rows  # each allocation's bill is rounded to the micro-USD once
     # a lease of its own cut short pays whole parts per million of its deposit (sim.leases)
     granularity = 0.5 * n_rounded + totals["lease_cut_deposits"] / PPM
     _require(abs(accrued - paid) <= granularity + REL_TOL * max(paid, 1), "money",

@@ -1,12 +1,14 @@
 """A run, end to end: build the model, simulate it, then derive its tables, check its conservation laws
 and summarise it. This is the library's entry point (``sim.run``); it does no file I/O, unless asked to
-stream the job table to a file (``jobs=path``: ``depinsim run`` does, into its run folder).
+stream the job table to a file (``jobs=path``: ``depinsim run`` does, into its run folder; the run's
+settled allocations are then filed in a scratch directory beside it, removed when the run ends).
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ import pandas as pd
 
 from . import tables
 from .chain.hook import ChainError, ChainHook, ChainUnavailable
-from .conservation import check_job_rows, check_ledgers, check_run, peak_gpus_in_use
+from .conservation import check_job_rows, check_ledgers, check_run
 from .engine.world import Progress, World, small_pages
 from .errors import ctrl_c_stays_ctrl_c
 from .incidence import measure_incidence
@@ -53,21 +55,35 @@ def run(scenario: Scenario, progress: Progress | None = None, chain: ChainHook |
 def _run(scenario: Scenario, progress: Progress | None, chain: ChainHook | None, below: float,
          jobs: JobsTo) -> RunResult:
     paired = scenario.counterfactual
-    world = World(scenario, chain)
-    if chain is not None:
-        chain.start(world.economy)  # a chain that cannot start fails the run before it begins
-    try:
-        world.simulate(_part(progress, 0.0, 0.5) if paired else progress)
-    except ChainError as exc:
-        if isinstance(exc, ChainUnavailable):
-            raise
-        raise PartialRun(str(exc), _partial(world, str(exc), exc.epoch, jobs)) from None
-    result = finish(world, below, jobs)
+    with _allocations_beside(jobs) as spill:
+        world = World(scenario, chain, spill)
+        if chain is not None:
+            chain.start(world.economy)  # a chain that cannot start fails the run before it begins
+        try:
+            world.simulate(_part(progress, 0.0, 0.5) if paired else progress)
+        except ChainError as exc:
+            if isinstance(exc, ChainUnavailable):
+                raise
+            raise PartialRun(str(exc), _partial(world, str(exc), exc.epoch, jobs)) from None
+        result = finish(world, below, jobs)
     if paired:
-        bare = World(without_rewards(scenario))
-        bare.simulate(_part(progress, 0.5, 0.5))
-        result.summary["incidence"] = measure_incidence(result.epochs, finish(bare, jobs="none").epochs)
+        with _allocations_beside(jobs) as spill:
+            bare = World(without_rewards(scenario), spill=spill)
+            bare.simulate(_part(progress, 0.5, 0.5))
+            result.summary["incidence"] = measure_incidence(result.epochs, finish(bare, jobs="none").epochs)
     return result
+
+
+@contextmanager
+def _allocations_beside(jobs: JobsTo) -> Iterator[Path | None]:
+    """For a job table streamed to a file, a scratch directory beside it for the run's settled allocations
+    (``SettledLog``), removed with what the run filed in it when the run ends, however it ends; else None
+    (kept in memory, with the table)."""
+    if not isinstance(jobs, Path):
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix=f".{jobs.name}.allocations-", dir=jobs.parent) as scratch:
+        yield Path(scratch)
 
 
 def _part(progress: Progress | None, start: float, share: float) -> Progress | None:
@@ -83,15 +99,13 @@ def finish(world: World, below: float = BELOW_SHARE, jobs: JobsTo = "memory") ->
     horizon = float(world.grid[-1])
     figures = JobFigures(world.cloud.alternatives)
     patience, delay = world.jobs.patience_hours, world.scenario.market.order_delay_hours
-    with JobSink(jobs) as sink, ThreadPoolExecutor(max_workers=1, thread_name_prefix="depinsim-finish") as helper:
-        # the peak-concurrency check reads the allocation log only: it runs beside the job table (both compiled)
-        peak = helper.submit(peak_gpus_in_use, world.state.network_starts(), world.fleet.size)
+    with JobSink(jobs) as sink:
         for piece, parts in _job_chunks(world, horizon, jobs == "memory"):
             for lo, chunk in parts:
                 check_job_rows(chunk, patience[lo:lo + len(chunk)], delay)
                 figures.add(chunk)
             sink.add(piece)
-        conservation = check_conservation(world, figures, peak.result())
+        conservation = check_conservation(world, figures, world.state.settled.peak)
     epochs = world.recorder.table()
     summary = build_summary(world.scenario, figures, epochs, world.economy, conservation, below)
     if world.chain is not None:
@@ -101,8 +115,8 @@ def finish(world: World, below: float = BELOW_SHARE, jobs: JobsTo = "memory") ->
 
 
 def check_conservation(world: World, jobs: JobFigures, peak_gpus: np.ndarray) -> dict[str, Any]:
-    """Every conservation law of a finished run, against its job table's figures (``peak_gpus``:
-    ``peak_gpus_in_use`` of its allocations); returns the checked totals."""
+    """Every conservation law of a finished run, against its job table's figures (``peak_gpus``: the most
+    GPUs each node ran at once, ``SettledLog.peak``); returns the checked totals."""
     offered = world.fleet.gpus * (world.dynamics.active & ~world.state.down)  # a failed node offers nothing
     return check_run(world.state, jobs, float(world.grid[-1]), world.fleet, offered, world.book.free, world.economy,
                      world.scenario.market.order_delay_hours, peak_gpus)

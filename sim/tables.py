@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -11,9 +11,10 @@ from numba import njit
 
 from .catalog import hardware_models
 from .cloud import CloudBaseline
+from .engine.allocations import NetworkStarts
 from .engine.gangs import LINKS
 from .engine.recorder import ratio
-from .engine.state import NetworkStarts, RunState
+from .engine.state import RunState
 from .fleet import Fleet
 from .schema.jobs import job_types as job_kinds
 from .schema.jobs import speed_on
@@ -40,7 +41,6 @@ def job_table_chunks(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizo
     delivered. A row is its job's alone: the table is the same however it is cut."""
     rows = rows or CHUNK_ROWS
     jobs = state.jobs
-    rec = state.network_starts()
     cloud_started = np.array(state.cloud_starts, dtype=float).reshape(-1, 2)
     class_names = list(dict.fromkeys([*fleet.classes, *cloud.offer_gpu]))
     models = hardware_models()
@@ -49,29 +49,13 @@ def job_table_chunks(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizo
     # the regions any job comes from, over the whole run: every chunk's categorical has the same categories
     used = np.flatnonzero(np.bincount(jobs.region, minlength=len(jobs.regions)))
     context = _Context(
-        rec, class_names, speeds, used, _Keyed(cloud_started[:, 0].astype(np.int64), cloud_started[:, 1]),
+        class_names, speeds, used, _Keyed(cloud_started[:, 0].astype(np.int64), cloud_started[:, 1]),
         _Keyed.of(state.restarts, np.int64), _Keyed.of(state.preempted, np.int64), _Keyed.of(state.lost_work),
         _Keyed.of(state.downtime_hours), _Keyed.of({j: usd for j, (_, usd) in state.cloud_remainder.items()}),
         _Keyed.of(state.unfinished), _Keyed.of(state.attempt), _Keyed.jobs(list(state.waiting)),
         _Keyed.jobs(state.latent))
-    starts = range(0, max(state.n_jobs, 1), rows)
-    first, last = _log_windows(rec.job, rows, len(starts))
-    for c, lo in enumerate(starts):
-        yield _chunk(state, fleet, cloud, horizon, context, lo, min(lo + rows, state.n_jobs),
-                     slice(first[c], max(last[c], first[c])))
-
-
-@njit(cache=True, nogil=True)
-def _log_windows(job: np.ndarray, rows: int, chunks: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per chunk of ``rows`` job ids, the first and one past the last position of its jobs' allocations in the
-    log. The log is in settlement order, so a chunk's allocations lie close together: each chunk reads its
-    window of the log, not all of it (with 40 chunks of a 10M-job run, the whole log 80 times)."""
-    first, last = np.full(chunks, job.size, dtype=np.int64), np.zeros(chunks, dtype=np.int64)
-    for i in range(job.size):
-        c = job[i] // rows
-        first[c] = min(first[c], i)
-        last[c] = i + 1
-    return first, last
+    for lo in range(0, max(state.n_jobs, 1), rows):
+        yield _chunk(state, fleet, cloud, horizon, context, lo, min(lo + rows, state.n_jobs))
 
 
 class _Keyed(NamedTuple):
@@ -105,12 +89,11 @@ class _Keyed(NamedTuple):
 
 
 class _Context(NamedTuple):
-    """What every chunk of a run's job table reads: the allocation log, the GPU classes, each stream's speed
-    on each, the regions jobs come from, and what the run kept for a few jobs: their starts on an
+    """What every chunk of a run's job table reads besides its allocations: the GPU classes, each stream's
+    speed on each, the regions jobs come from, and what the run kept for a few jobs: their starts on an
     alternative, restarts, preemptions, lost work, downtime, AWS remainders, unfinished work, attempts
     running at the horizon, and the jobs waiting and latent."""
 
-    rec: NetworkStarts
     class_names: list[str]
     speeds: np.ndarray
     regions_used: np.ndarray
@@ -127,16 +110,12 @@ class _Context(NamedTuple):
 
 
 def _chunk(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizon: float, ctx: _Context, lo: int,
-           hi: int, window: slice) -> pd.DataFrame:
-    """The job table's rows of jobs ``lo`` to ``hi`` - 1 (row i is job lo + i); ``window``: the positions
-    in the allocation log that hold all their allocations (``_log_windows``)."""
+           hi: int) -> pd.DataFrame:
+    """The job table's rows of jobs ``lo`` to ``hi`` - 1 (row i is job lo + i)."""
     jobs = state.jobs
     n = hi - lo
     rows = slice(lo, hi)
-    rec = ctx.rec
-    a = _aggregate(rec.job[window], rec.provider[window], rec.start[window], rec.end[window], rec.gpus[window],
-                   rec.hours[window], rec.ask_micro_usd[window], horizon, lo, n, fleet.gpu_class,
-                   state.paid_micro[rows])
+    a = _aggregate(state.settled.parts(lo, hi), horizon, lo, n, fleet.gpu_class, state.paid_micro[rows])
     cld, cloud_start = ctx.cloud_start.within(lo, hi)
     cld_offer = jobs.cloud_offer[rows][cld]
 
@@ -285,26 +264,30 @@ class JobAggregates(NamedTuple):
     """For a job running at the horizon only: its first attempt's longest allocation, hours."""
 
 
-def _aggregate(job: np.ndarray, provider: np.ndarray, start: np.ndarray, end: np.ndarray, gpus: np.ndarray,
-               hours: np.ndarray, ask_micro: np.ndarray, horizon: float, lo: int, n: int, provider_class: np.ndarray,
+def _aggregate(parts: Iterable[NetworkStarts], horizon: float, lo: int, n: int, provider_class: np.ndarray,
                paid_micro: np.ndarray) -> JobAggregates:
-    """Two compiled passes over the allocation log (a job on several nodes has one allocation per node, a
-    restarted job one per attempt) instead of a dozen NumPy passes over a million rows with random access
-    (0.3 s of a million-job run, measured): the arrays are fresh, and each job's sums run in log order,
-    as ``np.bincount`` adds them. The aggregates are of jobs ``lo`` to ``lo + n - 1`` (``paid_micro``: theirs)."""
+    """Two compiled passes over each part of the allocation log holding the jobs' allocations (a job on
+    several nodes has one allocation per node, a restarted job one per attempt; all of a job's are in one
+    part, in log order) instead of a dozen NumPy passes over a million rows with random access (0.3 s of a
+    million-job run, measured): the arrays are fresh, and each job's sums run in log order, as
+    ``np.bincount`` adds them. The aggregates are of jobs ``lo`` to ``lo + n - 1`` (``paid_micro``: theirs)."""
     out = JobAggregates(np.zeros(n, dtype=np.uint8), np.full(n, np.nan), np.full(n, np.nan),
                         np.zeros(n, dtype=np.int64), np.full(n, -1, dtype=np.int64), np.zeros(n),
                         np.full(n, -1, dtype=np.int16), np.zeros(n), np.full(n, np.nan), np.zeros(n))
-    _aggregate_into(job, provider, start, end, gpus, hours, ask_micro, horizon, lo, provider_class, paid_micro, *out)
+    weighted = np.zeros(n)  # the first attempt's asks times GPUs
+    for p in parts:
+        _aggregate_part(p.job, p.provider, p.start, p.end, p.gpus, p.hours, p.ask_micro_usd, horizon, lo, weighted,
+                        out.on_network, out.start, out.end, out.gpus, out.provider, out.delivered, out.planned)
+    _aggregate_jobs(provider_class, paid_micro, weighted, out.on_network, out.gpus, out.provider, out.gpu_class,
+                    out.paid, out.unit_price)
     return out
 
 
 @njit(cache=True, nogil=True)
-def _aggregate_into(job: np.ndarray, provider: np.ndarray, start: np.ndarray, end: np.ndarray, gpus: np.ndarray,
-                    hours: np.ndarray, ask_micro: np.ndarray, horizon: float, lo: int, provider_class: np.ndarray,
-                    paid_micro: np.ndarray, on_network: np.ndarray, first_start: np.ndarray, last_end: np.ndarray,
-                    first_gpus: np.ndarray, first_provider: np.ndarray, delivered: np.ndarray,
-                    gpu_class: np.ndarray, paid: np.ndarray, unit_price: np.ndarray, planned: np.ndarray) -> None:
+def _aggregate_part(job: np.ndarray, provider: np.ndarray, start: np.ndarray, end: np.ndarray, gpus: np.ndarray,
+                    hours: np.ndarray, ask_micro: np.ndarray, horizon: float, lo: int, weighted: np.ndarray,
+                    on_network: np.ndarray, first_start: np.ndarray, last_end: np.ndarray, first_gpus: np.ndarray,
+                    first_provider: np.ndarray, delivered: np.ndarray, planned: np.ndarray) -> None:
     n = on_network.size
     for i in range(job.size):  # span, first provider and GPU-hours delivered
         j = job[i] - lo
@@ -315,7 +298,6 @@ def _aggregate_into(job: np.ndarray, provider: np.ndarray, start: np.ndarray, en
         else:
             first_start[j], last_end[j] = min(first_start[j], start[i]), max(last_end[j], end[i])
         delivered[j] += gpus[i] * (min(end[i], horizon) - start[i])
-    weighted = np.zeros(n)
     for i in range(job.size):  # the first attempt's allocations (a restart starts later): its GPUs and asks
         j = job[i] - lo
         if j < 0 or j >= n:
@@ -325,7 +307,13 @@ def _aggregate_into(job: np.ndarray, provider: np.ndarray, start: np.ndarray, en
             weighted[j] += float(ask_micro[i] * gpus[i])
             if last_end[j] > horizon:
                 planned[j] = max(planned[j], hours[i])
-    for j in range(n):
+
+
+@njit(cache=True, nogil=True)
+def _aggregate_jobs(provider_class: np.ndarray, paid_micro: np.ndarray, weighted: np.ndarray, on_network: np.ndarray,
+                    first_gpus: np.ndarray, first_provider: np.ndarray, gpu_class: np.ndarray, paid: np.ndarray,
+                    unit_price: np.ndarray) -> None:
+    for j in range(on_network.size):
         if on_network[j]:
             gpu_class[j] = provider_class[first_provider[j]]
             paid[j] = paid_micro[j] / 1e6

@@ -9,6 +9,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+import sim.engine.settled
 import sim.runner
 import sim.tables
 from sim import ConservationError, Scenario, load_scenario, run
@@ -45,8 +46,10 @@ def test_streamed_and_in_memory_runs_are_identical(name: str, rows: int, tmp_pat
 def test_the_job_table_does_not_depend_on_the_chunking(tiny: Scenario, tiny_result: sim.RunResult, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Each row is its job's alone: built in chunks of 97 jobs and streamed, the table is the one built in one
-    piece. The summary's sums add chunk by chunk, so only their last bits may move; its counts may not."""
+    piece. The summary's sums add chunk by chunk, so only their last bits may move; its counts may not. The
+    settled allocations filed in buckets of 41 jobs (files beside the table) change nothing either."""
     monkeypatch.setattr(sim.tables, "CHUNK_ROWS", 97)
+    monkeypatch.setattr(sim.engine.settled, "BUCKET_JOBS", 41)
     chunked = run(tiny, jobs=tmp_path / "jobs.parquet")
     assert pq.ParquetFile(chunked.jobs_file).num_row_groups == -(-len(tiny_result.jobs) // 97)
     pd.testing.assert_frame_equal(pd.read_parquet(chunked.jobs_file), tiny_result.jobs, check_exact=True)

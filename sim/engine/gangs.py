@@ -33,7 +33,7 @@ PLACED, NO_GANG, FULL = range(3)  # what start_gang did
 
 class AllocationArrays(NamedTuple):
     """Allocations as columns (job, provider, start, end, GPUs, hours billed, ask paid in micro-USD per
-    GPU-hour) and ``size``, the rows in use: ``state.AllocationLog``'s, for compiled code."""
+    GPU-hour) and ``size``, the rows in use: ``allocations.AllocationLog``'s, for compiled code."""
 
     job: np.ndarray
     provider: np.ndarray

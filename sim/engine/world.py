@@ -24,6 +24,7 @@ import platform
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import simpy
@@ -55,8 +56,9 @@ M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (mallo
 class World:
     """One run's model, built from a scenario and simulated once (``simulate``)."""
 
-    def __init__(self, scenario: Scenario, chain: ChainHook | None = None) -> None:
-        """``chain``: settle every epoch on a chain too (its ledger operations are then journaled)."""
+    def __init__(self, scenario: Scenario, chain: ChainHook | None = None, spill: Path | None = None) -> None:
+        """``chain``: settle every epoch on a chain too (its ledger operations are then journaled);
+        ``spill``: a directory to file the settled allocations in (``SettledLog``; None: in memory)."""
         _fix_mmap_threshold()
         self.scenario, self.chain = scenario, chain
         seed, market = scenario.seed, scenario.market
@@ -78,7 +80,7 @@ class World:
         self.book = PostedPriceBook(fleet.gpu_class.tolist(), fleet.gpus.tolist(), _job_sizes(jobs, fleet),
                                     tiebreak=fleet.loaded_cost_micro_usd(), active=fleet.initially_active.tolist())
         self.state = state = RunState(jobs, fleet.gpu_class, 1.0 - market.spot_discount, fleet.size,
-                                      fleet.gpus)
+                                      fleet.gpus, float(self.grid[-1]), spill)
         if scenario.chain.escrow_sample_share > 0:
             state.leases = LeaseBook(scenario.chain.escrow_sample_share, seed, state.n_jobs)
         self.demand = Demand(scenario.workload.streams, jobs, self.cloud, self.book, self.grid[:-1])
