@@ -19,12 +19,17 @@ from .catalog import hardware_models
 from .cloud import CloudBaseline
 from .failures import spot_reclaims
 from .fleet import Fleet
+from .heap import trim_heap
 from .schema.distributions import sample_index
 from .schema.jobs import JobKind, speed_on
 from .schema.shocks import Shock
 from .schema.workload import Workload
 from .scratch import Scratch
 from .traces import RequestLog
+
+KEEP_DRAWS = 2_000_000
+"""Jobs whose drawn fields the build keeps from the first pass over the streams to the scatter (about 150 MB);
+a larger run's streams beyond are drawn twice (~0.3 s a million jobs) rather than held at once."""
 
 
 @dataclass(frozen=True)
@@ -57,11 +62,12 @@ class JobBatch:
     request_start: np.ndarray
     request_end: np.ndarray
     stream: np.ndarray
-    size: np.ndarray
     work_ref_gpu_hours: np.ndarray
     patience_hours: np.ndarray
     budget_usd: np.ndarray
-    latency_slo_ms: np.ndarray
+    stream_latency_slo_ms: np.ndarray
+    """Each stream's latency objective per request (NaN: none): every job kind draws one a stream, so it is
+    kept a stream, not a job (80 MB at 10M jobs)."""
     demand_u: np.ndarray
     """Elastic streams: a job is submitted only if this is below the share of the capped demand the
     price at its arrival draws; 0 for the rest."""
@@ -94,6 +100,14 @@ class JobBatch:
     def class_rows(self, c: np.ndarray | int, jobs: np.ndarray | slice) -> np.ndarray:
         """The ``net_*`` row of each job in ``jobs`` for class c (one class, or one per job)."""
         return self.net_slot[self.stream[jobs], c]
+
+    def release_net(self) -> None:
+        """Drop what each job needs and accepts on each class (``net_*``), which only the simulation reads,
+        once it has run: at 10M jobs they were 0.6 GB of the memory the job table was then built in. The one
+        change a JobBatch takes (a later read of them fails loudly: their rows are empty)."""
+        for name in ("net_gpus", "net_hours", "net_limit_usd_per_gpu_hour"):
+            column = getattr(self, name)
+            object.__setattr__(self, name, np.empty((column.shape[0], 0), dtype=column.dtype))
 
     def job_of(self, j: int) -> JobKind:
         """Job j's kind (its stream's)."""
@@ -203,9 +217,11 @@ def build_jobs(workload: Workload, seed: int, horizon_hours: float, fleet: Fleet
 
     Streams are drawn one by one (each from its own generator), then scattered straight into the
     time-ordered arrays (ties: stream order, then draw order), so no per-stream copy of the (n, K)
-    arrays is ever made. ``spot_discount``: the market's, off the ask for interruptible buyers.
-    ``shocks``: a demand shock thins each stream's arrivals on a generator of its own, after they are
-    drawn, so the jobs it keeps are the unshocked run's jobs.
+    arrays is ever made; beyond ``KEEP_DRAWS`` jobs a stream is drawn a second time for its scatter
+    rather than held from the first pass (the same draws: its generator starts from the same seed), and
+    the heap gives back what each freed (``heap.trim_heap``). ``spot_discount``: the market's, off the
+    ask for interruptible buyers. ``shocks``: a demand shock thins each stream's arrivals on a generator
+    of its own, after they are drawn, so the jobs it keeps are the unshocked run's jobs.
     """
     models = hardware_models()
     classes = fleet.classes
@@ -217,9 +233,10 @@ def build_jobs(workload: Workload, seed: int, horizon_hours: float, fleet: Fleet
     node_gpus = np.zeros(len(classes), dtype=np.int64)
     np.maximum.at(node_gpus, fleet.gpu_class, fleet.gpus)
     regions = tuple(sorted({r for s in streams for r in s.region}))
-    drawn = []
-    logs: list[RequestLog | None] = []
-    for si, s in enumerate(streams):
+
+    def draw(si: int) -> tuple[np.ndarray, dict[str, np.ndarray], RequestLog | None]:
+        """Stream si's jobs: the same draws every time (its generators are seeded by the run's seed)."""
+        s = streams[si]
         rng = rngs.stream(seed, rngs.WORKLOAD, si)
         t, d, log = s.draw(rng, horizon)
         d["patience_hours"] = s.job.patience_hours.sample(rng, len(t))
@@ -231,15 +248,31 @@ def build_jobs(workload: Workload, seed: int, horizon_hours: float, fleet: Fleet
         d.setdefault("demand_u", np.zeros(len(t)))  # 0: never thinned
         # after every draw from the stream's generator, so the jobs kept are drawn as without the shock
         t, d = _thinned(t, d, s.name, shocks, rngs.stream(seed, rngs.SHOCK_DEMAND, si))
+        return t, d, log
+
+    # every stream's arrival times first (their time order places each job); a stream's other fields are
+    # kept for the scatter below while the jobs drawn so far number KEEP_DRAWS or fewer, and drawn again
+    # there beyond: holding them all beside the job arrays is ~75 bytes a job more at the build's peak
+    arrivals: list[np.ndarray] = []
+    drawn: list[dict[str, np.ndarray] | None] = []
+    logs: list[RequestLog | None] = []
+    for si in range(len(streams)):
+        t, d, log = draw(si)
+        arrivals.append(t)
         logs.append(log)
-        drawn.append((t, d))
-    times = np.concatenate([t for t, _ in drawn])
-    stream_of = np.concatenate([np.full(len(t), si, dtype=np.int16) for si, (t, _) in enumerate(drawn)])
+        if sum(len(a) for a in arrivals) <= KEEP_DRAWS:
+            drawn.append(d)
+        else:
+            drawn.append(None)
+            del d
+            trim_heap()
+    times = np.concatenate(arrivals)
+    stream_of = np.concatenate([np.full(len(t), si, dtype=np.int16) for si, t in enumerate(arrivals)])
     # time order; ties in stream order, then draw order: a stable sort of the streams laid end to end (as a
     # lexsort on time, stream and draw, three times slower)
     order = np.argsort(times, kind="stable")
-    position = np.empty_like(order)
-    position[order] = np.arange(order.size)
+    position = np.empty(order.size, dtype=np.int32 if order.size < 2**31 else np.int64)  # where each job goes
+    position[order] = np.arange(order.size, dtype=position.dtype)
 
     n, k = times.size, len(classes)
     eligible_classes = [tuple(ci for ci, name in enumerate(classes) if s.job.accepts(name)) for s in streams]
@@ -251,8 +284,8 @@ def build_jobs(workload: Workload, seed: int, horizon_hours: float, fleet: Fleet
     elastic = any(s.elastic_demand() is not None for s in streams)
     out = {
         "submit_hours": times[order], "stream": stream_of[order],
-        "size": np.zeros(n, dtype=np.int32), "work_ref_gpu_hours": np.zeros(n), "patience_hours": np.zeros(n),
-        "budget_usd": np.zeros(n), "latency_slo_ms": np.zeros(n), "region": np.zeros(n, dtype=np.int16),
+        "work_ref_gpu_hours": np.zeros(n), "patience_hours": np.zeros(n),
+        "budget_usd": np.zeros(n), "region": np.zeros(n, dtype=np.int16),
         "request_start": np.zeros(n, dtype=np.int64) if traced else np.broadcast_to(np.int64(-1), (n,)),
         "request_end": np.zeros(n, dtype=np.int64) if traced else np.broadcast_to(np.int64(-1), (n,)),
         "demand_u": np.zeros(n) if elastic else np.broadcast_to(0.0, (n,)),
@@ -264,17 +297,22 @@ def build_jobs(workload: Workload, seed: int, horizon_hours: float, fleet: Fleet
         "cloud_reclaims": np.zeros(n, dtype=np.int32), "cloud_extra_hours": np.zeros(n),
         "cloud_lost_hours": np.zeros(n),
     }
-    fields = ["size", "work_ref_gpu_hours", "patience_hours", "budget_usd", "latency_slo_ms", "region",
+    fields = ["work_ref_gpu_hours", "patience_hours", "budget_usd", "region",
               *(["request_start", "request_end"] if traced else []), *(["demand_u"] if elastic else [])]
     del times, stream_of, order
+    slo = np.full(len(streams), np.nan)
     offset = 0
     for si, s in enumerate(streams):
-        t, d = drawn.pop(0)  # a stream's draws are freed once scattered, not held to the end beside the batch
+        t, kept = arrivals[si], drawn[si]
+        redrawn = kept is None
+        d = draw(si)[1] if redrawn else kept
+        arrivals[si], drawn[si] = np.empty(0), None  # freed once scattered, not held to the end beside the batch
         at = position[offset:offset + len(t)]
         offset += len(t)
         job = s.job
         for key in fields:
             out[key][at] = d[key]
+        slo[si] = _stream_constant(d["latency_slo_ms"], s.name)
         # the cheapest offer of any alternative for the same job, in expected cost at the price it has when
         # the job arrives (each alternative's path moves its prices)
         c_cost, c_rate = np.full(len(t), np.inf), np.zeros(len(t))
@@ -308,6 +346,9 @@ def build_jobs(workload: Workload, seed: int, horizon_hours: float, fleet: Fleet
             out["net_hours"][slot, at] = h
             out["net_limit_usd_per_gpu_hour"][slot, at] = np.minimum(d["budget_usd"], c_cost) / (
                 g * expected_hours * spot_price_share)
+        if redrawn:
+            del d
+            trim_heap()
     return JobBatch(
         stream_names=tuple(s.name for s in streams),
         regions=regions,
@@ -318,8 +359,21 @@ def build_jobs(workload: Workload, seed: int, horizon_hours: float, fleet: Fleet
         stream_speed=np.array([[speed_on(s.job, models[c]) for c in classes] for s in streams]).reshape(
             len(streams), len(classes)),
         request_logs=tuple(logs),
+        stream_latency_slo_ms=slo,
         **out,
     )
+
+
+def _stream_constant(values: np.ndarray, stream: str) -> float:
+    """The one latency objective a stream's jobs were drawn with (NaN for none or no jobs)."""
+    if values.size == 0 or np.isnan(values[0]):
+        same = bool(np.isnan(values).all())
+    else:
+        same = bool((values == values[0]).all())
+    if not same:
+        raise ValueError(f"stream {stream!r}: its jobs were drawn with different latency objectives; a job kind "
+                         "draws one a stream")
+    return float(values[0]) if values.size else np.nan
 
 
 def _thinned(t: np.ndarray, d: dict[str, np.ndarray], stream: str, shocks: tuple[Shock, ...],

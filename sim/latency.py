@@ -49,7 +49,7 @@ def deployment_latency(batch: JobBatch, provider_region: np.ndarray, jobs: pd.Da
         p50, p99 = np.percentile(latency, [50, 99])
         out["latency_p50_ms"][j] = p50 * 1000.0
         out["latency_p99_ms"][j] = p99 * 1000.0
-        out["slo_attainment"][j] = float(np.mean(latency * 1000.0 <= batch.latency_slo_ms[b]))
+        out["slo_attainment"][j] = float(np.mean(latency * 1000.0 <= batch.stream_latency_slo_ms[batch.stream[b]]))
     return out
 
 

@@ -207,7 +207,7 @@ def _chunk(state: RunState, fleet: Fleet, cloud: CloudBaseline, horizon: float, 
         "work_ref_gpu_hours": jobs.work_ref_gpu_hours[rows],
         "budget_usd": jobs.budget_usd[rows],
         "cloud_alternative_usd": cloud_cost,
-        "latency_slo_ms": jobs.latency_slo_ms[rows],
+        "latency_slo_ms": jobs.stream_latency_slo_ms[stream],
         "region": pd.Categorical.from_codes(recode[jobs.region[rows]],
                                             categories=[jobs.regions[i] for i in ctx.regions_used]),
     }, copy=False)  # the arrays are ours: no second copy of a million-row table

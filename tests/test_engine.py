@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
+import pickle
 import subprocess
 import sys
 import warnings
@@ -15,11 +17,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim import ConservationError, Scenario, run, scenario_hash, simd
+import sim.jobs
+from sim import ConservationError, Scenario, load_scenario, run, scenario_hash, simd
 from sim.conservation import check_job_rows, peak_gpus_in_use
 from sim.engine.world import World
 from sim.folders import json_safe
 from sim.jobfigures import JobFigures
+from sim.jobs import _stream_constant
 from sim.results import RunResult
 from sim.runner import check_conservation, finish
 
@@ -181,6 +185,37 @@ def test_conservation_violations_are_caught(tiny: Scenario, tamper: str, law: st
     figures.add(result.jobs)
     with pytest.raises(ConservationError, match=f"conservation of {law}"):
         check_conservation(world, figures, peak)
+
+
+def test_a_simulated_world_releases_what_only_the_simulation_reads(tiny: Scenario) -> None:
+    """The jobs' per-class needs (0.6 GB at 10M jobs) are dropped once the horizon is run, before the
+    tables are built; the latency objective is kept a stream, and a stream drawn with two is refused."""
+    world = World(tiny)
+    assert world.jobs.net_hours.shape[1] == world.jobs.submit_hours.size
+    world.simulate()
+    assert world.jobs.net_hours.size == world.jobs.net_gpus.size == world.jobs.net_limit_usd_per_gpu_hour.size == 0
+    jobs = finish(world).jobs
+    slo = jobs.groupby("stream", observed=True)["latency_slo_ms"].agg(["min", "max"])
+    assert ((slo["min"] == slo["max"]) | slo["min"].isna()).all()
+    with pytest.raises(ValueError, match="different latency objectives"):
+        _stream_constant(np.array([200.0, 300.0]), "chat")
+    assert np.isnan(_stream_constant(np.array([np.nan, np.nan]), "training"))
+
+
+@pytest.mark.parametrize("name", ["baseline", "inference_llm_trace"])
+def test_streams_drawn_twice_give_the_same_jobs(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A big run draws its streams again for the scatter rather than holding the first draws: the same jobs
+    (traces and their request rows included)."""
+    scenario = load_scenario(ROOT / "scenarios" / f"{name}.yaml")
+    held = World(scenario).jobs
+    monkeypatch.setattr(sim.jobs, "KEEP_DRAWS", 0)
+    drawn_twice = World(scenario).jobs
+    for f in dataclasses.fields(held):
+        a, b = getattr(held, f.name), getattr(drawn_twice, f.name)
+        if isinstance(a, np.ndarray):
+            assert np.array_equal(a, b, equal_nan=True), f.name
+        else:  # tuples of job kinds and request logs (arrays inside): equal if their pickles are
+            assert pickle.dumps(a) == pickle.dumps(b), f.name
 
 
 @pytest.mark.parametrize(("column", "change", "broken"), [

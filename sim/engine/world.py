@@ -17,10 +17,7 @@ Everything random was drawn at build time from seeded streams, so the loop itsel
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import gc
-import platform
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -36,6 +33,7 @@ from ..dynamics import ProviderDynamics
 from ..economy import TokenEconomy
 from ..failures import FailureTimes
 from ..fleet import Fleet, build_fleet
+from ..heap import fix_mmap_threshold, trim_heap
 from ..jobs import JobBatch, build_jobs
 from ..leases import LeaseBook
 from ..schema import Scenario
@@ -50,7 +48,6 @@ from .state import RunState
 from .supply import Entries, Pricing, Supply
 
 Progress = Callable[[float], None]
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
 
 
 class World:
@@ -59,13 +56,14 @@ class World:
     def __init__(self, scenario: Scenario, chain: ChainHook | None = None, spill: Path | None = None) -> None:
         """``chain``: settle every epoch on a chain too (its ledger operations are then journaled);
         ``spill``: a directory to file the settled allocations in (``SettledLog``; None: in memory)."""
-        _fix_mmap_threshold()
+        fix_mmap_threshold()
         self.scenario, self.chain = scenario, chain
         seed, market = scenario.seed, scenario.market
         self.fleet = fleet = build_fleet(scenario.providers, seed)
         self.cloud = build_cloud(scenario.cloud, scenario.shocks)
         self.jobs = jobs = build_jobs(scenario.workload, seed, scenario.horizon_hours, fleet, self.cloud,
                                       market.spot_discount, scenario.shocks)
+        trim_heap()  # what the build freed
         self.env = simpy.Environment()
         n_epochs = scenario.n_epochs
         self.grid = np.minimum(np.arange(n_epochs + 1) * scenario.epoch_hours, scenario.horizon_hours)
@@ -109,13 +107,15 @@ class World:
 
     def simulate(self, progress: Progress | None = None) -> None:
         """Run the horizon (with a chain, started by the caller, settling every epoch on it too); the
-        results are in the state, the economy and the recorder. A chain that fails mid-run raises
+        results are in the state, the economy and the recorder (the jobs' per-class needs, read only here,
+        are then released: ``JobBatch.release_net``). A chain that fails mid-run raises
         ChainError after the epochs closed off-chain before it."""
         try:
             with _gc_paused():
                 self._drive(progress)
         finally:
             self._helper.shutdown()
+            self.jobs.release_net()  # the tables never read them
 
     def _drive(self, progress: Progress | None) -> None:
         """``fastloop.advance`` runs arrivals and departures until a SimPy event is due or a job needs more
@@ -220,24 +220,6 @@ def _job_sizes(jobs: JobBatch, fleet: Fleet) -> list[list[int]]:
         uses = np.flatnonzero(rows >= 0)
         sizes.append(np.flatnonzero(np.bincount(jobs.net_gpus[rows[uses], uses], minlength=1)).tolist())
     return sizes
-
-
-@functools.cache
-def _fix_mmap_threshold() -> None:
-    """Keep freed job-sized arrays in the heap for the next ones (once per process; no-op elsewhere).
-
-    A million-job run allocates and frees dozens of 8 MB columns (one per job field, per stream and per
-    table column). Left to glibc, its mmap threshold slides with every mapped block freed, and the heap
-    fragments (about 100 MB more peak). Mapping every array over 1 MB instead (the earlier fix) costs a
-    fresh page fault per 4 KB page each time: 280,000 faults and 1.5 s of system time a run, measured.
-    A fixed threshold of 16 MB (above one column, below a table) with the heap trimmed only past 1 GB
-    reuses freed columns without faulting: 120,000 faults, 0.9 s of system time, 10-15% less wall time,
-    at 970 MB peak against 888 (benchmarks/bench_engine.py, 2026-12-04).
-    """
-    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
-        libc = ctypes.CDLL(None)
-        libc.mallopt(M_MMAP_THRESHOLD, 16 << 20)
-        libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)
 
 
 @contextmanager
