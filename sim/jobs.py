@@ -27,6 +27,8 @@ from .schema.workload import Workload
 from .scratch import Scratch
 from .traces import RequestLog
 
+UNDRAWN = {"request_start": -1, "request_end": -1, "demand_u": 0.0}
+"""A job's request rows without a trace (none), and its demand draw without elastic demand (never thinned)."""
 KEEP_DRAWS = 2_000_000
 """Jobs whose drawn fields the build keeps from the first pass over the streams to the scatter (about 150 MB);
 a larger run's streams beyond are drawn twice (~0.3 s a million jobs) rather than held at once."""
@@ -243,9 +245,6 @@ def build_jobs(workload: Workload, seed: int, horizon_hours: float, fleet: Fleet
         d["budget_usd"] = s.job.budgets_usd(rng, d["work_ref_gpu_hours"])
         d["region"] = np.array([regions.index(r) for r in s.region], dtype=np.int64)[
             sample_index(s.region, rng, len(t))]
-        d.setdefault("request_start", np.full(len(t), -1, dtype=np.int64))
-        d.setdefault("request_end", np.full(len(t), -1, dtype=np.int64))
-        d.setdefault("demand_u", np.zeros(len(t)))  # 0: never thinned
         # after every draw from the stream's generator, so the jobs kept are drawn as without the shock
         t, d = _thinned(t, d, s.name, shocks, rngs.stream(seed, rngs.SHOCK_DEMAND, si))
         return t, d, log
@@ -310,23 +309,10 @@ def build_jobs(workload: Workload, seed: int, horizon_hours: float, fleet: Fleet
         at = position[offset:offset + len(t)]
         offset += len(t)
         job = s.job
-        for key in fields:
-            out[key][at] = d[key]
+        for key in fields:  # a stream without traces or elastic demand draws no request rows or demand draw
+            out[key][at] = d.get(key, UNDRAWN.get(key))
         slo[si] = _stream_constant(d["latency_slo_ms"], s.name)
-        # the cheapest offer of any alternative for the same job, in expected cost at the price it has when
-        # the job arrives (each alternative's path moves its prices)
-        c_cost, c_rate = np.full(len(t), np.inf), np.zeros(len(t))
-        for o in cloud.eligible(job):
-            g, h = job.placement(models[cloud.offer_gpu[o]], d)
-            rate = cloud.interruptions_per_hour[o] * np.ceil(g / cloud.instance_gpus[o])
-            lost = job.hours_lost_per_interruption(h, float(cloud.notice_hours[o]))
-            cost = cloud.offer_prices(o, t) * g * h * (1.0 + rate * lost)
-            better = cost < c_cost
-            c_cost[better], c_rate[better] = cost[better], rate[better]
-            out["cloud_offer"][at[better]] = o
-            out["cloud_gpus"][at[better]] = g[better]
-            out["cloud_hours"][at[better]] = h[better]
-        out["cloud_cost_usd"][at] = c_cost
+        c_cost, c_rate = _cheapest_alternative(job, d, t, at, cloud, out)
         if c_rate.any():  # spot: the reclaims each run will meet, from the stream's own generator
             hours = out["cloud_hours"][at]
             count, lost = spot_reclaims(rngs.stream(seed, rngs.CLOUD_SPOT, si), c_rate, hours,
@@ -374,6 +360,28 @@ def _stream_constant(values: np.ndarray, stream: str) -> float:
         raise ValueError(f"stream {stream!r}: its jobs were drawn with different latency objectives; a job kind "
                          "draws one a stream")
     return float(values[0]) if values.size else np.nan
+
+
+def _cheapest_alternative(job: JobKind, d: dict[str, np.ndarray], t: np.ndarray, at: np.ndarray,
+                          cloud: CloudBaseline, out: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The cheapest offer of any alternative for each of a stream's jobs (submitted at ``t``, placed at
+    ``at``), in expected cost at the price it has when the job arrives (each alternative's path moves its
+    prices), written to ``out``'s ``cloud_*`` columns; returns that cost and the offer's reclaims an hour.
+    A function of its own so that its per-offer temporaries are gone before the network classes' come."""
+    models = hardware_models()
+    c_cost, c_rate = np.full(len(t), np.inf), np.zeros(len(t))
+    for o in cloud.eligible(job):
+        g, h = job.placement(models[cloud.offer_gpu[o]], d)
+        rate = cloud.interruptions_per_hour[o] * np.ceil(g / cloud.instance_gpus[o])
+        lost = job.hours_lost_per_interruption(h, float(cloud.notice_hours[o]))
+        cost = cloud.offer_prices(o, t) * g * h * (1.0 + rate * lost)
+        better = cost < c_cost
+        c_cost[better], c_rate[better] = cost[better], rate[better]
+        out["cloud_offer"][at[better]] = o
+        out["cloud_gpus"][at[better]] = g[better]
+        out["cloud_hours"][at[better]] = h[better]
+    out["cloud_cost_usd"][at] = c_cost
+    return c_cost, c_rate
 
 
 def _thinned(t: np.ndarray, d: dict[str, np.ndarray], stream: str, shocks: tuple[Shock, ...],
