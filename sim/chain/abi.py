@@ -12,6 +12,7 @@ fails loudly instead of encoding wrongly.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -59,7 +60,15 @@ def _uint(value: Any, bound: int) -> bytes:
 
 
 def _address(value: Any) -> bytes:
-    raw = bytes.fromhex(value[2:]) if isinstance(value, str) and value[:2] in ("0x", "0X") else None
+    if not isinstance(value, str):
+        raise ValueError(f"an address (0x and 40 hex digits) expected, got {value!r}")
+    return _address_word(value)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _address_word(value: str) -> bytes:
+    """An address as its word, remembered: a run encodes the same few hundred addresses thousands of times."""
+    raw = bytes.fromhex(value[2:]) if value[:2] in ("0x", "0X") else None
     if raw is None or len(raw) != 20:
         raise ValueError(f"an address (0x and 40 hex digits) expected, got {value!r}")
     return bytes(12) + raw

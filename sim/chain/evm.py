@@ -18,7 +18,6 @@ The operator is the node's first account on py-evm and a node, a fixed funded ad
 from __future__ import annotations
 
 import http.client
-import json
 import time
 import urllib.parse
 from abc import ABC, abstractmethod
@@ -414,11 +413,15 @@ class RpcChain(Web3Chain):
 
     def _rpc(self, calls: list[tuple[str, list[Any]]], epoch: int | None, labels: list[str] | None = None) -> list[Any]:
         """One JSON-RPC batch; results in call order. The HTTP connection is kept alive between batches (a
-        new one per request cost about a third of a millisecond each, four requests an epoch)."""
-        body = json.dumps([{"jsonrpc": "2.0", "id": i, "method": m, "params": p}
-                           for i, (m, p) in enumerate(calls)]).encode()
+        new one per request cost about a third of a millisecond each, four requests an epoch). orjson, not
+        json: a year's replies are ~50 MB (the settlements' Transfer logs in the receipts), 0.29 s to parse
+        with json."""
+        import orjson  # the chain extra's, as web3
+
+        body = orjson.dumps([{"jsonrpc": "2.0", "id": i, "method": m, "params": p}
+                             for i, (m, p) in enumerate(calls)])
         try:
-            replies = json.loads(self._post(body))
+            replies = orjson.loads(self._post(body))
         except (http.client.HTTPException, ConnectionError, TimeoutError, OSError, ValueError) as exc:
             self._drop_connection()
             raise ChainError(f"{self.label}: the node at {self.url} stopped answering{in_epoch(epoch)} "
