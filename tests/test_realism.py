@@ -69,7 +69,9 @@ def test_training_heavy_replays_every_openb_pod_in_the_horizon() -> None:
     world = World(sc)
     assert world.state.n_jobs == expected
     gpus = np.array([int(r["num_gpu"]) for r in data])[ran]
-    assert sorted(set(world.jobs.size.tolist())) == sorted({int(g) * 8 for g in gpus})  # gpu_multiplier 8
+    jobs = world.jobs  # the stream's only: each job's GPUs on the first class it accepts
+    on_class = jobs.net_gpus[jobs.class_rows(jobs.stream_classes[0][0], slice(None)), np.arange(jobs.stream.size)]
+    assert sorted(set(on_class.tolist())) == sorted({int(g) * 8 for g in gpus})  # gpu_multiplier 8
 
 
 def test_inference_trace_replays_every_request_times_the_multiplier() -> None:
