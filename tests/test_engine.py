@@ -174,13 +174,13 @@ def test_conservation_violations_are_caught(tiny: Scenario, tamper: str, law: st
     elif tamper == "jobs":
         state.cloud_starts.append(state.cloud_starts[0])
     else:  # an 8-GPU allocation moved onto a provider, at a time it was already running another 8-GPU job
-        settled = state.settled.bucket(0)  # a view: the edits below change the record
+        settled = next(state.settled.parts(0, state.n_jobs))  # a view: the edits below change the record
         big = np.flatnonzero(settled.gpus == 8)
         first = int(big[0])
         second = int(next(i for i in big[1:] if settled.provider[i] != settled.provider[first]))
         settled.provider[second] = settled.provider[first]
         settled.start[second], settled.end[second] = settled.start[first], settled.end[first]
-    peak = peak_gpus_in_use(state.settled.bucket(0), world.fleet.size)
+    peak = peak_gpus_in_use(next(state.settled.parts(0, state.n_jobs)), world.fleet.size)
     figures = JobFigures(world.cloud.alternatives)
     figures.add(result.jobs)
     with pytest.raises(ConservationError, match=f"conservation of {law}"):

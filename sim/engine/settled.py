@@ -1,15 +1,15 @@
-"""The settled allocation log: every allocation of network GPUs that ended, filed by job and counted as it
-settles.
+"""The settled allocation log: every allocation of network GPUs that ended, counted as it settles and
+kept for the job table, in memory or, for a run that streams its table, in files filed by job.
 
 The job table needs each job's allocations, and the conservation checks need per-provider sums, the
-peak GPUs each node ran and a mark of each job placed. Kept as one log, a ten-million-job run held 0.65 GB
-of allocations to the end, and the checks read all of it when memory peaked. Here each epoch's settled
-allocations are folded into the checks' sums as they settle, and filed by job in buckets of
-``BUCKET_JOBS`` job ids, in log order within a bucket: a job's rows are all in its own bucket, so a
-chunk of the job table reads the buckets of its jobs only, and every per-job sum adds the same rows in
-the same order as over the whole log. The buckets stay in memory or, for a run that streams its job
-table to a file, are appended to files in a scratch directory beside it (the run's memory then does not
-grow with its allocations).
+peak GPUs each node ran and a mark of each job placed. Kept as one log read at the end, a ten-million-
+job run held 0.65 GB of allocations to the end, and the checks read all of it when memory peaked. Here
+each epoch's settled allocations are folded into the checks' sums as they settle. A run that keeps its
+table in memory keeps them as one log too (its table is built in one piece, in one pass over it). A run
+that streams its table files them by job in buckets of ``BUCKET_JOBS`` job ids, in log order within a
+bucket, appended to files in a scratch directory beside the table: a job's rows are all in its own
+bucket, so a chunk of the table reads its jobs' buckets only, every per-job sum adds the same rows in the
+same order as over the whole log, and the run's memory does not grow with its allocations.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from numba import njit
 from .allocations import AllocationLog, NetworkStarts
 
 BUCKET_JOBS = 1 << 18
-"""Job ids per bucket (a bucket file holds ~300,000 allocations of a 10M-job run, ~17 MB)."""
+"""Job ids per bucket file (one holds ~300,000 allocations of a 10M-job run, ~17 MB)."""
 
 _RECORD = np.dtype([(f.name, dtype) for f, dtype in zip(fields(NetworkStarts), AllocationLog.DTYPES, strict=True)])
 
@@ -36,14 +36,16 @@ class SettledLog:
     allocations that ended within the horizon (``completed``) and all of them (``rows``)."""
 
     def __init__(self, n_jobs: int, n_providers: int, horizon: float, spill: Path | None = None) -> None:
-        """``spill``: a directory (the caller's, empty) to file the buckets in; None: kept in memory."""
+        """``spill``: a directory (the caller's, empty) to file the buckets in; None: one log in memory."""
         self.n_jobs, self.horizon, self.spill = n_jobs, horizon, spill
         self.placed = np.zeros(n_jobs, dtype=bool)
         self.delivered, self.in_use = np.zeros(n_providers), np.zeros(n_providers)
         self.peak = np.zeros(n_providers, dtype=np.int64)
         self.rows = self.completed = 0
         self._stage = AllocationLog()  # one settlement's ended rows, before they are filed
-        self._buckets: dict[int, AllocationLog] = {}
+        # in memory: room for two allocations a job (untouched room costs no memory, and saves the copies
+        # of growing)
+        self._held = AllocationLog(2 * n_jobs) if spill is None else None
         self._loaded: tuple[int, NetworkStarts] | None = None  # the bucket file read last
 
     def settle(self, running: AllocationLog, done: np.ndarray, final: bool) -> None:
@@ -59,51 +61,60 @@ class SettledLog:
         self.append(self._stage.view())
 
     def append(self, starts: NetworkStarts) -> None:
-        """File ``starts`` (in log order) after the rows held, and add them to the sums (not to ``peak``)."""
+        """Keep ``starts`` (in log order) after the rows held, and add them to the sums (not to ``peak``)."""
         self.rows += starts.job.size
         self.completed += _fold(starts.job, starts.provider, starts.start, starts.end, starts.gpus, self.horizon,
                                 self.placed, self.delivered, self.in_use)
-        bucket = starts.job // BUCKET_JOBS
-        order = np.argsort(bucket, kind="stable")
-        sorted_buckets = bucket[order]
-        for b in np.unique(sorted_buckets).tolist():
-            lo, hi = np.searchsorted(sorted_buckets, [b, b + 1])
-            part = starts[order[lo:hi]]
-            if self.spill is None:
-                self._bucket(b).append(part)
-            else:
-                record = np.empty(part.job.size, dtype=_RECORD)
-                for f in fields(NetworkStarts):
-                    record[f.name] = getattr(part, f.name)
-                with open(self._path(b), "ab") as file:
-                    record.tofile(file)
-                if self._loaded is not None and self._loaded[0] == b:
-                    self._loaded = None  # read again with its new rows
+        if self._held is not None:
+            self._held.append(starts)
+            return
+        for b, part in _by_bucket(starts):
+            record = np.empty(part.job.size, dtype=_RECORD)
+            for f in fields(NetworkStarts):
+                record[f.name] = getattr(part, f.name)
+            with open(self._path(b), "ab") as file:
+                record.tofile(file)
+            if self._loaded is not None and self._loaded[0] == b:
+                self._loaded = None  # read again with its new rows
 
     def parts(self, lo: int, hi: int) -> Iterator[NetworkStarts]:
-        """The allocations of jobs ``lo`` to ``hi`` - 1 (and of other jobs of their buckets), bucket by
-        bucket, each in log order."""
+        """Parts of the log holding every allocation of jobs ``lo`` to ``hi`` - 1 (and others'), each in log
+        order: in memory the whole log (views: changing them changes the record), else their buckets."""
+        if self._held is not None:
+            yield self._held.view()
+            return
         for b in range(lo // BUCKET_JOBS, (max(hi, lo + 1) - 1) // BUCKET_JOBS + 1):
             yield self.bucket(b)
 
     def bucket(self, b: int) -> NetworkStarts:
-        """Bucket b's allocations (in memory: views, so changing them changes the record)."""
-        if self.spill is None:
-            return self._bucket(b).view()
+        """Bucket b's allocations, as filed (a log spilled to files only)."""
+        if self._held is not None:
+            raise ValueError("a settled log kept in memory is one log, not buckets")
         if self._loaded is None or self._loaded[0] != b:
             path = self._path(b)
             record = np.fromfile(path, dtype=_RECORD) if path.exists() else np.empty(0, dtype=_RECORD)
             self._loaded = (b, NetworkStarts(*(np.ascontiguousarray(record[f.name]) for f in fields(NetworkStarts))))
         return self._loaded[1]
 
-    def _bucket(self, b: int) -> AllocationLog:
-        if b not in self._buckets:  # room for two allocations a job: untouched room costs no memory
-            self._buckets[b] = AllocationLog(2 * min(BUCKET_JOBS, self.n_jobs - b * BUCKET_JOBS))
-        return self._buckets[b]
-
     def _path(self, b: int) -> Path:
         assert self.spill is not None
         return self.spill / f"bucket-{b:06d}.alloc"
+
+
+def _by_bucket(starts: NetworkStarts) -> Iterator[tuple[int, NetworkStarts]]:
+    """``starts`` split by bucket, each part in log order (most settlements fall in one bucket: as is)."""
+    if starts.job.size == 0:
+        return
+    bucket = starts.job // BUCKET_JOBS
+    first, last = int(bucket.min()), int(bucket.max())
+    if first == last:
+        yield first, starts
+        return
+    order = np.argsort(bucket, kind="stable")
+    sorted_buckets = bucket[order]
+    for b in np.unique(sorted_buckets).tolist():
+        lo, hi = np.searchsorted(sorted_buckets, [b, b + 1])
+        yield b, starts[order[lo:hi]]
 
 
 def peak_levels(provider: np.ndarray, start: np.ndarray, end: np.ndarray, gpus: np.ndarray,
