@@ -95,8 +95,9 @@ class AllocationLog:
                 grown[:size] = column[:size]
                 self._columns[i] = grown
 
-    def view(self) -> NetworkStarts:
-        return NetworkStarts(*(column[:self.size] for column in self._columns))
+    def view(self, first: int = 0) -> NetworkStarts:
+        """Rows ``first`` on (views)."""
+        return NetworkStarts(*(column[first:self.size] for column in self._columns))
 
 
 @njit(cache=True, nogil=True)

@@ -42,31 +42,39 @@ class SettledLog:
         self.delivered, self.in_use = np.zeros(n_providers), np.zeros(n_providers)
         self.peak = np.zeros(n_providers, dtype=np.int64)
         self.rows = self.completed = 0
-        self._stage = AllocationLog()  # one settlement's ended rows, before they are filed
         # in memory: room for two allocations a job (untouched room costs no memory, and saves the copies
-        # of growing)
-        self._held = AllocationLog(2 * n_jobs) if spill is None else None
+        # of growing); spilled: one settlement's ended rows, before they are filed
+        self._log = AllocationLog(2 * n_jobs) if spill is None else AllocationLog()
         self._loaded: tuple[int, NetworkStarts] | None = None  # the bucket file read last
 
     def settle(self, running: AllocationLog, done: np.ndarray, final: bool) -> None:
-        """File the allocations of ``running`` (every allocation live in the epoch closing) that ended
-        (``done``; at the horizon, all of them), keeping the others, in order, at the front of ``running``
+        """Keep the allocations of ``running`` (every allocation live in the epoch closing) that ended
+        (``done``; at the horizon, all of them), leaving the others, in order, at the front of ``running``
         (``AllocationLog.settle``). Before, the peak of GPUs each provider runs is updated from ``running``:
         every allocation live at an instant of the epoch is in it, so its levels at those instants are
         exact, and elsewhere never above the truth (an allocation live then may be missing)."""
         live = running.view()
         peak_levels(live.provider, live.start, live.end, live.gpus, self.peak)
-        self._stage.clear()
-        self._stage.settle(running, done, final)
-        self.append(self._stage.view())
+        if self.spill is not None:
+            self._log.clear()
+        first = self._log.size
+        self._log.settle(running, done, final)
+        self._add(self._log.view(first))
 
     def append(self, starts: NetworkStarts) -> None:
         """Keep ``starts`` (in log order) after the rows held, and add them to the sums (not to ``peak``)."""
+        if self.spill is not None:
+            self._log.clear()
+        first = self._log.size
+        self._log.append(starts)
+        self._add(self._log.view(first))
+
+    def _add(self, starts: NetworkStarts) -> None:
+        """Add rows just kept to the sums; spilled, file them by bucket."""
         self.rows += starts.job.size
         self.completed += _fold(starts.job, starts.provider, starts.start, starts.end, starts.gpus, self.horizon,
                                 self.placed, self.delivered, self.in_use)
-        if self._held is not None:
-            self._held.append(starts)
+        if self.spill is None:
             return
         for b, part in _by_bucket(starts):
             record = np.empty(part.job.size, dtype=_RECORD)
@@ -80,15 +88,15 @@ class SettledLog:
     def parts(self, lo: int, hi: int) -> Iterator[NetworkStarts]:
         """Parts of the log holding every allocation of jobs ``lo`` to ``hi`` - 1 (and others'), each in log
         order: in memory the whole log (views: changing them changes the record), else their buckets."""
-        if self._held is not None:
-            yield self._held.view()
+        if self.spill is None:
+            yield self._log.view()
             return
         for b in range(lo // BUCKET_JOBS, (max(hi, lo + 1) - 1) // BUCKET_JOBS + 1):
             yield self.bucket(b)
 
     def bucket(self, b: int) -> NetworkStarts:
         """Bucket b's allocations, as filed (a log spilled to files only)."""
-        if self._held is not None:
+        if self.spill is None:
             raise ValueError("a settled log kept in memory is one log, not buckets")
         if self._loaded is None or self._loaded[0] != b:
             path = self._path(b)
@@ -117,20 +125,15 @@ def _by_bucket(starts: NetworkStarts) -> Iterator[tuple[int, NetworkStarts]]:
         yield b, starts[order[lo:hi]]
 
 
+@njit(cache=True, nogil=True)
 def peak_levels(provider: np.ndarray, start: np.ndarray, end: np.ndarray, gpus: np.ndarray,
                 peak: np.ndarray) -> None:
     """Raise ``peak`` (per provider) to the highest sum of GPUs over the given allocations running at one
-    time (an allocation ending when another starts does not overlap it)."""
-    _peak_levels(provider, start, end, gpus, peak)
-
-
-@njit(cache=True, nogil=True)
-def _peak_levels(provider: np.ndarray, start: np.ndarray, end: np.ndarray, gpus: np.ndarray,
-                 peak: np.ndarray) -> None:
-    """Compiled: the allocations are grouped by provider with a counting sort (stable), then each
-    provider's events are sorted by time on their own (ends first on ties), by insertion when few (an
-    epoch's allocations of one node, thousands of times an epoch), else by merge sort. A provider whose
-    allocations hold no more GPUs together than its peak so far cannot raise it, and is skipped."""
+    time (an allocation ending when another starts does not overlap it). Compiled: the allocations are
+    grouped by provider with a counting sort (stable), then each provider's events are sorted by time on
+    their own (ends first on ties), by insertion when few (an epoch's allocations of one node, thousands
+    of times an epoch), else by merge sort. A provider whose allocations hold no more GPUs together than
+    its peak so far cannot raise it, and is skipped."""
     m, n_providers = provider.size, peak.size
     first, total = np.zeros(n_providers + 1, dtype=np.int64), np.zeros(n_providers, dtype=np.int64)
     for i in range(m):
