@@ -1,12 +1,13 @@
 """Chain hooks' cost: the baseline year chain-off, on the embedded chain (revm), on py-evm and on anvil.
 
 Prints each run's wall time, its ratio to the chain-off run, the transactions sent, their rate
-(transactions over the time spent in chain calls), the gas (receipt gas on py-evm and anvil; revm's own
-execution gas on the embedded chain, where storage stays warm between calls) and whether reconciliation
-was exact. Targets (issue P11): embedded <= 2x chain-off, anvil <= 3x. Every run is in this process, after
-a warm-up, so imports and compiled kernels are not counted. Chain-off, embedded and anvil (a fresh node
-each time) run ``--repeats`` times, interleaved, and are judged on their best runs (as ``timeit`` and
-``bench_engine.py`` do: the machine's speed drifts by 10-20% from minute to minute); py-evm runs once.
+(transactions over the time the run waited on the chain: a node mines while the engine runs), the gas
+(receipt gas on py-evm and anvil; revm's own execution gas on the embedded chain, where storage stays
+warm between calls) and whether reconciliation was exact. Targets (issue P11): embedded <= 2x
+chain-off, anvil <= 3x. Every run is in this process, after a warm-up, so imports and compiled kernels
+are not counted. Chain-off, embedded and anvil (a fresh node each time) run ``--repeats`` times,
+interleaved, and are judged on their best runs (as ``timeit`` and ``bench_engine.py`` do: the machine's
+speed drifts by 10-20% from minute to minute, anvil's more); py-evm runs once.
 
     python benchmarks/bench_chain.py                      # the baseline year (py-evm alone takes ~4 min)
     python benchmarks/bench_chain.py --days 60            # a quicker look

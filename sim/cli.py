@@ -123,7 +123,7 @@ def run(
         except PartialRun as exc:
             RunFolder(target).write(exc.result, _run_figures(exc.result), force)  # type: ignore[arg-type]
             done = exc.result.summary["partial"]["epochs_completed"]
-            raise _fail(f"the chain failed in epoch {exc.epoch}, so the run stopped there: {exc}. The off-chain "
+            raise _fail(f"the chain failed in epoch {exc.epoch} and the run stopped: {exc}. The off-chain "
                         f"results of the {done} epochs simulated by then are in {target}/, marked partial in "
                         "summary.json.", 1) from None
         except ChainError as exc:

@@ -333,19 +333,27 @@ def test_cli_anvil_writes_the_reconciliation_into_the_summary(tmp_path: Path) ->
 
 
 class _KillAt:
-    """The RPC chain, with the node killed just before the given epoch is sent (a node dying mid-run)."""
+    """The RPC chain, with the node killed just before the given epoch is sent, once every epoch before it
+    is confirmed (a node dying between epochs), or, ``in_flight``, just after, while it is being mined."""
 
-    def __init__(self, inner, proc, epoch: int) -> None:  # type: ignore[no-untyped-def]
-        self.inner, self.proc, self.epoch = inner, proc, epoch
+    def __init__(self, inner, proc, epoch: int, in_flight: bool = False) -> None:  # type: ignore[no-untyped-def]
+        self.inner, self.proc, self.epoch, self.in_flight = inner, proc, epoch, in_flight
 
     def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
         return getattr(self.inner, name)
 
     def end_epoch(self, epoch: int) -> None:
         if epoch == self.epoch:
-            self.proc.kill()
-            self.proc.wait()
+            self.inner.confirm()
+            if not self.in_flight:
+                self._kill()
         self.inner.end_epoch(epoch)
+        if epoch == self.epoch and self.in_flight:
+            self._kill()
+
+    def _kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
 
 
 def test_killing_anvil_mid_run_stops_with_the_epoch_and_a_partial_result(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -392,3 +400,43 @@ def test_partial_result_in_the_library(tmp_path: Path) -> None:
     # the epochs simulated before the failure are the full run's epochs, number for number
     first = full.epochs[full.epochs["epoch"] <= 5].reset_index(drop=True)
     pd.testing.assert_frame_equal(partial.epochs, first)
+
+
+def test_a_node_dying_while_it_mines_an_epoch_names_that_epoch() -> None:
+    """The node mines epoch 5 while the engine simulates epoch 6: its failure is epoch 5's, found at the end
+    of epoch 6 (the off-chain results then hold epochs 0 to 6)."""
+    _anvil_or_skip()
+    sc = load_scenario(SCENARIOS / "tiny.yaml")
+    with anvil_node() as (url, proc), pytest.raises(PartialRun) as caught:
+        run(sc, chain=_KillAt(open_chain(url, label="anvil"), proc, epoch=5, in_flight=True))
+    assert caught.value.epoch == 5 and "stopped answering in epoch 5" in str(caught.value)
+    assert caught.value.result.summary["partial"]["epochs_completed"] == 7
+
+
+class _RevertAt:
+    """The RPC chain, with a call that reverts (a burn far above the treasury's balance) added to an epoch."""
+
+    def __init__(self, inner, epoch: int) -> None:  # type: ignore[no-untyped-def]
+        self.inner, self.epoch = inner, epoch
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.inner, name)
+
+    def end_epoch(self, epoch: int) -> None:
+        if epoch == self.epoch:
+            self.inner.burn("USD", [("name", "treasury")], [10**15])
+        self.inner.end_epoch(epoch)
+
+
+def test_a_revert_on_a_node_names_the_call_and_its_epoch() -> None:
+    """Receipts are checked two epochs after their epoch is sent, and still name it; the last epoch waits
+    for every receipt, so a revert there fails the run too."""
+    _anvil_or_skip()
+    sc = load_scenario(SCENARIOS / "tiny.yaml")
+    last = int(sc.horizon_days) - 1
+    for epoch, completed in ((4, 7), (last, last + 1)):
+        with anvil_node() as (url, _), pytest.raises(PartialRun) as caught:
+            run(sc, chain=_RevertAt(open_chain(url, label="anvil"), epoch))
+        assert caught.value.epoch == epoch
+        assert f"anvil: USD.burn_many reverted in epoch {epoch}" in str(caught.value)
+        assert caught.value.result.summary["partial"]["epochs_completed"] == completed

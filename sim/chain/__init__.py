@@ -25,7 +25,7 @@ def open_chain(spec: str, label: str = "rpc") -> ChainHook:
 
         return PyEvmChain()
     if spec.startswith(("http://", "https://")):
-        from .evm import RpcChain
+        from .rpc import RpcChain
 
         return RpcChain(spec, label=label)
     raise ChainUnavailable(f"--chain must be embedded, py-evm, anvil or a JSON-RPC URL (http://...), not {spec!r}")

@@ -9,17 +9,16 @@ their names; the buyers' money and the stakes live in the Marketplace. The opera
 harness roles on both tokens and sends every call.
 
 Calls are queued during an epoch and sent at its end: one by one into revm (the embedded chain,
-``sim.chain.revm``) or through web3 (py-evm), as one JSON-RPC batch with explicit nonces on a node (each
-call then checked by its receipt). revm is ~70x py-evm's speed on the baseline year; py-evm (``--chain
-py-evm``) stays for cross-checks, the same contracts and reconciliation on a second EVM implementation.
+``sim.chain.revm``) or through web3 (py-evm), or as one JSON-RPC batch to a node (``sim.chain.rpc``),
+which mines and confirms it while the engine goes on. revm is ~70x py-evm's speed on the baseline year;
+py-evm (``--chain py-evm``) stays for cross-checks, the same contracts and reconciliation on a second EVM
+implementation.
 The operator is the node's first account on py-evm and a node, a fixed funded address on revm.
 """
 
 from __future__ import annotations
 
-import http.client
 import time
-import urllib.parse
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
@@ -207,6 +206,9 @@ class EvmChain(ABC):
         self._send(epoch, calls)
         self.seconds += time.perf_counter() - started
 
+    def confirm(self) -> None:  # noqa: B027 - in-process chains settle as they are sent: nothing to wait for
+        """Wait until every epoch sent is settled on the chain (in-process chains settle as they are sent)."""
+
     def _call(self, what: str, contract: Any, fn: str, *args: Any) -> None:
         self._queue.append((what, contract, fn, args))
 
@@ -219,6 +221,7 @@ class EvmChain(ABC):
     def reconcile(self, economy: TokenEconomy) -> dict[str, Any]:
         """Every balance, supply and burn total on-chain against the ledger, in base units; raises on any
         difference (a broken conservation law between the two books)."""
+        self.confirm()
         ledger = economy.ledger
         mismatches: list[str] = []
         checked = 0
@@ -326,141 +329,3 @@ class PyEvmChain(Web3Chain):
             raise ChainUnavailable(f"the py-evm chain needs web3 and eth-tester: pip install 'depinsim[chain]' "
                                    f"({exc})") from None
         super().__init__(Web3(EthereumTesterProvider()))
-
-
-class RpcChain(Web3Chain):
-    """A JSON-RPC node (anvil, or any URL whose first account is unlocked): calls go in one batch per epoch."""
-
-    label = "rpc"
-
-    def __init__(self, url: str, timeout_s: float = 30.0, label: str = "rpc") -> None:
-        from web3 import HTTPProvider, Web3
-
-        self.url, self.timeout_s, self.label = url, timeout_s, label
-        self._nonce: int | None = None  # the operator's next nonce, kept here once the epochs' batches begin
-        self._block_receipts = True
-        self._connection: http.client.HTTPConnection | None = None  # kept alive across the run's requests
-        w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout_s}))
-        try:
-            accounts = w3.eth.accounts
-        except Exception as exc:  # connection refused, DNS, HTTP errors: all mean no node here
-            raise ChainUnavailable(f"no JSON-RPC node answers at {url} ({type(exc).__name__}: {exc}). Start one "
-                                   "(e.g. anvil) or use --chain embedded.") from None
-        if not accounts:
-            raise ChainUnavailable(f"the node at {url} has no unlocked account to send from: use a development "
-                                   "node (anvil, or one started with an unlocked account).")
-        super().__init__(w3)
-
-    def _send(self, epoch: int, calls: list[tuple[str, Any, str, tuple[Any, ...]]]) -> None:
-        if not calls:
-            return
-        if self._nonce is None:  # the run's first batch; after it only this run sends from the operator
-            self._nonce = int(self._rpc([("eth_getTransactionCount", [self.operator, "pending"])], epoch)[0], 16)
-        nonce, self._nonce = self._nonce, self._nonce + len(calls)
-        requests = [("eth_sendTransaction", [{"from": self.operator, "to": contract.address,
-                                              "data": "0x" + self._call_data(contract, fn, args).hex(),
-                                              "gas": hex(GAS),
-                                              "nonce": hex(nonce + i)}])
-                    for i, (_, contract, fn, args) in enumerate(calls)]
-        hashes = self._rpc(requests, epoch, [call[0] for call in calls])
-        self._mine(epoch)
-        # the block just mined holds them all on a node that mines on request (one call for its receipts);
-        # a node may also take a batch's transactions in any order and hold later nonces until earlier
-        # ones are mined: then wait until every receipt is in
-        receipts: list[Any] = [None] * len(hashes)
-        if self._block_receipts:
-            try:
-                mined = {r["transactionHash"]: r for r in self._rpc([("eth_getBlockReceipts", ["latest"])], epoch)[0]}
-                receipts = [mined.get(h) for h in hashes]
-            except ChainError as exc:
-                if "stopped answering" in str(exc):
-                    raise
-                self._block_receipts = False  # a node without eth_getBlockReceipts: one receipt a call
-        deadline = time.monotonic() + self.timeout_s
-        while True:
-            missing = [i for i, r in enumerate(receipts) if r is None]
-            if not missing:
-                break
-            if len(missing) < len(receipts):
-                time.sleep(0.01)  # some are in: the node is still mining the rest
-            if time.monotonic() > deadline:
-                raise ChainError(f"{self.label}: {calls[missing[0]][0]} not mined in epoch {epoch} after "
-                                 f"{self.timeout_s:g} s", epoch)
-            for i, r in zip(missing, self._rpc([("eth_getTransactionReceipt", [hashes[i]]) for i in missing], epoch),
-                            strict=True):
-                receipts[i] = r
-        for (what, *_), receipt in zip(calls, receipts, strict=True):
-            if int(receipt["status"], 16) != 1:
-                raise ChainError(f"{self.label}: {what} reverted in epoch {epoch}", epoch)
-            self.gas_used += int(receipt["gasUsed"], 16)
-        self.transactions += len(calls)
-
-    def _view(self, contract: Any, fn: str, *args: Any) -> Any:
-        """An ``eth_call`` over the kept connection (web3's own took ~15 ms a call: half a second of a
-        reconciliation)."""
-        call = {"to": contract.address, "data": "0x" + self._call_data(contract, fn, args).hex()}
-        data = self._rpc([("eth_call", [call, "latest"])], None)[0]
-        return self._returned(contract, fn, bytes.fromhex(data.removeprefix("0x")))
-
-    def _mine(self, epoch: int | None) -> None:
-        """Mine the batch into a block on a development node (anvil started by depinsim does not mine on
-        its own, so one epoch is one block); a node that mines by itself or has no ``evm_mine`` is left be."""
-        try:
-            self._rpc([("evm_mine", [])], epoch)
-        except ChainError as exc:
-            if "stopped answering" in str(exc):
-                raise
-
-    def _rpc(self, calls: list[tuple[str, list[Any]]], epoch: int | None, labels: list[str] | None = None) -> list[Any]:
-        """One JSON-RPC batch; results in call order. The HTTP connection is kept alive between batches (a
-        new one per request cost about a third of a millisecond each, four requests an epoch). orjson, not
-        json: a year's replies are ~50 MB (the settlements' Transfer logs in the receipts), 0.29 s to parse
-        with json."""
-        import orjson  # the chain extra's, as web3
-
-        body = orjson.dumps([{"jsonrpc": "2.0", "id": i, "method": m, "params": p}
-                             for i, (m, p) in enumerate(calls)])
-        try:
-            replies = orjson.loads(self._post(body))
-        except (http.client.HTTPException, ConnectionError, TimeoutError, OSError, ValueError) as exc:
-            self._drop_connection()
-            raise ChainError(f"{self.label}: the node at {self.url} stopped answering{in_epoch(epoch)} "
-                             f"({type(exc).__name__}: {exc})", epoch) from None
-        by_id = {r["id"]: r for r in replies}
-        out = []
-        for i in range(len(calls)):
-            reply = by_id.get(i, {"error": {"message": "no reply"}})
-            if "error" in reply:
-                what = labels[i] if labels else calls[i][0]
-                raise ChainError(f"{self.label}: {what} failed{in_epoch(epoch)}: {reply['error'].get('message')}",
-                                 epoch)
-            out.append(reply["result"])
-        return out
-
-    def _post(self, body: bytes) -> bytes:
-        """POST to the node over the kept connection, opened again once if the node had closed it."""
-        try:
-            return self._post_once(body)
-        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-            self._drop_connection()
-            return self._post_once(body)
-
-    def _post_once(self, body: bytes) -> bytes:
-        url = urllib.parse.urlsplit(self.url)
-        if self._connection is None:
-            kind = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-            self._connection = kind(url.netloc, timeout=self.timeout_s)
-        self._connection.request("POST", url.path or "/", body, {"Content-Type": "application/json"})
-        response = self._connection.getresponse()
-        data = response.read()
-        if response.status != 200:
-            raise http.client.HTTPException(f"HTTP {response.status} {response.reason}")
-        return data
-
-    def close(self) -> None:
-        self._drop_connection()
-
-    def _drop_connection(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None

@@ -76,7 +76,11 @@ class ChainHook(Protocol):
         """Balances move between parties (trades and transfers the simulation draws off-chain)."""
 
     def end_epoch(self, epoch: int) -> None:
-        """Everything for this epoch has been called: send what is queued and check it went through."""
+        """Everything for this epoch has been called: send what is queued (a chain may confirm it later, while
+        the next epochs run: a failure then names this epoch)."""
+
+    def confirm(self) -> None:
+        """Wait until every epoch sent is confirmed; ChainError names the first that was not."""
 
     def reconcile(self, economy: TokenEconomy) -> dict[str, Any]:
         """Compare every on-chain balance with the off-chain ledger; return the report."""

@@ -93,13 +93,16 @@ class Settlement(EpochPhase):
 
 
 class ChainReplay(EpochPhase):
-    """With a chain on, every closed epoch's ledger journal is settled on the chain too."""
+    """With a chain on, every closed epoch's ledger journal is settled on the chain too; the last epoch waits
+    until the chain has confirmed them all (a failure then is still the run's, with a partial result)."""
 
     def __init__(self, chain: ChainHook, economy: TokenEconomy) -> None:
         self.chain, self.economy = chain, economy
 
     def close_epoch(self, epoch: Epoch) -> None:
         replay(self.chain, epoch.k, self.economy.ledger.take_journal())
+        if epoch.final:
+            self.chain.confirm()
 
 
 @njit(cache=True, nogil=True)
