@@ -10,7 +10,7 @@ import pytest
 
 from sim import Scenario, run
 from sim.book import PostedPriceBook
-from sim.schema.providers import CostPlusAsk, Quote
+from sim.schema.providers import ASK_LIMIT_USD, AdaptiveAsk, CostPlusAsk, Quote, ShutdownAsk
 
 
 def _hand_scenario(emission: float = 0.0) -> Scenario:
@@ -214,3 +214,39 @@ def test_cost_plus_ask_with_a_subsidy_beyond_its_cost_is_its_floor(reward: float
         ask = policy.asks_micro_usd(quote)
     cost = round((1.0 + 1.0 / policy.target_utilisation) * 1e6)
     assert ask.tolist() == [max(cost - round(reward * 1e6), 250_000) if reward < 1e6 else 250_000]
+
+
+def _quote(reward: float, kept: float, ceiling: float, marginal: float = 1.0) -> Quote:
+    one = np.ones(1)
+    return Quote(marginal=marginal * one, fixed=one, work_reward=np.full(1, reward), capacity_reward=0.0,
+                 self_dealing=0 * one, kept=kept, ceiling=ceiling * one, previous_micro_usd=-one,
+                 utilisation=np.nan * one)
+
+
+def test_shutdown_ask_with_no_price_that_pays_and_no_outside_option_is_no_sale() -> None:
+    """All of a payment burned (kept 0) and the reward short of the power: no price pays; with an outside
+    option the node asks it, without one no buyer meets its ask (not int64's minimum, a hugely negative ask
+    that sold at any price)."""
+    policy = ShutdownAsk()
+    assert policy.asks_micro_usd(_quote(0.25, kept=0.0, ceiling=3.0)).tolist() == [3_000_000]
+    assert policy.asks_micro_usd(_quote(0.25, kept=0.0, ceiling=np.inf)).tolist() == [round(ASK_LIMIT_USD * 1e6)]
+    assert policy.asks_micro_usd(_quote(2.0, kept=0.0, ceiling=np.inf)).tolist() == [0]  # the reward pays
+
+
+@pytest.mark.parametrize("reward", [3.0, 1e13])
+def test_shutdown_rebate_is_the_reward_beyond_the_power_within_the_limit(reward: float) -> None:
+    """Below zero, the ask is power less the reward: a rebate, down to -ASK_LIMIT_USD (a reward of 1e13 USD
+    a GPU-hour overflowed micro-dollars in 64 bits)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ask = ShutdownAsk(below_zero=True).asks_micro_usd(_quote(reward, kept=0.9, ceiling=5.0))
+    assert ask.tolist() == [round(max(1.0 - reward, -ASK_LIMIT_USD) * 1e6)]
+
+
+def test_adaptive_ask_without_an_outside_option_is_the_shutdown_price() -> None:
+    """The band runs from the shutdown price to the outside option; a class with none (bought by no stream)
+    asks its shutdown price, where the infinite band gave int64's minimum."""
+    quote = _quote(0.25, kept=0.9, ceiling=np.inf)
+    assert AdaptiveAsk().asks_micro_usd(quote).tolist() == ShutdownAsk().asks_micro_usd(quote).tolist() == [833_333]
+    finite = AdaptiveAsk(initial_position=0.5).asks_micro_usd(_quote(0.25, kept=0.9, ceiling=3.0))
+    assert finite.tolist() == [round((833_333 + 3_000_000) / 2)]

@@ -45,6 +45,18 @@ class Quote(NamedTuple):
     """The node's share of offered GPU-hours sold last epoch (NaN before its first)."""
 
 
+ASK_LIMIT_USD = 1e6
+"""The furthest an ask goes either way, USD per GPU-hour: a million, past any buyer's budget (an H100 rents
+for $2-4 an hour), so it reads "no sale" where a rule gives +inf (no price pays and no outside option
+bounds it), and a rebate no larger keeps micro-dollars in 64 bits (a reward of 1e13 USD a GPU-hour
+overflowed them)."""
+
+
+def micro_usd_asks(usd: np.ndarray) -> np.ndarray:
+    """Asks in USD per GPU-hour as integer micro-dollars, within +-ASK_LIMIT_USD."""
+    return np.rint(np.clip(usd, -ASK_LIMIT_USD, ASK_LIMIT_USD) * MICRO).astype(np.int64)
+
+
 def shutdown_micro_usd(q: Quote, below_zero: bool = False) -> np.ndarray:
     """The lowest price at which a sale beats not selling: power, less the reward the sale adds, plus
     what the idle hour would have netted by self-dealing, grossed up for the fee and burn; never below 0
@@ -52,7 +64,7 @@ def shutdown_micro_usd(q: Quote, below_zero: bool = False) -> np.ndarray:
     hours: that is self-dealing, which the self-dealing rule models). Where the provider keeps nothing
     of a payment (all of it burned), no price makes a sale pay: the node asks 0 if the reward covers the
     sale's cost and the buyers' outside option (where it sells only to buyers with no better venue)
-    if not.
+    if not, and with no outside option no ask a buyer meets (``ASK_LIMIT_USD``).
 
     ``below_zero``: where the sale's reward exceeds its cost the ask is that (negative) difference: the
     provider pays the buyer up to what the sale earns it. That is a market with a scarce buyer-side
@@ -64,7 +76,7 @@ def shutdown_micro_usd(q: Quote, below_zero: bool = False) -> np.ndarray:
         floor = np.where(short < 0, short, short / q.kept) if below_zero else np.maximum(short / q.kept, 0.0)
     else:
         floor = np.where(short <= 0, short if below_zero else 0.0, q.ceiling)
-    return np.rint(floor * MICRO).astype(np.int64)
+    return micro_usd_asks(floor)
 
 
 class AskPolicy(Mechanism):
@@ -161,8 +173,10 @@ class AdaptiveAsk(AskPolicy):
         description="First ask as a position between the shutdown price (0) and the outside option (1).")
 
     def asks_micro_usd(self, quote: Quote) -> np.ndarray:
+        """A class without an outside option (one no stream buys: the schema gives every stream an
+        outside option where asks are adaptive) has no band: its nodes ask their shutdown price."""
         low = shutdown_micro_usd(quote).astype(float)
-        high = np.maximum(np.rint(quote.ceiling * MICRO), low)
+        high = np.where(np.isfinite(quote.ceiling), np.maximum(np.rint(quote.ceiling * MICRO), low), low)
         band = high - low
         seen = quote.previous_micro_usd >= 0
         with np.errstate(divide="ignore", invalid="ignore"):
