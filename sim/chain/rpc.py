@@ -49,10 +49,6 @@ class _Link:
         self._connection: http.client.HTTPConnection | None = None
         self._body: bytes | None = None  # the request in flight
 
-    @property
-    def busy(self) -> bool:
-        return self._body is not None
-
     def send(self, body: bytes) -> None:
         try:
             self._write(body)
